@@ -1,0 +1,140 @@
+//! The one error shape every endpoint returns:
+//! `{"error": {"code", "message", "field", "items"?}}`.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::log::LogError;
+
+/// A problem with one field of one event, as found by validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub code: &'static str,
+    pub message: String,
+    /// The JSON field at fault (`occurredAt`, `events[3].payload`); `None` for the whole body.
+    pub field: Option<String>,
+}
+
+impl FieldError {
+    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn whole(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Prefixes the field with `events[i].` for batch items.
+    pub fn in_item(mut self, index: usize) -> Self {
+        self.field = Some(match self.field {
+            Some(field) => format!("events[{index}].{field}"),
+            None => format!("events[{index}]"),
+        });
+        self
+    }
+}
+
+/// One rejected item of a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemError {
+    pub index: usize,
+    #[serde(flatten)]
+    pub error: FieldError,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: FieldError,
+    pub items: Vec<ItemError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: FieldError) -> Self {
+        Self {
+            status,
+            error,
+            items: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(error: FieldError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error)
+    }
+
+    pub fn not_found(what: &str, field: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, FieldError::new("not_found", field, format!("no {what} with that {field}")))
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        let status = match error.code {
+            "event_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, error)
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(error: LogError) -> Self {
+        match error {
+            LogError::Closed => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                FieldError::whole("unavailable", "the server is shutting down; retry against another instance or later"),
+            ),
+            other => {
+                tracing::error!(error = %other, "storage failure while serving a request");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    FieldError::whole("storage_error", format!("{other}; nothing from this request was stored, it is safe to retry")),
+                )
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'static str,
+    message: &'a str,
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    items: &'a [ItemError],
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.error.code,
+                message: &self.error.message,
+                field: self.error.field.as_deref(),
+                items: &self.items,
+            },
+        };
+        let json = serde_json::to_vec(&body).expect("error bodies serialize");
+        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,119 @@
+//! `POST /v1/events`, `POST /v1/events/batch` and `GET /v1/events/{id}`.
+//! A 202 is sent only after the log committed the events durably.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::AppState;
+use super::body::JsonBody;
+use super::error::{ApiError, FieldError, ItemError};
+use super::validate::{parse_event, split_object};
+use crate::log::Appended;
+
+#[derive(Serialize)]
+pub struct Accepted {
+    pub id: String,
+    pub sequence: u64,
+    pub duplicate: bool,
+}
+
+impl From<Appended> for Accepted {
+    fn from(a: Appended) -> Self {
+        Self {
+            id: a.id,
+            sequence: a.sequence,
+            duplicate: a.duplicate,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct BatchAccepted {
+    pub results: Vec<Accepted>,
+}
+
+pub async fn post_event(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let text = utf8(&body)?;
+    let event = parse_event(text)?;
+    let mut appended = state.log.append(vec![event]).await?;
+    let accepted = appended.pop().expect("one result per event").into();
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+pub async fn post_batch(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
+    let text = utf8(&body)?;
+    let mut fields = split_object(text, "the batch")?;
+    if let Some(unknown) = fields.keys().find(|k| k.as_str() != "events") {
+        return Err(FieldError::new("unknown_field", unknown.clone(), "unknown field; a batch has only events").into());
+    }
+    let raw = fields
+        .remove("events")
+        .ok_or_else(|| FieldError::new("missing_field", "events", "events is required"))?;
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw.get())
+        .map_err(|_| FieldError::new("invalid_type", "events", "events must be an array of event objects"))?;
+    if items.is_empty() {
+        return Err(FieldError::new("invalid_value", "events", "events must not be empty").into());
+    }
+    let limit = state.limits.max_batch_events;
+    if items.len() > limit {
+        return Err(FieldError::new(
+            "too_many_events",
+            "events",
+            format!("a batch holds at most {limit} events (server.max_batch_events); this one has {}", items.len()),
+        )
+        .into());
+    }
+    let mut events = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match parse_event(item.get()) {
+            Ok(event) => events.push(event),
+            Err(error) => rejected.push(ItemError {
+                index,
+                error: error.in_item(index),
+            }),
+        }
+    }
+    if let Some(first) = rejected.first() {
+        let mut error = ApiError::bad_request(FieldError {
+            code: "invalid_batch",
+            message: format!(
+                "{} of {} events are invalid; nothing was stored. First: {}",
+                rejected.len(),
+                items.len(),
+                first.error.message
+            ),
+            field: first.error.field.clone(),
+        });
+        error.items = rejected;
+        return Err(error);
+    }
+    let appended = state.log.append(events).await?;
+    let results = appended.into_iter().map(Accepted::from).collect();
+    Ok((StatusCode::ACCEPTED, Json(BatchAccepted { results })))
+}
+
+pub async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let log = state.log.clone();
+    let raw = tokio::task::spawn_blocking(move || log.get_raw_by_id(&id))
+        .await
+        .map_err(|_| crate::log::LogError::Closed)??;
+    match raw {
+        Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response()),
+        None => Err(ApiError::not_found("event", "id")),
+    }
+}
+
+fn utf8(body: &[u8]) -> Result<&str, FieldError> {
+    std::str::from_utf8(body)
+        .map_err(|e| FieldError::whole("malformed_json", format!("the body is not UTF-8: {e}")))
+}

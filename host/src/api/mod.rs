@@ -1,0 +1,82 @@
+//! The HTTP API: where an event enters Pushrail.
+
+mod auth;
+mod body;
+mod error;
+mod events;
+pub mod validate;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use serde_json::json;
+
+pub use error::{ApiError, FieldError};
+
+use crate::config::{Secret, ServerConfig};
+use crate::log::Log;
+
+/// Request limits taken from `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_batch_events: usize,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub log: Log,
+    pub limits: Limits,
+    pub tokens: Arc<Vec<Secret>>,
+}
+
+impl AppState {
+    pub fn new(log: Log, server: &ServerConfig) -> Self {
+        Self {
+            log,
+            limits: Limits {
+                max_batch_events: server.max_batch_events,
+            },
+            tokens: Arc::new(server.api_tokens.clone()),
+        }
+    }
+}
+
+/// All routes. Health checks stay open; everything else passes the token check.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let protected = Router::new()
+        .route("/v1/events", post(events::post_event))
+        .route("/v1/events/batch", post(events::post_batch))
+        .route("/v1/events/{id}", get(events::get_event))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(protected)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the log accepts writes.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if state.log.is_ready() {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable"})))
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        FieldError::whole("not_found", "no such route; see /v1/events and /v1/events/batch"),
+    )
+}

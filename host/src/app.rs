@@ -1,0 +1,97 @@
+//! Wires the stages together for `pushrail serve`: open the log, start the
+//! background sweeper, serve HTTP until told to stop, then drain and close.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::api::{AppState, router};
+use crate::config::Config;
+use crate::log::{Log, LogError, spawn_sweeper};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the engine until `shutdown` resolves. In-flight requests get up to
+/// `server.shutdown_timeout` to finish; the commit in progress always finishes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+    let log = Log::open(&config.storage)?;
+    tracing::info!(path = %log.path().display(), next_sequence = log.next_sequence()?, "log open");
+    let destinations: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+    let sweeper = spawn_sweeper(
+        log.clone(),
+        config.storage.retention,
+        config.storage.retention_interval,
+        Arc::new(destinations),
+    );
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(AppError::Serve)?;
+    tracing::info!(%addr, auth = !config.server.api_tokens.is_empty(), "listening");
+
+    let app = router(AppState::new(log.clone(), &config.server), config.server.body_limit);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopping = stop_rx.clone();
+    let graceful = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let timeout = config.server.shutdown_timeout;
+    let mut stopped = stop_rx;
+    let result = tokio::select! {
+        result = server => result.map_err(AppError::Serve),
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(timeout).await;
+        } => {
+            tracing::warn!(?timeout, "in-flight requests did not finish in time; closing anyway");
+            Ok(())
+        }
+    };
+    sweeper.abort();
+    let closing = log.clone();
+    let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received Ctrl-C"),
+        _ = terminate => tracing::info!("received SIGTERM"),
+    }
+}

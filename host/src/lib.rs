@@ -1,0 +1,11 @@
+//! Pushrail: durable, ordered event delivery.
+//!
+//! Follow one event through the modules in this order:
+//! [`api`] (HTTP in) → [`log`] (the durable redb log) → delivery → runtime
+//! (WebAssembly plugins) → sinks (Kinesis, Kafka). [`config`] describes
+//! everything an operator can set; [`app`] wires the stages together.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod log;

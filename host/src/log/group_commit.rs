@@ -1,0 +1,249 @@
+//! The single writer thread. Appends from many concurrent requests are
+//! queued and written by one redb write transaction with a durable commit;
+//! every request is answered only after the transaction holding its events
+//! committed (or failed, in which case none of its events exist).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableTable};
+use tokio::sync::oneshot;
+
+use super::error::LogError;
+use super::record::{NewEvent, RecordKeys, encode};
+use super::retention::{PruneOutcome, prune_batch};
+use super::tables::{EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
+use super::{Appended, LogStats};
+use crate::config::GroupCommitConfig;
+
+pub(crate) enum Command {
+    Append {
+        events: Vec<NewEvent>,
+        reply: oneshot::Sender<Result<Vec<Appended>, LogError>>,
+    },
+    Prune {
+        /// Delete only events received before this unix time (ms)…
+        received_before_ms: u64,
+        /// …and below every destination's cursor.
+        below_sequence: u64,
+        max_events: usize,
+        reply: oneshot::Sender<Result<PruneOutcome, LogError>>,
+    },
+    Shutdown,
+}
+
+pub(crate) struct Writer {
+    pub db: Arc<Database>,
+    pub commands: flume::Receiver<Command>,
+    pub config: GroupCommitConfig,
+    pub idempotency_window: Duration,
+    pub next_sequence: u64,
+    pub stats: Arc<LogStats>,
+}
+
+struct PendingAppend {
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Vec<Appended>, LogError>>,
+}
+
+impl Writer {
+    /// Runs until a `Shutdown` command or until every sender is gone.
+    pub fn run(mut self) {
+        let mut group: Vec<PendingAppend> = Vec::new();
+        let mut deferred: Option<Command> = None;
+        loop {
+            let first = match deferred.take() {
+                Some(command) => command,
+                None => match self.commands.recv() {
+                    Ok(command) => command,
+                    Err(flume::RecvError::Disconnected) => return,
+                },
+            };
+            match first {
+                Command::Append { events, reply } => group.push(PendingAppend { events, reply }),
+                Command::Prune { .. } => {
+                    self.run_prune(first);
+                    continue;
+                }
+                Command::Shutdown => return,
+            }
+            deferred = self.fill_group(&mut group);
+            self.commit_group(&mut group);
+            if matches!(deferred, Some(Command::Shutdown)) {
+                // Finish what was queued before the shutdown request.
+                while let Ok(command) = self.commands.try_recv() {
+                    if let Command::Append { events, reply } = command {
+                        group.push(PendingAppend { events, reply });
+                    }
+                }
+                self.commit_group(&mut group);
+                return;
+            }
+        }
+    }
+
+    /// Takes more queued appends until the group is full or `max_wait` passed.
+    /// Returns a non-append command that must run after this group.
+    fn fill_group(&self, group: &mut Vec<PendingAppend>) -> Option<Command> {
+        let deadline = Instant::now() + self.config.max_wait;
+        let mut count: usize = group.iter().map(|p| p.events.len()).sum();
+        while count < self.config.max_batch {
+            let next = match self.commands.try_recv() {
+                Ok(command) => command,
+                Err(flume::TryRecvError::Empty) if !self.config.max_wait.is_zero() => {
+                    match self.commands.recv_deadline(deadline) {
+                        Ok(command) => command,
+                        Err(_) => return None,
+                    }
+                }
+                Err(_) => return None,
+            };
+            match next {
+                Command::Append { events, reply } => {
+                    count += events.len();
+                    group.push(PendingAppend { events, reply });
+                }
+                other => return Some(other),
+            }
+        }
+        None
+    }
+
+    fn commit_group(&mut self, group: &mut Vec<PendingAppend>) {
+        if group.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let first_sequence = self.next_sequence;
+        match self.write_group(group) {
+            Ok(results) => {
+                let events: u64 = results.iter().map(|r| r.len() as u64).sum();
+                let duplicates: u64 = results
+                    .iter()
+                    .flatten()
+                    .filter(|a| a.duplicate)
+                    .count() as u64;
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                self.stats.events.fetch_add(events - duplicates, Ordering::Relaxed);
+                self.stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+                self.stats
+                    .commit_micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                for (pending, result) in group.drain(..).zip(results) {
+                    let _ = pending.reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = group.len(), "log commit failed; requests answered with an error");
+                self.next_sequence = first_sequence;
+                let message = e.to_string();
+                for pending in group.drain(..) {
+                    let _ = pending
+                        .reply
+                        .send(Err(LogError::CommitFailed(message.clone())));
+                }
+            }
+        }
+    }
+
+    fn write_group(&mut self, group: &[PendingAppend]) -> Result<Vec<Vec<Appended>>, LogError> {
+        let received = now();
+        let received_at = format_rfc3339(received);
+        let received_ms = unix_ms(received);
+        let window_ms = self.idempotency_window.as_millis() as u64;
+        let txn = self.db.begin_write()?;
+        let mut results = Vec::with_capacity(group.len());
+        {
+            let mut events = txn.open_table(EVENTS)?;
+            let mut ids = txn.open_table(EVENT_IDS)?;
+            let mut keys = txn.open_table(IDEMPOTENCY)?;
+            let mut meta = txn.open_table(META)?;
+            for pending in group {
+                let mut appended = Vec::with_capacity(pending.events.len());
+                for event in &pending.events {
+                    let scope = (event.source.as_str(), event.idempotency_key.as_str());
+                    let original = keys.get(scope)?.map(|g| g.value());
+                    if let Some((sequence, first_ms)) = original {
+                        if received_ms.saturating_sub(first_ms) < window_ms {
+                            let id = read_id(&events, sequence)?;
+                            appended.push(Appended {
+                                id,
+                                sequence,
+                                duplicate: true,
+                            });
+                            continue;
+                        }
+                    }
+                    let sequence = self.next_sequence;
+                    self.next_sequence += 1;
+                    let id = new_event_id();
+                    let record = encode(&id, sequence, &received_at, &event.body);
+                    events.insert(sequence, record.as_slice())?;
+                    ids.insert(id.as_str(), sequence)?;
+                    keys.insert(scope, (sequence, received_ms))?;
+                    appended.push(Appended {
+                        id,
+                        sequence,
+                        duplicate: false,
+                    });
+                }
+                results.push(appended);
+            }
+            meta.insert(META_NEXT_SEQUENCE, self.next_sequence)?;
+        }
+        txn.commit()?;
+        Ok(results)
+    }
+
+    fn run_prune(&mut self, command: Command) {
+        let Command::Prune {
+            received_before_ms,
+            below_sequence,
+            max_events,
+            reply,
+        } = command
+        else {
+            return;
+        };
+        let result = prune_batch(&self.db, received_before_ms, below_sequence, max_events);
+        let _ = reply.send(result);
+    }
+}
+
+/// The id of the event stored at `sequence` (for answering a duplicate).
+fn read_id(
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    sequence: u64,
+) -> Result<String, LogError> {
+    let guard = events.get(sequence)?.ok_or_else(|| LogError::Corrupt {
+        sequence,
+        reason: "an idempotency key points at a missing event".into(),
+    })?;
+    let keys: RecordKeys<'_> =
+        serde_json::from_slice(guard.value()).map_err(|e| LogError::Corrupt {
+            sequence,
+            reason: e.to_string(),
+        })?;
+    Ok(keys.id.to_owned())
+}
+
+/// `evt_` and a ULID: unique without coordination, and sortable by time.
+fn new_event_id() -> String {
+    format!("evt_{}", ulid::Ulid::new())
+}
+
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+fn format_rfc3339(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

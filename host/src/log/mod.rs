@@ -1,0 +1,240 @@
+//! The durable event log on redb: events by sequence, ids, idempotency
+//! keys and destination cursors. All writes go through one writer thread
+//! that groups concurrent appends into one durable commit
+//! ([`group_commit`]); reads use their own snapshot transactions.
+
+mod error;
+mod group_commit;
+pub mod record;
+mod retention;
+mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::oneshot;
+
+pub use error::LogError;
+use group_commit::{Command, Writer};
+pub use record::{EventBody, EventRecord, NewEvent};
+pub use retention::{PruneOutcome, spawn_sweeper};
+use tables::{CURSORS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
+
+use crate::config::StorageConfig;
+
+/// File name of the redb database inside the data directory.
+pub const LOG_FILE: &str = "pushrail.redb";
+
+/// How many append requests may wait for the writer before callers wait too.
+const QUEUE_DEPTH: usize = 16_384;
+
+/// The result of appending one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub id: String,
+    pub sequence: u64,
+    /// True when an event with the same (source, idempotencyKey) was already
+    /// stored inside the idempotency window; `id` and `sequence` are its.
+    pub duplicate: bool,
+}
+
+/// Counters of the writer, for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    pub commits: AtomicU64,
+    pub events: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub commit_micros: AtomicU64,
+}
+
+/// A handle to the open log; cheap to clone.
+#[derive(Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    commands: flume::Sender<Command>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<LogStats>,
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `config.data_dir` and starts its writer.
+    pub fn open(config: &StorageConfig) -> Result<Self, LogError> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| LogError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(LOG_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => LogError::AlreadyOpen(path.clone()),
+            other => LogError::Open {
+                path: path.clone(),
+                source: other.into(),
+            },
+        })?;
+        let next_sequence = initialize(&db)?;
+        let db = Arc::new(db);
+        let (commands, receiver) = flume::bounded(QUEUE_DEPTH);
+        let stats = Arc::new(LogStats::default());
+        let writer = Writer {
+            db: db.clone(),
+            commands: receiver,
+            config: config.group_commit,
+            idempotency_window: config.idempotency_window,
+            next_sequence,
+            stats: stats.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("pushrail-log-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|source| LogError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                commands,
+                writer: Mutex::new(Some(handle)),
+                stats,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn stats(&self) -> &LogStats {
+        &self.inner.stats
+    }
+
+    /// True while the writer accepts appends.
+    pub fn is_ready(&self) -> bool {
+        !self.inner.commands.is_disconnected()
+            && self
+                .inner
+                .writer
+                .lock()
+                .map(|w| w.as_ref().is_some_and(|h| !h.is_finished()))
+                .unwrap_or(false)
+    }
+
+    /// Appends `events` atomically: after a durable commit every one of them
+    /// is stored (or found to be a duplicate); on error none of them is.
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, LogError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send_async(Command::Append { events, reply })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    pub(crate) async fn prune(
+        &self,
+        received_before_ms: u64,
+        below_sequence: u64,
+        max_events: usize,
+    ) -> Result<PruneOutcome, LogError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send_async(Command::Prune {
+                received_before_ms,
+                below_sequence,
+                max_events,
+                reply,
+            })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// The stored record (raw JSON) of the event with `id`. Blocking.
+    pub fn get_raw_by_id(&self, id: &str) -> Result<Option<Vec<u8>>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let ids = txn.open_table(EVENT_IDS)?;
+        let Some(sequence) = ids.get(id)?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        let events = txn.open_table(EVENTS)?;
+        Ok(events.get(sequence)?.map(|g| g.value().to_vec()))
+    }
+
+    /// The decoded event with `id`. Blocking.
+    pub fn get_by_id(&self, id: &str) -> Result<Option<EventRecord>, LogError> {
+        self.get_raw_by_id(id)?
+            .map(|raw| decode(&raw, 0))
+            .transpose()
+    }
+
+    /// Up to `limit` events with sequence ≥ `from`, in log order. Blocking.
+    pub fn read_from(&self, from: u64, limit: usize) -> Result<Vec<EventRecord>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for entry in events.range(from..)?.take(limit) {
+            let (sequence, bytes) = entry?;
+            out.push(decode(bytes.value(), sequence.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The sequence the next new event will get.
+    pub fn next_sequence(&self) -> Result<u64, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value()))
+    }
+
+    /// Stops the writer after it committed everything queued so far.
+    pub fn close(&self) {
+        let _ = self.inner.commands.send(Command::Shutdown);
+        let handle = self.inner.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("the log writer panicked");
+            }
+        }
+        let committed = self.inner.stats.events.load(Ordering::Relaxed);
+        tracing::info!(committed, "log closed");
+    }
+}
+
+fn decode(bytes: &[u8], sequence: u64) -> Result<EventRecord, LogError> {
+    serde_json::from_slice(bytes).map_err(|e| LogError::Corrupt {
+        sequence,
+        reason: e.to_string(),
+    })
+}
+
+/// Creates the tables on first open and returns the next sequence.
+fn initialize(db: &Database) -> Result<u64, LogError> {
+    let txn = db.begin_write()?;
+    let next = {
+        txn.open_table(EVENTS)?;
+        txn.open_table(EVENT_IDS)?;
+        txn.open_table(IDEMPOTENCY)?;
+        txn.open_table(CURSORS)?;
+        let mut meta = txn.open_table(META)?;
+        let next = meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value());
+        meta.insert(META_NEXT_SEQUENCE, next)?;
+        next
+    };
+    txn.commit()?;
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,25 @@
+//! The redb tables of the log. Each is keyed so that the common walk is a
+//! range scan: events by sequence, cursors by destination name.
+
+use redb::TableDefinition;
+
+/// sequence → the stored event record (JSON, see [`super::record`]).
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// event id → sequence, for `GET /v1/events/{id}`.
+pub const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
+
+/// (source, idempotencyKey) → (sequence of the first event, its receipt in unix ms).
+/// An entry older than the idempotency window no longer counts; entries are
+/// removed together with their event by the retention sweep.
+pub const IDEMPOTENCY: TableDefinition<(&str, &str), (u64, u64)> =
+    TableDefinition::new("idempotency");
+
+/// Counters that must survive the deletion of every event, such as the next sequence.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// destination name → the next sequence that destination has not finished.
+/// Events below every destination's cursor are safe to delete.
+pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
+
+pub const META_NEXT_SEQUENCE: &str = "next_sequence";

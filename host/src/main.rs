@@ -1,0 +1,113 @@
+//! The `pushrail` command line: `serve` runs the engine, `check` validates a config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pushrail::config::{Config, ConfigError};
+
+#[derive(Parser)]
+#[command(name = "pushrail", version, about = "Durable, ordered event delivery")]
+struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "PUSHRAIL_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine. Without --config it runs on the embedded default:
+    /// 127.0.0.1:8080, log under ./pushrail-data/.
+    Serve {
+        #[arg(long, short, env = "PUSHRAIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file and print every problem; exit code 2 on errors.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// Exit code for an invalid config or bad usage.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config } => serve(config),
+    }
+}
+
+fn check(path: &PathBuf) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} destination(s), listening on {}, data in {})",
+                path.display(),
+                config.destinations.len(),
+                config.server.listen,
+                config.storage.data_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_failure(&e),
+    }
+}
+
+fn config_failure(error: &ConfigError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn serve(path: Option<PathBuf>) -> ExitCode {
+    let config = match &path {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(e) => return config_failure(&e),
+        },
+        None => {
+            tracing::info!("no --config given: running on the embedded default");
+            Config::embedded_default()
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(pushrail::app::run(config, pushrail::app::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "pushrail stopped");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PUSHRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
