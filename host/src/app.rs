@@ -25,7 +25,10 @@ pub enum AppError {
 
 /// Runs the engine until `shutdown` resolves. In-flight requests get up to
 /// `server.shutdown_timeout` to finish; the commit in progress always finishes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
     let log = Log::open(&config.storage)?;
     tracing::info!(path = %log.path().display(), next_sequence = log.next_sequence()?, "log open");
     let destinations: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
@@ -44,7 +47,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(%addr, auth = !config.server.api_tokens.is_empty(), "listening");
 
-    let app = router(AppState::new(log.clone(), &config.server), config.server.body_limit);
+    let app = router(
+        AppState::new(log.clone(), &config.server),
+        config.server.body_limit,
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

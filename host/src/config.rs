@@ -148,8 +148,7 @@ pub struct RetryConfig {
 impl Config {
     /// The config `pushrail serve` runs with when given no file.
     pub fn embedded_default() -> Self {
-        Self::from_toml_str("", "<embedded default>", &|_| None)
-            .expect("the empty config is valid")
+        Self::from_toml_str("", "<embedded default>", &|_| None).expect("the empty config is valid")
     }
 
     /// Reads and validates a config file, expanding `${VAR}` from the process environment.
@@ -169,10 +168,12 @@ impl Config {
         origin: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            path: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: e.to_string().trim_end().to_owned(),
+                })?;
         let ctx = Context::new(env);
         let config = read_config(&table, &ctx);
         let problems = ctx.into_problems();
@@ -201,7 +202,10 @@ fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
 }
 
 /// Runs `read` over an optional section, with defaults when it is absent.
-fn section<T>(fields: Option<Fields<'_, '_, '_>>, read: impl FnOnce(&mut Fields<'_, '_, '_>) -> T) -> T {
+fn section<T>(
+    fields: Option<Fields<'_, '_, '_>>,
+    read: impl FnOnce(&mut Fields<'_, '_, '_>) -> T,
+) -> T {
     let empty = toml::Table::new();
     let dummy_env = |_: &str| None;
     match fields {
@@ -225,7 +229,10 @@ fn read_server(fields: Option<Fields<'_, '_, '_>>) -> ServerConfig {
             .and_then(|text| match text.parse::<SocketAddr>() {
                 Ok(addr) => Some(addr),
                 Err(_) => {
-                    f.report("listen", format!("expected an address like \"127.0.0.1:8080\", found \"{text}\""));
+                    f.report(
+                        "listen",
+                        format!("expected an address like \"127.0.0.1:8080\", found \"{text}\""),
+                    );
                     None
                 }
             })
@@ -235,9 +242,16 @@ fn read_server(fields: Option<Fields<'_, '_, '_>>) -> ServerConfig {
             f.report("body_limit", "must be at least 1KiB");
         }
         let max_batch_events = f.integer("max_batch_events", 1000, 1..=10_000) as usize;
-        let api_tokens: Vec<Secret> = f.string_list("api_tokens").into_iter().map(Secret).collect();
+        let api_tokens: Vec<Secret> = f
+            .string_list("api_tokens")
+            .into_iter()
+            .map(Secret)
+            .collect();
         if api_tokens.iter().any(|t| t.expose().trim().is_empty()) {
-            f.report("api_tokens", "a token must not be empty (is its environment variable set to \"\"?)");
+            f.report(
+                "api_tokens",
+                "a token must not be empty (is its environment variable set to \"\"?)",
+            );
         }
         let shutdown_timeout = f.duration("shutdown_timeout", Duration::from_secs(30));
         ServerConfig {
@@ -289,16 +303,22 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
         let name = f.required_string("name");
         if let Some(name) = &name {
             if !valid_name(name) {
-                f.report("name", format!("\"{name}\" may use only a-z, 0-9, '-' and '_' (at most 64)"));
+                f.report(
+                    "name",
+                    format!("\"{name}\" may use only a-z, 0-9, '-' and '_' (at most 64)"),
+                );
             } else if !names.insert(name.clone()) {
                 f.report("name", format!("\"{name}\" is used by another destination"));
             }
         }
         let plugin = f.required_string("plugin");
-        if let Some(plugin) = &plugin {
-            if !valid_name(plugin) {
-                f.report("plugin", format!("\"{plugin}\" may use only a-z, 0-9, '-' and '_' (at most 64)"));
-            }
+        if let Some(plugin) = &plugin
+            && !valid_name(plugin)
+        {
+            f.report(
+                "plugin",
+                format!("\"{plugin}\" may use only a-z, 0-9, '-' and '_' (at most 64)"),
+            );
         }
         let transforms = f.string_list("transforms");
         let batch = section(f.table("batch"), |b| {

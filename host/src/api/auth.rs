@@ -8,7 +8,11 @@ use axum::response::Response;
 use super::AppState;
 use super::error::{ApiError, FieldError};
 
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if state.tokens.is_empty() {
         return Ok(next.run(request).await);
     }
@@ -21,10 +25,9 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
     let Some(presented) = presented else {
         return Err(unauthorized("missing Authorization: Bearer <token> header"));
     };
-    let known = state
-        .tokens
-        .iter()
-        .fold(false, |found, t| found | constant_time_eq(t.expose().as_bytes(), presented.as_bytes()));
+    let known = state.tokens.iter().fold(false, |found, t| {
+        found | constant_time_eq(t.expose().as_bytes(), presented.as_bytes())
+    });
     if known {
         Ok(next.run(request).await)
     } else {
@@ -33,7 +36,10 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, FieldError::whole("unauthorized", message))
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        FieldError::whole("unauthorized", message),
+    )
 }
 
 /// Compares without an early exit, so timing does not reveal a prefix match.

@@ -20,7 +20,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !is_json(content_type) {
-            let shown = if content_type.is_empty() { "none" } else { content_type };
+            let shown = if content_type.is_empty() {
+                "none"
+            } else {
+                content_type
+            };
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 FieldError::whole(
@@ -31,13 +35,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         match Bytes::from_request(req, state).await {
             Ok(bytes) => Ok(Self(bytes)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                FieldError::whole(
-                    "body_too_large",
-                    "the request body is larger than server.body_limit; send fewer events per batch",
-                ),
-            )),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    FieldError::whole(
+                        "body_too_large",
+                        "the request body is larger than server.body_limit; send fewer events per batch",
+                    ),
+                ))
+            }
             Err(rejection) => Err(ApiError::bad_request(FieldError::whole(
                 "unreadable_body",
                 format!("could not read the request body: {}", rejection.body_text()),
@@ -47,8 +53,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 #[cfg(test)]

@@ -72,7 +72,10 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str, field: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, FieldError::new("not_found", field, format!("no {what} with that {field}")))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            FieldError::new("not_found", field, format!("no {what} with that {field}")),
+        )
     }
 }
 
@@ -91,13 +94,21 @@ impl From<LogError> for ApiError {
         match error {
             LogError::Closed => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                FieldError::whole("unavailable", "the server is shutting down; retry against another instance or later"),
+                FieldError::whole(
+                    "unavailable",
+                    "the server is shutting down; retry against another instance or later",
+                ),
             ),
             other => {
                 tracing::error!(error = %other, "storage failure while serving a request");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    FieldError::whole("storage_error", format!("{other}; nothing from this request was stored, it is safe to retry")),
+                    FieldError::whole(
+                        "storage_error",
+                        format!(
+                            "{other}; nothing from this request was stored, it is safe to retry"
+                        ),
+                    ),
                 )
             }
         }
@@ -129,11 +140,17 @@ impl IntoResponse for ApiError {
             },
         };
         let json = serde_json::to_vec(&body).expect("error bodies serialize");
-        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }

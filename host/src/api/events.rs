@@ -53,13 +53,24 @@ pub async fn post_batch(
     let text = utf8(&body)?;
     let mut fields = split_object(text, "the batch")?;
     if let Some(unknown) = fields.keys().find(|k| k.as_str() != "events") {
-        return Err(FieldError::new("unknown_field", unknown.clone(), "unknown field; a batch has only events").into());
+        return Err(FieldError::new(
+            "unknown_field",
+            unknown.clone(),
+            "unknown field; a batch has only events",
+        )
+        .into());
     }
     let raw = fields
         .remove("events")
         .ok_or_else(|| FieldError::new("missing_field", "events", "events is required"))?;
-    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw.get())
-        .map_err(|_| FieldError::new("invalid_type", "events", "events must be an array of event objects"))?;
+    let items: Vec<&serde_json::value::RawValue> =
+        serde_json::from_str(raw.get()).map_err(|_| {
+            FieldError::new(
+                "invalid_type",
+                "events",
+                "events must be an array of event objects",
+            )
+        })?;
     if items.is_empty() {
         return Err(FieldError::new("invalid_value", "events", "events must not be empty").into());
     }
@@ -68,7 +79,10 @@ pub async fn post_batch(
         return Err(FieldError::new(
             "too_many_events",
             "events",
-            format!("a batch holds at most {limit} events (server.max_batch_events); this one has {}", items.len()),
+            format!(
+                "a batch holds at most {limit} events (server.max_batch_events); this one has {}",
+                items.len()
+            ),
         )
         .into());
     }
@@ -102,7 +116,10 @@ pub async fn post_batch(
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { results })))
 }
 
-pub async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let log = state.log.clone();
     let raw = tokio::task::spawn_blocking(move || log.get_raw_by_id(&id))
         .await

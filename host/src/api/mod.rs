@@ -50,7 +50,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/events", post(events::post_event))
         .route("/v1/events/batch", post(events::post_batch))
         .route("/v1/events/{id}", get(events::get_event))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -70,13 +73,19 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
     if state.log.is_ready() {
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable"})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable"})),
+        )
     }
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        FieldError::whole("not_found", "no such route; see /v1/events and /v1/events/batch"),
+        FieldError::whole(
+            "not_found",
+            "no such route; see /v1/events and /v1/events/batch",
+        ),
     )
 }

@@ -54,7 +54,9 @@ pub fn parse_event(raw: &str) -> Result<NewEvent, FieldError> {
     }
     let event_type = key_string(&fields, "eventType")?;
     let occurred_at = required_string(&fields, "occurredAt")?;
-    if time::OffsetDateTime::parse(&occurred_at, &time::format_description::well_known::Rfc3339).is_err() {
+    if time::OffsetDateTime::parse(&occurred_at, &time::format_description::well_known::Rfc3339)
+        .is_err()
+    {
         return Err(FieldError::new(
             "invalid_value",
             "occurredAt",
@@ -104,8 +106,13 @@ fn required_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<S
             format!("{name} must be a string, found {}", kind(raw)),
         ));
     }
-    serde_json::from_str(raw.get())
-        .map_err(|e| FieldError::new("invalid_value", name, format!("{name} is not a valid string: {e}")))
+    serde_json::from_str(raw.get()).map_err(|e| {
+        FieldError::new(
+            "invalid_value",
+            name,
+            format!("{name} is not a valid string: {e}"),
+        )
+    })
 }
 
 /// A required, non-empty, bounded string without control characters: the
@@ -113,7 +120,11 @@ fn required_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<S
 fn key_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<String, FieldError> {
     let value = required_string(fields, name)?;
     if value.trim().is_empty() {
-        return Err(FieldError::new("invalid_value", name, format!("{name} must not be empty")));
+        return Err(FieldError::new(
+            "invalid_value",
+            name,
+            format!("{name} must not be empty"),
+        ));
     }
     if value.chars().count() > MAX_KEY_CHARS {
         return Err(FieldError::new(
@@ -132,7 +143,10 @@ fn key_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<String
     Ok(value)
 }
 
-fn object<'a>(fields: &BTreeMap<String, &'a RawValue>, name: &str) -> Result<&'a RawValue, FieldError> {
+fn object<'a>(
+    fields: &BTreeMap<String, &'a RawValue>,
+    name: &str,
+) -> Result<&'a RawValue, FieldError> {
     match fields.get(name) {
         None => Ok(&EMPTY_OBJECT),
         Some(raw) if raw.get().starts_with('{') => Ok(raw),
@@ -165,7 +179,8 @@ mod tests {
         "payload":{"orderId":"ord_38a91f","amount":12900},"metadata":{"tier":"pro"}}"#;
 
     fn with(field: &str, value: Option<&str>) -> String {
-        let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(VALID).unwrap();
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(VALID).unwrap();
         match value {
             Some(v) => map.insert(field.into(), serde_json::from_str(v).unwrap()),
             None => map.remove(field),
@@ -183,8 +198,14 @@ mod tests {
         assert_eq!(event.source, "billing-service");
         assert_eq!(event.idempotency_key, "order_38a91f-completed");
         let body = String::from_utf8(event.body).unwrap();
-        assert!(body.starts_with(r#"{"eventType":"order.completed","#), "{body}");
-        assert!(body.contains(r#""payload":{"orderId":"ord_38a91f","amount":12900}"#), "{body}");
+        assert!(
+            body.starts_with(r#"{"eventType":"order.completed","#),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#""payload":{"orderId":"ord_38a91f","amount":12900}"#),
+            "{body}"
+        );
     }
 
     #[test]
@@ -192,14 +213,24 @@ mod tests {
         let body = with("metadata", None);
         let body = body.replace(r#","correlationId":"req_4f30b2""#, "");
         let event = parse_event(&with("payload", None)).unwrap();
-        assert!(String::from_utf8(event.body).unwrap().contains(r#""payload":{}"#));
+        assert!(
+            String::from_utf8(event.body)
+                .unwrap()
+                .contains(r#""payload":{}"#)
+        );
         parse_event(&body).unwrap();
         parse_event(&with("correlationId", Some("null"))).unwrap();
     }
 
     #[test]
     fn each_required_field_is_named_when_missing() {
-        for field in ["eventType", "occurredAt", "source", "customerExternalId", "idempotencyKey"] {
+        for field in [
+            "eventType",
+            "occurredAt",
+            "source",
+            "customerExternalId",
+            "idempotencyKey",
+        ] {
             let e = error(&with(field, None));
             assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some(field)));
         }
@@ -220,16 +251,26 @@ mod tests {
         ];
         for (field, value, code) in cases {
             let e = error(&with(field, Some(value)));
-            assert_eq!((e.code, e.field.as_deref()), (code, Some(field)), "{field}={value}");
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                (code, Some(field)),
+                "{field}={value}"
+            );
         }
         let long = format!("\"{}\"", "k".repeat(MAX_KEY_CHARS + 1));
-        assert_eq!(error(&with("idempotencyKey", Some(&long))).code, "invalid_value");
+        assert_eq!(
+            error(&with("idempotencyKey", Some(&long))).code,
+            "invalid_value"
+        );
     }
 
     #[test]
     fn unknown_fields_malformed_json_and_non_objects() {
         let e = error(&with("eventtype", Some("\"x\"")));
-        assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some("eventtype")));
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("unknown_field", Some("eventtype"))
+        );
         assert_eq!(error("{\"eventType\": ").code, "malformed_json");
         assert_eq!(error("[1]").code, "invalid_type");
         assert_eq!(error("\"event\"").code, "invalid_type");

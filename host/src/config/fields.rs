@@ -116,7 +116,10 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
         match value {
             Value::String(raw) => self.ctx.expand(&self.path_of(key), raw),
             other => {
-                self.report(key, format!("expected a string, found {}", other.type_str()));
+                self.report(
+                    key,
+                    format!("expected a string, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -177,11 +180,7 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
     }
 
     pub fn integer(&mut self, key: &'static str, default: u64, range: RangeInclusive<u64>) -> u64 {
-        let expected = format!(
-            "a whole number from {} to {}",
-            range.start(),
-            range.end()
-        );
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
         let within = |n: u64| range.contains(&n).then_some(n);
         let native = |v: &Value| {
             v.as_integer()
@@ -194,17 +193,14 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
     }
 
     pub fn boolean(&mut self, key: &'static str, default: bool) -> bool {
-        self.scalar(key, "true or false", Value::as_bool, |s| s.trim().parse().ok())
-            .unwrap_or(default)
+        self.scalar(key, "true or false", Value::as_bool, |s| {
+            s.trim().parse().ok()
+        })
+        .unwrap_or(default)
     }
 
     /// One of a fixed set of words.
-    pub fn choice<T: Copy>(
-        &mut self,
-        key: &'static str,
-        default: T,
-        options: &[(&str, T)],
-    ) -> T {
+    pub fn choice<T: Copy>(&mut self, key: &'static str, default: T, options: &[(&str, T)]) -> T {
         let Some(text) = self.string(key) else {
             return default;
         };
@@ -212,7 +208,10 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
             Some((_, value)) => *value,
             None => {
                 let names: Vec<_> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-                self.report(key, format!("expected one of {}, found \"{text}\"", names.join(", ")));
+                self.report(
+                    key,
+                    format!("expected one of {}, found \"{text}\"", names.join(", ")),
+                );
                 default
             }
         }
@@ -223,7 +222,10 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
             return Vec::new();
         };
         let Some(items) = value.as_array() else {
-            self.report(key, format!("expected an array of strings, found {}", value.type_str()));
+            self.report(
+                key,
+                format!("expected an array of strings, found {}", value.type_str()),
+            );
             return Vec::new();
         };
         items
@@ -251,16 +253,27 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
             return Vec::new();
         };
         let Some(items) = value.as_array() else {
-            self.report(key, format!("expected an array of tables ([[{key}]]), found {}", value.type_str()));
+            self.report(
+                key,
+                format!(
+                    "expected an array of tables ([[{key}]]), found {}",
+                    value.type_str()
+                ),
+            );
             return Vec::new();
         };
         let mut tables = Vec::new();
         for (i, item) in items.iter().enumerate() {
             match item {
-                Value::Table(table) => {
-                    tables.push(Fields::at(self.path_of(&format!("{key}[{i}]")), table, self.ctx))
-                }
-                other => self.report(&format!("{key}[{i}]"), format!("expected a table, found {}", other.type_str())),
+                Value::Table(table) => tables.push(Fields::at(
+                    self.path_of(&format!("{key}[{i}]")),
+                    table,
+                    self.ctx,
+                )),
+                other => self.report(
+                    &format!("{key}[{i}]"),
+                    format!("expected a table, found {}", other.type_str()),
+                ),
             }
         }
         tables
@@ -320,7 +333,10 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
                 let mut expected: Vec<&str> = self.known.clone();
                 expected.sort_unstable();
                 expected.dedup();
-                self.report(key, format!("unknown key (expected one of: {})", expected.join(", ")));
+                self.report(
+                    key,
+                    format!("unknown key (expected one of: {})", expected.join(", ")),
+                );
             }
         }
     }

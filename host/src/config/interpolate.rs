@@ -75,7 +75,10 @@ mod tests {
         assert_eq!(interpolate("${NOPE:-x:y}", env).unwrap(), "x:y");
         assert_eq!(interpolate("${TOKEN:-x}", env).unwrap(), "s3cret");
         assert_eq!(interpolate("${EMPTY:-x}", env).unwrap(), "");
-        assert_eq!(interpolate("cost $5 and $${TOKEN}", env).unwrap(), "cost $5 and ${TOKEN}");
+        assert_eq!(
+            interpolate("cost $5 and $${TOKEN}", env).unwrap(),
+            "cost $5 and ${TOKEN}"
+        );
     }
 
     #[test]
@@ -84,7 +87,10 @@ mod tests {
             interpolate("${NOPE}", env),
             Err(InterpolateError::Missing("NOPE".into()))
         );
-        assert_eq!(interpolate("${TOKEN", env), Err(InterpolateError::Unterminated));
+        assert_eq!(
+            interpolate("${TOKEN", env),
+            Err(InterpolateError::Unterminated)
+        );
         assert_eq!(
             interpolate("${A-B}", env),
             Err(InterpolateError::BadName("A-B".into()))

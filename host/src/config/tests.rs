@@ -1,0 +1,321 @@
+use std::time::Duration;
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "TOKEN" => Some("t0ken".into()),
+        "EMPTY" => Some(String::new()),
+        "PORT_ADDR" => Some("0.0.0.0:9000".into()),
+        "RETRIES" => Some("3".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml_str(text, "test.toml", &env)
+}
+
+/// Every problem of an invalid config, as "path: message" lines.
+fn problems(text: &str) -> Vec<String> {
+    match parse(text) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+fn has(problems: &[String], path: &str, needle: &str) -> bool {
+    problems
+        .iter()
+        .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(needle))
+}
+
+#[test]
+fn empty_config_is_the_embedded_default() {
+    let config = parse("").unwrap();
+    assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(config.storage.data_dir, PathBuf::from("./pushrail-data"));
+    assert_eq!(
+        config.storage.idempotency_window,
+        Duration::from_secs(86_400)
+    );
+    assert_eq!(config.storage.retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(config.server.body_limit, 16 << 20);
+    assert!(config.destinations.is_empty());
+    assert!(config.server.api_tokens.is_empty());
+}
+
+#[test]
+fn a_full_config_parses_with_interpolation() {
+    let config = parse(
+        r#"
+        [server]
+        listen = "${PORT_ADDR}"
+        body_limit = "4MiB"
+        max_batch_events = 200
+        api_tokens = ["${TOKEN}", "literal"]
+
+        [storage]
+        data_dir = "${DATA:-/var/lib/pushrail}"
+        idempotency_window = "1h"
+        retention = "2d"
+        group_commit = { max_batch = 512, max_wait = "2ms" }
+
+        [[destinations]]
+        name = "orders-kinesis"
+        plugin = "kinesis"
+        transforms = ["redact"]
+        batch = { max_events = 250, max_bytes = "2MiB", linger = "50ms" }
+        retry = { max_retries = "${RETRIES}", initial_wait = "100ms", max_wait = "30s", backoff = "linear", jitter = false }
+        [destinations.kinesis]
+        stream_name = "orders"
+        secret = "${TOKEN}"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+    assert_eq!(config.server.body_limit, 4 << 20);
+    assert_eq!(config.server.api_tokens[0].expose(), "t0ken");
+    assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/pushrail"));
+    assert_eq!(
+        config.storage.group_commit.max_wait,
+        Duration::from_millis(2)
+    );
+    let d = &config.destinations[0];
+    assert_eq!(
+        (d.name.as_str(), d.plugin.as_str()),
+        ("orders-kinesis", "kinesis")
+    );
+    assert_eq!(d.batch.max_events, 250);
+    assert_eq!(d.retry.max_retries, 3);
+    assert_eq!(d.retry.backoff, Backoff::Linear);
+    assert!(!d.retry.jitter);
+    assert_eq!(d.settings["stream_name"], "orders");
+    assert_eq!(d.settings["secret"], "t0ken");
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let config = parse("[server]\napi_tokens = [\"${TOKEN}\"]").unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("t0ken"), "{shown}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_path() {
+    let found = problems(
+        r#"
+        [server]
+        listen = "localhost"
+        max_batch_events = 0
+        colour = "blue"
+
+        [storage]
+        retention = "1h"
+        retention_interval = "0s"
+
+        [[destinations]]
+        name = "a"
+        plugin = "file"
+
+        [[destinations]]
+        name = "b"
+        plugin = "file"
+        retry = { max_wait = "soon" }
+        "#,
+    );
+    assert!(
+        has(
+            &found,
+            "server.listen",
+            "expected an address like \"127.0.0.1:8080\""
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "server.max_batch_events", "from 1 to 10000"),
+        "{found:#?}"
+    );
+    assert!(has(&found, "server.colour", "unknown key"), "{found:#?}");
+    assert!(
+        has(&found, "storage.retention", "at least idempotency_window"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "storage.retention_interval", "greater than zero"),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(
+            &"destinations[1].retry.max_wait: expected a duration like \"30s\"".to_owned()
+        ),
+        "{found:#?}"
+    );
+    assert_eq!(found.len(), 6, "{found:#?}");
+}
+
+#[test]
+fn missing_environment_variables_are_named() {
+    let found = problems("[server]\napi_tokens = [\"${PUSHRAIL_TOKEN}\"]");
+    assert!(
+        has(
+            &found,
+            "server.api_tokens[0]",
+            "environment variable PUSHRAIL_TOKEN is not set"
+        ),
+        "{found:#?}"
+    );
+    let found = problems("[server]\napi_tokens = [\"${EMPTY}\"]");
+    assert!(
+        has(&found, "server.api_tokens", "must not be empty"),
+        "{found:#?}"
+    );
+    let found = problems(
+        "[[destinations]]\nname = \"a\"\nplugin = \"file\"\n[destinations.file]\npath = \"${NOPE}/x\"",
+    );
+    assert!(
+        has(&found, "destinations[0].file.path", "NOPE is not set"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn destination_problems() {
+    let found = problems(
+        r#"
+        [[destinations]]
+        plugin = "file"
+
+        [[destinations]]
+        name = "Bad Name"
+        plugin = ""
+
+        [[destinations]]
+        name = "dup"
+        plugin = "file"
+        [destinations.kinesis]
+        stream_name = "x"
+
+        [[destinations]]
+        name = "dup"
+        plugin = "file"
+        retry = { backoff = "fibonacci", initial_wait = "10s", max_wait = "1s", max_retries = -1 }
+        batch = { max_bytes = "1KiB", max_events = "lots" }
+        transforms = "redact"
+        "#,
+    );
+    assert!(
+        has(&found, "destinations[0].name", "is required"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[1].name", "may use only"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[1].plugin", "must not be empty"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[2].kinesis", "unknown key"),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[3].name",
+            "used by another destination"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[3].retry.backoff",
+            "expected one of \"constant\", \"linear\", \"exponential\""
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[3].retry.max_wait",
+            "at least initial_wait"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[3].retry.max_retries", "whole number"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[3].batch.max_bytes", "at least 1MiB"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[3].batch.max_events", "whole number"),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[3].transforms",
+            "expected an array of strings"
+        ),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn wrong_shapes_are_reported() {
+    let found = problems(
+        "server = 3\ndestinations = { name = \"x\" }\n[storage]\ndata_dir = 7\nbody_limit = \"huge\"",
+    );
+    assert!(
+        has(&found, "server", "expected a table, found integer"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations", "expected an array of tables"),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "storage.data_dir",
+            "expected a string, found integer"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "storage.body_limit", "unknown key"),
+        "{found:#?}"
+    );
+    let found = problems("[server]\nbody_limit = \"huge\"");
+    assert!(
+        has(&found, "server.body_limit", "expected a size like \"8MiB\""),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_name_the_line() {
+    match parse("[server\nlisten = 1") {
+        Err(ConfigError::Syntax { message, .. }) => {
+            assert!(message.contains("line 1"), "{message}")
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+}
+
+#[test]
+fn unreadable_file_is_a_clear_error() {
+    let err = Config::load(Path::new("/nonexistent/pushrail.toml")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot read config file /nonexistent/pushrail.toml"),
+        "{err}"
+    );
+}

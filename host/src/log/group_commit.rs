@@ -119,14 +119,15 @@ impl Writer {
         match self.write_group(group) {
             Ok(results) => {
                 let events: u64 = results.iter().map(|r| r.len() as u64).sum();
-                let duplicates: u64 = results
-                    .iter()
-                    .flatten()
-                    .filter(|a| a.duplicate)
-                    .count() as u64;
+                let duplicates: u64 =
+                    results.iter().flatten().filter(|a| a.duplicate).count() as u64;
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                self.stats.events.fetch_add(events - duplicates, Ordering::Relaxed);
-                self.stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+                self.stats
+                    .events
+                    .fetch_add(events - duplicates, Ordering::Relaxed);
+                self.stats
+                    .duplicates
+                    .fetch_add(duplicates, Ordering::Relaxed);
                 self.stats
                     .commit_micros
                     .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -164,16 +165,16 @@ impl Writer {
                 for event in &pending.events {
                     let scope = (event.source.as_str(), event.idempotency_key.as_str());
                     let original = keys.get(scope)?.map(|g| g.value());
-                    if let Some((sequence, first_ms)) = original {
-                        if received_ms.saturating_sub(first_ms) < window_ms {
-                            let id = read_id(&events, sequence)?;
-                            appended.push(Appended {
-                                id,
-                                sequence,
-                                duplicate: true,
-                            });
-                            continue;
-                        }
+                    if let Some((sequence, first_ms)) = original
+                        && received_ms.saturating_sub(first_ms) < window_ms
+                    {
+                        let id = read_id(&events, sequence)?;
+                        appended.push(Appended {
+                            id,
+                            sequence,
+                            duplicate: true,
+                        });
+                        continue;
                     }
                     let sequence = self.next_sequence;
                     self.next_sequence += 1;
@@ -243,7 +244,9 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 
 fn format_rfc3339(t: SystemTime) -> String {
     let t = time::OffsetDateTime::from(t);
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

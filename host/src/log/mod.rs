@@ -202,10 +202,10 @@ impl Log {
     pub fn close(&self) {
         let _ = self.inner.commands.send(Command::Shutdown);
         let handle = self.inner.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = handle {
-            if handle.join().is_err() {
-                tracing::error!("the log writer panicked");
-            }
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the log writer panicked");
         }
         let committed = self.inner.stats.events.load(Ordering::Relaxed);
         tracing::info!(committed, "log closed");

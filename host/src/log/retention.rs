@@ -130,7 +130,11 @@ pub fn spawn_sweeper(
 impl Log {
     /// Deletes every event past retention and behind all `destinations`'
     /// cursors; returns how many were deleted.
-    pub async fn sweep(&self, retention: Duration, destinations: &[String]) -> Result<usize, LogError> {
+    pub async fn sweep(
+        &self,
+        retention: Duration,
+        destinations: &[String],
+    ) -> Result<usize, LogError> {
         let cutoff = unix_ms(SystemTime::now()).saturating_sub(retention.as_millis() as u64);
         let db = self.inner.db.clone();
         let names = destinations.to_vec();

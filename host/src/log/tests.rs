@@ -1,0 +1,260 @@
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+
+use super::*;
+use crate::config::{GroupCommitConfig, StorageConfig};
+
+fn storage(dir: &Path, window: Duration) -> StorageConfig {
+    StorageConfig {
+        data_dir: dir.to_owned(),
+        idempotency_window: window,
+        retention: Duration::from_secs(3600),
+        retention_interval: Duration::from_secs(60),
+        group_commit: GroupCommitConfig {
+            max_batch: 4096,
+            max_wait: Duration::ZERO,
+        },
+    }
+}
+
+fn event(source: &str, key: &str) -> NewEvent {
+    let payload = RawValue::from_string(format!("{{\"key\":\"{key}\"}}")).unwrap();
+    let metadata = RawValue::from_string("{}".into()).unwrap();
+    NewEvent::new(&EventBody {
+        event_type: "test.event",
+        occurred_at: "2026-05-26T14:21:08.493Z",
+        source,
+        customer_external_id: "acct_1",
+        idempotency_key: key,
+        correlation_id: None,
+        payload: &payload,
+        metadata: &metadata,
+    })
+}
+
+fn set_cursor(log: &Log, destination: &str, next: u64) {
+    let txn = log.inner.db.begin_write().unwrap();
+    txn.open_table(CURSORS)
+        .unwrap()
+        .insert(destination, next)
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn appends_get_increasing_sequences_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    let first = log
+        .append(vec![event("s", "a"), event("s", "b")])
+        .await
+        .unwrap();
+    let second = log.append(vec![event("s", "c")]).await.unwrap();
+    let sequences: Vec<u64> = first.iter().chain(&second).map(|a| a.sequence).collect();
+    assert_eq!(sequences, [1, 2, 3]);
+    assert!(
+        first
+            .iter()
+            .all(|a| !a.duplicate && a.id.starts_with("evt_"))
+    );
+
+    let record = log.get_by_id(&second[0].id).unwrap().unwrap();
+    assert_eq!((record.sequence, record.idempotency_key.as_str()), (3, "c"));
+    assert_eq!(record.payload.get(), r#"{"key":"c"}"#);
+    let all = log.read_from(2, 10).unwrap();
+    assert_eq!(all.iter().map(|r| r.sequence).collect::<Vec<_>>(), [2, 3]);
+    assert!(log.get_by_id("evt_unknown").unwrap().is_none());
+    log.close();
+}
+
+#[tokio::test]
+async fn idempotency_is_scoped_per_source_and_holds_inside_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    let original = log
+        .append(vec![event("billing", "k")])
+        .await
+        .unwrap()
+        .remove(0);
+    let again = log
+        .append(vec![event("billing", "k")])
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.id.as_str(), again.sequence),
+        (original.id.as_str(), original.sequence)
+    );
+
+    let other_source = log
+        .append(vec![event("shipping", "k")])
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(!other_source.duplicate);
+    assert_ne!(other_source.id, original.id);
+
+    let batch = log
+        .append(vec![event("s", "twice"), event("s", "twice")])
+        .await
+        .unwrap();
+    assert!(!batch[0].duplicate && batch[1].duplicate);
+    assert_eq!(batch[0].id, batch[1].id);
+    assert_eq!(log.read_from(0, 100).unwrap().len(), 3);
+    assert_eq!(log.stats().duplicates.load(Ordering::Relaxed), 2);
+    log.close();
+}
+
+#[tokio::test]
+async fn a_key_outside_the_window_is_a_new_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_millis(50))).unwrap();
+    let first = log.append(vec![event("s", "k")]).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let second = log.append(vec![event("s", "k")]).await.unwrap().remove(0);
+    assert!(!second.duplicate);
+    assert_eq!(second.sequence, first.sequence + 1);
+    log.close();
+}
+
+#[tokio::test]
+async fn sequences_and_events_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = storage(dir.path(), Duration::from_secs(60));
+    let log = Log::open(&config).unwrap();
+    let stored = log
+        .append(vec![event("s", "a"), event("s", "b")])
+        .await
+        .unwrap();
+    log.close();
+    drop(log);
+
+    let log = Log::open(&config).unwrap();
+    assert_eq!(log.next_sequence().unwrap(), 3);
+    assert_eq!(log.get_by_id(&stored[1].id).unwrap().unwrap().sequence, 2);
+    let dup = log.append(vec![event("s", "a")]).await.unwrap().remove(0);
+    assert!(dup.duplicate, "idempotency keys are durable too");
+    assert_eq!(
+        log.append(vec![event("s", "c")]).await.unwrap()[0].sequence,
+        3
+    );
+    log.close();
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = storage(dir.path(), Duration::from_secs(60));
+    let log = Log::open(&config).unwrap();
+    match Log::open(&config) {
+        Err(LogError::AlreadyOpen(path)) => assert!(path.ends_with(LOG_FILE)),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("opened twice"),
+    }
+    log.close();
+}
+
+#[tokio::test]
+async fn concurrent_appends_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = storage(dir.path(), Duration::from_secs(60));
+    config.group_commit.max_wait = Duration::from_millis(200);
+    let log = Log::open(&config).unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(vec![event("s", &format!("k{i}"))]).await })
+        })
+        .collect();
+    let mut sequences = Vec::new();
+    for task in tasks {
+        sequences.push(task.await.unwrap().unwrap()[0].sequence);
+    }
+    sequences.sort_unstable();
+    assert_eq!(sequences, (1..=64).collect::<Vec<_>>());
+    let commits = log.stats().commits.load(Ordering::Relaxed);
+    assert!(commits < 32, "64 concurrent appends took {commits} commits");
+    log.close();
+}
+
+#[tokio::test]
+async fn retention_deletes_only_old_events_behind_every_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_millis(1))).unwrap();
+    let stored = log
+        .append((0..10).map(|i| event("s", &format!("k{i}"))).collect())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let destinations = vec!["kinesis".to_owned(), "kafka".to_owned()];
+    let retention = Duration::from_millis(10);
+
+    assert_eq!(
+        log.sweep(retention, &destinations).await.unwrap(),
+        0,
+        "no cursor yet: nothing delivered"
+    );
+    set_cursor(&log, "kinesis", 8);
+    set_cursor(&log, "kafka", 5);
+    assert_eq!(
+        log.sweep(retention, &destinations).await.unwrap(),
+        4,
+        "sequences 1..=4 are behind both"
+    );
+    assert!(log.get_by_id(&stored[3].id).unwrap().is_none());
+    assert!(log.get_by_id(&stored[4].id).unwrap().is_some());
+    assert_eq!(log.read_from(0, 100).unwrap()[0].sequence, 5);
+
+    assert_eq!(
+        log.sweep(Duration::from_secs(3600), &[]).await.unwrap(),
+        0,
+        "too young"
+    );
+    assert_eq!(
+        log.sweep(retention, &[]).await.unwrap(),
+        6,
+        "no destinations: age alone decides"
+    );
+    assert_eq!(
+        log.next_sequence().unwrap(),
+        11,
+        "the sequence never goes back"
+    );
+    let fresh = log.append(vec![event("s", "k0")]).await.unwrap().remove(0);
+    assert_eq!((fresh.sequence, fresh.duplicate), (11, false));
+    log.close();
+}
+
+#[tokio::test]
+async fn retention_sweeps_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_millis(1))).unwrap();
+    log.append((0..12).map(|i| event("s", &format!("k{i}"))).collect())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let outcome = log.prune(u64::MAX - 1, u64::MAX, 5).await.unwrap();
+    assert_eq!(
+        outcome,
+        PruneOutcome {
+            deleted: 5,
+            more: true
+        }
+    );
+    assert_eq!(log.read_from(0, 100).unwrap().len(), 7);
+    log.close();
+}
+
+#[tokio::test]
+async fn appends_after_close_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    log.close();
+    assert!(!log.is_ready());
+    assert!(matches!(
+        log.append(vec![event("s", "a")]).await,
+        Err(LogError::Closed)
+    ));
+}

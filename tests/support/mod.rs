@@ -1,0 +1,205 @@
+//! Test support: runs the real `pushrail` binary on a free port with its own
+//! data directory, and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pushrail");
+
+/// A running `pushrail serve` and the directory it owns.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    extra_config: String,
+    child: Option<Child>,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts the binary with `extra` appended to a config that sets the port
+    /// and data directory.
+    pub async fn start(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self {
+            dir,
+            port: free_port(),
+            extra_config: extra.to_owned(),
+            child: None,
+            http: reqwest::Client::new(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("pushrail.toml")
+    }
+
+    async fn spawn(&mut self) {
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\n{}\n[storage]\ndata_dir = \"{}\"\n",
+            self.port,
+            self.extra_config,
+            self.data_dir().display()
+        );
+        std::fs::write(self.config_path(), config).expect("write config");
+        let log = std::fs::File::create(self.dir.path().join("server.log")).expect("log file");
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(self.config_path())
+            .env("PUSHRAIL_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn pushrail");
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "pushrail exited with {status} before it was ready:\n{}",
+                    self.server_log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pushrail not ready:\n{}",
+                self.server_log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        child.wait().expect("wait").code()
+    }
+
+    /// Starts the binary again on the same port and data.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill first");
+        self.spawn().await;
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        read(self.http.get(self.url(path)).send().await.expect("request")).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
+    (status, value)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The example event from DESIGN.md with its customer and key replaced.
+pub fn event(customer: &str, key: &str) -> Value {
+    json!({
+        "eventType": "order.completed",
+        "occurredAt": "2026-05-26T14:21:08.493Z",
+        "source": "billing-service",
+        "customerExternalId": customer,
+        "idempotencyKey": key,
+        "correlationId": "req_4f30b2",
+        "payload": { "orderId": key, "amount": 12900 },
+        "metadata": { "tier": "pro", "region": "us-east-1" }
+    })
+}
+
+/// An event of about `size` bytes serialized.
+pub fn sized_event(customer: &str, key: &str, size: usize) -> Value {
+    let mut e = event(customer, key);
+    let base = serde_json::to_vec(&e).unwrap().len();
+    e["payload"]["pad"] = json!("x".repeat(size.saturating_sub(base + 10)));
+    e
+}
