@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
@@ -61,6 +62,12 @@ pub async fn run(
         let _ = stopping.wait_for(|s| *s).await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
     };
+    // Responses are small and latency-bound: send them without Nagle's delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
     let timeout = config.server.shutdown_timeout;
     let mut stopped = stop_rx;

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use pushrail::config::{Config, ConfigError};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "pushrail", version, about = "Durable, ordered event delivery")]
 struct Cli {

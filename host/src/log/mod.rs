@@ -207,8 +207,11 @@ impl Log {
         {
             tracing::error!("the log writer panicked");
         }
-        let committed = self.inner.stats.events.load(Ordering::Relaxed);
-        tracing::info!(committed, "log closed");
+        let stats = &self.inner.stats;
+        let events = stats.events.load(Ordering::Relaxed);
+        let commits = stats.commits.load(Ordering::Relaxed);
+        let commit_ms = stats.commit_micros.load(Ordering::Relaxed) / 1000;
+        tracing::info!(events, commits, commit_ms, "log closed");
     }
 }
 
