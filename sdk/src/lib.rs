@@ -1,0 +1,192 @@
+//! Write Pushrail plugins in Rust.
+//!
+//! A plugin is a WebAssembly component that implements one of the worlds of
+//! the `pushrail:plugin` WIT package: a [`Transform`] (one event in, zero or
+//! more out) or a [`Destination`] (delivers batches). Implement the trait,
+//! call the matching export macro, and build with
+//! `cargo build --release --target wasm32-wasip2`.
+//!
+//! ```ignore
+//! use pushrail_sdk::{Error, Event, Transform, export_transform};
+//!
+//! struct Shout;
+//!
+//! impl Transform for Shout {
+//!     fn init(_config: &str) -> Result<Self, Error> {
+//!         Ok(Shout)
+//!     }
+//!     fn transform(&mut self, mut event: Event) -> Result<Vec<Event>, Error> {
+//!         event.event_type = event.event_type.to_uppercase();
+//!         Ok(vec![event])
+//!     }
+//! }
+//!
+//! export_transform!(Shout);
+//! ```
+
+mod event;
+
+/// Generated bindings of the `destination` world.
+#[doc(hidden)]
+pub mod destination {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "pushrail:plugin/destination",
+        pub_export_macro: true,
+        export_macro_name: "export_destination_world",
+        default_bindings_module: "pushrail_sdk::destination",
+    });
+}
+
+/// Generated bindings of the `transform` world; its types are the destination's.
+#[doc(hidden)]
+pub mod transform {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "pushrail:plugin/transform",
+        pub_export_macro: true,
+        export_macro_name: "export_transform_world",
+        default_bindings_module: "pushrail_sdk::transform",
+        with: {
+            "pushrail:plugin/types@0.1.0": crate::destination::pushrail::plugin::types,
+            "pushrail:plugin/log@0.1.0": crate::destination::pushrail::plugin::log,
+        },
+    });
+}
+
+pub use destination::pushrail::plugin::types::{Error, Event, Outcome};
+
+/// A transform plugin: one instance lives across many events.
+pub trait Transform: Sized + 'static {
+    /// Builds the transform from its config (JSON text; `{}` when none).
+    fn init(config: &str) -> Result<Self, Error>;
+
+    /// Zero events drops `event`, one maps it, several split it. An error
+    /// sends the event to the destination's dead-letter queue.
+    fn transform(&mut self, event: Event) -> Result<Vec<Event>, Error>;
+}
+
+/// A destination plugin: one instance lives across many batches.
+pub trait Destination: Sized + 'static {
+    /// Builds the destination from its `[[destinations]]` table (JSON text, secrets removed).
+    fn init(config: &str) -> Result<Self, Error>;
+
+    /// Returns one outcome per event, in order. Once an event of a partition
+    /// key fails, return a failure for the later events of that key too.
+    fn deliver(&mut self, batch: Vec<Event>) -> Vec<Outcome>;
+}
+
+impl Error {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses a plugin config into `T`; a mismatch is a `bad_config` error that
+/// the host shows the operator.
+pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, Error> {
+    serde_json::from_str(config).map_err(|e| Error::new("bad_config", e.to_string()))
+}
+
+/// Log lines in the host's log, tagged with this plugin.
+pub mod log {
+    use crate::destination::pushrail::plugin::log::{Level, log};
+
+    pub fn debug(message: &str) {
+        log(Level::Debug, message);
+    }
+
+    pub fn info(message: &str) {
+        log(Level::Info, message);
+    }
+
+    pub fn warn(message: &str) {
+        log(Level::Warn, message);
+    }
+
+    pub fn error(message: &str) {
+        log(Level::Error, message);
+    }
+}
+
+/// The destination's own file output (`[destinations.file]`).
+pub mod file {
+    /// Appends each line, in order, durably; returns the first line's number.
+    pub fn append_lines(lines: &[String]) -> Result<u64, crate::Error> {
+        crate::destination::pushrail::plugin::file::append_lines(lines)
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use std::any::Any;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    }
+
+    pub fn init<T: 'static>(built: Result<T, crate::Error>) -> Result<(), crate::Error> {
+        let value = built?;
+        STATE.with(|s| *s.borrow_mut() = Some(Box::new(value)));
+        Ok(())
+    }
+
+    pub fn with<T: 'static, R>(f: impl FnOnce(&mut T) -> R) -> R {
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            let value = state
+                .as_mut()
+                .and_then(|b| b.downcast_mut::<T>())
+                .expect("the host calls init before anything else");
+            f(value)
+        })
+    }
+}
+
+/// Exports a [`Transform`] implementation as this component's `transform` world.
+#[macro_export]
+macro_rules! export_transform {
+    ($ty:ty) => {
+        const _: () = {
+            struct PushrailTransform;
+
+            impl $crate::transform::Guest for PushrailTransform {
+                fn init(config: String) -> Result<(), $crate::Error> {
+                    $crate::__private::init(<$ty as $crate::Transform>::init(&config))
+                }
+
+                fn transform(event: $crate::Event) -> Result<Vec<$crate::Event>, $crate::Error> {
+                    $crate::__private::with(|t: &mut $ty| $crate::Transform::transform(t, event))
+                }
+            }
+
+            $crate::transform::export_transform_world!(PushrailTransform with_types_in $crate::transform);
+        };
+    };
+}
+
+/// Exports a [`Destination`] implementation as this component's `destination` world.
+#[macro_export]
+macro_rules! export_destination {
+    ($ty:ty) => {
+        const _: () = {
+            struct PushrailDestination;
+
+            impl $crate::destination::Guest for PushrailDestination {
+                fn init(config: String) -> Result<(), $crate::Error> {
+                    $crate::__private::init(<$ty as $crate::Destination>::init(&config))
+                }
+
+                fn deliver(batch: Vec<$crate::Event>) -> Vec<$crate::Outcome> {
+                    $crate::__private::with(|d: &mut $ty| $crate::Destination::deliver(d, batch))
+                }
+            }
+
+            $crate::destination::export_destination_world!(PushrailDestination with_types_in $crate::destination);
+        };
+    };
+}
