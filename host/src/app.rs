@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
 use crate::config::Config;
+use crate::delivery::{Delivery, DeliveryError};
 use crate::log::{Log, LogError, spawn_sweeper};
+use crate::runtime::{Limits, Runtime, RuntimeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -22,6 +24,10 @@ pub enum AppError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
 }
 
 /// Runs the engine until `shutdown` resolves. In-flight requests get up to
@@ -31,20 +37,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let log = Log::open(&config.storage)?;
-    tracing::info!(path = %log.path().display(), next_sequence = log.next_sequence()?, "log open");
-    let destinations: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
-    let sweeper = spawn_sweeper(
-        log.clone(),
-        config.storage.retention,
-        config.storage.retention_interval,
-        Arc::new(destinations),
-    );
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|source| AppError::Bind {
-            addr: config.server.listen,
-            source,
-        })?;
+    let started = start(&config, &log).await;
+    let (listener, delivery, sweeper) = match started {
+        Ok(parts) => parts,
+        Err(e) => {
+            let closing = log.clone();
+            let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+            return Err(e);
+        }
+    };
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(%addr, auth = !config.server.api_tokens.is_empty(), "listening");
 
@@ -82,9 +83,49 @@ pub async fn run(
         }
     };
     sweeper.abort();
+    delivery.stop().await;
     let closing = log.clone();
     let _ = tokio::task::spawn_blocking(move || closing.close()).await;
     result
+}
+
+/// Everything between opening the log and serving: plugins, delivery,
+/// the retention sweeper and the listening socket.
+async fn start(
+    config: &Config,
+    log: &Log,
+) -> Result<(TcpListener, Delivery, tokio::task::JoinHandle<()>), AppError> {
+    tracing::info!(path = %log.path().display(), next_sequence = log.next_sequence()?, "log open");
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let cache_dir = config
+        .plugins
+        .cache
+        .then(|| config.storage.data_dir.join("plugin-cache"));
+    let limits = Limits {
+        memory: config.plugins.memory_limit,
+        time: config.plugins.time_limit,
+    };
+    let runtime = Runtime::new(limits, cache_dir)?;
+    let registry = runtime.load_plugins(config.plugins.dir.as_deref())?;
+    let delivery = Delivery::start(config, log, runtime, &registry).await?;
+    tracing::info!(
+        destinations = config.destinations.len(),
+        plugins = registry.names().collect::<Vec<_>>().join(","),
+        "delivery running"
+    );
+    let destinations: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+    let sweeper = spawn_sweeper(
+        log.clone(),
+        config.storage.retention,
+        config.storage.retention_interval,
+        Arc::new(destinations),
+    );
+    Ok((listener, delivery, sweeper))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

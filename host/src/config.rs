@@ -15,6 +15,12 @@ pub use fields::Problem;
 use fields::{Context, Fields};
 pub use units::{parse_duration, parse_size};
 
+const EMBEDDED_DEFAULT: &str = r#"
+[[destinations]]
+name = "local"
+plugin = "file"
+"#;
+
 /// The largest serialized event we accept: Kinesis' record limit.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
@@ -67,6 +73,8 @@ impl fmt::Debug for Secret {
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub plugins: PluginsConfig,
+    pub transforms: Vec<TransformConfig>,
     pub destinations: Vec<DestinationConfig>,
 }
 
@@ -116,8 +124,84 @@ pub struct DestinationConfig {
     pub transforms: Vec<String>,
     pub batch: BatchConfig,
     pub retry: RetryConfig,
-    /// The `[destinations.<plugin>]` table, handed to the plugin as JSON.
-    pub settings: serde_json::Value,
+    /// Which event field orders delivery: events with the same key reach
+    /// the destination in log order.
+    pub partition_key: PartitionKey,
+    /// `[destinations.file]`: the local file the destination may append to.
+    pub file: Option<PathBuf>,
+    /// `config`: free-form settings for the plugin.
+    pub config: serde_json::Value,
+}
+
+impl DestinationConfig {
+    /// What the plugin's `init` receives: the destination's table as JSON,
+    /// without anything secret.
+    pub fn plugin_settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "plugin": self.plugin,
+            "partition_key": self.partition_key.as_str(),
+            "file": self.file.as_ref().map(|p| serde_json::json!({ "path": p })),
+            "config": self.config,
+        })
+    }
+}
+
+/// A field path naming an event's partition key: `customerExternalId`,
+/// `eventType`, `source`, `idempotencyKey`, `correlationId`,
+/// `metadata.<field>…`, `payload.<field>…`, or `random` (no ordering).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionKey(String);
+
+impl PartitionKey {
+    pub const ENVELOPE_FIELDS: [&'static str; 5] = [
+        "customerExternalId",
+        "eventType",
+        "source",
+        "idempotencyKey",
+        "correlationId",
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let valid = text == "random"
+            || Self::ENVELOPE_FIELDS.contains(&text)
+            || ["metadata.", "payload."].iter().any(|prefix| {
+                text.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.split('.').all(|part| !part.is_empty()))
+            });
+        valid.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for PartitionKey {
+    fn default() -> Self {
+        Self("customerExternalId".into())
+    }
+}
+
+/// A named transform with its config, usable by any destination.
+#[derive(Debug, Clone)]
+pub struct TransformConfig {
+    pub name: String,
+    pub plugin: String,
+    pub config: serde_json::Value,
+}
+
+/// Where plugins come from and the sandbox every instance gets.
+#[derive(Debug, Clone)]
+pub struct PluginsConfig {
+    /// Directory of `*.wasm` components; `None`: built-in plugins only.
+    pub dir: Option<PathBuf>,
+    /// Most linear memory one instance may use.
+    pub memory_limit: usize,
+    /// Most guest time one call may take.
+    pub time_limit: Duration,
+    /// Keep compiled plugins under `<data_dir>/plugin-cache`.
+    pub cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,14 +225,18 @@ pub struct RetryConfig {
     pub initial_wait: Duration,
     pub max_wait: Duration,
     pub backoff: Backoff,
-    /// Randomize each wait (full jitter) so retries of many workers spread out.
+    /// Draw each wait from the upper half of its value so that many workers
+    /// retrying at once spread out.
     pub jitter: bool,
 }
 
 impl Config {
-    /// The config `pushrail serve` runs with when given no file.
+    /// The config `pushrail serve` runs with when given no file: every
+    /// default, and one destination `local` that appends events to
+    /// `./pushrail-data/local.jsonl` through the built-in `file` plugin.
     pub fn embedded_default() -> Self {
-        Self::from_toml_str("", "<embedded default>", &|_| None).expect("the empty config is valid")
+        Self::from_toml_str(EMBEDDED_DEFAULT, "<embedded default>", &|_| None)
+            .expect("the embedded default config is valid")
     }
 
     /// Reads and validates a config file, expanding `${VAR}` from the process environment.
@@ -192,11 +280,15 @@ fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
     let mut root = Fields::root(table, ctx);
     let server = read_server(root.table("server"));
     let storage = read_storage(root.table("storage"));
+    let plugins = read_plugins(root.table("plugins"));
+    let transforms = read_transforms(root.tables("transforms"));
     let destinations = read_destinations(root.tables("destinations"));
     root.finish();
     Config {
         server,
         storage,
+        plugins,
+        transforms,
         destinations,
     }
 }
@@ -296,6 +388,45 @@ fn read_storage(fields: Option<Fields<'_, '_, '_>>) -> StorageConfig {
     })
 }
 
+fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
+    section(fields, |f| {
+        let memory_limit = f.size("memory_limit", 64 << 20);
+        if memory_limit < 1 << 20 {
+            f.report("memory_limit", "must be at least 1MiB");
+        }
+        let time_limit = f.duration("time_limit", Duration::from_secs(5));
+        if time_limit < Duration::from_millis(10) {
+            f.report("time_limit", "must be at least 10ms");
+        }
+        PluginsConfig {
+            dir: f.string("dir").map(PathBuf::from),
+            memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
+            time_limit,
+            cache: f.boolean("cache", true),
+        }
+    })
+}
+
+fn read_transforms(tables: Vec<Fields<'_, '_, '_>>) -> Vec<TransformConfig> {
+    let mut names = HashSet::new();
+    let mut transforms = Vec::new();
+    for mut f in tables {
+        let name = f.required_string("name");
+        if let Some(name) = &name
+            && !names.insert(name.clone())
+        {
+            f.report("name", format!("\"{name}\" is used by another transform"));
+        }
+        let plugin = f.required_string("plugin");
+        let config = f.free_table("config");
+        f.finish();
+        if let (Some(name), Some(plugin)) = (name, plugin) {
+            transforms.push(TransformConfig { name, plugin, config });
+        }
+    }
+    transforms
+}
+
 fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> {
     let mut names = HashSet::new();
     let mut destinations = Vec::new();
@@ -354,10 +485,29 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
             }
             retry
         });
-        let settings = match &plugin {
-            Some(plugin) if f.accept(plugin) => f.json_table(plugin).unwrap_or_default(),
-            _ => serde_json::Value::Object(Default::default()),
+        let partition_key = match f.string("partition_key") {
+            None => PartitionKey::default(),
+            Some(text) => PartitionKey::parse(&text).unwrap_or_else(|| {
+                f.report(
+                    "partition_key",
+                    format!(
+                        "\"{text}\" is not a field path: use one of {}, metadata.<field>, payload.<field> or random",
+                        PartitionKey::ENVELOPE_FIELDS.join(", ")
+                    ),
+                );
+                PartitionKey::default()
+            }),
         };
+        let mut file = f.table("file").map(|mut t| {
+            let path = t.required_string("path").map(PathBuf::from);
+            t.finish();
+            path
+        });
+        if file.is_none() && plugin.as_deref() == Some("file") {
+            // The built-in file plugin writes `<name>.jsonl` unless told otherwise.
+            file = Some(name.as_ref().map(|n| PathBuf::from(format!("{n}.jsonl"))));
+        }
+        let config = f.free_table("config");
         f.finish();
         if let (Some(name), Some(plugin)) = (name, plugin) {
             destinations.push(DestinationConfig {
@@ -366,7 +516,9 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
                 transforms,
                 batch,
                 retry,
-                settings,
+                partition_key,
+                file: file.flatten(),
+                config,
             });
         }
     }

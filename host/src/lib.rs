@@ -8,4 +8,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod delivery;
 pub mod log;
+pub mod runtime;
+pub mod sinks;

@@ -279,26 +279,18 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
         tables
     }
 
-    /// A free-form table handed on as JSON (e.g. to a plugin's `init`), with
-    /// every string expanded. The key is dynamic: it names the plugin.
-    pub fn json_table(&mut self, key: &str) -> Option<serde_json::Value> {
-        let value = self.table.get(key)?;
+    /// A free-form table handed on as JSON (to a plugin's `init`), with
+    /// every string expanded; `{}` when absent.
+    pub fn free_table(&mut self, key: &'static str) -> serde_json::Value {
+        let empty = serde_json::Value::Object(Default::default());
+        let Some(value) = self.take(key) else {
+            return empty;
+        };
         if !value.is_table() {
             self.report(key, format!("expected a table, found {}", value.type_str()));
-            return None;
+            return empty;
         }
-        self.to_json(&self.path_of(key), value)
-    }
-
-    /// Marks a dynamic key as known without reading it.
-    pub fn accept(&mut self, key: &str) -> bool {
-        match self.table.get_key_value(key) {
-            Some((k, _)) => {
-                self.known.push(k);
-                true
-            }
-            None => false,
-        }
+        self.to_json(&self.path_of(key), value).unwrap_or(empty)
     }
 
     fn to_json(&self, path: &str, value: &Value) -> Option<serde_json::Value> {

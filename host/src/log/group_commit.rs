@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 use super::error::LogError;
 use super::record::{NewEvent, RecordKeys, encode};
 use super::retention::{PruneOutcome, prune_batch};
-use super::tables::{EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
+use super::delivery_records::DeliveryProgress;
+use super::tables::{ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
 use super::{Appended, LogStats};
 use crate::config::GroupCommitConfig;
 
@@ -30,6 +31,10 @@ pub(crate) enum Command {
         max_events: usize,
         reply: oneshot::Sender<Result<PruneOutcome, LogError>>,
     },
+    Record {
+        progress: DeliveryProgress,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
     Shutdown,
 }
 
@@ -40,6 +45,8 @@ pub(crate) struct Writer {
     pub idempotency_window: Duration,
     pub next_sequence: u64,
     pub stats: Arc<LogStats>,
+    /// Publishes the next sequence after every commit, for delivery workers.
+    pub committed: tokio::sync::watch::Sender<u64>,
 }
 
 struct PendingAppend {
@@ -62,14 +69,17 @@ impl Writer {
             };
             match first {
                 Command::Append { events, reply } => group.push(PendingAppend { events, reply }),
-                Command::Prune { .. } => {
-                    self.run_prune(first);
+                Command::Prune { .. } | Command::Record { .. } => {
+                    self.run_other(first);
                     continue;
                 }
                 Command::Shutdown => return,
             }
             deferred = self.fill_group(&mut group);
             self.commit_group(&mut group);
+            if matches!(deferred, Some(Command::Prune { .. } | Command::Record { .. })) {
+                self.run_other(deferred.take().expect("matched"));
+            }
             if matches!(deferred, Some(Command::Shutdown)) {
                 // Finish what was queued before the shutdown request.
                 while let Ok(command) = self.commands.try_recv() {
@@ -134,6 +144,7 @@ impl Writer {
                 for (pending, result) in group.drain(..).zip(results) {
                     let _ = pending.reply.send(Ok(result));
                 }
+                self.committed.send_replace(self.next_sequence);
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = group.len(), "log commit failed; requests answered with an error");
@@ -150,7 +161,7 @@ impl Writer {
 
     fn write_group(&mut self, group: &[PendingAppend]) -> Result<Vec<Vec<Appended>>, LogError> {
         let received = now();
-        let received_at = format_rfc3339(received);
+        let received_at = format_time(received);
         let received_ms = unix_ms(received);
         let window_ms = self.idempotency_window.as_millis() as u64;
         let txn = self.db.begin_write()?;
@@ -197,19 +208,49 @@ impl Writer {
         Ok(results)
     }
 
-    fn run_prune(&mut self, command: Command) {
-        let Command::Prune {
-            received_before_ms,
-            below_sequence,
-            max_events,
-            reply,
-        } = command
-        else {
-            return;
-        };
-        let result = prune_batch(&self.db, received_before_ms, below_sequence, max_events);
-        let _ = reply.send(result);
+    /// Runs a command that is not an append, in its own transaction.
+    fn run_other(&mut self, command: Command) {
+        match command {
+            Command::Prune {
+                received_before_ms,
+                below_sequence,
+                max_events,
+                reply,
+            } => {
+                let _ = reply.send(prune_batch(&self.db, received_before_ms, below_sequence, max_events));
+            }
+            Command::Record { progress, reply } => {
+                let _ = reply.send(record_progress(&self.db, &progress));
+            }
+            Command::Append { .. } | Command::Shutdown => unreachable!("handled by run"),
+        }
     }
+}
+
+/// Writes attempts, dead letters and the cursor of one delivered batch.
+/// The cursor only moves forward.
+fn record_progress(db: &Database, progress: &DeliveryProgress) -> Result<(), LogError> {
+    let txn = db.begin_write()?;
+    {
+        let destination = progress.destination.as_str();
+        let mut attempts = txn.open_table(ATTEMPTS)?;
+        for attempt in &progress.attempts {
+            let json = serde_json::to_vec(attempt).expect("attempt records serialize");
+            attempts.insert((destination, attempt.sequence, attempt.attempt), json.as_slice())?;
+        }
+        let mut dead = txn.open_table(DEAD_LETTERS)?;
+        for letter in &progress.dead_letters {
+            let json = serde_json::to_vec(letter).expect("dead letters serialize");
+            dead.insert((destination, letter.sequence), json.as_slice())?;
+        }
+        let mut cursors = txn.open_table(CURSORS)?;
+        let current = cursors.get(destination)?.map_or(0, |g| g.value());
+        if progress.cursor > current {
+            cursors.insert(destination, progress.cursor)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// The id of the event stored at `sequence` (for answering a duplicate).
@@ -242,7 +283,8 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
-fn format_rfc3339(t: SystemTime) -> String {
+/// An RFC 3339 UTC time with milliseconds, as the log writes every time.
+pub fn format_time(t: SystemTime) -> String {
     let t = time::OffsetDateTime::from(t);
     let t = t
         .replace_nanosecond(t.millisecond() as u32 * 1_000_000)

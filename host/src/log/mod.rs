@@ -3,6 +3,7 @@
 //! that groups concurrent appends into one durable commit
 //! ([`group_commit`]); reads use their own snapshot transactions.
 
+mod delivery_records;
 mod error;
 mod group_commit;
 pub mod record;
@@ -17,11 +18,13 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
+pub use delivery_records::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress};
 pub use error::LogError;
+pub use group_commit::format_time;
 use group_commit::{Command, Writer};
 pub use record::{EventBody, EventRecord, NewEvent};
 pub use retention::{PruneOutcome, spawn_sweeper};
-use tables::{CURSORS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
+use tables::{ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
 
 use crate::config::StorageConfig;
 
@@ -62,6 +65,7 @@ struct Inner {
     commands: flume::Sender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<LogStats>,
+    committed: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Log {
@@ -84,7 +88,9 @@ impl Log {
         let db = Arc::new(db);
         let (commands, receiver) = flume::bounded(QUEUE_DEPTH);
         let stats = Arc::new(LogStats::default());
+        let (committed_tx, committed) = tokio::sync::watch::channel(next_sequence);
         let writer = Writer {
+            committed: committed_tx,
             db: db.clone(),
             commands: receiver,
             config: config.group_commit,
@@ -106,6 +112,7 @@ impl Log {
                 commands,
                 writer: Mutex::new(Some(handle)),
                 stats,
+                committed,
             }),
         })
     }
@@ -191,6 +198,59 @@ impl Log {
         Ok(out)
     }
 
+    /// Watches the next sequence: it changes after every commit that stored events.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.committed.clone()
+    }
+
+    /// Writes what one batch of a destination changed; the cursor only moves forward.
+    pub async fn record(&self, progress: DeliveryProgress) -> Result<(), LogError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send_async(Command::Record { progress, reply })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// The next sequence `destination` has not finished (1 when it never ran). Blocking.
+    pub fn cursor(&self, destination: &str) -> Result<u64, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let cursors = txn.open_table(CURSORS)?;
+        Ok(cursors.get(destination)?.map_or(1, |g| g.value().max(1)))
+    }
+
+    /// Every attempt to deliver the event at `sequence` to `destination`, in order. Blocking.
+    pub fn attempts(&self, destination: &str, sequence: u64) -> Result<Vec<AttemptRecord>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(ATTEMPTS)?;
+        let mut out = Vec::new();
+        for entry in table.range((destination, sequence, 0)..=(destination, sequence, u32::MAX))? {
+            let (_, bytes) = entry?;
+            out.push(serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                sequence,
+                reason: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The dead-letter queue of `destination`, in log order. Blocking.
+    pub fn dead_letters(&self, destination: &str) -> Result<Vec<DeadLetter>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        let mut out = Vec::new();
+        for entry in table.range((destination, 0)..=(destination, u64::MAX))? {
+            let (key, bytes) = entry?;
+            out.push(serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                sequence: key.value().1,
+                reason: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
     /// The sequence the next new event will get.
     pub fn next_sequence(&self) -> Result<u64, LogError> {
         let txn = self.inner.db.begin_read()?;
@@ -230,6 +290,8 @@ fn initialize(db: &Database) -> Result<u64, LogError> {
         txn.open_table(EVENT_IDS)?;
         txn.open_table(IDEMPOTENCY)?;
         txn.open_table(CURSORS)?;
+        txn.open_table(ATTEMPTS)?;
+        txn.open_table(DEAD_LETTERS)?;
         let mut meta = txn.open_table(META)?;
         let next = meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value());
         meta.insert(META_NEXT_SEQUENCE, next)?;

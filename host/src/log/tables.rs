@@ -22,4 +22,10 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Events below every destination's cursor are safe to delete.
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 
+/// (destination, sequence, attempt) → [`super::AttemptRecord`] as JSON.
+pub const ATTEMPTS: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("attempts");
+
+/// (destination, sequence) → [`super::DeadLetter`] as JSON.
+pub const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead_letters");
+
 pub const META_NEXT_SEQUENCE: &str = "next_sequence";

@@ -1,0 +1,101 @@
+//! Delivery: one worker per destination moves events from the log through
+//! the destination's plugins, with batching, ordering per partition key,
+//! retries with backoff and a dead-letter queue.
+
+mod backoff;
+mod partition_key;
+mod pipeline;
+mod window;
+mod worker;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::log::Log;
+use crate::runtime::{CallError, LoadError, Registry, Runtime, SinkBindings, World};
+use crate::sinks::file::{FileSink, FileSinkError};
+use pipeline::Pipeline;
+use worker::Worker;
+
+/// Why a destination could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("destination {destination}: no plugin named `{plugin}` (available: {available})")]
+    UnknownPlugin {
+        destination: String,
+        plugin: String,
+        available: String,
+    },
+    #[error("destination {destination}: {error}")]
+    PluginFailed { destination: String, error: LoadError },
+    #[error("destination {destination}: plugin `{plugin}` is a {found}, but is used as a {expected}")]
+    WrongWorld {
+        destination: String,
+        plugin: String,
+        expected: World,
+        found: World,
+    },
+    #[error("destination {destination}: plugin `{plugin}` could not start: {error}")]
+    Init {
+        destination: String,
+        plugin: String,
+        error: CallError,
+    },
+    #[error("destination {destination}: {error}")]
+    File { destination: String, error: FileSinkError },
+}
+
+/// The running workers; stop them with [`Delivery::stop`].
+pub struct Delivery {
+    stop: watch::Sender<bool>,
+    workers: JoinSet<()>,
+}
+
+impl Delivery {
+    /// Starts every configured destination, or none: a destination that
+    /// cannot start is an error the operator must fix first.
+    pub async fn start(config: &Config, log: &Log, runtime: Arc<Runtime>, registry: &Registry) -> Result<Self, DeliveryError> {
+        let (stop, stopped) = watch::channel(false);
+        let mut workers = Vec::new();
+        for destination in &config.destinations {
+            let sinks = bind_sinks(&config.storage.data_dir, destination)?;
+            let pipeline = Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
+            workers.push(Worker {
+                config: destination.clone(),
+                log: log.clone(),
+                pipeline,
+                stop: stopped.clone(),
+            });
+        }
+        let mut set = JoinSet::new();
+        for worker in workers {
+            set.spawn(worker.run());
+        }
+        Ok(Self { stop, workers: set })
+    }
+
+    /// Asks every worker to stop after its batch in flight, and waits.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.workers.join_next().await.is_some() {}
+    }
+}
+
+/// The sinks a destination may use: only those configured for it.
+fn bind_sinks(data_dir: &Path, destination: &crate::config::DestinationConfig) -> Result<SinkBindings, DeliveryError> {
+    let file = match &destination.file {
+        Some(path) => {
+            let path = data_dir.join(path);
+            Some(FileSink::open(&path).map_err(|error| DeliveryError::File {
+                destination: destination.name.clone(),
+                error,
+            })?)
+        }
+        None => None,
+    };
+    Ok(SinkBindings { file })
+}

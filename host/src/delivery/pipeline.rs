@@ -1,0 +1,176 @@
+//! The plugins one destination runs, in order: its transforms, then its
+//! destination plugin. Instances are reused across batches and replaced
+//! after a failed call.
+
+use std::sync::Arc;
+
+use super::DeliveryError;
+use crate::config::{Config, DestinationConfig};
+use crate::runtime::{
+    CallError, DestinationInstance, Event, Outcome, Plugin, Registry, Runtime, SinkBindings, TransformInstance, World,
+};
+
+/// A transform failed an event: the event goes to the dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct TransformFailure {
+    pub code: String,
+    pub message: String,
+}
+
+struct Stage {
+    name: String,
+    plugin: Arc<Plugin>,
+    config: String,
+    instance: Option<TransformInstance>,
+}
+
+pub struct Pipeline {
+    runtime: Arc<Runtime>,
+    destination: String,
+    plugin: Arc<Plugin>,
+    sinks: SinkBindings,
+    settings: String,
+    stages: Vec<Stage>,
+    instance: Option<DestinationInstance>,
+}
+
+impl Pipeline {
+    /// Resolves the destination's plugins and starts one instance of each,
+    /// so that a bad config is reported at startup, not at the first event.
+    pub async fn start(
+        runtime: Arc<Runtime>,
+        registry: &Registry,
+        config: &Config,
+        destination: &DestinationConfig,
+        sinks: SinkBindings,
+    ) -> Result<Self, DeliveryError> {
+        let plugin = resolve(registry, &destination.name, &destination.plugin, World::Destination)?;
+        let mut stages = Vec::new();
+        for reference in &destination.transforms {
+            let (plugin_name, settings) = match config.transforms.iter().find(|t| &t.name == reference) {
+                Some(named) => (named.plugin.as_str(), named.config.to_string()),
+                None => (reference.as_str(), "{}".to_owned()),
+            };
+            let plugin = resolve(registry, &destination.name, plugin_name, World::Transform)?;
+            stages.push(Stage {
+                name: reference.clone(),
+                plugin,
+                config: settings,
+                instance: None,
+            });
+        }
+        let mut pipeline = Self {
+            runtime,
+            destination: destination.name.clone(),
+            plugin,
+            sinks,
+            settings: destination.plugin_settings().to_string(),
+            stages,
+            instance: None,
+        };
+        let init_error = |plugin: &str, error: CallError| DeliveryError::Init {
+            destination: destination.name.clone(),
+            plugin: plugin.to_owned(),
+            error,
+        };
+        for index in 0..pipeline.stages.len() {
+            let stage = pipeline.stages[index].name.clone();
+            pipeline
+                .stage_instance(index)
+                .await
+                .map_err(|e| init_error(&stage, e))?;
+        }
+        let name = pipeline.plugin.name.clone();
+        pipeline.destination_instance().await.map_err(|e| init_error(&name, e))?;
+        Ok(pipeline)
+    }
+
+    /// `name@sha256` of every plugin that runs, for the attempt log.
+    pub fn plugin_ids(&self) -> Vec<String> {
+        std::iter::once(&self.plugin)
+            .chain(self.stages.iter().map(|s| &s.plugin))
+            .map(|p| format!("{}@{}", p.name, p.hash))
+            .collect()
+    }
+
+    async fn stage_instance(&mut self, index: usize) -> Result<&mut TransformInstance, CallError> {
+        let stage = &mut self.stages[index];
+        if stage.instance.as_ref().is_none_or(TransformInstance::is_poisoned) {
+            stage.instance = None;
+            let instance = self
+                .runtime
+                .transform(&stage.plugin, &self.destination, &stage.config)
+                .await?;
+            stage.instance = Some(instance);
+        }
+        Ok(stage.instance.as_mut().expect("set above"))
+    }
+
+    async fn destination_instance(&mut self) -> Result<&mut DestinationInstance, CallError> {
+        if self.instance.as_ref().is_none_or(DestinationInstance::is_poisoned) {
+            self.instance = None;
+            let instance = self
+                .runtime
+                .destination(&self.plugin, &self.destination, self.sinks.clone(), &self.settings)
+                .await?;
+            self.instance = Some(instance);
+        }
+        Ok(self.instance.as_mut().expect("set above"))
+    }
+
+    /// Runs `event` through every transform in order.
+    pub async fn transform(&mut self, event: Event) -> Result<Vec<Event>, TransformFailure> {
+        let mut events = vec![event];
+        for index in 0..self.stages.len() {
+            let mut next = Vec::with_capacity(events.len());
+            for event in events {
+                let stage_name = self.stages[index].name.clone();
+                let failure = |code: String, message: String| TransformFailure {
+                    code,
+                    message: format!("transform {stage_name}: {message}"),
+                };
+                let instance = self
+                    .stage_instance(index)
+                    .await
+                    .map_err(|e| failure(e.code().to_owned(), e.to_string()))?;
+                match instance.transform(&event).await {
+                    Ok(Ok(out)) => next.extend(out),
+                    Ok(Err(e)) => return Err(failure(e.code, e.message)),
+                    Err(e) => return Err(failure(e.code().to_owned(), e.to_string())),
+                }
+            }
+            events = next;
+        }
+        Ok(events)
+    }
+
+    /// Delivers `batch` through the destination plugin.
+    pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
+        self.destination_instance().await?.deliver(batch).await
+    }
+}
+
+fn resolve(registry: &Registry, destination: &str, name: &str, world: World) -> Result<Arc<Plugin>, DeliveryError> {
+    let Some(plugin) = registry.get(name) else {
+        return Err(match registry.failure(name) {
+            Some(e) => DeliveryError::PluginFailed {
+                destination: destination.to_owned(),
+                error: e.clone(),
+            },
+            None => DeliveryError::UnknownPlugin {
+                destination: destination.to_owned(),
+                plugin: name.to_owned(),
+                available: registry.names().collect::<Vec<_>>().join(", "),
+            },
+        });
+    };
+    if plugin.world() != world {
+        return Err(DeliveryError::WrongWorld {
+            destination: destination.to_owned(),
+            plugin: name.to_owned(),
+            expected: world,
+            found: plugin.world(),
+        });
+    }
+    Ok(plugin.clone())
+}

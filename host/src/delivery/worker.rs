@@ -1,0 +1,326 @@
+//! One worker per destination: read from the cursor, batch, transform,
+//! deliver, record every outcome, and advance the cursor past finished
+//! events only. A retryable failure holds back its key; other keys flow.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+
+use super::backoff;
+use super::pipeline::Pipeline;
+use super::window::Window;
+use crate::config::{DestinationConfig, PartitionKey};
+use crate::log::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, EventRecord, Log, LogError, format_time};
+use crate::runtime::{Event, Outcome};
+
+/// Events kept in memory per destination, beyond one batch.
+const WINDOW_BATCHES: usize = 4;
+
+pub struct Worker {
+    pub config: DestinationConfig,
+    pub log: Log,
+    pub pipeline: Pipeline,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The verdict on one log event after one attempt.
+enum Verdict {
+    Delivered(BTreeMap<String, String>),
+    Filtered,
+    Retry { code: String, message: String },
+    Dead { code: String, message: String },
+}
+
+impl Worker {
+    pub async fn run(mut self) {
+        let name = self.config.name.clone();
+        let cursor = match blocking(&self.log, move |log| log.cursor(&name)).await {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                tracing::error!(destination = %self.config.name, error = %e, "cannot read the cursor; delivery stopped");
+                return;
+            }
+        };
+        tracing::info!(destination = %self.config.name, cursor, "delivery started");
+        let mut window = Window::new(cursor);
+        let mut committed = self.log.subscribe();
+        let capacity = self.config.batch.max_events * WINDOW_BATCHES;
+        loop {
+            if *self.stop.borrow() {
+                break;
+            }
+            let caught_up = match refill(&self.log, &self.config.partition_key, &mut window, capacity).await {
+                Ok(caught_up) => caught_up,
+                Err(LogError::Closed) => break,
+                Err(e) => {
+                    tracing::error!(destination = %self.config.name, error = %e, "cannot read the log; retrying");
+                    self.pause(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            let batch = window.select(now, self.config.batch.max_events, self.config.batch.max_bytes);
+            let wake_at = if batch.is_empty() {
+                window.next_due()
+            } else if batch.len() < self.config.batch.max_events && caught_up {
+                // Linger for more events, counted from the oldest fresh one.
+                let oldest = batch
+                    .iter()
+                    .filter(|&&i| window.get(i).attempts == 0)
+                    .map(|&i| window.get(i).arrived)
+                    .min();
+                oldest
+                    .map(|t| t + self.config.batch.linger)
+                    .filter(|deadline| *deadline > now)
+            } else {
+                None
+            };
+            if batch.is_empty() || wake_at.is_some() {
+                let sleep = async {
+                    match wake_at {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = sleep => {}
+                    changed = committed.changed(), if caught_up => {
+                        if changed.is_err() { break; }
+                    }
+                    _ = self.stop.changed() => {}
+                }
+                continue;
+            }
+            if let Err(LogError::Closed) = self.deliver(&mut window, &batch).await {
+                break;
+            }
+        }
+        tracing::info!(destination = %self.config.name, "delivery stopped");
+    }
+
+    /// One attempt at `batch`, its outcomes recorded before the cursor moves.
+    async fn deliver(&mut self, window: &mut Window, batch: &[usize]) -> Result<(), LogError> {
+        let started = Instant::now();
+        let started_at = format_time(SystemTime::now());
+        let mut verdicts: Vec<Option<Verdict>> = (0..batch.len()).map(|_| None).collect();
+
+        // Transforms: each log event becomes zero or more plugin events.
+        let mut outgoing: Vec<Event> = Vec::new();
+        let mut origin: Vec<usize> = Vec::new();
+        for (slot, &index) in batch.iter().enumerate() {
+            match self.pipeline.transform(to_plugin_event(&window.get(index).record)).await {
+                Ok(events) if events.is_empty() => verdicts[slot] = Some(Verdict::Filtered),
+                Ok(events) => {
+                    origin.extend(std::iter::repeat_n(slot, events.len()));
+                    outgoing.extend(events);
+                }
+                Err(failure) => {
+                    verdicts[slot] = Some(Verdict::Dead {
+                        code: failure.code,
+                        message: failure.message,
+                    })
+                }
+            }
+        }
+
+        if !outgoing.is_empty() {
+            match self.pipeline.deliver(&outgoing).await {
+                Ok(outcomes) => {
+                    for (slot, outcome) in origin.into_iter().zip(outcomes) {
+                        merge(&mut verdicts[slot], outcome);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(destination = %self.config.name, events = batch.len(), error = %error, "the destination plugin failed the whole batch");
+                    for slot in origin {
+                        verdicts[slot] = Some(Verdict::Dead {
+                            code: error.code().to_owned(),
+                            message: error.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let plugins = self.pipeline.plugin_ids();
+        let mut progress = DeliveryProgress {
+            destination: self.config.name.clone(),
+            attempts: Vec::with_capacity(batch.len()),
+            dead_letters: Vec::new(),
+            cursor: 0,
+        };
+        let mut retries = Vec::new();
+        for (slot, &index) in batch.iter().enumerate() {
+            let pending = window.get(index);
+            let attempt = pending.attempts + 1;
+            let mut verdict = verdicts[slot].take().unwrap_or(Verdict::Retry {
+                code: "no_outcome".into(),
+                message: "the plugin returned no outcome for this event".into(),
+            });
+            if let Verdict::Retry { code, message } = &verdict
+                && attempt > self.config.retry.max_retries
+            {
+                verdict = Verdict::Dead {
+                    code: code.clone(),
+                    message: format!("{message} (gave up after {attempt} attempts)"),
+                };
+            }
+            let record = &pending.record;
+            let mut entry = AttemptRecord {
+                destination: self.config.name.clone(),
+                event_id: record.id.clone(),
+                sequence: record.sequence,
+                attempt,
+                started_at: started_at.clone(),
+                duration_ms,
+                outcome: AttemptOutcome::Delivered,
+                error_code: None,
+                error_message: None,
+                coordinates: BTreeMap::new(),
+                plugins: plugins.clone(),
+            };
+            match verdict {
+                Verdict::Delivered(coordinates) => entry.coordinates = coordinates,
+                Verdict::Filtered => entry.outcome = AttemptOutcome::Filtered,
+                Verdict::Retry { code, message } => {
+                    entry.outcome = AttemptOutcome::Retryable;
+                    entry.error_code = Some(code);
+                    entry.error_message = Some(message);
+                    retries.push((index, attempt));
+                }
+                Verdict::Dead { code, message } => {
+                    entry.outcome = AttemptOutcome::DeadLettered;
+                    progress.dead_letters.push(DeadLetter {
+                        destination: self.config.name.clone(),
+                        sequence: record.sequence,
+                        event_id: record.id.clone(),
+                        error_code: code.clone(),
+                        error_message: message.clone(),
+                        attempts: attempt,
+                        dead_lettered_at: format_time(SystemTime::now()),
+                        event: raw_record(record),
+                    });
+                    entry.error_code = Some(code);
+                    entry.error_message = Some(message);
+                }
+            }
+            progress.attempts.push(entry);
+        }
+
+        // Update the window, then make it durable before going on.
+        let now = Instant::now();
+        for &index in batch {
+            let pending = window.get_mut(index);
+            pending.attempts += 1;
+            pending.finished = true;
+        }
+        for (index, attempt) in retries {
+            let pending = window.get_mut(index);
+            pending.finished = false;
+            pending.due = now + backoff::wait(&self.config.retry, attempt);
+        }
+        progress.cursor = window.advance();
+        self.record(progress).await
+    }
+
+    /// Writes the batch's progress, retrying storage errors until it sticks:
+    /// going on without it could let the cursor run ahead of the record.
+    async fn record(&mut self, progress: DeliveryProgress) -> Result<(), LogError> {
+        loop {
+            match self.log.record(progress.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(LogError::Closed) => return Err(LogError::Closed),
+                Err(e) => {
+                    tracing::error!(destination = %self.config.name, error = %e, "cannot record delivery progress; retrying");
+                    self.pause(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn pause(&mut self, duration: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => {}
+            _ = self.stop.changed() => {}
+        }
+    }
+}
+
+/// Reads new events into the window; true when the log has no more.
+async fn refill(log: &Log, partition_key: &PartitionKey, window: &mut Window, capacity: usize) -> Result<bool, LogError> {
+    let room = capacity.saturating_sub(window.len());
+    if room == 0 {
+        return Ok(false);
+    }
+    let from = window.read_through() + 1;
+    let records = blocking(log, move |log| log.read_from(from, room)).await?;
+    let caught_up = records.len() < room;
+    let now = Instant::now();
+    for record in records {
+        let key = partition_key.extract(&record);
+        let bytes = record.payload.get().len() + record.metadata.get().len() + 256;
+        window.push(record, key, bytes, now);
+    }
+    Ok(caught_up)
+}
+
+/// Runs a blocking log read off the async threads.
+async fn blocking<T: Send + 'static>(
+    log: &Log,
+    f: impl FnOnce(&Log) -> Result<T, LogError> + Send + 'static,
+) -> Result<T, LogError> {
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || f(&log))
+        .await
+        .map_err(|_| LogError::Closed)?
+}
+
+/// Folds one plugin outcome into the verdict of its log event: a split
+/// event is delivered only when every part is; any permanent failure wins.
+fn merge(verdict: &mut Option<Verdict>, outcome: Outcome) {
+    let incoming = match outcome {
+        Outcome::Delivered(coordinates) => Verdict::Delivered(coordinates.into_iter().collect()),
+        Outcome::Retryable(e) => Verdict::Retry {
+            code: e.code,
+            message: e.message,
+        },
+        Outcome::Permanent(e) => Verdict::Dead {
+            code: e.code,
+            message: e.message,
+        },
+    };
+    *verdict = Some(match (verdict.take(), incoming) {
+        (None, v) => v,
+        (Some(Verdict::Dead { code, message }), _) | (_, Verdict::Dead { code, message }) => Verdict::Dead { code, message },
+        (Some(Verdict::Retry { code, message }), _) | (_, Verdict::Retry { code, message }) => Verdict::Retry { code, message },
+        (Some(Verdict::Delivered(mut a)), Verdict::Delivered(b)) => {
+            a.extend(b);
+            Verdict::Delivered(a)
+        }
+        (Some(other), _) => other,
+    });
+}
+
+fn to_plugin_event(record: &EventRecord) -> Event {
+    Event {
+        id: record.id.clone(),
+        sequence: record.sequence,
+        event_type: record.event_type.clone(),
+        occurred_at: record.occurred_at.clone(),
+        source: record.source.clone(),
+        customer_external_id: record.customer_external_id.clone(),
+        idempotency_key: record.idempotency_key.clone(),
+        correlation_id: record.correlation_id.clone(),
+        payload: record.payload.get().to_owned(),
+        metadata: record.metadata.get().to_owned(),
+    }
+}
+
+fn raw_record(record: &Arc<EventRecord>) -> Box<RawValue> {
+    let json = serde_json::to_string(record.as_ref()).expect("records serialize");
+    RawValue::from_string(json).expect("serialized records are JSON")
+}

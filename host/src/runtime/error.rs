@@ -1,0 +1,49 @@
+//! Errors of the plugin runtime: loading a component, and calling one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A component could not be loaded or is not a plugin.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read plugin file {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("plugin `{name}` is not a WebAssembly component: {message}")]
+    NotAComponent { name: String, message: String },
+    #[error(
+        "plugin `{name}` implements neither pushrail:plugin world: as a destination: {as_destination}; as a transform: {as_transform}"
+    )]
+    WrongWorld {
+        name: String,
+        as_destination: String,
+        as_transform: String,
+    },
+}
+
+/// A call into a plugin failed as a whole. Each kind has a stable `code`
+/// recorded with the events it affected.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    #[error("the plugin ran longer than its time budget of {0:?} (plugins.time_limit)")]
+    Timeout(Duration),
+    #[error("{0}")]
+    MemoryLimit(String),
+    #[error("the plugin broke the contract: {0}")]
+    Contract(String),
+    #[error("the plugin rejected its config: {code}: {message}")]
+    Init { code: String, message: String },
+}
+
+impl CallError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Trap(_) => "plugin_trap",
+            Self::Timeout(_) => "plugin_timeout",
+            Self::MemoryLimit(_) => "plugin_memory_limit",
+            Self::Contract(_) => "plugin_contract",
+            Self::Init { .. } => "plugin_init",
+        }
+    }
+}

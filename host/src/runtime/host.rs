@@ -1,0 +1,155 @@
+//! What a plugin instance's store holds, and the host functions it may call.
+//! Every host function acts only on the sinks bound to this instance.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::PluginErrorRecord;
+use super::bindings::destination::pushrail::plugin::{file, log, types};
+use crate::sinks::file::FileSink;
+
+/// The sinks one destination may use.
+#[derive(Clone, Default)]
+pub struct SinkBindings {
+    pub file: Option<Arc<FileSink>>,
+}
+
+/// Per-instance state inside the wasmtime store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limiter: MemoryLimiter,
+    pub(super) clock: CallClock,
+    /// `plugin` and `destination` tag the plugin's log lines.
+    plugin: Arc<str>,
+    destination: Arc<str>,
+    sinks: SinkBindings,
+}
+
+impl HostState {
+    pub fn new(plugin: &str, destination: &str, sinks: SinkBindings, memory_limit: usize, time_budget: Duration) -> Self {
+        Self {
+            // No preopens, no environment, no network, no args: nothing ambient.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: memory_limit,
+                exceeded: false,
+            },
+            clock: CallClock {
+                budget: time_budget,
+                started: None,
+                in_host: Duration::ZERO,
+            },
+            plugin: plugin.into(),
+            destination: destination.into(),
+            sinks,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps linear memory; remembers that the cap was hit so that the
+/// resulting trap can be reported as "memory limit", not a generic trap.
+pub struct MemoryLimiter {
+    limit: usize,
+    pub exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!(
+                "the plugin tried to grow its memory to {desired} bytes, over the limit of {} (plugins.memory_limit)",
+                self.limit
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Measures a call's time in guest code only: time spent in host functions
+/// (which may wait on a network) does not count against the plugin's budget.
+pub struct CallClock {
+    pub budget: Duration,
+    pub started: Option<Instant>,
+    pub in_host: Duration,
+}
+
+impl CallClock {
+    pub fn start(&mut self) {
+        self.started = Some(Instant::now());
+        self.in_host = Duration::ZERO;
+    }
+
+    /// Guest time used by the call in progress.
+    pub fn guest_time(&self) -> Duration {
+        self.started
+            .map(|s| s.elapsed().saturating_sub(self.in_host))
+            .unwrap_or_default()
+    }
+
+    pub fn over_budget(&self) -> bool {
+        self.guest_time() > self.budget
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) {
+        let (plugin, destination) = (&*self.plugin, &*self.destination);
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, destination, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, destination, "{message}"),
+            log::Level::Info => tracing::info!(plugin, destination, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, destination, "{message}"),
+            log::Level::Error => tracing::error!(plugin, destination, "{message}"),
+        }
+    }
+}
+
+impl file::Host for HostState {
+    async fn append_lines(&mut self, lines: Vec<String>) -> Result<u64, PluginErrorRecord> {
+        let Some(sink) = self.sinks.file.clone() else {
+            return Err(PluginErrorRecord {
+                code: "no_file_output".into(),
+                message: format!(
+                    "destination {} has no [destinations.file] output configured",
+                    self.destination
+                ),
+            });
+        };
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || sink.append_lines(&lines)).await;
+        self.clock.in_host += started.elapsed();
+        match result {
+            Ok(Ok(first)) => Ok(first),
+            Ok(Err(e)) => Err(PluginErrorRecord {
+                code: "io_error".into(),
+                message: e.to_string(),
+            }),
+            Err(e) => Err(PluginErrorRecord {
+                code: "io_error".into(),
+                message: format!("the file write task failed: {e}"),
+            }),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The WebAssembly plugin runtime: one wasmtime engine, a registry of
+//! compiled plugins, and sandboxed instances (no ambient capabilities,
+//! memory cap, guest-time budget) that talk to the host only through the
+//! functions in `wit/`.
+
+mod bindings;
+mod error;
+mod host;
+mod instance;
+mod registry;
+mod sandbox;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+pub use bindings::{Event, Outcome, PluginErrorRecord};
+pub use error::{CallError, LoadError};
+pub use host::SinkBindings;
+use host::HostState;
+pub use instance::{DestinationInstance, TransformInstance};
+pub use registry::{BUILTINS, Origin, Plugin, Registry, World};
+use registry::{Loader, Pre};
+
+/// Limits every instance gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory: usize,
+    /// Guest time one call may use.
+    pub time: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// The engine, its linkers and the epoch ticker; shared by all destinations.
+pub struct Runtime {
+    engine: Engine,
+    destination_linker: Linker<HostState>,
+    transform_linker: Linker<HostState>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    _ticker: sandbox::EpochTicker,
+}
+
+impl Runtime {
+    /// `cache_dir` keeps compiled plugins between starts (`None`: compile every time).
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Arc<Self>, RuntimeError> {
+        let engine_error = |e: wasmtime::Error| RuntimeError::Engine(format!("{e:#}"));
+        let engine = sandbox::engine().map_err(engine_error)?;
+        let mut destination_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut destination_linker).map_err(engine_error)?;
+        bindings::destination::Destination::add_to_linker::<_, HasSelf<_>>(&mut destination_linker, |s| s)
+            .map_err(engine_error)?;
+        let mut transform_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut transform_linker).map_err(engine_error)?;
+        bindings::transform::Transform::add_to_linker::<_, HasSelf<_>>(&mut transform_linker, |s| s)
+            .map_err(engine_error)?;
+        let ticker = sandbox::EpochTicker::start(engine.clone());
+        Ok(Arc::new(Self {
+            engine,
+            destination_linker,
+            transform_linker,
+            limits,
+            cache_dir,
+            _ticker: ticker,
+        }))
+    }
+
+    /// Loads the built-ins and every `*.wasm` in `dir`.
+    pub fn load_plugins(&self, dir: Option<&std::path::Path>) -> Result<Registry, RuntimeError> {
+        Ok(self.loader().load_all(dir)?)
+    }
+
+    /// Compiles and validates one component (for tools and tests).
+    pub fn load_plugin(&self, name: &str, bytes: &[u8]) -> Result<Plugin, RuntimeError> {
+        Ok(self.loader().load(name, bytes, Origin::BuiltIn)?)
+    }
+
+    fn loader(&self) -> Loader<'_> {
+        Loader {
+            engine: &self.engine,
+            destination_linker: &self.destination_linker,
+            transform_linker: &self.transform_linker,
+            cache_dir: self.cache_dir.as_deref(),
+        }
+    }
+
+    /// A new instance of a destination plugin, `init`ialized with `config`.
+    pub async fn destination(
+        &self,
+        plugin: &Arc<Plugin>,
+        destination: &str,
+        sinks: SinkBindings,
+        config: &str,
+    ) -> Result<DestinationInstance, CallError> {
+        let Pre::Destination(pre) = &plugin.pre else {
+            return Err(CallError::Contract(format!("plugin `{}` is a transform, not a destination", plugin.name)));
+        };
+        let state = HostState::new(&plugin.name, destination, sinks, self.limits.memory, self.limits.time);
+        let store = instance::new_store(&self.engine, state);
+        DestinationInstance::start(store, plugin.clone(), pre, config).await
+    }
+
+    /// A new instance of a transform plugin, `init`ialized with `config`.
+    pub async fn transform(&self, plugin: &Arc<Plugin>, destination: &str, config: &str) -> Result<TransformInstance, CallError> {
+        let Pre::Transform(pre) = &plugin.pre else {
+            return Err(CallError::Contract(format!("plugin `{}` is a destination, not a transform", plugin.name)));
+        };
+        let state = HostState::new(&plugin.name, destination, SinkBindings::default(), self.limits.memory, self.limits.time);
+        let store = instance::new_store(&self.engine, state);
+        TransformInstance::start(store, plugin.clone(), pre, config).await
+    }
+}

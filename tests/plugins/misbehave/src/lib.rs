@@ -1,0 +1,122 @@
+//! A destination for tests that misbehaves as `config.mode` says. Events it
+//! delivers are appended to the destination's file as JSON lines, so tests
+//! can see exactly what arrived and in which order.
+//!
+//! Modes: `ok`, `trap`, `loop`, `oom`, `wrong_count`,
+//! `fail_first` (retryable for the first `times` calls),
+//! `fail_key` (retryable for events of customer `key` in the first `times` calls that carry it),
+//! `permanent` (permanent error for events of customer `key`).
+
+use pushrail_sdk::{Destination, Error, Event, Outcome, export_destination, file, parse_config};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Table {
+    config: Settings,
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    mode: String,
+    #[serde(default)]
+    times: u32,
+    #[serde(default)]
+    key: String,
+}
+
+struct Misbehave {
+    settings: Settings,
+    calls: u32,
+    key_failures: u32,
+}
+
+impl Destination for Misbehave {
+    fn init(config: &str) -> Result<Self, Error> {
+        let table: Table = parse_config(config)?;
+        Ok(Misbehave {
+            settings: table.config,
+            calls: 0,
+            key_failures: 0,
+        })
+    }
+
+    fn deliver(&mut self, batch: Vec<Event>) -> Vec<Outcome> {
+        self.calls += 1;
+        match self.settings.mode.as_str() {
+            "trap" => panic!("misbehave: trapping on purpose"),
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "oom" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "wrong_count" => {
+                let mut outcomes = deliver_all(&batch, |_| true, retryable);
+                outcomes.pop();
+                outcomes
+            }
+            "fail_first" if self.calls <= self.settings.times => batch
+                .iter()
+                .map(|_| Outcome::Retryable(Error::new("Flaky", format!("call {} fails on purpose", self.calls))))
+                .collect(),
+            "fail_key" => {
+                let carries_key = batch.iter().any(|e| e.customer_external_id == self.settings.key);
+                let failing = carries_key && self.key_failures < self.settings.times;
+                if carries_key {
+                    self.key_failures += 1;
+                }
+                let key = self.settings.key.clone();
+                deliver_all(&batch, |e| !(failing && e.customer_external_id == key), retryable)
+            }
+            "permanent" => {
+                let key = self.settings.key.clone();
+                deliver_all(&batch, |e| e.customer_external_id != key, |e| {
+                    Outcome::Permanent(Error::new("Rejected", format!("{} is rejected", e.customer_external_id)))
+                })
+            }
+            _ => deliver_all(&batch, |_| true, retryable),
+        }
+    }
+}
+
+fn retryable(e: &Event) -> Outcome {
+    Outcome::Retryable(Error::new("KeyUnavailable", format!("{} is failing", e.customer_external_id)))
+}
+
+/// Appends the events `deliverable` accepts; the others get `failure` and
+/// are not written.
+fn deliver_all(batch: &[Event], deliverable: impl Fn(&Event) -> bool, failure: impl Fn(&Event) -> Outcome) -> Vec<Outcome> {
+    let lines: Vec<String> = batch
+        .iter()
+        .filter(|e| deliverable(e))
+        .map(|e| {
+            serde_json::json!({
+                "sequence": e.sequence,
+                "customer": e.customer_external_id,
+                "key": e.idempotency_key,
+                "eventType": e.event_type,
+                "metadata": e.metadata_value().unwrap_or_default(),
+                "payload": e.payload_value().unwrap_or_default(),
+            })
+            .to_string()
+        })
+        .collect();
+    let appended = if lines.is_empty() { Ok(0) } else { file::append_lines(&lines) };
+    batch
+        .iter()
+        .map(|e| match (&appended, deliverable(e)) {
+            (Err(error), _) => Outcome::Retryable(error.clone()),
+            (Ok(_), true) => Outcome::Delivered(vec![]),
+            (Ok(_), false) => failure(e),
+        })
+        .collect()
+}
+
+export_destination!(Misbehave);
