@@ -21,19 +21,37 @@ const PROFILE: &str = "wasm-plugin";
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_owned();
-    for watched in ["wit", "sdk", "plugins", "examples/transforms", "tests/plugins", "Cargo.lock"] {
+    for watched in [
+        "wit",
+        "sdk",
+        "plugins",
+        "examples/transforms",
+        "tests/plugins",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     // OUT_DIR is <target>/<profile>/build/<pkg>/out: share one plugin build
     // between debug and release hosts, apart from the host's own lock.
-    let target_dir = out_dir.ancestors().nth(4).unwrap_or(&out_dir).join("plugin-build");
+    let target_dir = out_dir
+        .ancestors()
+        .nth(4)
+        .unwrap_or(&out_dir)
+        .join("plugin-build");
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (_, package) in PLUGINS {
         command.args(["-p", package]);
@@ -65,9 +83,13 @@ fn main() {
         let file = format!("{}.wasm", package.replace('-', "_"));
         copy(&built.join(file), &plugins_out.join(format!("{name}.wasm")));
     }
-    println!("cargo:rustc-env=PUSHRAIL_PLUGIN_DIR={}", plugins_out.display());
+    println!(
+        "cargo:rustc-env=PUSHRAIL_PLUGIN_DIR={}",
+        plugins_out.display()
+    );
 }
 
 fn copy(from: &Path, to: &Path) {
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
 }

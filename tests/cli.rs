@@ -102,3 +102,75 @@ fn serve_refuses_an_invalid_config() {
         stderr(&output)
     );
 }
+
+/// Runs `serve` with `rest` appended to a config whose plugin directory is
+/// `plugin_dir`, expecting it to refuse to start; returns stderr.
+fn serve_refuses(plugin_dir: &std::path::Path, rest: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pushrail.toml");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{}\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n{rest}",
+        support::free_port(),
+        dir.path().join("data").display(),
+        plugin_dir.display()
+    );
+    std::fs::write(&path, config).unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    stderr(&output)
+}
+
+/// A plugin directory with the workspace's components plus a broken one.
+fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(support::PLUGIN_DIR).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.path().join("junk.wasm"), b"this is not wasm at all").unwrap();
+    // A valid core module, but not a component.
+    std::fs::write(dir.path().join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    dir
+}
+
+#[test]
+fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
+    let dir = plugin_dir();
+    let destination =
+        |plugin: &str| format!("[[destinations]]\nname = \"d\"\nplugin = \"{plugin}\"\n");
+    let cases = [
+        (
+            destination("junk"),
+            "plugin `junk` is not a WebAssembly component",
+        ),
+        (
+            destination("core"),
+            "plugin `core` is not a WebAssembly component",
+        ),
+        (
+            destination("redact"),
+            "plugin `redact` is a transform, but is used as a destination",
+        ),
+        (
+            destination("file") + "transforms = [\"misbehave\"]\n",
+            "plugin `misbehave` is a destination, but is used as a transform",
+        ),
+        (
+            destination("nope"),
+            "no plugin named `nope` (available: enrich, file, misbehave, redact, route)",
+        ),
+        (
+            destination("file")
+                + "transforms = [\"bad-redact\"]\n[[transforms]]\nname = \"bad-redact\"\nplugin = \"redact\"\nconfig = { pointers = [\"/nope\"] }\n",
+            "plugin `bad-redact` could not start: the plugin rejected its config: bad_config: pointer \"/nope\" must start with /payload/ or /metadata/",
+        ),
+    ];
+    for (rest, expected) in cases {
+        let err = serve_refuses(dir.path(), &rest);
+        assert!(err.contains(expected), "expected {expected:?} in:\n{err}");
+    }
+}

@@ -30,6 +30,16 @@ pub enum AppError {
     Delivery(#[from] DeliveryError),
 }
 
+impl AppError {
+    /// True when the operator's config (or plugin directory) must change.
+    pub fn is_config_problem(&self) -> bool {
+        matches!(
+            self,
+            Self::Delivery(_) | Self::Runtime(RuntimeError::Load(_))
+        )
+    }
+}
+
 /// Runs the engine until `shutdown` resolves. In-flight requests get up to
 /// `server.shutdown_timeout` to finish; the commit in progress always finishes.
 pub async fn run(
@@ -50,7 +60,7 @@ pub async fn run(
     tracing::info!(%addr, auth = !config.server.api_tokens.is_empty(), "listening");
 
     let app = router(
-        AppState::new(log.clone(), &config.server),
+        AppState::new(log.clone(), &config),
         config.server.body_limit,
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -421,7 +421,11 @@ fn read_transforms(tables: Vec<Fields<'_, '_, '_>>) -> Vec<TransformConfig> {
         let config = f.free_table("config");
         f.finish();
         if let (Some(name), Some(plugin)) = (name, plugin) {
-            transforms.push(TransformConfig { name, plugin, config });
+            transforms.push(TransformConfig {
+                name,
+                plugin,
+                config,
+            });
         }
     }
     transforms

@@ -99,7 +99,11 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "pushrail stopped");
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            if e.is_config_problem() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -7,7 +7,8 @@ use crate::{Error, Event};
 impl Event {
     /// The payload as a JSON value.
     pub fn payload_value(&self) -> Result<Value, Error> {
-        serde_json::from_str(&self.payload).map_err(|e| Error::new("bad_event", format!("payload: {e}")))
+        serde_json::from_str(&self.payload)
+            .map_err(|e| Error::new("bad_event", format!("payload: {e}")))
     }
 
     /// Replaces the payload; it must be a JSON object.
@@ -18,7 +19,8 @@ impl Event {
 
     /// The metadata as a JSON value.
     pub fn metadata_value(&self) -> Result<Value, Error> {
-        serde_json::from_str(&self.metadata).map_err(|e| Error::new("bad_event", format!("metadata: {e}")))
+        serde_json::from_str(&self.metadata)
+            .map_err(|e| Error::new("bad_event", format!("metadata: {e}")))
     }
 
     /// Replaces the metadata; it must be a JSON object.
@@ -36,7 +38,10 @@ impl Event {
         out.insert("eventType".into(), self.event_type.clone().into());
         out.insert("occurredAt".into(), self.occurred_at.clone().into());
         out.insert("source".into(), self.source.clone().into());
-        out.insert("customerExternalId".into(), self.customer_external_id.clone().into());
+        out.insert(
+            "customerExternalId".into(),
+            self.customer_external_id.clone().into(),
+        );
         out.insert("idempotencyKey".into(), self.idempotency_key.clone().into());
         if let Some(correlation) = &self.correlation_id {
             out.insert("correlationId".into(), correlation.clone().into());
@@ -49,7 +54,10 @@ impl Event {
 
 fn object_text(name: &str, value: &Value) -> Result<String, Error> {
     if !value.is_object() {
-        return Err(Error::new("bad_event", format!("{name} must be a JSON object")));
+        return Err(Error::new(
+            "bad_event",
+            format!("{name} must be a JSON object"),
+        ));
     }
     Ok(value.to_string())
 }

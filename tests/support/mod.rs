@@ -16,6 +16,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub port: u16,
     extra_config: String,
+    rest_config: String,
     child: Option<Child>,
     pub http: reqwest::Client,
 }
@@ -24,11 +25,18 @@ impl Server {
     /// Starts the binary with `extra` appended to a config that sets the port
     /// and data directory.
     pub async fn start(extra: &str) -> Self {
+        Self::start_with(extra, "").await
+    }
+
+    /// Like [`Server::start`], with `rest` (plugins, transforms,
+    /// destinations) appended after `[storage]`.
+    pub async fn start_with(extra: &str, rest: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = Self {
             dir,
             port: free_port(),
             extra_config: extra.to_owned(),
+            rest_config: rest.to_owned(),
             child: None,
             http: reqwest::Client::new(),
         };
@@ -46,10 +54,11 @@ impl Server {
 
     async fn spawn(&mut self) {
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{}\"\n{}\n[storage]\ndata_dir = \"{}\"\n",
+            "[server]\nlisten = \"127.0.0.1:{}\"\n{}\n[storage]\ndata_dir = \"{}\"\n{}\n",
             self.port,
             self.extra_config,
-            self.data_dir().display()
+            self.data_dir().display(),
+            self.rest_config
         );
         std::fs::write(self.config_path(), config).expect("write config");
         let log = std::fs::File::create(self.dir.path().join("server.log")).expect("log file");
@@ -202,4 +211,32 @@ pub fn sized_event(customer: &str, key: &str, size: usize) -> Value {
     let base = serde_json::to_vec(&e).unwrap().len();
     e["payload"]["pad"] = json!("x".repeat(size.saturating_sub(base + 10)));
     e
+}
+
+/// Where build.rs put the plugin components: file, redact, route, enrich, misbehave.
+pub const PLUGIN_DIR: &str = env!("PUSHRAIL_PLUGIN_DIR");
+
+/// The JSON lines of a file under the server's data directory (none if absent).
+pub fn json_lines(server: &Server, name: &str) -> Vec<Value> {
+    std::fs::read_to_string(server.data_dir().join(name))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
+}
+
+/// Polls `check` until it returns `Some`, or panics after `seconds` with `what`.
+pub async fn eventually<T>(
+    seconds: u64,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

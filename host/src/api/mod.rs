@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+mod destinations;
 mod error;
 mod events;
 pub mod validate;
@@ -16,7 +17,7 @@ use serde_json::json;
 
 pub use error::{ApiError, FieldError};
 
-use crate::config::{Secret, ServerConfig};
+use crate::config::{Config, Secret};
 use crate::log::Log;
 
 /// Request limits taken from `[server]`.
@@ -30,16 +31,19 @@ pub struct AppState {
     pub log: Log,
     pub limits: Limits,
     pub tokens: Arc<Vec<Secret>>,
+    /// Names of the configured destinations.
+    pub destinations: Arc<Vec<String>>,
 }
 
 impl AppState {
-    pub fn new(log: Log, server: &ServerConfig) -> Self {
+    pub fn new(log: Log, config: &Config) -> Self {
         Self {
             log,
             limits: Limits {
-                max_batch_events: server.max_batch_events,
+                max_batch_events: config.server.max_batch_events,
             },
-            tokens: Arc::new(server.api_tokens.clone()),
+            tokens: Arc::new(config.server.api_tokens.clone()),
+            destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
         }
     }
 }
@@ -50,6 +54,14 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/events", post(events::post_event))
         .route("/v1/events/batch", post(events::post_batch))
         .route("/v1/events/{id}", get(events::get_event))
+        .route(
+            "/v1/events/{id}/attempts",
+            get(destinations::event_attempts),
+        )
+        .route(
+            "/v1/destinations/{name}/dlq",
+            get(destinations::dead_letters),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

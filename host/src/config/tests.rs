@@ -69,9 +69,20 @@ fn a_full_config_parses_with_interpolation() {
         transforms = ["redact"]
         batch = { max_events = 250, max_bytes = "2MiB", linger = "50ms" }
         retry = { max_retries = "${RETRIES}", initial_wait = "100ms", max_wait = "30s", backoff = "linear", jitter = false }
-        [destinations.kinesis]
+        partition_key = "metadata.region"
+        [destinations.config]
         stream_name = "orders"
         secret = "${TOKEN}"
+
+        [plugins]
+        dir = "/opt/pushrail/plugins"
+        memory_limit = "32MiB"
+        time_limit = "2s"
+
+        [[transforms]]
+        name = "redact"
+        plugin = "redact"
+        config = { pointers = ["/payload/card"] }
         "#,
     )
     .unwrap();
@@ -92,8 +103,87 @@ fn a_full_config_parses_with_interpolation() {
     assert_eq!(d.retry.max_retries, 3);
     assert_eq!(d.retry.backoff, Backoff::Linear);
     assert!(!d.retry.jitter);
-    assert_eq!(d.settings["stream_name"], "orders");
-    assert_eq!(d.settings["secret"], "t0ken");
+    assert_eq!(d.config["stream_name"], "orders");
+    assert_eq!(d.config["secret"], "t0ken");
+    assert_eq!(d.partition_key.as_str(), "metadata.region");
+    let settings = d.plugin_settings();
+    assert_eq!(settings["config"]["stream_name"], "orders");
+    assert_eq!(settings["partition_key"], "metadata.region");
+    assert_eq!(
+        config.plugins.dir,
+        Some(PathBuf::from("/opt/pushrail/plugins"))
+    );
+    assert_eq!(config.plugins.memory_limit, 32 << 20);
+    assert_eq!(config.plugins.time_limit, Duration::from_secs(2));
+    assert_eq!(config.transforms[0].config["pointers"][0], "/payload/card");
+}
+
+#[test]
+fn the_embedded_default_delivers_to_a_local_file() {
+    let config = Config::embedded_default();
+    assert_eq!(config.destinations.len(), 1);
+    let local = &config.destinations[0];
+    assert_eq!(
+        (local.name.as_str(), local.plugin.as_str()),
+        ("local", "file")
+    );
+    assert_eq!(local.file, Some(PathBuf::from("local.jsonl")));
+    assert_eq!(local.partition_key.as_str(), "customerExternalId");
+}
+
+#[test]
+fn plugin_and_transform_problems() {
+    let found = problems(
+        r#"
+        [plugins]
+        memory_limit = "1KiB"
+        time_limit = "1ms"
+        colour = 1
+
+        [[transforms]]
+        name = "t"
+        plugin = "redact"
+        config = "pointers"
+
+        [[transforms]]
+        name = "t"
+
+        [[destinations]]
+        name = "d"
+        plugin = "x"
+        partition_key = "customer"
+        file = { }
+        "#,
+    );
+    assert!(
+        has(&found, "plugins.memory_limit", "at least 1MiB"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "plugins.time_limit", "at least 10ms"),
+        "{found:#?}"
+    );
+    assert!(has(&found, "plugins.colour", "unknown key"), "{found:#?}");
+    assert!(
+        has(&found, "transforms[0].config", "expected a table"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "transforms[1].name", "used by another transform"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "transforms[1].plugin", "is required"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[0].partition_key", "not a field path"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[0].file.path", "is required"),
+        "{found:#?}"
+    );
 }
 
 #[test]

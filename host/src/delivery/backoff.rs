@@ -47,10 +47,18 @@ mod tests {
         let constant = policy(Backoff::Constant, false);
         assert_eq!([ms(&constant, 1), ms(&constant, 5)], [100, 100]);
         let linear = policy(Backoff::Linear, false);
-        assert_eq!([ms(&linear, 1), ms(&linear, 3), ms(&linear, 50)], [100, 300, 1000]);
+        assert_eq!(
+            [ms(&linear, 1), ms(&linear, 3), ms(&linear, 50)],
+            [100, 300, 1000]
+        );
         let exponential = policy(Backoff::Exponential, false);
         assert_eq!(
-            [ms(&exponential, 1), ms(&exponential, 2), ms(&exponential, 4), ms(&exponential, 40)],
+            [
+                ms(&exponential, 1),
+                ms(&exponential, 2),
+                ms(&exponential, 4),
+                ms(&exponential, 40)
+            ],
             [100, 200, 800, 1000]
         );
     }
@@ -61,7 +69,10 @@ mod tests {
         for retry in 1..8 {
             let expected = wait(&policy(Backoff::Exponential, false), retry);
             let got = wait(&p, retry);
-            assert!(got >= expected / 2 && got <= expected, "retry {retry}: {got:?} vs {expected:?}");
+            assert!(
+                got >= expected / 2 && got <= expected,
+                "retry {retry}: {got:?} vs {expected:?}"
+            );
         }
     }
 }

@@ -31,8 +31,13 @@ pub enum DeliveryError {
         available: String,
     },
     #[error("destination {destination}: {error}")]
-    PluginFailed { destination: String, error: LoadError },
-    #[error("destination {destination}: plugin `{plugin}` is a {found}, but is used as a {expected}")]
+    PluginFailed {
+        destination: String,
+        error: LoadError,
+    },
+    #[error(
+        "destination {destination}: plugin `{plugin}` is a {found}, but is used as a {expected}"
+    )]
     WrongWorld {
         destination: String,
         plugin: String,
@@ -46,7 +51,10 @@ pub enum DeliveryError {
         error: CallError,
     },
     #[error("destination {destination}: {error}")]
-    File { destination: String, error: FileSinkError },
+    File {
+        destination: String,
+        error: FileSinkError,
+    },
 }
 
 /// The running workers; stop them with [`Delivery::stop`].
@@ -58,12 +66,18 @@ pub struct Delivery {
 impl Delivery {
     /// Starts every configured destination, or none: a destination that
     /// cannot start is an error the operator must fix first.
-    pub async fn start(config: &Config, log: &Log, runtime: Arc<Runtime>, registry: &Registry) -> Result<Self, DeliveryError> {
+    pub async fn start(
+        config: &Config,
+        log: &Log,
+        runtime: Arc<Runtime>,
+        registry: &Registry,
+    ) -> Result<Self, DeliveryError> {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::new();
         for destination in &config.destinations {
             let sinks = bind_sinks(&config.storage.data_dir, destination)?;
-            let pipeline = Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
+            let pipeline =
+                Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
             workers.push(Worker {
                 config: destination.clone(),
                 log: log.clone(),
@@ -86,7 +100,10 @@ impl Delivery {
 }
 
 /// The sinks a destination may use: only those configured for it.
-fn bind_sinks(data_dir: &Path, destination: &crate::config::DestinationConfig) -> Result<SinkBindings, DeliveryError> {
+fn bind_sinks(
+    data_dir: &Path,
+    destination: &crate::config::DestinationConfig,
+) -> Result<SinkBindings, DeliveryError> {
     let file = match &destination.file {
         Some(path) => {
             let path = data_dir.join(path);

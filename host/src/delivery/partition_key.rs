@@ -26,7 +26,9 @@ impl PartitionKey {
                 let Ok(root) = serde_json::from_str::<Value>(raw) else {
                     return String::new();
                 };
-                let found = rest.split('.').try_fold(&root, |value, part| value.get(part));
+                let found = rest
+                    .split('.')
+                    .try_fold(&root, |value, part| value.get(part));
                 match found {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Null) | None => String::new(),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::DeliveryError;
 use crate::config::{Config, DestinationConfig};
 use crate::runtime::{
-    CallError, DestinationInstance, Event, Outcome, Plugin, Registry, Runtime, SinkBindings, TransformInstance, World,
+    CallError, DestinationInstance, Event, Outcome, Plugin, Registry, Runtime, SinkBindings,
+    TransformInstance, World,
 };
 
 /// A transform failed an event: the event goes to the dead-letter queue.
@@ -44,13 +45,19 @@ impl Pipeline {
         destination: &DestinationConfig,
         sinks: SinkBindings,
     ) -> Result<Self, DeliveryError> {
-        let plugin = resolve(registry, &destination.name, &destination.plugin, World::Destination)?;
+        let plugin = resolve(
+            registry,
+            &destination.name,
+            &destination.plugin,
+            World::Destination,
+        )?;
         let mut stages = Vec::new();
         for reference in &destination.transforms {
-            let (plugin_name, settings) = match config.transforms.iter().find(|t| &t.name == reference) {
-                Some(named) => (named.plugin.as_str(), named.config.to_string()),
-                None => (reference.as_str(), "{}".to_owned()),
-            };
+            let (plugin_name, settings) =
+                match config.transforms.iter().find(|t| &t.name == reference) {
+                    Some(named) => (named.plugin.as_str(), named.config.to_string()),
+                    None => (reference.as_str(), "{}".to_owned()),
+                };
             let plugin = resolve(registry, &destination.name, plugin_name, World::Transform)?;
             stages.push(Stage {
                 name: reference.clone(),
@@ -81,7 +88,10 @@ impl Pipeline {
                 .map_err(|e| init_error(&stage, e))?;
         }
         let name = pipeline.plugin.name.clone();
-        pipeline.destination_instance().await.map_err(|e| init_error(&name, e))?;
+        pipeline
+            .destination_instance()
+            .await
+            .map_err(|e| init_error(&name, e))?;
         Ok(pipeline)
     }
 
@@ -95,7 +105,11 @@ impl Pipeline {
 
     async fn stage_instance(&mut self, index: usize) -> Result<&mut TransformInstance, CallError> {
         let stage = &mut self.stages[index];
-        if stage.instance.as_ref().is_none_or(TransformInstance::is_poisoned) {
+        if stage
+            .instance
+            .as_ref()
+            .is_none_or(TransformInstance::is_poisoned)
+        {
             stage.instance = None;
             let instance = self
                 .runtime
@@ -107,11 +121,20 @@ impl Pipeline {
     }
 
     async fn destination_instance(&mut self) -> Result<&mut DestinationInstance, CallError> {
-        if self.instance.as_ref().is_none_or(DestinationInstance::is_poisoned) {
+        if self
+            .instance
+            .as_ref()
+            .is_none_or(DestinationInstance::is_poisoned)
+        {
             self.instance = None;
             let instance = self
                 .runtime
-                .destination(&self.plugin, &self.destination, self.sinks.clone(), &self.settings)
+                .destination(
+                    &self.plugin,
+                    &self.destination,
+                    self.sinks.clone(),
+                    &self.settings,
+                )
                 .await?;
             self.instance = Some(instance);
         }
@@ -150,7 +173,12 @@ impl Pipeline {
     }
 }
 
-fn resolve(registry: &Registry, destination: &str, name: &str, world: World) -> Result<Arc<Plugin>, DeliveryError> {
+fn resolve(
+    registry: &Registry,
+    destination: &str,
+    name: &str,
+    world: World,
+) -> Result<Arc<Plugin>, DeliveryError> {
     let Some(plugin) = registry.get(name) else {
         return Err(match registry.failure(name) {
             Some(e) => DeliveryError::PluginFailed {

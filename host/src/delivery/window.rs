@@ -104,7 +104,11 @@ impl Window {
 
     /// The earliest time an unfinished event becomes due.
     pub fn next_due(&self) -> Option<Instant> {
-        self.entries.iter().filter(|e| !e.finished).map(|e| e.due).min()
+        self.entries
+            .iter()
+            .filter(|e| !e.finished)
+            .map(|e| e.due)
+            .min()
     }
 }
 
@@ -141,10 +145,18 @@ mod tests {
         w.get_mut(0).due = now + Duration::from_secs(5);
         w.get_mut(1).finished = true;
         w.get_mut(3).finished = true;
-        assert_eq!(w.select(now, 10, 1 << 20), Vec::<usize>::new(), "a's later events wait");
+        assert_eq!(
+            w.select(now, 10, 1 << 20),
+            Vec::<usize>::new(),
+            "a's later events wait"
+        );
         assert_eq!(w.advance(), 1, "the cursor stays at the waiting event");
         let later = now + Duration::from_secs(6);
-        assert_eq!(w.select(later, 10, 1 << 20), [0, 2, 4], "in log order once due");
+        assert_eq!(
+            w.select(later, 10, 1 << 20),
+            [0, 2, 4],
+            "in log order once due"
+        );
     }
 
     #[test]
@@ -153,7 +165,11 @@ mod tests {
         let mut w = window(&["a", "b", "c", "d"], now);
         assert_eq!(w.select(now, 2, 1 << 20), [0, 1]);
         assert_eq!(w.select(now, 10, 250), [0, 1], "byte limit");
-        assert_eq!(w.select(now, 10, 50), [0], "one oversize event still goes alone");
+        assert_eq!(
+            w.select(now, 10, 50),
+            [0],
+            "one oversize event still goes alone"
+        );
         for i in 0..4 {
             w.get_mut(i).finished = true;
         }

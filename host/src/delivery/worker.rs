@@ -13,7 +13,10 @@ use super::backoff;
 use super::pipeline::Pipeline;
 use super::window::Window;
 use crate::config::{DestinationConfig, PartitionKey};
-use crate::log::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, EventRecord, Log, LogError, format_time};
+use crate::log::{
+    AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, EventRecord, Log, LogError,
+    format_time,
+};
 use crate::runtime::{Event, Outcome};
 
 /// Events kept in memory per destination, beyond one batch.
@@ -52,7 +55,14 @@ impl Worker {
             if *self.stop.borrow() {
                 break;
             }
-            let caught_up = match refill(&self.log, &self.config.partition_key, &mut window, capacity).await {
+            let caught_up = match refill(
+                &self.log,
+                &self.config.partition_key,
+                &mut window,
+                capacity,
+            )
+            .await
+            {
                 Ok(caught_up) => caught_up,
                 Err(LogError::Closed) => break,
                 Err(e) => {
@@ -62,7 +72,11 @@ impl Worker {
                 }
             };
             let now = Instant::now();
-            let batch = window.select(now, self.config.batch.max_events, self.config.batch.max_bytes);
+            let batch = window.select(
+                now,
+                self.config.batch.max_events,
+                self.config.batch.max_bytes,
+            );
             let wake_at = if batch.is_empty() {
                 window.next_due()
             } else if batch.len() < self.config.batch.max_events && caught_up {
@@ -111,7 +125,11 @@ impl Worker {
         let mut outgoing: Vec<Event> = Vec::new();
         let mut origin: Vec<usize> = Vec::new();
         for (slot, &index) in batch.iter().enumerate() {
-            match self.pipeline.transform(to_plugin_event(&window.get(index).record)).await {
+            match self
+                .pipeline
+                .transform(to_plugin_event(&window.get(index).record))
+                .await
+            {
                 Ok(events) if events.is_empty() => verdicts[slot] = Some(Verdict::Filtered),
                 Ok(events) => {
                     origin.extend(std::iter::repeat_n(slot, events.len()));
@@ -251,7 +269,12 @@ impl Worker {
 }
 
 /// Reads new events into the window; true when the log has no more.
-async fn refill(log: &Log, partition_key: &PartitionKey, window: &mut Window, capacity: usize) -> Result<bool, LogError> {
+async fn refill(
+    log: &Log,
+    partition_key: &PartitionKey,
+    window: &mut Window,
+    capacity: usize,
+) -> Result<bool, LogError> {
     let room = capacity.saturating_sub(window.len());
     if room == 0 {
         return Ok(false);
@@ -295,8 +318,12 @@ fn merge(verdict: &mut Option<Verdict>, outcome: Outcome) {
     };
     *verdict = Some(match (verdict.take(), incoming) {
         (None, v) => v,
-        (Some(Verdict::Dead { code, message }), _) | (_, Verdict::Dead { code, message }) => Verdict::Dead { code, message },
-        (Some(Verdict::Retry { code, message }), _) | (_, Verdict::Retry { code, message }) => Verdict::Retry { code, message },
+        (Some(Verdict::Dead { code, message }), _) | (_, Verdict::Dead { code, message }) => {
+            Verdict::Dead { code, message }
+        }
+        (Some(Verdict::Retry { code, message }), _) | (_, Verdict::Retry { code, message }) => {
+            Verdict::Retry { code, message }
+        }
         (Some(Verdict::Delivered(mut a)), Verdict::Delivered(b)) => {
             a.extend(b);
             Verdict::Delivered(a)

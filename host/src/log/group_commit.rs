@@ -10,11 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redb::{Database, ReadableTable};
 use tokio::sync::oneshot;
 
+use super::delivery_records::DeliveryProgress;
 use super::error::LogError;
 use super::record::{NewEvent, RecordKeys, encode};
 use super::retention::{PruneOutcome, prune_batch};
-use super::delivery_records::DeliveryProgress;
-use super::tables::{ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
+use super::tables::{
+    ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE,
+};
 use super::{Appended, LogStats};
 use crate::config::GroupCommitConfig;
 
@@ -77,7 +79,10 @@ impl Writer {
             }
             deferred = self.fill_group(&mut group);
             self.commit_group(&mut group);
-            if matches!(deferred, Some(Command::Prune { .. } | Command::Record { .. })) {
+            if matches!(
+                deferred,
+                Some(Command::Prune { .. } | Command::Record { .. })
+            ) {
                 self.run_other(deferred.take().expect("matched"));
             }
             if matches!(deferred, Some(Command::Shutdown)) {
@@ -217,7 +222,12 @@ impl Writer {
                 max_events,
                 reply,
             } => {
-                let _ = reply.send(prune_batch(&self.db, received_before_ms, below_sequence, max_events));
+                let _ = reply.send(prune_batch(
+                    &self.db,
+                    received_before_ms,
+                    below_sequence,
+                    max_events,
+                ));
             }
             Command::Record { progress, reply } => {
                 let _ = reply.send(record_progress(&self.db, &progress));
@@ -236,7 +246,10 @@ fn record_progress(db: &Database, progress: &DeliveryProgress) -> Result<(), Log
         let mut attempts = txn.open_table(ATTEMPTS)?;
         for attempt in &progress.attempts {
             let json = serde_json::to_vec(attempt).expect("attempt records serialize");
-            attempts.insert((destination, attempt.sequence, attempt.attempt), json.as_slice())?;
+            attempts.insert(
+                (destination, attempt.sequence, attempt.attempt),
+                json.as_slice(),
+            )?;
         }
         let mut dead = txn.open_table(DEAD_LETTERS)?;
         for letter in &progress.dead_letters {

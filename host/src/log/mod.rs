@@ -24,7 +24,9 @@ pub use group_commit::format_time;
 use group_commit::{Command, Writer};
 pub use record::{EventBody, EventRecord, NewEvent};
 pub use retention::{PruneOutcome, spawn_sweeper};
-use tables::{ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
+use tables::{
+    ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE,
+};
 
 use crate::config::StorageConfig;
 
@@ -222,16 +224,22 @@ impl Log {
     }
 
     /// Every attempt to deliver the event at `sequence` to `destination`, in order. Blocking.
-    pub fn attempts(&self, destination: &str, sequence: u64) -> Result<Vec<AttemptRecord>, LogError> {
+    pub fn attempts(
+        &self,
+        destination: &str,
+        sequence: u64,
+    ) -> Result<Vec<AttemptRecord>, LogError> {
         let txn = self.inner.db.begin_read()?;
         let table = txn.open_table(ATTEMPTS)?;
         let mut out = Vec::new();
         for entry in table.range((destination, sequence, 0)..=(destination, sequence, u32::MAX))? {
             let (_, bytes) = entry?;
-            out.push(serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
-                sequence,
-                reason: e.to_string(),
-            })?);
+            out.push(
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                    sequence,
+                    reason: e.to_string(),
+                })?,
+            );
         }
         Ok(out)
     }
@@ -243,10 +251,12 @@ impl Log {
         let mut out = Vec::new();
         for entry in table.range((destination, 0)..=(destination, u64::MAX))? {
             let (key, bytes) = entry?;
-            out.push(serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
-                sequence: key.value().1,
-                reason: e.to_string(),
-            })?);
+            out.push(
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                    sequence: key.value().1,
+                    reason: e.to_string(),
+                })?,
+            );
         }
         Ok(out)
     }

@@ -31,7 +31,13 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(plugin: &str, destination: &str, sinks: SinkBindings, memory_limit: usize, time_budget: Duration) -> Self {
+    pub fn new(
+        plugin: &str,
+        destination: &str,
+        sinks: SinkBindings,
+        memory_limit: usize,
+        time_budget: Duration,
+    ) -> Self {
         Self {
             // No preopens, no environment, no network, no args: nothing ambient.
             wasi: WasiCtx::builder().build(),
@@ -69,7 +75,12 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.exceeded = true;
             return Err(wasmtime::format_err!(
@@ -80,7 +91,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }

@@ -76,7 +76,9 @@ impl DestinationInstance {
         };
         match bindings.call_init(&mut store, config).await {
             Ok(Ok(())) => {}
-            Ok(Err(PluginErrorRecord { code, message })) => return Err(CallError::Init { code, message }),
+            Ok(Err(PluginErrorRecord { code, message })) => {
+                return Err(CallError::Init { code, message });
+            }
             Err(e) => return Err(classify(&store, e)),
         }
         Ok(Self {
@@ -132,7 +134,9 @@ impl TransformInstance {
         };
         match bindings.call_init(&mut store, config).await {
             Ok(Ok(())) => {}
-            Ok(Err(PluginErrorRecord { code, message })) => return Err(CallError::Init { code, message }),
+            Ok(Err(PluginErrorRecord { code, message })) => {
+                return Err(CallError::Init { code, message });
+            }
             Err(e) => return Err(classify(&store, e)),
         }
         Ok(Self {
@@ -153,7 +157,10 @@ impl TransformInstance {
 
     /// Runs the transform on one event: `Ok(Err(..))` is the plugin's own
     /// verdict on the event, `Err(..)` a failure of the call.
-    pub async fn transform(&mut self, event: &Event) -> Result<Result<Vec<Event>, PluginErrorRecord>, CallError> {
+    pub async fn transform(
+        &mut self,
+        event: &Event,
+    ) -> Result<Result<Vec<Event>, PluginErrorRecord>, CallError> {
         begin_call(&mut self.store);
         match self.bindings.call_transform(&mut self.store, event).await {
             Ok(result) => Ok(result),

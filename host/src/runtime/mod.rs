@@ -19,8 +19,8 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use bindings::{Event, Outcome, PluginErrorRecord};
 pub use error::{CallError, LoadError};
-pub use host::SinkBindings;
 use host::HostState;
+pub use host::SinkBindings;
 pub use instance::{DestinationInstance, TransformInstance};
 pub use registry::{BUILTINS, Origin, Plugin, Registry, World};
 use registry::{Loader, Pre};
@@ -58,12 +58,18 @@ impl Runtime {
         let engine = sandbox::engine().map_err(engine_error)?;
         let mut destination_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut destination_linker).map_err(engine_error)?;
-        bindings::destination::Destination::add_to_linker::<_, HasSelf<_>>(&mut destination_linker, |s| s)
-            .map_err(engine_error)?;
+        bindings::destination::Destination::add_to_linker::<_, HasSelf<_>>(
+            &mut destination_linker,
+            |s| s,
+        )
+        .map_err(engine_error)?;
         let mut transform_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut transform_linker).map_err(engine_error)?;
-        bindings::transform::Transform::add_to_linker::<_, HasSelf<_>>(&mut transform_linker, |s| s)
-            .map_err(engine_error)?;
+        bindings::transform::Transform::add_to_linker::<_, HasSelf<_>>(
+            &mut transform_linker,
+            |s| s,
+        )
+        .map_err(engine_error)?;
         let ticker = sandbox::EpochTicker::start(engine.clone());
         Ok(Arc::new(Self {
             engine,
@@ -103,19 +109,42 @@ impl Runtime {
         config: &str,
     ) -> Result<DestinationInstance, CallError> {
         let Pre::Destination(pre) = &plugin.pre else {
-            return Err(CallError::Contract(format!("plugin `{}` is a transform, not a destination", plugin.name)));
+            return Err(CallError::Contract(format!(
+                "plugin `{}` is a transform, not a destination",
+                plugin.name
+            )));
         };
-        let state = HostState::new(&plugin.name, destination, sinks, self.limits.memory, self.limits.time);
+        let state = HostState::new(
+            &plugin.name,
+            destination,
+            sinks,
+            self.limits.memory,
+            self.limits.time,
+        );
         let store = instance::new_store(&self.engine, state);
         DestinationInstance::start(store, plugin.clone(), pre, config).await
     }
 
     /// A new instance of a transform plugin, `init`ialized with `config`.
-    pub async fn transform(&self, plugin: &Arc<Plugin>, destination: &str, config: &str) -> Result<TransformInstance, CallError> {
+    pub async fn transform(
+        &self,
+        plugin: &Arc<Plugin>,
+        destination: &str,
+        config: &str,
+    ) -> Result<TransformInstance, CallError> {
         let Pre::Transform(pre) = &plugin.pre else {
-            return Err(CallError::Contract(format!("plugin `{}` is a destination, not a transform", plugin.name)));
+            return Err(CallError::Contract(format!(
+                "plugin `{}` is a destination, not a transform",
+                plugin.name
+            )));
         };
-        let state = HostState::new(&plugin.name, destination, SinkBindings::default(), self.limits.memory, self.limits.time);
+        let state = HostState::new(
+            &plugin.name,
+            destination,
+            SinkBindings::default(),
+            self.limits.memory,
+            self.limits.time,
+        );
         let store = instance::new_store(&self.engine, state);
         TransformInstance::start(store, plugin.clone(), pre, config).await
     }

@@ -104,7 +104,9 @@ impl Loader<'_> {
         let mut registry = Registry::default();
         for (name, bytes) in BUILTINS {
             let plugin = self.load(name, bytes, Origin::BuiltIn)?;
-            registry.plugins.insert((*name).to_owned(), Arc::new(plugin));
+            registry
+                .plugins
+                .insert((*name).to_owned(), Arc::new(plugin));
         }
         let Some(dir) = dir else {
             return Ok(registry);
@@ -182,7 +184,9 @@ impl Loader<'_> {
             return Component::new(self.engine, bytes).map_err(not_a_component);
         };
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
         let cached = cache_dir.join(format!("{hash}-{:016x}.cwasm", engine_hash.finish()));
         if cached.exists() {
             // SAFETY: the cache directory holds only artifacts this code wrote
@@ -190,10 +194,15 @@ impl Loader<'_> {
             // (the file name carries the engine's compatibility hash).
             match unsafe { Component::deserialize_file(self.engine, &cached) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %cached.display(), error = %e, "ignoring unusable cached plugin artifact"),
+                Err(e) => {
+                    tracing::warn!(path = %cached.display(), error = %e, "ignoring unusable cached plugin artifact")
+                }
             }
         }
-        let artifact = self.engine.precompile_component(bytes).map_err(not_a_component)?;
+        let artifact = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(not_a_component)?;
         if let Err(e) = write_atomically(&cached, &artifact) {
             tracing::warn!(path = %cached.display(), error = %e, "cannot cache the compiled plugin");
         }

@@ -19,7 +19,10 @@ impl Destination for FileDestination {
             .iter()
             .map(|event| event.to_json().map(|json| json.to_string()))
             .collect();
-        let lines: Vec<String> = rendered.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let lines: Vec<String> = rendered
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
         let first_line = if lines.is_empty() {
             Ok(0)
         } else {

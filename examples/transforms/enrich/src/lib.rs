@@ -30,10 +30,17 @@ struct Enrich(Config);
 impl Transform for Enrich {
     fn init(config: &str) -> Result<Self, Error> {
         let config: Config = parse_config(config)?;
-        if let Some(unknown) = config.computed.iter().find(|c| !COMPUTED.contains(&c.as_str())) {
+        if let Some(unknown) = config
+            .computed
+            .iter()
+            .find(|c| !COMPUTED.contains(&c.as_str()))
+        {
             return Err(Error::new(
                 "bad_config",
-                format!("unknown computed field {unknown:?}; known: {}", COMPUTED.join(", ")),
+                format!(
+                    "unknown computed field {unknown:?}; known: {}",
+                    COMPUTED.join(", ")
+                ),
             ));
         }
         Ok(Enrich(config))
@@ -49,7 +56,12 @@ impl Transform for Enrich {
         }
         for name in &self.0.computed {
             let value: Value = match name.as_str() {
-                "eventFamily" => event.event_type.split('.').next().unwrap_or_default().into(),
+                "eventFamily" => event
+                    .event_type
+                    .split('.')
+                    .next()
+                    .unwrap_or_default()
+                    .into(),
                 "payloadBytes" => event.payload.len().into(),
                 _ => event.sequence.into(),
             };

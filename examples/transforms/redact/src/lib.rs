@@ -48,7 +48,10 @@ impl Transform for Redact {
                 ));
             };
             if !rest.starts_with('/') {
-                return Err(Error::new("bad_config", format!("pointer {pointer:?} names no field")));
+                return Err(Error::new(
+                    "bad_config",
+                    format!("pointer {pointer:?} names no field"),
+                ));
             }
             targets.push((part, rest.to_owned()));
         }
@@ -131,6 +134,9 @@ mod tests {
         super::redact(&mut v, "/card/brand", None);
         super::redact(&mut v, "/emails/0", Some(&json!("x")));
         super::redact(&mut v, "/missing/field", None);
-        assert_eq!(v, json!({"card": {"number": "[REDACTED]"}, "emails": ["x", "b"]}));
+        assert_eq!(
+            v,
+            json!({"card": {"number": "[REDACTED]"}, "emails": ["x", "b"]})
+        );
     }
 }

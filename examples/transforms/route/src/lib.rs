@@ -28,9 +28,14 @@ impl Transform for Route {
     }
 
     fn transform(&mut self, event: Event) -> Result<Vec<Event>, Error> {
-        let included = self.include.is_empty() || self.include.iter().any(|p| matches(p, &event.event_type));
+        let included =
+            self.include.is_empty() || self.include.iter().any(|p| matches(p, &event.event_type));
         let excluded = self.exclude.iter().any(|p| matches(p, &event.event_type));
-        Ok(if included && !excluded { vec![event] } else { Vec::new() })
+        Ok(if included && !excluded {
+            vec![event]
+        } else {
+            Vec::new()
+        })
     }
 }
 

@@ -64,22 +64,40 @@ impl Destination for Misbehave {
             }
             "fail_first" if self.calls <= self.settings.times => batch
                 .iter()
-                .map(|_| Outcome::Retryable(Error::new("Flaky", format!("call {} fails on purpose", self.calls))))
+                .map(|_| {
+                    Outcome::Retryable(Error::new(
+                        "Flaky",
+                        format!("call {} fails on purpose", self.calls),
+                    ))
+                })
                 .collect(),
             "fail_key" => {
-                let carries_key = batch.iter().any(|e| e.customer_external_id == self.settings.key);
+                let carries_key = batch
+                    .iter()
+                    .any(|e| e.customer_external_id == self.settings.key);
                 let failing = carries_key && self.key_failures < self.settings.times;
                 if carries_key {
                     self.key_failures += 1;
                 }
                 let key = self.settings.key.clone();
-                deliver_all(&batch, |e| !(failing && e.customer_external_id == key), retryable)
+                deliver_all(
+                    &batch,
+                    |e| !(failing && e.customer_external_id == key),
+                    retryable,
+                )
             }
             "permanent" => {
                 let key = self.settings.key.clone();
-                deliver_all(&batch, |e| e.customer_external_id != key, |e| {
-                    Outcome::Permanent(Error::new("Rejected", format!("{} is rejected", e.customer_external_id)))
-                })
+                deliver_all(
+                    &batch,
+                    |e| e.customer_external_id != key,
+                    |e| {
+                        Outcome::Permanent(Error::new(
+                            "Rejected",
+                            format!("{} is rejected", e.customer_external_id),
+                        ))
+                    },
+                )
             }
             _ => deliver_all(&batch, |_| true, retryable),
         }
@@ -87,12 +105,19 @@ impl Destination for Misbehave {
 }
 
 fn retryable(e: &Event) -> Outcome {
-    Outcome::Retryable(Error::new("KeyUnavailable", format!("{} is failing", e.customer_external_id)))
+    Outcome::Retryable(Error::new(
+        "KeyUnavailable",
+        format!("{} is failing", e.customer_external_id),
+    ))
 }
 
 /// Appends the events `deliverable` accepts; the others get `failure` and
 /// are not written.
-fn deliver_all(batch: &[Event], deliverable: impl Fn(&Event) -> bool, failure: impl Fn(&Event) -> Outcome) -> Vec<Outcome> {
+fn deliver_all(
+    batch: &[Event],
+    deliverable: impl Fn(&Event) -> bool,
+    failure: impl Fn(&Event) -> Outcome,
+) -> Vec<Outcome> {
     let lines: Vec<String> = batch
         .iter()
         .filter(|e| deliverable(e))
@@ -108,7 +133,11 @@ fn deliver_all(batch: &[Event], deliverable: impl Fn(&Event) -> bool, failure: i
             .to_string()
         })
         .collect();
-    let appended = if lines.is_empty() { Ok(0) } else { file::append_lines(&lines) };
+    let appended = if lines.is_empty() {
+        Ok(0)
+    } else {
+        file::append_lines(&lines)
+    };
     batch
         .iter()
         .map(|e| match (&appended, deliverable(e)) {

@@ -1,0 +1,406 @@
+//! Delivery end to end: the real binary, real plugin components built from
+//! this workspace, events posted over HTTP and read back from the files the
+//! destinations wrote.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{PLUGIN_DIR, Server, event, eventually, json_lines};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+fn plugins(extra: &str) -> String {
+    format!("[plugins]\ndir = \"{PLUGIN_DIR}\"\n{extra}\n")
+}
+
+/// A `misbehave` destination writing to `<name>.jsonl`.
+/// `extra` may set `retry` or `batch` (default: a 10 ms linger).
+fn misbehave(name: &str, settings: &str, extra: &str) -> String {
+    let batch = if extra.contains("batch") {
+        ""
+    } else {
+        "batch = { linger = \"10ms\" }"
+    };
+    format!(
+        "[[destinations]]\nname = \"{name}\"\nplugin = \"misbehave\"\nfile = {{ path = \"{name}.jsonl\" }}\nconfig = {{ {settings} }}\n{batch}\n{extra}\n"
+    )
+}
+
+async fn post_batch(server: &Server, events: Vec<Value>) -> Vec<Value> {
+    let (status, body) = server
+        .post("/v1/events/batch", &json!({ "events": events }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["results"].as_array().unwrap().clone()
+}
+
+async fn dlq(server: &Server, destination: &str) -> Vec<Value> {
+    let (status, body) = server
+        .get(&format!("/v1/destinations/{destination}/dlq"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn attempts(server: &Server, id: &str) -> Vec<Value> {
+    let (status, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+fn started_at(attempt: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(attempt["startedAt"].as_str().unwrap(), &Rfc3339).unwrap()
+}
+
+fn with_payload(mut e: Value, event_type: &str, payload: Value, metadata: Value) -> Value {
+    e["eventType"] = json!(event_type);
+    e["payload"] = payload;
+    e["metadata"] = metadata;
+    e
+}
+
+#[tokio::test]
+async fn transforms_run_in_order_before_the_file_destination() {
+    let rest = plugins("")
+        + r#"
+[[transforms]]
+name = "redact-pii"
+plugin = "redact"
+config = { pointers = ["/payload/card/number", "/metadata/email"], replacement = "[REDACTED]" }
+
+[[transforms]]
+name = "orders-only"
+plugin = "route"
+config = { include = ["order.*"] }
+
+[[transforms]]
+name = "enrich"
+plugin = "enrich"
+config = { set = { pipeline = "pushrail" }, computed = ["eventFamily"] }
+
+[[destinations]]
+name = "local"
+plugin = "file"
+transforms = ["redact-pii", "orders-only", "enrich"]
+batch = { linger = "10ms" }
+"#;
+    let server = Server::start_with("", &rest).await;
+    let events: Vec<Value> = (0..6)
+        .map(|i| {
+            let kind = if i % 2 == 0 {
+                "order.created"
+            } else {
+                "refund.issued"
+            };
+            with_payload(
+                event(&format!("acct_{i}"), &format!("k{i}")),
+                kind,
+                json!({ "card": { "number": "4242424242424242", "brand": "visa" }, "n": i }),
+                json!({ "email": "a@example.com", "tier": "pro" }),
+            )
+        })
+        .collect();
+    let results = post_batch(&server, events).await;
+
+    let lines = eventually(20, "3 order events in local.jsonl", async || {
+        let lines = json_lines(&server, "local.jsonl");
+        (lines.len() >= 3).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 3, "refunds were filtered out: {lines:#?}");
+    let sequences: Vec<u64> = lines
+        .iter()
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, [1, 3, 5], "log order");
+    for line in &lines {
+        assert_eq!(line["eventType"], "order.created");
+        assert_eq!(line["payload"]["card"]["number"], "[REDACTED]");
+        assert_eq!(
+            line["payload"]["card"]["brand"], "visa",
+            "only the pointer is redacted"
+        );
+        assert_eq!(line["metadata"]["email"], "[REDACTED]");
+        assert_eq!(line["metadata"]["pipeline"], "pushrail");
+        assert_eq!(line["metadata"]["eventFamily"], "order");
+        assert_eq!(
+            line["eventId"],
+            results[(line["sequence"].as_u64().unwrap() - 1) as usize]["id"]
+        );
+    }
+
+    let refund = results[1]["id"].as_str().unwrap();
+    let filtered = eventually(10, "the refund's attempt", async || {
+        let a = attempts(&server, refund).await;
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    assert_eq!(filtered[0]["outcome"], "filtered");
+    let delivered = attempts(&server, results[0]["id"].as_str().unwrap()).await;
+    assert_eq!(delivered[0]["outcome"], "delivered");
+    assert_eq!(delivered[0]["coordinates"]["line"], "1");
+    let plugins: Vec<&str> = delivered[0]["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        plugins.len(),
+        4,
+        "destination and three transforms, with hashes: {plugins:?}"
+    );
+    assert!(plugins[0].starts_with("file@") && plugins[0].len() == "file@".len() + 64);
+}
+
+#[tokio::test]
+async fn misbehaving_plugins_fail_their_batch_and_the_host_keeps_running() {
+    let rest = plugins("time_limit = \"300ms\"\nmemory_limit = \"32MiB\"")
+        + &misbehave("healthy", "mode = \"ok\"", "")
+        + &misbehave("trap", "mode = \"trap\"", "")
+        + &misbehave("loop", "mode = \"loop\"", "")
+        + &misbehave("oom", "mode = \"oom\"", "")
+        + &misbehave("wrong-count", "mode = \"wrong_count\"", "");
+    let server = Server::start_with("", &rest).await;
+    post_batch(
+        &server,
+        (0..3).map(|i| event("acct_1", &format!("k{i}"))).collect(),
+    )
+    .await;
+
+    for (destination, code) in [
+        ("trap", "plugin_trap"),
+        ("loop", "plugin_timeout"),
+        ("oom", "plugin_memory_limit"),
+        ("wrong-count", "plugin_contract"),
+    ] {
+        let dead = eventually(
+            30,
+            &format!("3 dead letters in {destination}"),
+            async || {
+                let dead = dlq(&server, destination).await;
+                (dead.len() >= 3).then_some(dead)
+            },
+        )
+        .await;
+        assert_eq!(dead.len(), 3, "{destination}: {dead:#?}");
+        for letter in &dead {
+            assert_eq!(letter["errorCode"], code, "{destination}: {letter}");
+            assert!(!letter["errorMessage"].as_str().unwrap().is_empty());
+            assert_eq!(
+                letter["event"]["customerExternalId"], "acct_1",
+                "the DLQ keeps the event"
+            );
+        }
+    }
+    assert_eq!(json_lines(&server, "healthy.jsonl").len(), 3);
+
+    // The host is still up, and every destination takes the next event.
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200);
+    post_batch(&server, vec![event("acct_2", "after")]).await;
+    eventually(
+        20,
+        "the healthy destination gets the next event",
+        async || (json_lines(&server, "healthy.jsonl").len() == 4).then_some(()),
+    )
+    .await;
+    eventually(
+        20,
+        "a fresh trap instance fails the next event too",
+        async || (dlq(&server, "trap").await.len() == 4).then_some(()),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_with_backoff_then_delivered() {
+    let retry = "retry = { max_retries = 5, initial_wait = \"200ms\", backoff = \"constant\", jitter = false }";
+    let rest = plugins("") + &misbehave("flaky", "mode = \"fail_first\", times = 2", retry);
+    let server = Server::start_with("", &rest).await;
+    let results = post_batch(&server, vec![event("acct_1", "k1")]).await;
+    let id = results[0]["id"].as_str().unwrap();
+
+    eventually(20, "delivery after two failures", async || {
+        (json_lines(&server, "flaky.jsonl").len() == 1).then_some(())
+    })
+    .await;
+    let attempts = eventually(10, "three recorded attempts", async || {
+        let a = attempts(&server, id).await;
+        (a.len() == 3).then_some(a)
+    })
+    .await;
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["retryable", "retryable", "delivered"]);
+    assert_eq!(attempts[0]["errorCode"], "Flaky");
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| a["attempt"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for pair in attempts.windows(2) {
+        let gap = started_at(&pair[1]) - started_at(&pair[0]);
+        assert!(
+            gap >= time::Duration::milliseconds(195),
+            "waited only {gap} between attempts"
+        );
+    }
+    assert!(dlq(&server, "flaky").await.is_empty());
+}
+
+#[tokio::test]
+async fn permanent_errors_and_exhausted_retries_go_to_the_dlq() {
+    let quick = "retry = { max_retries = 2, initial_wait = \"50ms\", backoff = \"exponential\", jitter = false }";
+    let rest = plugins("")
+        + &misbehave("picky", "mode = \"permanent\", key = \"acct_bad\"", quick)
+        + &misbehave("down", "mode = \"fail_first\", times = 1000", quick);
+    let server = Server::start_with("", &rest).await;
+    let results = post_batch(
+        &server,
+        vec![
+            event("acct_ok", "a"),
+            event("acct_bad", "b"),
+            event("acct_ok", "c"),
+        ],
+    )
+    .await;
+
+    let delivered = eventually(20, "the good events", async || {
+        let lines = json_lines(&server, "picky.jsonl");
+        (lines.len() == 2).then_some(lines)
+    })
+    .await;
+    assert_eq!(
+        delivered
+            .iter()
+            .map(|l| l["key"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["a", "c"]
+    );
+    let dead = dlq(&server, "picky").await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["eventId"], results[1]["id"]);
+    assert_eq!(dead[0]["errorCode"], "Rejected");
+    assert_eq!(dead[0]["attempts"], 1, "permanent errors are not retried");
+
+    let exhausted = eventually(20, "retries exhausted", async || {
+        let dead = dlq(&server, "down").await;
+        (dead.len() == 3).then_some(dead)
+    })
+    .await;
+    for letter in &exhausted {
+        assert_eq!(
+            letter["attempts"], 3,
+            "the first attempt and max_retries = 2"
+        );
+        assert_eq!(letter["errorCode"], "Flaky");
+        assert!(
+            letter["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("gave up after 3 attempts")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_key_waits_while_other_keys_flow() {
+    let retry = "retry = { initial_wait = \"150ms\", backoff = \"constant\", jitter = false }";
+    let rest = plugins("")
+        + &misbehave(
+            "ordered",
+            "mode = \"fail_key\", key = \"acct_k\", times = 3",
+            retry,
+        );
+    let server = Server::start_with("", &rest).await;
+    let events: Vec<Value> = (0..10)
+        .map(|i| {
+            let customer = if i % 2 == 0 { "acct_k" } else { "acct_a" };
+            event(customer, &format!("e{i}"))
+        })
+        .collect();
+    post_batch(&server, events).await;
+
+    let lines = eventually(30, "all ten events", async || {
+        let lines = json_lines(&server, "ordered.jsonl");
+        (lines.len() >= 10).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 10, "each delivered once: {lines:#?}");
+    let customers: Vec<&str> = lines
+        .iter()
+        .map(|l| l["customer"].as_str().unwrap())
+        .collect();
+    let first_k = customers.iter().position(|c| *c == "acct_k").unwrap();
+    assert!(
+        customers[..first_k].iter().all(|c| *c == "acct_a") && first_k == 5,
+        "acct_a flowed while acct_k waited: {customers:?}"
+    );
+    for customer in ["acct_k", "acct_a"] {
+        let sequences: Vec<u64> = lines
+            .iter()
+            .filter(|l| l["customer"] == customer)
+            .map(|l| l["sequence"].as_u64().unwrap())
+            .collect();
+        let mut sorted = sequences.clone();
+        sorted.sort_unstable();
+        assert_eq!(sequences, sorted, "{customer} arrived in log order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_delivery_skips_nothing() {
+    const EVENTS: usize = 3_000;
+    let rest = plugins("")
+        + &misbehave(
+            "sink",
+            "mode = \"ok\"",
+            "batch = { max_events = 10, linger = \"0ms\" }",
+        );
+    let mut server = Server::start_with("", &rest).await;
+    for chunk in 0..(EVENTS / 500) {
+        let events = (0..500)
+            .map(|i| event(&format!("acct_{}", i % 7), &format!("c{chunk}-{i}")))
+            .collect();
+        post_batch(&server, events).await;
+    }
+    let seen = eventually(30, "delivery under way", async || {
+        let n = json_lines(&server, "sink.jsonl").len();
+        (n >= 100).then_some(n)
+    })
+    .await;
+    server.kill9();
+    assert!(
+        seen < EVENTS,
+        "killed before delivery finished ({seen} of {EVENTS})"
+    );
+
+    server.restart().await;
+    let lines = eventually(60, "every event delivered after the restart", async || {
+        let lines = json_lines(&server, "sink.jsonl");
+        let mut sequences: Vec<u64> = lines
+            .iter()
+            .map(|l| l["sequence"].as_u64().unwrap())
+            .collect();
+        sequences.sort_unstable();
+        sequences.dedup();
+        (sequences.len() == EVENTS).then_some(lines)
+    })
+    .await;
+    let mut sequences: Vec<u64> = lines
+        .iter()
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    sequences.sort_unstable();
+    sequences.dedup();
+    assert_eq!(
+        sequences,
+        (1..=EVENTS as u64).collect::<Vec<_>>(),
+        "none skipped"
+    );
+}
