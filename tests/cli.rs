@@ -174,3 +174,16 @@ fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
         assert!(err.contains(expected), "expected {expected:?} in:\n{err}");
     }
 }
+
+#[test]
+fn the_example_configs_are_valid() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for name in ["pushrail.toml", "transforms.toml"] {
+        let output = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(examples.join(name))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+    }
+}

@@ -6,7 +6,7 @@
 //! call the matching export macro, and build with
 //! `cargo build --release --target wasm32-wasip2`.
 //!
-//! ```ignore
+//! ```no_run
 //! use pushrail_sdk::{Error, Event, Transform, export_transform};
 //!
 //! struct Shout;

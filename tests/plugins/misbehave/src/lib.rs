@@ -2,7 +2,7 @@
 //! delivers are appended to the destination's file as JSON lines, so tests
 //! can see exactly what arrived and in which order.
 //!
-//! Modes: `ok`, `trap`, `loop`, `oom`, `wrong_count`,
+//! Modes: `ok`, `discard` (delivered without writing: for benchmarks), `trap`, `loop`, `oom`, `wrong_count`,
 //! `fail_first` (retryable for the first `times` calls),
 //! `fail_key` (retryable for events of customer `key` in the first `times` calls that carry it),
 //! `permanent` (permanent error for events of customer `key`).
@@ -43,6 +43,10 @@ impl Destination for Misbehave {
     fn deliver(&mut self, batch: Vec<Event>) -> Vec<Outcome> {
         self.calls += 1;
         match self.settings.mode.as_str() {
+            "discard" => batch
+                .iter()
+                .map(|_| Outcome::Delivered(Vec::new()))
+                .collect(),
             "trap" => panic!("misbehave: trapping on purpose"),
             "loop" => {
                 let mut x: u64 = 0;
