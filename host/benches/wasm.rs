@@ -77,7 +77,7 @@ async fn main() {
     }
     let instantiate = instantiate_started.elapsed() / rounds;
 
-    let mut chain = vec![
+    let mut chain = [
         runtime
             .transform(&redact, "bench", r#"{"pointers":["/payload/card/number","/metadata/email"],"replacement":"[REDACTED]"}"#)
             .await
