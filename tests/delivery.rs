@@ -404,3 +404,33 @@ async fn a_crash_during_delivery_skips_nothing() {
         "none skipped"
     );
 }
+
+#[tokio::test]
+async fn a_plugin_file_overrides_the_built_in_of_the_same_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        format!("{PLUGIN_DIR}/misbehave.wasm"),
+        dir.path().join("file.wasm"),
+    )
+    .unwrap();
+    let rest = format!(
+        "[plugins]\ndir = \"{}\"\n[[destinations]]\nname = \"local\"\nplugin = \"file\"\nconfig = {{ mode = \"ok\" }}\nbatch = {{ linger = \"10ms\" }}\n",
+        dir.path().display()
+    );
+    let server = Server::start_with("", &rest).await;
+    post_batch(&server, vec![event("acct_1", "k1")]).await;
+    let lines = eventually(20, "the event in local.jsonl", async || {
+        let lines = json_lines(&server, "local.jsonl");
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    assert_eq!(
+        lines[0]["customer"], "acct_1",
+        "written by the overriding component: {}",
+        lines[0]
+    );
+    assert!(
+        lines[0].get("eventId").is_none(),
+        "not by the built-in file plugin"
+    );
+}

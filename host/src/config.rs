@@ -129,19 +129,80 @@ pub struct DestinationConfig {
     pub partition_key: PartitionKey,
     /// `[destinations.file]`: the local file the destination may append to.
     pub file: Option<PathBuf>,
+    /// `[destinations.kinesis]`: the Kinesis stream the destination may write.
+    pub kinesis: Option<KinesisConfig>,
     /// `config`: free-form settings for the plugin.
     pub config: serde_json::Value,
+}
+
+/// `[destinations.kinesis]`.
+#[derive(Debug, Clone)]
+pub struct KinesisConfig {
+    pub stream: KinesisStream,
+    /// AWS region; `None`: from the environment (AWS_REGION, profile).
+    pub region: Option<String>,
+    /// A different endpoint, e.g. a local Kinesis API server.
+    pub endpoint_url: Option<String>,
+    pub ordering: KinesisOrdering,
+    /// Records per PutRecords call, at most 500.
+    pub max_records_per_call: usize,
+    pub auth: KinesisAuth,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KinesisStream {
+    Name(String),
+    Arn(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KinesisOrdering {
+    /// No record of a partition key lands before an earlier one, even under
+    /// partial failure: one record per key per call.
+    Strict,
+    /// Records are packed freely: highest throughput; a retried record may
+    /// land after a later one of its key.
+    Relaxed,
+}
+
+#[derive(Debug, Clone)]
+pub enum KinesisAuth {
+    /// aws-config's default chain: environment, profile, web identity, IMDS.
+    DefaultChain,
+    Static {
+        access_key_id: Secret,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
+    /// Short-lived credentials from STS AssumeRole, refreshed before expiry;
+    /// the caller's own credentials come from the default chain.
+    AssumeRole {
+        role_arn: String,
+        external_id: Option<Secret>,
+        session_name: Option<String>,
+        sts_endpoint_url: Option<String>,
+    },
 }
 
 impl DestinationConfig {
     /// What the plugin's `init` receives: the destination's table as JSON,
     /// without anything secret.
     pub fn plugin_settings(&self) -> serde_json::Value {
+        let kinesis = self.kinesis.as_ref().map(|k| {
+            serde_json::json!({
+                "ordering": match k.ordering {
+                    KinesisOrdering::Strict => "strict",
+                    KinesisOrdering::Relaxed => "relaxed",
+                },
+                "max_records_per_call": k.max_records_per_call,
+            })
+        });
         serde_json::json!({
             "name": self.name,
             "plugin": self.plugin,
             "partition_key": self.partition_key.as_str(),
             "file": self.file.as_ref().map(|p| serde_json::json!({ "path": p })),
+            "kinesis": kinesis,
             "config": self.config,
         })
     }
@@ -511,6 +572,18 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
             // The built-in file plugin writes `<name>.jsonl` unless told otherwise.
             file = Some(name.as_ref().map(|n| PathBuf::from(format!("{n}.jsonl"))));
         }
+        let mut partition_key = partition_key;
+        let kinesis = f.table("kinesis").map(|mut k| {
+            let kinesis = read_kinesis(&mut k);
+            if let Some(text) = k.string("partition_key") {
+                match PartitionKey::parse(&text) {
+                    Some(key) => partition_key = key,
+                    None => k.report("partition_key", format!("\"{text}\" is not a field path")),
+                }
+            }
+            k.finish();
+            kinesis
+        });
         let config = f.free_table("config");
         f.finish();
         if let (Some(name), Some(plugin)) = (name, plugin) {
@@ -522,11 +595,93 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
                 retry,
                 partition_key,
                 file: file.flatten(),
+                kinesis: kinesis.flatten(),
                 config,
             });
         }
     }
     destinations
+}
+
+fn read_kinesis(k: &mut Fields<'_, '_, '_>) -> Option<KinesisConfig> {
+    let stream = match (k.string("stream_name"), k.string("stream_arn")) {
+        (Some(name), None) => Some(KinesisStream::Name(name)),
+        (None, Some(arn)) if arn.starts_with("arn:") => Some(KinesisStream::Arn(arn)),
+        (None, Some(arn)) => {
+            k.report(
+                "stream_arn",
+                format!("\"{arn}\" is not an ARN (arn:aws:kinesis:…)"),
+            );
+            None
+        }
+        (Some(_), Some(_)) => {
+            k.report("stream_name", "set stream_name or stream_arn, not both");
+            None
+        }
+        (None, None) => {
+            k.report("stream_name", "is required (or stream_arn)");
+            None
+        }
+    };
+    let ordering = k.choice(
+        "ordering",
+        KinesisOrdering::Strict,
+        &[
+            ("strict", KinesisOrdering::Strict),
+            ("relaxed", KinesisOrdering::Relaxed),
+        ],
+    );
+    let max_records_per_call = k.integer("max_records_per_call", 500, 1..=500) as usize;
+    let region = k.string("region");
+    let endpoint_url = k.string("endpoint_url");
+    let auth = match k.table("auth") {
+        None => Some(KinesisAuth::DefaultChain),
+        Some(mut a) => {
+            let mode = a.choice(
+                "mode",
+                "default_chain",
+                &[
+                    ("default_chain", "default_chain"),
+                    ("static", "static"),
+                    ("assume_role", "assume_role"),
+                ],
+            );
+            let auth = match mode {
+                "static" => {
+                    let access_key_id = a.required_string("access_key_id").map(Secret);
+                    let secret_access_key = a.required_string("secret_access_key").map(Secret);
+                    let session_token = a.string("session_token").map(Secret);
+                    access_key_id.zip(secret_access_key).map(
+                        |(access_key_id, secret_access_key)| KinesisAuth::Static {
+                            access_key_id,
+                            secret_access_key,
+                            session_token,
+                        },
+                    )
+                }
+                "assume_role" => {
+                    a.required_string("role_arn")
+                        .map(|role_arn| KinesisAuth::AssumeRole {
+                            role_arn,
+                            external_id: a.string("external_id").map(Secret),
+                            session_name: a.string("session_name"),
+                            sts_endpoint_url: a.string("sts_endpoint_url"),
+                        })
+                }
+                _ => Some(KinesisAuth::DefaultChain),
+            };
+            a.finish();
+            auth
+        }
+    };
+    Some(KinesisConfig {
+        stream: stream?,
+        region,
+        endpoint_url,
+        ordering,
+        max_records_per_call,
+        auth: auth?,
+    })
 }
 
 fn valid_name(name: &str) -> bool {

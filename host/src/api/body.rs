@@ -4,16 +4,22 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
+use http_body_util::BodyExt;
 
+use super::AppState;
 use super::error::{ApiError, FieldError};
+
+/// How much of an oversize body is read and thrown away so that the client,
+/// still sending, receives the 413 instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 << 20;
 
 /// The raw bytes of a request whose content type is JSON.
 pub struct JsonBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -33,22 +39,42 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ),
             ));
         }
-        match Bytes::from_request(req, state).await {
-            Ok(bytes) => Ok(Self(bytes)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    FieldError::whole(
-                        "body_too_large",
-                        "the request body is larger than server.body_limit; send fewer events per batch",
-                    ),
+        let limit = state.limits.body_limit;
+        let mut body = req.into_body();
+        let mut bytes = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request(FieldError::whole(
+                    "unreadable_body",
+                    format!("could not read the request body: {e}"),
                 ))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.len();
+            if seen > limit {
+                bytes = Vec::new();
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+            } else {
+                bytes.extend_from_slice(&data);
             }
-            Err(rejection) => Err(ApiError::bad_request(FieldError::whole(
-                "unreadable_body",
-                format!("could not read the request body: {}", rejection.body_text()),
-            ))),
         }
+        if seen > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                FieldError::whole(
+                    "body_too_large",
+                    format!(
+                        "the request body is larger than server.body_limit ({limit} bytes); send fewer events per batch"
+                    ),
+                ),
+            ));
+        }
+        Ok(Self(Bytes::from(bytes)))
     }
 }
 

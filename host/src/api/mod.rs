@@ -24,6 +24,7 @@ use crate::log::Log;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_batch_events: usize,
+    pub body_limit: usize,
 }
 
 #[derive(Clone)]
@@ -41,6 +42,7 @@ impl AppState {
             log,
             limits: Limits {
                 max_batch_events: config.server.max_batch_events,
+                body_limit: config.server.body_limit,
             },
             tokens: Arc::new(config.server.api_tokens.clone()),
             destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
@@ -49,7 +51,7 @@ impl AppState {
 }
 
 /// All routes. Health checks stay open; everything else passes the token check.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/v1/events", post(events::post_event))
         .route("/v1/events/batch", post(events::post_batch))
@@ -71,7 +73,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/readyz", get(readyz))
         .merge(protected)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
+        // JsonBody enforces server.body_limit itself, with a JSON 413.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 

@@ -285,8 +285,8 @@ fn destination_problems() {
         [[destinations]]
         name = "dup"
         plugin = "file"
-        [destinations.kinesis]
-        stream_name = "x"
+        [destinations.webhook]
+        url = "x"
 
         [[destinations]]
         name = "dup"
@@ -309,7 +309,7 @@ fn destination_problems() {
         "{found:#?}"
     );
     assert!(
-        has(&found, "destinations[2].kinesis", "unknown key"),
+        has(&found, "destinations[2].webhook", "unknown key"),
         "{found:#?}"
     );
     assert!(
@@ -407,5 +407,128 @@ fn unreadable_file_is_a_clear_error() {
         err.to_string()
             .contains("cannot read config file /nonexistent/pushrail.toml"),
         "{err}"
+    );
+}
+
+#[test]
+fn kinesis_settings_and_their_problems() {
+    let config = parse(
+        r#"
+        [[destinations]]
+        name = "orders"
+        plugin = "kinesis"
+        [destinations.kinesis]
+        stream_arn = "arn:aws:kinesis:eu-west-1:123456789012:stream/orders"
+        region = "eu-west-1"
+        endpoint_url = "http://127.0.0.1:4567"
+        ordering = "relaxed"
+        max_records_per_call = 250
+        partition_key = "metadata.region"
+        auth = { mode = "static", access_key_id = "AKID", secret_access_key = "${TOKEN}", session_token = "tok" }
+        "#,
+    )
+    .unwrap();
+    let d = &config.destinations[0];
+    let k = d.kinesis.as_ref().unwrap();
+    assert_eq!(
+        k.stream,
+        KinesisStream::Arn("arn:aws:kinesis:eu-west-1:123456789012:stream/orders".into())
+    );
+    assert_eq!(k.ordering, KinesisOrdering::Relaxed);
+    assert_eq!(k.max_records_per_call, 250);
+    assert_eq!(
+        d.partition_key.as_str(),
+        "metadata.region",
+        "the kinesis table sets the partition key"
+    );
+    assert!(
+        matches!(&k.auth, KinesisAuth::Static { secret_access_key, session_token: Some(_), .. } if secret_access_key.expose() == "t0ken")
+    );
+    let shown = format!("{config:?} {}", d.plugin_settings());
+    assert!(
+        !shown.contains("t0ken") && !shown.contains("AKID"),
+        "secrets stay out of logs and plugins: {shown}"
+    );
+
+    let found = problems(
+        r#"
+        [[destinations]]
+        name = "a"
+        plugin = "kinesis"
+        [destinations.kinesis]
+        ordering = "fifo"
+        max_records_per_call = 501
+        auth = { mode = "static", access_key_id = "AKID" }
+
+        [[destinations]]
+        name = "b"
+        plugin = "kinesis"
+        [destinations.kinesis]
+        stream_arn = "orders"
+        auth = { mode = "magic" }
+
+        [[destinations]]
+        name = "c"
+        plugin = "kinesis"
+        [destinations.kinesis]
+        stream_name = "orders"
+        auth = { mode = "assume_role", external_id = "x" }
+        "#,
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[0].kinesis.stream_name",
+            "is required (or stream_arn)"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[0].kinesis.ordering",
+            "expected one of \"strict\", \"relaxed\""
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[0].kinesis.max_records_per_call",
+            "from 1 to 500"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[0].kinesis.auth.secret_access_key",
+            "is required"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[1].kinesis.stream_arn",
+            "is not an ARN"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[1].kinesis.auth.mode",
+            "expected one of \"default_chain\", \"static\", \"assume_role\""
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[2].kinesis.auth.role_arn",
+            "is required"
+        ),
+        "{found:#?}"
     );
 }

@@ -3,6 +3,7 @@
 //! retries with backoff and a dead-letter queue.
 
 mod backoff;
+pub use backoff::wait as backoff_wait;
 mod partition_key;
 mod pipeline;
 mod window;
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::log::Log;
 use crate::runtime::{CallError, LoadError, Registry, Runtime, SinkBindings, World};
 use crate::sinks::file::{FileSink, FileSinkError};
+use crate::sinks::kinesis::{KinesisError, KinesisSink};
 use pipeline::Pipeline;
 use worker::Worker;
 
@@ -55,6 +57,11 @@ pub enum DeliveryError {
         destination: String,
         error: FileSinkError,
     },
+    #[error("destination {destination}: {error}")]
+    Kinesis {
+        destination: String,
+        error: KinesisError,
+    },
 }
 
 /// The running workers; stop them with [`Delivery::stop`].
@@ -75,7 +82,7 @@ impl Delivery {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::new();
         for destination in &config.destinations {
-            let sinks = bind_sinks(&config.storage.data_dir, destination)?;
+            let sinks = bind_sinks(&config.storage.data_dir, destination).await?;
             let pipeline =
                 Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
             workers.push(Worker {
@@ -100,7 +107,7 @@ impl Delivery {
 }
 
 /// The sinks a destination may use: only those configured for it.
-fn bind_sinks(
+async fn bind_sinks(
     data_dir: &Path,
     destination: &crate::config::DestinationConfig,
 ) -> Result<SinkBindings, DeliveryError> {
@@ -114,5 +121,16 @@ fn bind_sinks(
         }
         None => None,
     };
-    Ok(SinkBindings { file })
+    let kinesis = match &destination.kinesis {
+        Some(config) => Some(
+            KinesisSink::connect(config, destination.retry)
+                .await
+                .map_err(|error| DeliveryError::Kinesis {
+                    destination: destination.name.clone(),
+                    error,
+                })?,
+        ),
+        None => None,
+    };
+    Ok(SinkBindings { file, kinesis })
 }

@@ -9,13 +9,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::PluginErrorRecord;
-use super::bindings::destination::pushrail::plugin::{file, log, types};
+use super::bindings::destination::pushrail::plugin::{file, kinesis, log, types};
 use crate::sinks::file::FileSink;
+use crate::sinks::kinesis::{KinesisSink, Record};
 
 /// The sinks one destination may use.
 #[derive(Clone, Default)]
 pub struct SinkBindings {
     pub file: Option<Arc<FileSink>>,
+    pub kinesis: Option<Arc<KinesisSink>>,
 }
 
 /// Per-instance state inside the wasmtime store.
@@ -167,5 +169,49 @@ impl file::Host for HostState {
                 message: format!("the file write task failed: {e}"),
             }),
         }
+    }
+}
+
+impl kinesis::Host for HostState {
+    async fn put_records(
+        &mut self,
+        records: Vec<kinesis::KinesisRecord>,
+    ) -> Vec<Result<kinesis::KinesisLocation, kinesis::KinesisFailure>> {
+        let Some(sink) = self.sinks.kinesis.clone() else {
+            let failure = kinesis::KinesisFailure {
+                code: "no_kinesis_output".into(),
+                message: format!(
+                    "destination {} has no [destinations.kinesis] stream configured",
+                    self.destination
+                ),
+                retryable: false,
+            };
+            return records.iter().map(|_| Err(failure.clone())).collect();
+        };
+        let records: Vec<Record> = records
+            .into_iter()
+            .map(|r| Record {
+                partition_key: r.partition_key,
+                explicit_hash_key: r.explicit_hash_key,
+                data: r.data,
+            })
+            .collect();
+        let started = Instant::now();
+        let results = sink.put_records(&records).await;
+        self.clock.in_host += started.elapsed();
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(l) => Ok(kinesis::KinesisLocation {
+                    shard_id: l.shard_id,
+                    sequence_number: l.sequence_number,
+                }),
+                Err(f) => Err(kinesis::KinesisFailure {
+                    code: f.code,
+                    message: f.message,
+                    retryable: f.retryable,
+                }),
+            })
+            .collect()
     }
 }

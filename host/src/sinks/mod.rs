@@ -2,3 +2,4 @@
 //! sinks configured for it; a plugin can never name another.
 
 pub mod file;
+pub mod kinesis;

@@ -1,0 +1,279 @@
+//! The Kinesis sink behind the `kinesis` host interface: one client per
+//! destination, bound to its one stream. It batches records into PutRecords
+//! calls, retries throttled records individually, and in strict ordering
+//! never lets a later record of a partition key land before an earlier one.
+
+mod batching;
+mod classify;
+mod client;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+
+use crate::config::{KinesisConfig, KinesisOrdering, KinesisStream, RetryConfig};
+pub use batching::MAX_CALL_BYTES;
+
+/// Longest partition key Kinesis accepts, in Unicode characters.
+pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+
+/// Rounds of in-call retries before a throttled record is handed back as
+/// retryable (the destination's retry policy takes it from there).
+const CALL_ROUNDS: u32 = 4;
+
+/// Longest wait between in-call rounds.
+const MAX_ROUND_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KinesisError {
+    #[error("no AWS region: set [destinations.kinesis] region or AWS_REGION")]
+    NoRegion,
+}
+
+/// A record to put.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition_key: String,
+    pub explicit_hash_key: Option<String>,
+    pub data: Vec<u8>,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub shard_id: String,
+    pub sequence_number: String,
+}
+
+/// Why a record did not land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl Failure {
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: classify::is_transient(code),
+        }
+    }
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub struct KinesisStats {
+    pub calls: std::sync::atomic::AtomicU64,
+}
+
+pub struct KinesisSink {
+    client: aws_sdk_kinesis::Client,
+    stream: KinesisStream,
+    ordering: KinesisOrdering,
+    max_records_per_call: usize,
+    retry: RetryConfig,
+    pub stats: KinesisStats,
+}
+
+impl KinesisSink {
+    pub async fn connect(
+        config: &KinesisConfig,
+        retry: RetryConfig,
+    ) -> Result<Arc<Self>, KinesisError> {
+        Ok(Arc::new(Self {
+            client: client::build(config).await?,
+            stream: config.stream.clone(),
+            ordering: config.ordering,
+            max_records_per_call: config.max_records_per_call,
+            retry,
+            stats: KinesisStats::default(),
+        }))
+    }
+
+    /// Puts `records` and returns one result per record, in order.
+    pub async fn put_records(&self, records: &[Record]) -> Vec<Result<Location, Failure>> {
+        let mut results: Vec<Option<Result<Location, Failure>>> =
+            records.iter().map(validate).collect();
+        let mut last_error: Vec<Option<Failure>> = vec![None; records.len()];
+        for round in 1..=CALL_ROUNDS {
+            let sendable = self.sendable(records, &results);
+            if sendable.is_empty() {
+                break;
+            }
+            let mut throttled = false;
+            let sizes: Vec<usize> = sendable
+                .iter()
+                .map(|&i| records[i].data.len() + records[i].partition_key.len())
+                .collect();
+            for call in batching::calls(&sizes, self.max_records_per_call) {
+                let indices = &sendable[call];
+                for (&i, result) in indices.iter().zip(self.put_call(records, indices).await) {
+                    match result {
+                        Ok(location) => results[i] = Some(Ok(location)),
+                        Err(failure) if failure.retryable => {
+                            throttled = true;
+                            last_error[i] = Some(failure);
+                        }
+                        Err(failure) => results[i] = Some(Err(failure)),
+                    }
+                }
+            }
+            if throttled && round < CALL_ROUNDS {
+                let wait = crate::delivery::backoff_wait(&self.retry, round).min(MAX_ROUND_WAIT);
+                tokio::time::sleep(wait).await;
+            }
+        }
+        results
+            .into_iter()
+            .zip(last_error)
+            .map(|(result, error)| {
+                result.unwrap_or_else(|| {
+                    Err(error.unwrap_or_else(|| Failure {
+                        code: "HeldBack".into(),
+                        message: "not sent: an earlier record with the same partition key has not landed yet".into(),
+                        retryable: true,
+                    }))
+                })
+            })
+            .collect()
+    }
+
+    /// The records to send this round: every unfinished one (relaxed), or
+    /// only the first unfinished record of each partition key (strict).
+    fn sendable(
+        &self,
+        records: &[Record],
+        results: &[Option<Result<Location, Failure>>],
+    ) -> Vec<usize> {
+        let unfinished = (0..records.len()).filter(|&i| results[i].is_none());
+        match self.ordering {
+            KinesisOrdering::Relaxed => unfinished.collect(),
+            KinesisOrdering::Strict => {
+                let mut seen = HashSet::new();
+                unfinished
+                    .filter(|&i| seen.insert(records[i].partition_key.as_str()))
+                    .collect()
+            }
+        }
+    }
+
+    /// One PutRecords call; one result per index.
+    async fn put_call(
+        &self,
+        records: &[Record],
+        indices: &[usize],
+    ) -> Vec<Result<Location, Failure>> {
+        self.stats
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let entries = indices.iter().map(|&i| {
+            let r = &records[i];
+            PutRecordsRequestEntry::builder()
+                .partition_key(&r.partition_key)
+                .set_explicit_hash_key(r.explicit_hash_key.clone())
+                .data(Blob::new(r.data.clone()))
+                .build()
+                .expect("data and partition key are set")
+        });
+        let mut request = self
+            .client
+            .put_records()
+            .set_records(Some(entries.collect()));
+        request = match &self.stream {
+            KinesisStream::Name(name) => request.stream_name(name),
+            KinesisStream::Arn(arn) => request.stream_arn(arn),
+        };
+        match request.send().await {
+            Ok(output) => {
+                let entries = output.records();
+                indices
+                    .iter()
+                    .enumerate()
+                    .map(|(n, _)| match entries.get(n) {
+                        Some(entry) => match (
+                            entry.shard_id(),
+                            entry.sequence_number(),
+                            entry.error_code(),
+                        ) {
+                            (Some(shard), Some(sequence), None) => Ok(Location {
+                                shard_id: shard.to_owned(),
+                                sequence_number: sequence.to_owned(),
+                            }),
+                            (_, _, code) => {
+                                let code = code.unwrap_or("UnknownError");
+                                Err(Failure::new(code, entry.error_message().unwrap_or(code)))
+                            }
+                        },
+                        None => Err(Failure::new(
+                            "InternalFailure",
+                            "PutRecords returned fewer results than records",
+                        )),
+                    })
+                    .collect()
+            }
+            Err(error) => {
+                let failure = call_failure(&error);
+                tracing::warn!(code = %failure.code, retryable = failure.retryable, message = %failure.message, "PutRecords failed");
+                indices.iter().map(|_| Err(failure.clone())).collect()
+            }
+        }
+    }
+}
+
+/// A record Kinesis would reject anyway fails here, alone and for good.
+fn validate(record: &Record) -> Option<Result<Location, Failure>> {
+    let chars = record.partition_key.chars().count();
+    if chars == 0 || chars > MAX_PARTITION_KEY_CHARS {
+        return Some(Err(Failure {
+            code: "InvalidPartitionKey".into(),
+            message: format!(
+                "a partition key must be 1 to {MAX_PARTITION_KEY_CHARS} characters; this one has {chars}"
+            ),
+            retryable: false,
+        }));
+    }
+    None
+}
+
+/// Classifies a failed call: service errors by code; no answer at all
+/// (connection refused, timeout) is transient.
+fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: &SdkError<E, R>,
+) -> Failure {
+    match error {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("UnknownServiceError");
+            let message = service.err().message().unwrap_or(code);
+            Failure::new(code, message)
+        }
+        SdkError::ConstructionFailure(_) => Failure {
+            code: "RequestConstructionFailed".into(),
+            message: error_chain(error),
+            retryable: false,
+        },
+        _ => Failure {
+            code: "ConnectionFailed".into(),
+            message: format!("Kinesis did not answer: {}", error_chain(error)),
+            retryable: true,
+        },
+    }
+}
+
+/// The error with its sources, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
