@@ -9,6 +9,7 @@ use std::process::Command;
 /// (plugin name, package) for every component the workspace builds.
 const PLUGINS: &[(&str, &str)] = &[
     ("file", "pushrail-plugin-file"),
+    ("kinesis", "pushrail-plugin-kinesis"),
     ("redact", "pushrail-example-redact"),
     ("route", "pushrail-example-route"),
     ("enrich", "pushrail-example-enrich"),

@@ -29,6 +29,39 @@ impl Event {
         Ok(())
     }
 
+    /// The value at a partition-key path: an envelope field
+    /// (`customerExternalId`, `eventType`, `source`, `idempotencyKey`,
+    /// `correlationId`), `metadata.<field>…`, `payload.<field>…`, or
+    /// `random` (the event id, which spreads evenly). Missing: empty.
+    pub fn field(&self, path: &str) -> String {
+        match path {
+            "customerExternalId" => self.customer_external_id.clone(),
+            "eventType" => self.event_type.clone(),
+            "source" => self.source.clone(),
+            "idempotencyKey" => self.idempotency_key.clone(),
+            "correlationId" => self.correlation_id.clone().unwrap_or_default(),
+            "random" => self.id.clone(),
+            _ => {
+                let (root, rest) = match path.split_once('.') {
+                    Some(("metadata", rest)) => (self.metadata_value(), rest),
+                    Some(("payload", rest)) => (self.payload_value(), rest),
+                    _ => return String::new(),
+                };
+                let Ok(root) = root else {
+                    return String::new();
+                };
+                match rest
+                    .split('.')
+                    .try_fold(&root, |value, part| value.get(part))
+                {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                }
+            }
+        }
+    }
+
     /// The canonical JSON event with Pushrail's envelope fields (`eventId`,
     /// `sequence`) first: what destinations write as a record.
     pub fn to_json(&self) -> Result<Value, Error> {

@@ -112,6 +112,19 @@ pub mod log {
     }
 }
 
+/// The destination's own Kinesis stream (`[destinations.kinesis]`): the
+/// host batches, signs, retries and keeps per-key order.
+pub mod kinesis {
+    pub use crate::destination::pushrail::plugin::kinesis::{
+        KinesisFailure, KinesisLocation, KinesisRecord,
+    };
+
+    /// Puts the records in order; one result per record.
+    pub fn put_records(records: &[KinesisRecord]) -> Vec<Result<KinesisLocation, KinesisFailure>> {
+        crate::destination::pushrail::plugin::kinesis::put_records(records)
+    }
+}
+
 /// The destination's own file output (`[destinations.file]`).
 pub mod file {
     /// Appends each line, in order, durably; returns the first line's number.

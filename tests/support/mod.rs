@@ -2,6 +2,8 @@
 //! data directory, and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod kinesis;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

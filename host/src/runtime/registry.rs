@@ -17,10 +17,16 @@ use super::error::LoadError;
 use super::host::HostState;
 
 /// Plugins compiled into the binary (built from `plugins/` by build.rs).
-pub const BUILTINS: &[(&str, &[u8])] = &[(
-    "file",
-    include_bytes!(concat!(env!("OUT_DIR"), "/plugins/file.wasm")),
-)];
+pub const BUILTINS: &[(&str, &[u8])] = &[
+    (
+        "file",
+        include_bytes!(concat!(env!("OUT_DIR"), "/plugins/file.wasm")),
+    ),
+    (
+        "kinesis",
+        include_bytes!(concat!(env!("OUT_DIR"), "/plugins/kinesis.wasm")),
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum World {
