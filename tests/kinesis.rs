@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use support::kinesis::{Kinesis, StreamRecord};
+use support::kinesis_proxy::Proxy;
 use support::{Server, event, eventually};
 
 /// A `kinesis` destination for `stream` at `endpoint`, with `extra` lines in
@@ -143,4 +144,237 @@ async fn events_of_20_customers_land_once_each_in_order_per_customer() {
         "{attempts}"
     );
     assert!(!coordinates["sequenceNumber"].as_str().unwrap().is_empty());
+}
+
+fn events(count: usize, customers: usize, prefix: &str) -> Vec<Value> {
+    (0..count)
+        .map(|i| event(&format!("acct_{}", i % customers), &format!("{prefix}-{i}")))
+        .collect()
+}
+
+fn assert_exactly_once_in_order(records: &[StreamRecord], count: usize, check_order: bool) {
+    let mut sequences: Vec<u64> = records
+        .iter()
+        .map(|r| r.data["sequence"].as_u64().unwrap())
+        .collect();
+    sequences.sort_unstable();
+    assert_eq!(
+        sequences,
+        (1..=count as u64).collect::<Vec<_>>(),
+        "every event exactly once"
+    );
+    if check_order {
+        for (key, sequences) in order_per_key(records) {
+            let mut sorted = sequences.clone();
+            sorted.sort_unstable();
+            assert_eq!(sequences, sorted, "{key} is in log order");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_records_calls_hold_at_most_500_records_and_5_mib() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("bulk", 2).await;
+    let proxy = Proxy::start(&kinesis.url(), Box::new(|_, _, _| false)).await;
+    let config = destination(
+        "bulk",
+        &proxy.url(),
+        "bulk",
+        "ordering = \"relaxed\"",
+        QUICK_RETRY,
+    )
+    .replace(
+        "batch = { linger = \"20ms\" }",
+        "batch = { max_events = 1200, linger = \"500ms\" }",
+    );
+    let server = Server::start_with("", &config).await;
+    let mut all = Vec::new();
+    for chunk in events(1200, 50, "bulk").chunks(600) {
+        let sized: Vec<Value> = chunk
+            .iter()
+            .map(|e| {
+                support::sized_event(
+                    e["customerExternalId"].as_str().unwrap(),
+                    e["idempotencyKey"].as_str().unwrap(),
+                    1024,
+                )
+            })
+            .collect();
+        all.extend(post_batch(&server, sized).await);
+    }
+    let records = wait_for_records(&kinesis, "bulk", 1200).await;
+    assert_exactly_once_in_order(&records, 1200, false);
+    let calls = proxy.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.records <= 500 && c.bytes <= 5 * 1024 * 1024),
+        "{calls:?}"
+    );
+    assert_eq!(calls.iter().map(|c| c.records).sum::<usize>(), 1200);
+    assert_eq!(
+        calls.iter().map(|c| c.records).max(),
+        Some(500),
+        "the 500-record limit split a larger batch: {calls:?}"
+    );
+}
+
+/// Fails the first sighting of every third record of each call.
+fn every_third_once() -> support::kinesis_proxy::Rule {
+    Box::new(|index, _, seen| seen == 0 && index % 3 == 0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_ordering_survives_partial_failure() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("strict", 3).await;
+    let proxy = Proxy::start(&kinesis.url(), every_third_once()).await;
+    let server = Server::start_with(
+        "",
+        &destination("strict", &proxy.url(), "strict", "", QUICK_RETRY),
+    )
+    .await;
+    post_batch(&server, events(300, 10, "strict")).await;
+
+    let records = wait_for_records(&kinesis, "strict", 300).await;
+    assert_exactly_once_in_order(&records, 300, true);
+    let calls = proxy.calls();
+    assert!(
+        calls.iter().map(|c| c.failed).sum::<usize>() >= 30,
+        "throttling was injected: {calls:?}"
+    );
+    assert!(
+        calls.iter().all(|c| c.records <= 10),
+        "strict calls carry one record per key: {calls:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_ordering_retries_failed_records_until_all_land() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("relaxed", 3).await;
+    let proxy = Proxy::start(&kinesis.url(), every_third_once()).await;
+    let server = Server::start_with(
+        "",
+        &destination(
+            "relaxed",
+            &proxy.url(),
+            "relaxed",
+            "ordering = \"relaxed\"",
+            QUICK_RETRY,
+        ),
+    )
+    .await;
+    post_batch(&server, events(300, 10, "relaxed")).await;
+
+    let records = wait_for_records(&kinesis, "relaxed", 300).await;
+    assert_exactly_once_in_order(&records, 300, false);
+    let calls = proxy.calls();
+    assert!(
+        calls.iter().map(|c| c.failed).sum::<usize>() >= 30,
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c.records > 10),
+        "relaxed calls pack many records per key: {calls:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_stream_dead_letters_with_resource_not_found() {
+    let kinesis = Kinesis::start().await;
+    let server = Server::start_with(
+        "",
+        &destination("ghost", &kinesis.url(), "no-such-stream", "", QUICK_RETRY),
+    )
+    .await;
+    let results = post_batch(&server, events(3, 3, "ghost")).await;
+    let dead = eventually(30, "three dead letters", async || {
+        let (_, body) = server.get("/v1/destinations/ghost/dlq").await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 3).then_some(items)
+    })
+    .await;
+    for (letter, result) in dead.iter().zip(&results) {
+        assert_eq!(letter["errorCode"], "ResourceNotFoundException", "{letter}");
+        assert_eq!(letter["attempts"], 1, "permanent: not retried");
+        assert_eq!(letter["eventId"], result["id"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_keys_with_a_session_token_sign_every_call() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("signed", 1).await;
+    let proxy = Proxy::start(&kinesis.url(), Box::new(|_, _, _| false)).await;
+    let config = destination("signed", &proxy.url(), "signed", "", QUICK_RETRY).replace(
+        "auth = { mode = \"static\", access_key_id = \"AKIDPUSHRAIL\", secret_access_key = \"not-a-secret\" }",
+        "auth = { mode = \"static\", access_key_id = \"${TEST_AKID}\", secret_access_key = \"${TEST_SECRET}\", session_token = \"${TEST_TOKEN}\" }",
+    );
+    let server = Server::start_with_env(
+        "",
+        &config,
+        &[
+            ("TEST_AKID", "ASIATESTKEY"),
+            ("TEST_SECRET", "s3cr3t-value"),
+            ("TEST_TOKEN", "session-token-value"),
+        ],
+    )
+    .await;
+    post_batch(&server, events(5, 5, "signed")).await;
+    wait_for_records(&kinesis, "signed", 5).await;
+    let headers = proxy.headers();
+    let put = headers
+        .iter()
+        .find(|h| {
+            h.get("x-amz-target")
+                .is_some_and(|t| t.to_str().unwrap().ends_with(".PutRecords"))
+        })
+        .expect("a PutRecords call");
+    let authorization = put["authorization"].to_str().unwrap();
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 Credential=ASIATESTKEY/"),
+        "{authorization}"
+    );
+    assert_eq!(put["x-amz-security-token"], "session-token-value");
+    let log = server.server_log();
+    assert!(
+        !log.contains("s3cr3t-value") && !log.contains("session-token-value"),
+        "secrets are never logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_while_kinesis_is_down_and_land_when_it_returns() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("flaky", 2).await;
+    let mut proxy = Proxy::start(&kinesis.url(), Box::new(|_, _, _| false)).await;
+    let retry =
+        "initial_wait = \"100ms\", max_wait = \"300ms\", max_retries = 1000, jitter = false";
+    let server =
+        Server::start_with("", &destination("flaky", &proxy.url(), "flaky", "", retry)).await;
+    proxy.down();
+    let results = post_batch(&server, events(50, 5, "down")).await;
+    let id = results[0]["id"].as_str().unwrap().to_owned();
+    eventually(30, "failed attempts while Kinesis is down", async || {
+        let (_, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (items.len() >= 2 && items.iter().all(|a| a["outcome"] == "retryable")).then_some(())
+    })
+    .await;
+    let (_, attempts) = server.get(&format!("/v1/events/{id}/attempts")).await;
+    assert_eq!(
+        attempts["items"][0]["errorCode"], "ConnectionFailed",
+        "{attempts}"
+    );
+
+    proxy.up().await;
+    let records = wait_for_records(&kinesis, "flaky", 50).await;
+    assert_exactly_once_in_order(&records, 50, true);
+    let (_, dlq) = server.get("/v1/destinations/flaky/dlq").await;
+    assert!(
+        dlq["items"].as_array().unwrap().is_empty(),
+        "nothing lost: {dlq}"
+    );
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kinesis;
+pub mod kinesis_proxy;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub struct Server {
     pub port: u16,
     extra_config: String,
     rest_config: String,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     pub http: reqwest::Client,
 }
@@ -33,12 +35,21 @@ impl Server {
     /// Like [`Server::start`], with `rest` (plugins, transforms,
     /// destinations) appended after `[storage]`.
     pub async fn start_with(extra: &str, rest: &str) -> Self {
+        Self::start_with_env(extra, rest, &[]).await
+    }
+
+    /// Like [`Server::start_with`], with environment variables for `${VAR}`.
+    pub async fn start_with_env(extra: &str, rest: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = Self {
             dir,
             port: free_port(),
             extra_config: extra.to_owned(),
             rest_config: rest.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             child: None,
             http: reqwest::Client::new(),
         };
@@ -68,6 +79,7 @@ impl Server {
             .args(["serve", "--config"])
             .arg(self.config_path())
             .env("PUSHRAIL_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

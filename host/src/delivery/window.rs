@@ -13,8 +13,12 @@ pub struct Pending {
     pub key: String,
     /// Serialized size, for the batch byte limit.
     pub bytes: usize,
-    /// Attempts made so far.
+    /// Attempts made so far (numbers the attempt log).
     pub attempts: u32,
+    /// Attempts that failed on their own account: these count against
+    /// `retry.max_retries` and set the backoff. Being held back behind an
+    /// earlier failed event of the same key does not count.
+    pub failures: u32,
     /// Not before this time (for retries).
     pub due: Instant,
     /// When it was read from the log: lingering counts from here.
@@ -54,6 +58,7 @@ impl Window {
             key,
             bytes,
             attempts: 0,
+            failures: 0,
             due: now,
             arrived: now,
             finished: false,

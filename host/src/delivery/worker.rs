@@ -2,7 +2,7 @@
 //! deliver, record every outcome, and advance the cursor past finished
 //! events only. A retryable failure holds back its key; other keys flow.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -171,7 +171,11 @@ impl Worker {
             dead_letters: Vec::new(),
             cursor: 0,
         };
+        // Walk the batch in log order. The first retryable failure of a key
+        // counts against its retries; later events of that key in this batch
+        // were held back behind it and wait without using theirs.
         let mut retries = Vec::new();
+        let mut failed_keys: HashSet<&str> = HashSet::new();
         for (slot, &index) in batch.iter().enumerate() {
             let pending = window.get(index);
             let attempt = pending.attempts + 1;
@@ -179,13 +183,27 @@ impl Worker {
                 code: "no_outcome".into(),
                 message: "the plugin returned no outcome for this event".into(),
             });
-            if let Verdict::Retry { code, message } = &verdict
-                && attempt > self.config.retry.max_retries
-            {
-                verdict = Verdict::Dead {
-                    code: code.clone(),
-                    message: format!("{message} (gave up after {attempt} attempts)"),
-                };
+            let held_back = failed_keys.contains(pending.key.as_str());
+            let mut failures = pending.failures;
+            match &verdict {
+                Verdict::Retry { code, message } if !held_back => {
+                    failures += 1;
+                    failed_keys.insert(&pending.key);
+                    if failures > self.config.retry.max_retries {
+                        verdict = Verdict::Dead {
+                            code: code.clone(),
+                            message: format!(
+                                "{message} (gave up after {failures} failed attempts)"
+                            ),
+                        };
+                    }
+                }
+                Verdict::Delivered(_) if held_back => tracing::warn!(
+                    destination = %self.config.name,
+                    sequence = pending.record.sequence,
+                    "the plugin delivered an event after an earlier one of its key failed; order may be broken"
+                ),
+                _ => {}
             }
             let record = &pending.record;
             let mut entry = AttemptRecord {
@@ -208,7 +226,7 @@ impl Worker {
                     entry.outcome = AttemptOutcome::Retryable;
                     entry.error_code = Some(code);
                     entry.error_message = Some(message);
-                    retries.push((index, attempt));
+                    retries.push((index, failures, held_back));
                 }
                 Verdict::Dead { code, message } => {
                     entry.outcome = AttemptOutcome::DeadLettered;
@@ -236,10 +254,17 @@ impl Worker {
             pending.attempts += 1;
             pending.finished = true;
         }
-        for (index, attempt) in retries {
+        for (index, failures, held_back) in retries {
             let pending = window.get_mut(index);
             pending.finished = false;
-            pending.due = now + backoff::wait(&self.config.retry, attempt);
+            pending.failures = failures;
+            // A held-back event goes as soon as the event ahead of it does:
+            // the window keeps it behind that one.
+            pending.due = if held_back {
+                now
+            } else {
+                now + backoff::wait(&self.config.retry, failures)
+            };
         }
         progress.cursor = window.advance();
         self.record(progress).await

@@ -21,7 +21,7 @@ pub use batching::MAX_CALL_BYTES;
 /// Longest partition key Kinesis accepts, in Unicode characters.
 pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 
-/// Rounds of in-call retries before a throttled record is handed back as
+/// Attempts of one record within one call before it is handed back as
 /// retryable (the destination's retry policy takes it from there).
 const CALL_ROUNDS: u32 = 4;
 
@@ -97,17 +97,21 @@ impl KinesisSink {
         }))
     }
 
-    /// Puts `records` and returns one result per record, in order.
+    /// Puts `records` and returns one result per record, in order. Healthy
+    /// records keep going round after round; a throttled record is retried
+    /// up to [`CALL_ROUNDS`] times here, then handed back as retryable (and,
+    /// in strict ordering, so is every later record of its key).
     pub async fn put_records(&self, records: &[Record]) -> Vec<Result<Location, Failure>> {
         let mut results: Vec<Option<Result<Location, Failure>>> =
             records.iter().map(validate).collect();
         let mut last_error: Vec<Option<Failure>> = vec![None; records.len()];
-        for round in 1..=CALL_ROUNDS {
-            let sendable = self.sendable(records, &results);
+        let mut failures = vec![0u32; records.len()];
+        loop {
+            let sendable = self.sendable(records, &results, &failures);
             if sendable.is_empty() {
                 break;
             }
-            let mut throttled = false;
+            let mut throttled = 0;
             let sizes: Vec<usize> = sendable
                 .iter()
                 .map(|&i| records[i].data.len() + records[i].partition_key.len())
@@ -118,15 +122,17 @@ impl KinesisSink {
                     match result {
                         Ok(location) => results[i] = Some(Ok(location)),
                         Err(failure) if failure.retryable => {
-                            throttled = true;
+                            failures[i] += 1;
+                            throttled = throttled.max(failures[i]);
                             last_error[i] = Some(failure);
                         }
                         Err(failure) => results[i] = Some(Err(failure)),
                     }
                 }
             }
-            if throttled && round < CALL_ROUNDS {
-                let wait = crate::delivery::backoff_wait(&self.retry, round).min(MAX_ROUND_WAIT);
+            if throttled > 0 && throttled < CALL_ROUNDS {
+                let wait =
+                    crate::delivery::backoff_wait(&self.retry, throttled).min(MAX_ROUND_WAIT);
                 tokio::time::sleep(wait).await;
             }
         }
@@ -145,20 +151,23 @@ impl KinesisSink {
             .collect()
     }
 
-    /// The records to send this round: every unfinished one (relaxed), or
-    /// only the first unfinished record of each partition key (strict).
+    /// The records to send this round: every unfinished one that has
+    /// retries left (relaxed), or only the first unfinished record of each
+    /// partition key, if it has retries left (strict).
     fn sendable(
         &self,
         records: &[Record],
         results: &[Option<Result<Location, Failure>>],
+        failures: &[u32],
     ) -> Vec<usize> {
         let unfinished = (0..records.len()).filter(|&i| results[i].is_none());
         match self.ordering {
-            KinesisOrdering::Relaxed => unfinished.collect(),
+            KinesisOrdering::Relaxed => unfinished.filter(|&i| failures[i] < CALL_ROUNDS).collect(),
             KinesisOrdering::Strict => {
                 let mut seen = HashSet::new();
                 unfinished
                     .filter(|&i| seen.insert(records[i].partition_key.as_str()))
+                    .filter(|&i| failures[i] < CALL_ROUNDS)
                     .collect()
             }
         }
