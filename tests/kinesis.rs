@@ -378,3 +378,96 @@ async fn events_wait_while_kinesis_is_down_and_land_when_it_returns() {
         "nothing lost: {dlq}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_over_the_stream_limit_dead_letters_alone() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("limits", 1).await;
+    let server = Server::start_with(
+        "",
+        &destination("limits", &kinesis.url(), "limits", "", QUICK_RETRY),
+    )
+    .await;
+    // Just under the 1 MiB ingest limit, so the record (with the envelope
+    // fields added) is just over Kinesis' 1 MiB record limit.
+    let big = support::sized_event("acct_big", "big", (1 << 20) - 40);
+    let results = post_batch(
+        &server,
+        vec![event("acct_a", "a"), big, event("acct_b", "b")],
+    )
+    .await;
+
+    let dead = eventually(30, "the oversize record in the DLQ", async || {
+        let (_, body) = server.get("/v1/destinations/limits/dlq").await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    assert_eq!(dead[0]["eventId"], results[1]["id"]);
+    assert_eq!(dead[0]["errorCode"], "InvalidArgumentException");
+    let records = wait_for_records(&kinesis, "limits", 2).await;
+    let keys: Vec<&str> = records.iter().map(|r| r.partition_key.as_str()).collect();
+    assert_eq!(keys, ["acct_a", "acct_b"], "the others were delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assume_role_signs_with_short_lived_credentials_from_sts() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("assumed", 1).await;
+    let moto = support::moto::Moto::start().await;
+    let sts = Proxy::start(&moto.url(), Box::new(|_, _, _| false)).await;
+    let proxy = Proxy::start(&kinesis.url(), Box::new(|_, _, _| false)).await;
+    let auth = format!(
+        "auth = {{ mode = \"assume_role\", role_arn = \"arn:aws:iam::123456789012:role/pushrail-writer\", external_id = \"${{TEST_EXTERNAL_ID}}\", session_name = \"pushrail-test\", sts_endpoint_url = \"{}\" }}",
+        sts.url()
+    );
+    let config = destination("assumed", &proxy.url(), "assumed", "", QUICK_RETRY).replace(
+        "auth = { mode = \"static\", access_key_id = \"AKIDPUSHRAIL\", secret_access_key = \"not-a-secret\" }",
+        &auth,
+    );
+    let server = Server::start_with_env(
+        "",
+        &config,
+        &[
+            ("TEST_EXTERNAL_ID", "ext-1234"),
+            ("AWS_ACCESS_KEY_ID", "AKIDBASECALLER"),
+            ("AWS_SECRET_ACCESS_KEY", "base-secret"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ],
+    )
+    .await;
+    post_batch(&server, events(3, 3, "assumed")).await;
+    wait_for_records(&kinesis, "assumed", 3).await;
+
+    let sts_calls = sts.bodies();
+    let assume = sts_calls
+        .iter()
+        .find(|b| b.contains("Action=AssumeRole"))
+        .expect("an AssumeRole call");
+    assert!(assume.contains("ExternalId=ext-1234"), "{assume}");
+    assert!(assume.contains("RoleSessionName=pushrail-test"), "{assume}");
+    let put = proxy
+        .headers()
+        .into_iter()
+        .find(|h| {
+            h.get("x-amz-target")
+                .is_some_and(|t| t.to_str().unwrap().ends_with(".PutRecords"))
+        })
+        .expect("a PutRecords call");
+    let authorization = put["authorization"].to_str().unwrap().to_owned();
+    assert!(
+        !authorization.contains("AKIDBASECALLER"),
+        "signed with the assumed role, not the caller: {authorization}"
+    );
+    assert!(
+        authorization.contains("Credential=ASIA"),
+        "STS session credentials: {authorization}"
+    );
+    assert!(
+        put.get("x-amz-security-token").is_some(),
+        "with their session token"
+    );
+}

@@ -32,6 +32,7 @@ struct Shared {
     seen: Mutex<HashMap<String, u32>>,
     calls: Mutex<Vec<Call>>,
     headers: Mutex<Vec<HeaderMap>>,
+    bodies: Mutex<Vec<Vec<u8>>>,
     http: reqwest::Client,
 }
 
@@ -49,6 +50,7 @@ impl Proxy {
             seen: Mutex::default(),
             calls: Mutex::default(),
             headers: Mutex::default(),
+            bodies: Mutex::default(),
             http: reqwest::Client::new(),
         });
         let mut proxy = Self {
@@ -91,6 +93,17 @@ impl Proxy {
         self.shared.calls.lock().unwrap().clone()
     }
 
+    /// Bodies of every request that is not PutRecords (e.g. STS calls).
+    pub fn bodies(&self) -> Vec<String> {
+        self.shared
+            .bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
     /// Headers of every request, for checking signatures and tokens.
     pub fn headers(&self) -> Vec<HeaderMap> {
         self.shared.headers.lock().unwrap().clone()
@@ -111,6 +124,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         .unwrap_or_default()
         .to_owned();
     if !target.ends_with(".PutRecords") {
+        shared.bodies.lock().unwrap().push(body.to_vec());
         return forward(&shared, &headers, body.to_vec()).await;
     }
     let mut request: Value = serde_json::from_slice(&body).expect("PutRecords is JSON");

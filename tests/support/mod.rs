@@ -4,6 +4,7 @@
 
 pub mod kinesis;
 pub mod kinesis_proxy;
+pub mod moto;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
