@@ -251,6 +251,12 @@ async fn retryable_failures_are_retried_with_backoff_then_delivered() {
         );
     }
     assert!(dlq(&server, "flaky").await.is_empty());
+    let (_, status) = server.get("/v1/destinations/flaky").await;
+    assert_eq!(
+        (status["cursor"].as_u64(), status["lagEvents"].as_u64()),
+        (Some(2), Some(0)),
+        "{status}"
+    );
 }
 
 #[tokio::test]

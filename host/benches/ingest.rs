@@ -6,11 +6,12 @@
 //!  [--size 1024] [--batch 0]` (`--batch N` also runs POST /v1/events/batch with N per request).
 //! Data goes to `$PUSHRAIL_BENCH_DIR` (default: a directory under the target dir).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use redb::{Database, Durability, TableDefinition};
 use serde_json::{Value, json};
@@ -23,51 +24,12 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     Options {
-        clients: get("--clients", 64),
-        events: get("--events", 100_000),
-        size: get("--size", 1024),
-        batch: get("--batch", 0),
+        clients: common::arg("--clients", 64),
+        events: common::arg("--events", 100_000),
+        size: common::arg("--size", 1024),
+        batch: common::arg("--batch", 0),
     }
-}
-
-fn bench_dir() -> PathBuf {
-    let dir = std::env::var_os("PUSHRAIL_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().expect("exe");
-            exe.ancestors()
-                .nth(3)
-                .expect("target dir")
-                .join("bench-data")
-        });
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    dir
-}
-
-fn event(i: usize, size: usize) -> Value {
-    let mut e = json!({
-        "eventType": "order.completed",
-        "occurredAt": "2026-05-26T14:21:08.493Z",
-        "source": "bench",
-        "customerExternalId": format!("acct_{}", i % 1000),
-        "idempotencyKey": format!("bench-{i}"),
-        "correlationId": format!("req_{i}"),
-        "payload": { "orderId": format!("ord_{i}"), "amount": 12900 },
-        "metadata": { "tier": "pro", "region": "us-east-1" }
-    });
-    let base = serde_json::to_vec(&e).unwrap().len();
-    e["payload"]["pad"] = json!("x".repeat(size.saturating_sub(base + 10)));
-    e
 }
 
 struct Measured {
@@ -93,38 +55,6 @@ impl Measured {
         let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         Some(self.latencies[index])
     }
-}
-
-fn start_server(dir: &Path, port: u16) -> Child {
-    let config = dir.join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_pushrail"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("PUSHRAIL_LOG", "warn,pushrail::log=info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-        .spawn()
-        .expect("start pushrail")
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..500 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("pushrail did not become ready");
 }
 
 /// Posts `bodies` from `clients` concurrent connections; each body is one request.
@@ -196,22 +126,13 @@ async fn scenario(
     clients: usize,
 ) -> Measured {
     let _ = std::fs::remove_dir_all(dir.join("data"));
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = start_server(dir, port);
-    wait_ready(&reqwest::Client::new(), &base).await;
-    let cpu_before = cpu_seconds(std::process::id());
-    let mut measured = run_http(name, format!("{base}{path}"), bodies, per_body, clients).await;
-    measured.server_cpu = cpu_seconds(server.id());
-    measured.client_cpu = cpu_seconds(std::process::id()) - cpu_before;
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
-    let server_log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    let server = common::Server::start(dir, "").await;
+    let cpu_before = common::cpu_seconds(std::process::id());
+    let url = format!("{}{path}", server.base);
+    let mut measured = run_http(name, url, bodies, per_body, clients).await;
+    measured.server_cpu = common::cpu_seconds(server.child.id());
+    measured.client_cpu = common::cpu_seconds(std::process::id()) - cpu_before;
+    let server_log = server.stop();
     let closed = server_log
         .lines()
         .find(|l| l.contains("log closed"))
@@ -264,21 +185,6 @@ fn run_raw_redb(dir: &Path, records: &[Vec<u8>], group: usize) -> Measured {
     }
 }
 
-/// User + system CPU seconds a process used so far (Linux /proc).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat; 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn print(results: &[Measured], baseline: &Measured) {
     let ms =
         |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1e3));
@@ -312,7 +218,7 @@ fn print(results: &[Measured], baseline: &Measured) {
 #[tokio::main]
 async fn main() {
     let options = options();
-    let dir = bench_dir();
+    let dir = common::bench_dir("ingest");
     println!(
         "durable ingest: {} events of {} bytes, {} clients, data in {}",
         options.events,
@@ -321,7 +227,7 @@ async fn main() {
         dir.display()
     );
     let events: Vec<Value> = (0..options.events)
-        .map(|i| event(i, options.size))
+        .map(|i| common::event(i, options.size, 1000))
         .collect();
     let singles: Arc<Vec<Vec<u8>>> = Arc::new(
         events

@@ -54,3 +54,41 @@ pub async fn dead_letters(
         .map_err(|_| LogError::Closed)??;
     Ok(Json(Items { items }))
 }
+
+/// What `GET /v1/destinations/{name}` tells about a destination's progress.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationStatus {
+    pub name: String,
+    /// The next sequence the destination has not finished.
+    pub cursor: u64,
+    /// Events stored but not yet finished by this destination.
+    pub lag_events: u64,
+    /// Events in its dead-letter queue.
+    pub dead_letters: usize,
+}
+
+/// `GET /v1/destinations/{name}`: how far behind the log a destination is.
+pub async fn status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DestinationStatus>, ApiError> {
+    if !state.destinations.contains(&name) {
+        return Err(ApiError::not_found("destination", "name"));
+    }
+    let log = state.log.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let cursor = log.cursor(&name)?;
+        let next = log.next_sequence()?;
+        let dead_letters = log.dead_letters(&name)?.len();
+        Ok::<_, LogError>(DestinationStatus {
+            name,
+            cursor,
+            lag_events: next.saturating_sub(cursor),
+            dead_letters,
+        })
+    })
+    .await
+    .map_err(|_| LogError::Closed)??;
+    Ok(Json(status))
+}

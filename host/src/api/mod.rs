@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(events::post_event))
         .route("/v1/events/batch", post(events::post_batch))
         .route("/v1/events/{id}", get(events::get_event))
+        .route("/v1/destinations/{name}", get(destinations::status))
         .route(
             "/v1/events/{id}/attempts",
             get(destinations::event_attempts),
