@@ -49,6 +49,9 @@ pub(crate) struct Writer {
     pub stats: Arc<LogStats>,
     /// Publishes the next sequence after every commit, for delivery workers.
     pub committed: tokio::sync::watch::Sender<u64>,
+    /// When the last commit with fsync happened: delivery progress is
+    /// committed without one until a second has passed (see `record_progress`).
+    pub last_durable: Instant,
 }
 
 struct PendingAppend {
@@ -66,7 +69,7 @@ impl Writer {
                 Some(command) => command,
                 None => match self.commands.recv() {
                     Ok(command) => command,
-                    Err(flume::RecvError::Disconnected) => return,
+                    Err(flume::RecvError::Disconnected) => return self.flush(),
                 },
             };
             match first {
@@ -75,7 +78,7 @@ impl Writer {
                     self.run_other(first);
                     continue;
                 }
-                Command::Shutdown => return,
+                Command::Shutdown => return self.flush(),
             }
             deferred = self.fill_group(&mut group);
             self.commit_group(&mut group);
@@ -93,8 +96,24 @@ impl Writer {
                     }
                 }
                 self.commit_group(&mut group);
-                return;
+                return self.flush();
             }
+        }
+    }
+
+    /// Makes every commit so far durable: delivery progress may have been
+    /// committed without fsync.
+    fn flush(&mut self) {
+        let result = self
+            .db
+            .begin_write()
+            .map_err(LogError::from)
+            .and_then(|txn| {
+                txn.commit()?;
+                Ok(())
+            });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot make the last delivery progress durable");
         }
     }
 
@@ -150,6 +169,7 @@ impl Writer {
                     let _ = pending.reply.send(Ok(result));
                 }
                 self.committed.send_replace(self.next_sequence);
+                self.last_durable = Instant::now();
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = group.len(), "log commit failed; requests answered with an error");
@@ -230,17 +250,38 @@ impl Writer {
                 ));
             }
             Command::Record { progress, reply } => {
-                let _ = reply.send(record_progress(&self.db, &progress));
+                let durable = self.last_durable.elapsed() >= DURABLE_PROGRESS_EVERY;
+                let result = record_progress(&self.db, &progress, durable);
+                if durable && result.is_ok() {
+                    self.last_durable = Instant::now();
+                }
+                let _ = reply.send(result);
             }
             Command::Append { .. } | Command::Shutdown => unreachable!("handled by run"),
         }
     }
 }
 
+/// How often delivery progress is made durable when no ingest commit does it.
+const DURABLE_PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// Writes attempts, dead letters and the cursor of one delivered batch.
 /// The cursor only moves forward.
-fn record_progress(db: &Database, progress: &DeliveryProgress) -> Result<(), LogError> {
-    let txn = db.begin_write()?;
+///
+/// Progress may skip the fsync: the cursor, the attempts and the dead
+/// letters of a batch are one transaction, so a crash loses them together
+/// and the batch is delivered again (at-least-once holds). The next
+/// durable commit — any ingest, or this one within a second — persists them.
+fn record_progress(
+    db: &Database,
+    progress: &DeliveryProgress,
+    durable: bool,
+) -> Result<(), LogError> {
+    let mut txn = db.begin_write()?;
+    if !durable {
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| LogError::Storage(e.into()))?;
+    }
     {
         let destination = progress.destination.as_str();
         let mut attempts = txn.open_table(ATTEMPTS)?;

@@ -93,6 +93,7 @@ impl Log {
         let (committed_tx, committed) = tokio::sync::watch::channel(next_sequence);
         let writer = Writer {
             committed: committed_tx,
+            last_durable: std::time::Instant::now(),
             db: db.clone(),
             commands: receiver,
             config: config.group_commit,

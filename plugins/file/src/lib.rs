@@ -15,10 +15,8 @@ impl Destination for FileDestination {
     fn deliver(&mut self, batch: Vec<Event>) -> Vec<Outcome> {
         // Render every event first: one that cannot be rendered is a permanent
         // failure of that event alone.
-        let rendered: Vec<Result<String, Error>> = batch
-            .iter()
-            .map(|event| event.to_json().map(|json| json.to_string()))
-            .collect();
+        let rendered: Vec<Result<String, Error>> =
+            batch.iter().map(|event| event.to_json_string()).collect();
         let lines: Vec<String> = rendered
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())

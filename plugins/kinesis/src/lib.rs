@@ -29,12 +29,12 @@ impl Destination for KinesisDestination {
         let mut records = Vec::with_capacity(batch.len());
         let mut rendered = Vec::with_capacity(batch.len());
         for event in &batch {
-            match event.to_json() {
+            match event.to_json_string() {
                 Ok(json) => {
                     records.push(KinesisRecord {
                         partition_key: event.field(&self.partition_key),
                         explicit_hash_key: None,
-                        data: json.to_string().into_bytes(),
+                        data: json.into_bytes(),
                     });
                     rendered.push(Ok(()));
                 }
