@@ -123,6 +123,16 @@ impl Event {
     }
 }
 
+fn object_text(name: &str, value: &Value) -> Result<String, Error> {
+    if !value.is_object() {
+        return Err(Error::new(
+            "bad_event",
+            format!("{name} must be a JSON object"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Event;
@@ -150,14 +160,4 @@ mod tests {
         };
         assert_eq!(broken.to_json_string().unwrap_err().code, "bad_event");
     }
-}
-
-fn object_text(name: &str, value: &Value) -> Result<String, Error> {
-    if !value.is_object() {
-        return Err(Error::new(
-            "bad_event",
-            format!("{name} must be a JSON object"),
-        ));
-    }
-    Ok(value.to_string())
 }
