@@ -178,7 +178,7 @@ fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
 #[test]
 fn the_example_configs_are_valid() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    for name in ["pushrail.toml", "transforms.toml"] {
+    for name in ["pushrail.toml", "transforms.toml", "kinesis.toml"] {
         let output = Command::new(BIN)
             .args(["check", "--config"])
             .arg(examples.join(name))
