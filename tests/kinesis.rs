@@ -471,3 +471,48 @@ async fn assume_role_signs_with_short_lived_credentials_from_sts() {
         "with their session token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_or_overlong_partition_key_dead_letters_that_event_only() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("keys", 1).await;
+    let config = destination(
+        "keys",
+        &kinesis.url(),
+        "keys",
+        "partition_key = \"payload.route\"",
+        QUICK_RETRY,
+    );
+    let server = Server::start_with("", &config).await;
+    let with_route = |key: &str, route: Option<String>| {
+        let mut e = event("acct_1", key);
+        if let Some(route) = route {
+            e["payload"]["route"] = json!(route);
+        }
+        e
+    };
+    let results = post_batch(
+        &server,
+        vec![
+            with_route("ok-1", Some("eu".into())),
+            with_route("missing", None),
+            with_route("long", Some("r".repeat(257))),
+            with_route("ok-2", Some("us".into())),
+        ],
+    )
+    .await;
+    let dead = eventually(30, "two dead letters", async || {
+        let (_, body) = server.get("/v1/destinations/keys/dlq").await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 2).then_some(items)
+    })
+    .await;
+    assert_eq!(dead[0]["eventId"], results[1]["id"]);
+    assert_eq!(dead[1]["eventId"], results[2]["id"]);
+    for letter in &dead {
+        assert_eq!(letter["errorCode"], "InvalidPartitionKey", "{letter}");
+    }
+    let records = wait_for_records(&kinesis, "keys", 2).await;
+    let keys: Vec<&str> = records.iter().map(|r| r.partition_key.as_str()).collect();
+    assert_eq!(keys, ["eu", "us"]);
+}

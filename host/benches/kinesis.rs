@@ -19,7 +19,11 @@ use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 use serde_json::{Value, json};
 
 const SHARDS: i32 = 4;
+/// Records per PutRecords call, for us and for the raw loop.
 const BATCH: usize = 500;
+/// Events per delivery batch: the host splits it into calls of BATCH records
+/// and keeps up to four calls in flight.
+const DELIVER_BATCH: usize = 2000;
 
 struct Kinesalite(Child);
 
@@ -146,7 +150,7 @@ async fn through_pushrail(
 [[destinations]]
 name = "bench"
 plugin = "kinesis"
-batch = {{ max_events = {BATCH}, linger = "20ms" }}
+batch = {{ max_events = {DELIVER_BATCH}, linger = "20ms" }}
 [destinations.kinesis]
 stream_name = "{stream}"
 region = "us-east-1"

@@ -25,6 +25,9 @@ pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 /// retryable (the destination's retry policy takes it from there).
 const CALL_ROUNDS: u32 = 4;
 
+/// PutRecords calls in flight at once for one destination.
+const CONCURRENT_CALLS: usize = 4;
+
 /// Longest wait between in-call rounds.
 const MAX_ROUND_WAIT: Duration = Duration::from_secs(1);
 
@@ -116,9 +119,22 @@ impl KinesisSink {
                 .iter()
                 .map(|&i| records[i].data.len() + records[i].partition_key.len())
                 .collect();
-            for call in batching::calls(&sizes, self.max_records_per_call) {
-                let indices = &sendable[call];
-                for (&i, result) in indices.iter().zip(self.put_call(records, indices).await) {
+            // The calls of one round go out concurrently: in strict ordering a
+            // round holds at most one record per key, so none can overtake another.
+            let calls: Vec<&[usize]> = batching::calls(&sizes, self.max_records_per_call)
+                .into_iter()
+                .map(|call| &sendable[call])
+                .collect();
+            let mut answers: Vec<Vec<Result<Location, Failure>>> = Vec::with_capacity(calls.len());
+            for group in calls.chunks(CONCURRENT_CALLS) {
+                let in_flight: Vec<_> = group
+                    .iter()
+                    .map(|indices| self.put_call(records, indices))
+                    .collect();
+                answers.extend(futures_util::future::join_all(in_flight).await);
+            }
+            for (indices, answer) in calls.iter().zip(answers) {
+                for (&i, result) in indices.iter().zip(answer) {
                     match result {
                         Ok(location) => results[i] = Some(Ok(location)),
                         Err(failure) if failure.retryable => {
