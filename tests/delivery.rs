@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{PLUGIN_DIR, Server, event, eventually, json_lines};
+use support::{PLUGIN_DIR, Server, event, eventually, json_lines, post_batch};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -24,14 +24,6 @@ fn misbehave(name: &str, settings: &str, extra: &str) -> String {
     format!(
         "[[destinations]]\nname = \"{name}\"\nplugin = \"misbehave\"\nfile = {{ path = \"{name}.jsonl\" }}\nconfig = {{ {settings} }}\n{batch}\n{extra}\n"
     )
-}
-
-async fn post_batch(server: &Server, events: Vec<Value>) -> Vec<Value> {
-    let (status, body) = server
-        .post("/v1/events/batch", &json!({ "events": events }))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    body["results"].as_array().unwrap().clone()
 }
 
 async fn dlq(server: &Server, destination: &str) -> Vec<Value> {

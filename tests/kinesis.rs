@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use support::kinesis::{Kinesis, StreamRecord};
 use support::kinesis_proxy::Proxy;
-use support::{Server, event, eventually};
+use support::{Server, event, eventually, post_batch};
 
 /// A `kinesis` destination for `stream` at `endpoint`, with `extra` lines in
 /// its `[destinations.kinesis]` table and `retry` for the destination.
@@ -31,14 +31,6 @@ auth = {{ mode = "static", access_key_id = "AKIDPUSHRAIL", secret_access_key = "
 }
 
 const QUICK_RETRY: &str = "initial_wait = \"100ms\", max_wait = \"1s\", jitter = false";
-
-async fn post_batch(server: &Server, events: Vec<Value>) -> Vec<Value> {
-    let (status, body) = server
-        .post("/v1/events/batch", &json!({ "events": events }))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    body["results"].as_array().unwrap().clone()
-}
 
 async fn wait_for_records(kinesis: &Kinesis, stream: &str, count: usize) -> Vec<StreamRecord> {
     eventually(60, &format!("{count} records in {stream}"), async || {

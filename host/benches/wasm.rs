@@ -4,19 +4,12 @@
 //!
 //! `cargo bench -p pushrail --bench wasm -- [--events 20000] [--size 1024]`
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pushrail::runtime::{Event, Limits, Plugin, Runtime, SinkBindings};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn load(runtime: &Runtime, name: &str) -> Arc<Plugin> {
     let path = format!("{}/{name}.wasm", env!("PUSHRAIL_PLUGIN_DIR"));
@@ -51,8 +44,8 @@ fn per_event(elapsed: Duration, events: usize) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let events = arg("--events", 20_000);
-    let size = arg("--size", 1024);
+    let events = common::arg("--events", 20_000);
+    let size = common::arg("--size", 1024);
     let limits = Limits {
         memory: 64 << 20,
         time: Duration::from_secs(5),

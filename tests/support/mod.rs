@@ -255,3 +255,12 @@ pub async fn eventually<T>(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// Posts `events` as one batch and returns the per-event results.
+pub async fn post_batch(server: &Server, events: Vec<Value>) -> Vec<Value> {
+    let (status, body) = server
+        .post("/v1/events/batch", &json!({ "events": events }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["results"].as_array().unwrap().clone()
+}

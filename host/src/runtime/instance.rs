@@ -1,33 +1,32 @@
 //! Live plugin instances. Each owns its store and is reused across calls;
 //! after a failed call (trap, time budget, memory cap) it must be dropped
-//! and a fresh one made, which [`DestinationInstance::is_poisoned`] tells.
+//! and a fresh one made, which [`Instance::is_poisoned`] tells.
 
 use std::sync::Arc;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::destination::Destination;
-use super::bindings::transform::Transform;
+use super::bindings::destination::{Destination, DestinationPre};
+use super::bindings::transform::{Transform, TransformPre};
 use super::bindings::{Event, Outcome, PluginErrorRecord};
 use super::error::CallError;
 use super::host::HostState;
 use super::registry::Plugin;
 
-/// A destination plugin, initialized with its config.
-pub struct DestinationInstance {
+/// A plugin instance of one world (`B` is its generated bindings),
+/// initialized with its config.
+pub struct Instance<B> {
     store: Store<HostState>,
-    bindings: Destination,
+    bindings: B,
     plugin: Arc<Plugin>,
     poisoned: bool,
 }
 
-/// A transform plugin, initialized with its config.
-pub struct TransformInstance {
-    store: Store<HostState>,
-    bindings: Transform,
-    plugin: Arc<Plugin>,
-    poisoned: bool,
-}
+/// A destination plugin instance.
+pub type DestinationInstance = Instance<Destination>;
+
+/// A transform plugin instance.
+pub type TransformInstance = Instance<Transform>;
 
 /// Prepares a store: memory cap, and a deadline callback that interrupts a
 /// call over its guest-time budget and otherwise yields to the executor
@@ -62,33 +61,19 @@ fn classify(store: &Store<HostState>, error: wasmtime::Error) -> CallError {
     CallError::Trap(format!("{error:#}"))
 }
 
-impl DestinationInstance {
-    pub(super) async fn start(
-        mut store: Store<HostState>,
-        plugin: Arc<Plugin>,
-        pre: &super::bindings::destination::DestinationPre<HostState>,
-        config: &str,
-    ) -> Result<Self, CallError> {
-        begin_call(&mut store);
-        let bindings = match pre.instantiate_async(&mut store).await {
-            Ok(b) => b,
-            Err(e) => return Err(classify(&store, e)),
-        };
-        match bindings.call_init(&mut store, config).await {
-            Ok(Ok(())) => {}
-            Ok(Err(PluginErrorRecord { code, message })) => {
-                return Err(CallError::Init { code, message });
-            }
-            Err(e) => return Err(classify(&store, e)),
-        }
-        Ok(Self {
-            store,
-            bindings,
-            plugin,
-            poisoned: false,
-        })
+/// The outcome of `init`: the plugin's own refusal, or a failed call.
+fn init_result(
+    store: &Store<HostState>,
+    result: wasmtime::Result<Result<(), PluginErrorRecord>>,
+) -> Result<(), CallError> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(PluginErrorRecord { code, message })) => Err(CallError::Init { code, message }),
+        Err(e) => Err(classify(store, e)),
     }
+}
 
+impl<B> Instance<B> {
     pub fn plugin(&self) -> &Arc<Plugin> {
         &self.plugin
     }
@@ -97,12 +82,34 @@ impl DestinationInstance {
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
+}
+
+impl Instance<Destination> {
+    pub(super) async fn start(
+        mut store: Store<HostState>,
+        plugin: Arc<Plugin>,
+        pre: &DestinationPre<HostState>,
+        config: &str,
+    ) -> Result<Self, CallError> {
+        begin_call(&mut store);
+        let bindings = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(&store, e))?;
+        let result = bindings.call_init(&mut store, config).await;
+        init_result(&store, result)?;
+        Ok(Self {
+            store,
+            bindings,
+            plugin,
+            poisoned: false,
+        })
+    }
 
     /// Delivers `batch`; exactly one outcome per event or an error for the whole call.
     pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
         begin_call(&mut self.store);
-        let result = self.bindings.call_deliver(&mut self.store, batch).await;
-        let outcomes = match result {
+        let outcomes = match self.bindings.call_deliver(&mut self.store, batch).await {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 self.poisoned = true;
@@ -120,39 +127,26 @@ impl DestinationInstance {
     }
 }
 
-impl TransformInstance {
+impl Instance<Transform> {
     pub(super) async fn start(
         mut store: Store<HostState>,
         plugin: Arc<Plugin>,
-        pre: &super::bindings::transform::TransformPre<HostState>,
+        pre: &TransformPre<HostState>,
         config: &str,
     ) -> Result<Self, CallError> {
         begin_call(&mut store);
-        let bindings = match pre.instantiate_async(&mut store).await {
-            Ok(b) => b,
-            Err(e) => return Err(classify(&store, e)),
-        };
-        match bindings.call_init(&mut store, config).await {
-            Ok(Ok(())) => {}
-            Ok(Err(PluginErrorRecord { code, message })) => {
-                return Err(CallError::Init { code, message });
-            }
-            Err(e) => return Err(classify(&store, e)),
-        }
+        let bindings = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(&store, e))?;
+        let result = bindings.call_init(&mut store, config).await;
+        init_result(&store, result)?;
         Ok(Self {
             store,
             bindings,
             plugin,
             poisoned: false,
         })
-    }
-
-    pub fn plugin(&self) -> &Arc<Plugin> {
-        &self.plugin
-    }
-
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned
     }
 
     /// Runs the transform on one event: `Ok(Err(..))` is the plugin's own
@@ -162,12 +156,12 @@ impl TransformInstance {
         event: &Event,
     ) -> Result<Result<Vec<Event>, PluginErrorRecord>, CallError> {
         begin_call(&mut self.store);
-        match self.bindings.call_transform(&mut self.store, event).await {
-            Ok(result) => Ok(result),
-            Err(e) => {
+        self.bindings
+            .call_transform(&mut self.store, event)
+            .await
+            .map_err(|e| {
                 self.poisoned = true;
-                Err(classify(&self.store, e))
-            }
-        }
+                classify(&self.store, e)
+            })
     }
 }

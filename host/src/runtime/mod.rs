@@ -21,7 +21,7 @@ pub use bindings::{Event, Outcome, PluginErrorRecord};
 pub use error::{CallError, LoadError};
 use host::HostState;
 pub use host::SinkBindings;
-pub use instance::{DestinationInstance, TransformInstance};
+pub use instance::{DestinationInstance, Instance, TransformInstance};
 pub use registry::{BUILTINS, Origin, Plugin, Registry, World};
 use registry::{Loader, Pre};
 
