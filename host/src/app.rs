@@ -90,7 +90,7 @@ pub async fn run(
         }
     };
     sweeper.abort();
-    delivery.stop().await;
+    delivery.stop(config.server.shutdown_timeout).await;
     let closing = log.clone();
     let _ = tokio::task::spawn_blocking(move || closing.close()).await;
     result

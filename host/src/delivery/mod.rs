@@ -99,10 +99,22 @@ impl Delivery {
         Ok(Self { stop, workers: set })
     }
 
-    /// Asks every worker to stop after its batch in flight, and waits.
-    pub async fn stop(mut self) {
+    /// Asks every worker to stop after its batch in flight and waits up to
+    /// `timeout`; a batch still running then is abandoned (its events are
+    /// delivered again after the restart: the cursor never passed them).
+    pub async fn stop(mut self, timeout: std::time::Duration) {
         let _ = self.stop.send(true);
-        while self.workers.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(timeout, async {
+            while self.workers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?timeout,
+                "delivery did not stop in time; abandoning the batches in flight"
+            );
+            self.workers.abort_all();
+        }
     }
 }
 
