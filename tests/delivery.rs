@@ -243,6 +243,34 @@ async fn retryable_failures_are_retried_with_backoff_then_delivered() {
         );
     }
     assert!(dlq(&server, "flaky").await.is_empty());
+    let (rejected, _) = server.post("/v1/events", &json!({"eventType": 1})).await;
+    assert_eq!(rejected, 400);
+    let metrics = prometheus(&server).await;
+    assert_eq!(metrics["pushrail_events_ingested_total"], 1.0);
+    assert_eq!(
+        metrics["pushrail_requests_rejected_total{code=\"invalid_type\"}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["pushrail_delivery_events_total{destination=\"flaky\",outcome=\"retryable\"}"],
+        2.0
+    );
+    assert_eq!(
+        metrics["pushrail_delivery_events_total{destination=\"flaky\",outcome=\"delivered\"}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["pushrail_destination_lag_events{destination=\"flaky\"}"],
+        0.0
+    );
+    assert_eq!(
+        metrics["pushrail_delivery_latency_seconds_count{destination=\"flaky\"}"],
+        1.0
+    );
+    assert!(
+        metrics["pushrail_delivery_latency_seconds_sum{destination=\"flaky\"}"] >= 0.4,
+        "two 200 ms waits"
+    );
     let (_, status) = server.get("/v1/destinations/flaky").await;
     assert_eq!(
         (status["cursor"].as_u64(), status["lagEvents"].as_u64()),
@@ -436,4 +464,55 @@ async fn a_plugin_file_overrides_the_built_in_of_the_same_name() {
         lines[0].get("eventId").is_none(),
         "not by the built-in file plugin"
     );
+}
+
+/// Scrapes `/metrics` and checks every line is Prometheus text: `# HELP`,
+/// `# TYPE`, or `name{labels} value`. Returns series → value.
+async fn prometheus(server: &Server) -> std::collections::HashMap<String, f64> {
+    let response = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    let mut series = std::collections::HashMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let metric = name.split('{').next().unwrap();
+        assert!(
+            !metric.is_empty()
+                && metric
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad metric name in {line}"
+        );
+        if let Some(labels) = name.strip_prefix(metric)
+            && !labels.is_empty()
+        {
+            assert!(
+                labels.starts_with('{') && labels.ends_with('}'),
+                "bad labels in {line}"
+            );
+        }
+        series.insert(
+            name.to_owned(),
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("bad value in {line}")),
+        );
+    }
+    series
 }

@@ -11,6 +11,7 @@ use crate::api::{AppState, router};
 use crate::config::Config;
 use crate::delivery::{Delivery, DeliveryError};
 use crate::log::{Log, LogError, spawn_sweeper};
+use crate::metrics::Metrics;
 use crate::runtime::{Limits, Runtime, RuntimeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +48,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let log = Log::open(&config.storage)?;
-    let started = start(&config, &log).await;
+    let metrics = Arc::new(Metrics::default());
+    let started = start(&config, &log, metrics.clone()).await;
     let (listener, delivery, sweeper) = match started {
         Ok(parts) => parts,
         Err(e) => {
@@ -59,7 +61,7 @@ pub async fn run(
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(%addr, auth = !config.server.api_tokens.is_empty(), "listening");
 
-    let app = router(AppState::new(log.clone(), &config));
+    let app = router(AppState::new(log.clone(), &config, metrics));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -101,6 +103,7 @@ pub async fn run(
 async fn start(
     config: &Config,
     log: &Log,
+    metrics: Arc<Metrics>,
 ) -> Result<(TcpListener, Delivery, tokio::task::JoinHandle<()>), AppError> {
     tracing::info!(path = %log.path().display(), next_sequence = log.next_sequence()?, "log open");
     let listener = TcpListener::bind(config.server.listen)
@@ -119,7 +122,7 @@ async fn start(
     };
     let runtime = Runtime::new(limits, cache_dir)?;
     let registry = runtime.load_plugins(config.plugins.dir.as_deref())?;
-    let delivery = Delivery::start(config, log, runtime, &registry).await?;
+    let delivery = Delivery::start(config, log, runtime, &registry, metrics).await?;
     tracing::info!(
         destinations = config.destinations.len(),
         plugins = registry.names().collect::<Vec<_>>().join(","),

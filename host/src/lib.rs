@@ -10,5 +10,6 @@ pub mod app;
 pub mod config;
 pub mod delivery;
 pub mod log;
+pub mod metrics;
 pub mod runtime;
 pub mod sinks;

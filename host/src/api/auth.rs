@@ -23,6 +23,7 @@ pub async fn require_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(presented) = presented else {
+        state.metrics.rejected("unauthorized");
         return Err(unauthorized("missing Authorization: Bearer <token> header"));
     };
     let known = state.tokens.iter().fold(false, |found, t| {
@@ -31,6 +32,7 @@ pub async fn require_token(
     if known {
         Ok(next.run(request).await)
     } else {
+        state.metrics.rejected("unauthorized");
         Err(unauthorized("the bearer token is not valid"))
     }
 }

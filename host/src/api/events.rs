@@ -37,20 +37,62 @@ pub struct BatchAccepted {
 
 pub async fn post_event(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let text = utf8(&body)?;
-    let event = parse_event(text)?;
-    let mut appended = state.log.append(vec![event]).await?;
-    let accepted = appended.pop().expect("one result per event").into();
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    let result = async {
+        let JsonBody(body) = body?;
+        let event = parse_event(utf8(&body)?)?;
+        let appended = state.log.append(vec![event]).await?;
+        count(&state, &appended);
+        let accepted = appended
+            .into_iter()
+            .next()
+            .expect("one result per event")
+            .into();
+        Ok((StatusCode::ACCEPTED, Json(accepted)))
+    }
+    .await;
+    counted_rejection(&state, result)
+}
+
+/// Counts stored events and duplicates.
+fn count(state: &AppState, appended: &[Appended]) {
+    let duplicates = appended.iter().filter(|a| a.duplicate).count() as u64;
+    let metrics = &state.metrics;
+    metrics.ingested.fetch_add(
+        appended.len() as u64 - duplicates,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    metrics
+        .duplicates
+        .fetch_add(duplicates, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Counts a rejected request by its error code.
+fn counted_rejection<T>(state: &AppState, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(e) = &result {
+        state.metrics.rejected(e.error.code);
+    }
+    result
 }
 
 pub async fn post_batch(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
-    let text = utf8(&body)?;
+    let result = async {
+        let JsonBody(body) = body?;
+        accept_batch(&state, &body).await
+    }
+    .await;
+    counted_rejection(&state, result)
+}
+
+async fn accept_batch(
+    state: &AppState,
+    body: &[u8],
+) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
+    let text = utf8(body)?;
     let mut fields = split_object(text, "the batch")?;
     if let Some(unknown) = fields.keys().find(|k| k.as_str() != "events") {
         return Err(FieldError::new(
@@ -112,6 +154,7 @@ pub async fn post_batch(
         return Err(error);
     }
     let appended = state.log.append(events).await?;
+    count(state, &appended);
     let results = appended.into_iter().map(Accepted::from).collect();
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { results })))
 }

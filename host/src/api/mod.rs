@@ -18,7 +18,8 @@ use serde_json::json;
 pub use error::{ApiError, FieldError};
 
 use crate::config::{Config, Secret};
-use crate::log::Log;
+use crate::log::{Log, LogError};
+use crate::metrics::Metrics;
 
 /// Request limits taken from `[server]`.
 #[derive(Debug, Clone, Copy)]
@@ -34,10 +35,11 @@ pub struct AppState {
     pub tokens: Arc<Vec<Secret>>,
     /// Names of the configured destinations.
     pub destinations: Arc<Vec<String>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    pub fn new(log: Log, config: &Config) -> Self {
+    pub fn new(log: Log, config: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
             log,
             limits: Limits {
@@ -46,6 +48,7 @@ impl AppState {
             },
             tokens: Arc::new(config.server.api_tokens.clone()),
             destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
+            metrics,
         }
     }
 }
@@ -57,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/batch", post(events::post_batch))
         .route("/v1/events/{id}", get(events::get_event))
         .route("/v1/destinations/{name}", get(destinations::status))
+        .route("/metrics", get(prometheus))
         .route(
             "/v1/events/{id}/attempts",
             get(destinations::event_attempts),
@@ -77,6 +81,31 @@ pub fn router(state: AppState) -> Router {
         // JsonBody enforces server.body_limit itself, with a JSON 413.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn prometheus(
+    State(state): State<AppState>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let log = state.log.clone();
+    let names = state.destinations.clone();
+    let lag = tokio::task::spawn_blocking(move || {
+        let next = log.next_sequence()?;
+        names
+            .iter()
+            .map(|name| Ok((name.clone(), next.saturating_sub(log.cursor(name)?))))
+            .collect::<Result<Vec<_>, LogError>>()
+    })
+    .await
+    .map_err(|_| LogError::Closed)??;
+    let text = state.metrics.render(&lag, state.log.stats());
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    ))
 }
 
 /// Liveness: the process answers.

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::log::Log;
+use crate::metrics::Metrics;
 use crate::runtime::{CallError, LoadError, Registry, Runtime, SinkBindings, World};
 use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
@@ -78,6 +79,7 @@ impl Delivery {
         log: &Log,
         runtime: Arc<Runtime>,
         registry: &Registry,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, DeliveryError> {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::new();
@@ -90,6 +92,7 @@ impl Delivery {
                 log: log.clone(),
                 pipeline,
                 stop: stopped.clone(),
+                metrics: metrics.clone(),
             });
         }
         let mut set = JoinSet::new();

@@ -17,6 +17,7 @@ use crate::log::{
     AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, EventRecord, Log, LogError,
     format_time,
 };
+use crate::metrics::Metrics;
 use crate::runtime::{Event, Outcome};
 
 /// Events kept in memory per destination, beyond one batch.
@@ -27,6 +28,7 @@ pub struct Worker {
     pub log: Log,
     pub pipeline: Pipeline,
     pub stop: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The verdict on one log event after one attempt.
@@ -163,7 +165,8 @@ impl Worker {
             }
         }
 
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let plugin_time = started.elapsed();
+        let duration_ms = plugin_time.as_millis() as u64;
         let plugins = self.pipeline.plugin_ids();
         let mut progress = DeliveryProgress {
             destination: self.config.name.clone(),
@@ -175,6 +178,7 @@ impl Worker {
         // counts against its retries; later events of that key in this batch
         // were held back behind it and wait without using theirs.
         let mut retries = Vec::new();
+        let mut latencies = Vec::new();
         let mut failed_keys: HashSet<&str> = HashSet::new();
         for (slot, &index) in batch.iter().enumerate() {
             let pending = window.get(index);
@@ -220,7 +224,12 @@ impl Worker {
                 plugins: plugins.clone(),
             };
             match verdict {
-                Verdict::Delivered(coordinates) => entry.coordinates = coordinates,
+                Verdict::Delivered(coordinates) => {
+                    entry.coordinates = coordinates;
+                    if let Some(latency) = since(&record.received_at) {
+                        latencies.push(latency);
+                    }
+                }
                 Verdict::Filtered => entry.outcome = AttemptOutcome::Filtered,
                 Verdict::Retry { code, message } => {
                     entry.outcome = AttemptOutcome::Retryable;
@@ -267,7 +276,36 @@ impl Worker {
             };
         }
         progress.cursor = window.advance();
+        self.observe(&progress, batch.len(), plugin_time, &latencies);
         self.record(progress).await
+    }
+
+    /// Updates the destination's metrics after a batch.
+    fn observe(
+        &self,
+        progress: &DeliveryProgress,
+        events: usize,
+        plugin_time: Duration,
+        latencies: &[f64],
+    ) {
+        self.metrics.destination(&self.config.name, |m| {
+            m.batch_events.observe(events as f64);
+            m.plugin_seconds.observe(plugin_time.as_secs_f64());
+            for attempt in &progress.attempts {
+                let outcome = match attempt.outcome {
+                    AttemptOutcome::Delivered => "delivered",
+                    AttemptOutcome::Retryable => "retryable",
+                    AttemptOutcome::DeadLettered => "dead_lettered",
+                    AttemptOutcome::Filtered => "filtered",
+                };
+                *m.outcomes.entry(outcome).or_default() += 1;
+            }
+        });
+        self.metrics.destination(&self.config.name, |m| {
+            for latency in latencies {
+                m.latency.observe(*latency);
+            }
+        });
     }
 
     /// Writes the batch's progress, retrying storage errors until it sticks:
@@ -314,6 +352,14 @@ async fn refill(
         window.push(record, key, bytes, now);
     }
     Ok(caught_up)
+}
+
+/// Seconds since an RFC 3339 time the log wrote.
+fn since(rfc3339: &str) -> Option<f64> {
+    let then = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    let elapsed = time::OffsetDateTime::now_utc() - then;
+    (elapsed.is_positive()).then(|| elapsed.as_seconds_f64())
 }
 
 /// Runs a blocking log read off the async threads.

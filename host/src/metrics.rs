@@ -1,0 +1,249 @@
+//! Counters and histograms for `GET /metrics`, in Prometheus text format.
+//! Each stage records into one shared [`Metrics`]; values that live in the
+//! log (lag) are read at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::log::LogStats;
+
+/// Bucket bounds in seconds for latencies and call times.
+const SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Bucket bounds for batch sizes (events).
+const SIZES: [f64; 9] = [1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
+
+/// A fixed-bucket histogram.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, value: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            cumulative += count;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// What one destination did.
+#[derive(Debug, Clone)]
+pub struct DestinationMetrics {
+    /// outcome (delivered, retryable, dead_lettered, filtered) → events.
+    pub outcomes: BTreeMap<&'static str, u64>,
+    /// From the log to a final outcome, per delivered event.
+    pub latency: Histogram,
+    pub batch_events: Histogram,
+    /// Time in plugin calls (transforms and deliver) per batch.
+    pub plugin_seconds: Histogram,
+}
+
+impl Default for DestinationMetrics {
+    fn default() -> Self {
+        Self {
+            outcomes: BTreeMap::new(),
+            latency: Histogram::new(&SECONDS),
+            batch_events: Histogram::new(&SIZES),
+            plugin_seconds: Histogram::new(&SECONDS),
+        }
+    }
+}
+
+/// Every metric of the process.
+#[derive(Default)]
+pub struct Metrics {
+    pub ingested: AtomicU64,
+    pub duplicates: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    destinations: Mutex<BTreeMap<String, DestinationMetrics>>,
+}
+
+impl Metrics {
+    pub fn rejected(&self, code: &'static str) {
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(code)
+            .or_default() += 1;
+    }
+
+    /// Runs `f` on one destination's metrics.
+    pub fn destination(&self, name: &str, f: impl FnOnce(&mut DestinationMetrics)) {
+        let mut all = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
+        f(all.entry(name.to_owned()).or_default());
+    }
+
+    /// The Prometheus text exposition. `lag` gives (destination, events
+    /// behind); `log` the writer's counters.
+    pub fn render(&self, lag: &[(String, u64)], log: &LogStats) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        };
+        counter(
+            &mut out,
+            "pushrail_events_ingested_total",
+            "Events stored in the log.",
+        );
+        let _ = writeln!(
+            out,
+            "pushrail_events_ingested_total {}",
+            self.ingested.load(Ordering::Relaxed)
+        );
+        counter(
+            &mut out,
+            "pushrail_events_duplicate_total",
+            "Posted events answered as duplicates of a stored one.",
+        );
+        let _ = writeln!(
+            out,
+            "pushrail_events_duplicate_total {}",
+            self.duplicates.load(Ordering::Relaxed)
+        );
+        counter(
+            &mut out,
+            "pushrail_requests_rejected_total",
+            "Requests rejected, by error code.",
+        );
+        for (code, n) in self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "pushrail_requests_rejected_total{{code=\"{code}\"}} {n}"
+            );
+        }
+        counter(
+            &mut out,
+            "pushrail_log_commits_total",
+            "Durable group commits of ingested events.",
+        );
+        let _ = writeln!(
+            out,
+            "pushrail_log_commits_total {}",
+            log.commits.load(Ordering::Relaxed)
+        );
+        counter(
+            &mut out,
+            "pushrail_log_commit_seconds_total",
+            "Time spent in those commits.",
+        );
+        let micros = log.commit_micros.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "pushrail_log_commit_seconds_total {}",
+            micros as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pushrail_destination_lag_events Stored events a destination has not finished.\n# TYPE pushrail_destination_lag_events gauge"
+        );
+        for (name, events) in lag {
+            let _ = writeln!(
+                out,
+                "pushrail_destination_lag_events{{destination=\"{}\"}} {events}",
+                escape(name)
+            );
+        }
+        let destinations = self
+            .destinations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        counter(
+            &mut out,
+            "pushrail_delivery_events_total",
+            "Delivery attempts per event, by outcome.",
+        );
+        for (name, d) in &destinations {
+            for (outcome, n) in &d.outcomes {
+                let _ = writeln!(
+                    out,
+                    "pushrail_delivery_events_total{{destination=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    escape(name)
+                );
+            }
+        }
+        for (metric, help, pick) in [
+            (
+                "pushrail_delivery_latency_seconds",
+                "From receipt to delivery, per delivered event.",
+                (|d: &DestinationMetrics| &d.latency) as fn(&DestinationMetrics) -> &Histogram,
+            ),
+            (
+                "pushrail_delivery_batch_events",
+                "Events per delivered batch.",
+                |d| &d.batch_events,
+            ),
+            (
+                "pushrail_plugin_call_seconds",
+                "Time in plugin calls per batch.",
+                |d| &d.plugin_seconds,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} histogram");
+            for (name, d) in &destinations {
+                pick(d).render(
+                    &mut out,
+                    metric,
+                    &format!("destination=\"{}\"", escape(name)),
+                );
+            }
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
