@@ -178,12 +178,42 @@ fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
 #[test]
 fn the_example_configs_are_valid() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    // transforms.toml loads the example transforms from ./plugins-dir, as its comment says.
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cwd.path().join("plugins-dir")).unwrap();
+    for name in ["redact", "route", "enrich"] {
+        let from = format!("{}/{name}.wasm", support::PLUGIN_DIR);
+        std::fs::copy(
+            from,
+            cwd.path().join("plugins-dir").join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
     for name in ["pushrail.toml", "transforms.toml", "kinesis.toml"] {
         let output = Command::new(BIN)
             .args(["check", "--config"])
             .arg(examples.join(name))
+            .current_dir(cwd.path())
             .output()
             .unwrap();
         assert!(output.status.success(), "{name}: {}", stderr(&output));
     }
+}
+
+#[test]
+fn check_loads_the_plugins_and_reports_what_serve_would_refuse() {
+    let output = check(
+        "[[destinations]]\nname = \"a\"\nplugin = \"nope\"\n\n[[destinations]]\nname = \"b\"\nplugin = \"file\"\ntransforms = [\"redact\"]\n",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("2 plugin problem(s)"), "{err}");
+    assert!(
+        err.contains("destination a: no plugin named `nope`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("destination b: no plugin named `redact`"),
+        "{err}"
+    );
 }

@@ -55,6 +55,21 @@ fn main() -> ExitCode {
 fn check(path: &Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
+            let problems = match check_plugins(&config) {
+                Ok(problems) => problems,
+                Err(e) => vec![e],
+            };
+            if !problems.is_empty() {
+                eprintln!(
+                    "error: {} plugin problem(s) in {}:",
+                    problems.len(),
+                    path.display()
+                );
+                for problem in problems {
+                    eprintln!("  {problem}");
+                }
+                return ExitCode::from(EXIT_CONFIG);
+            }
             println!(
                 "{}: OK ({} destination(s), listening on {}, data in {})",
                 path.display(),
@@ -66,6 +81,29 @@ fn check(path: &Path) -> ExitCode {
         }
         Err(e) => config_failure(&e),
     }
+}
+
+/// Loads the plugins the config names and starts each destination's
+/// plugins once, with no sink bound, so that `check` reports what `serve`
+/// would refuse.
+fn check_plugins(config: &Config) -> Result<Vec<String>, String> {
+    use pushrail::runtime::{Limits, Runtime};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let limits = Limits {
+            memory: config.plugins.memory_limit,
+            time: config.plugins.time_limit,
+        };
+        let engine = Runtime::new(limits, None).map_err(|e| e.to_string())?;
+        let registry = engine
+            .load_plugins(config.plugins.dir.as_deref())
+            .map_err(|e| e.to_string())?;
+        let problems = pushrail::delivery::validate(config, engine, &registry).await;
+        Ok(problems.iter().map(ToString::to_string).collect())
+    })
 }
 
 fn config_failure(error: &ConfigError) -> ExitCode {

@@ -121,6 +121,31 @@ impl Delivery {
     }
 }
 
+/// Checks that every destination's plugins exist, implement the right
+/// world and accept their config, without touching any sink: what
+/// `pushrail check` adds to the config checks. Returns every problem.
+pub async fn validate(
+    config: &Config,
+    runtime: Arc<Runtime>,
+    registry: &Registry,
+) -> Vec<DeliveryError> {
+    let mut problems = Vec::new();
+    for destination in &config.destinations {
+        let started = Pipeline::start(
+            runtime.clone(),
+            registry,
+            config,
+            destination,
+            SinkBindings::default(),
+        )
+        .await;
+        if let Err(e) = started {
+            problems.push(e);
+        }
+    }
+    problems
+}
+
 /// The sinks a destination may use: only those configured for it.
 async fn bind_sinks(
     data_dir: &Path,
