@@ -314,6 +314,36 @@ async fn permanent_errors_and_exhausted_retries_go_to_the_dlq() {
     assert_eq!(dead[0]["errorCode"], "Rejected");
     assert_eq!(dead[0]["attempts"], 1, "permanent errors are not retried");
 
+    // An operator inspects and discards it; the attempt log says so.
+    let id = results[1]["id"].as_str().unwrap();
+    let (status, letter) = server
+        .get(&format!("/v1/destinations/picky/dlq/{id}"))
+        .await;
+    assert_eq!(
+        (status, letter["errorCode"].as_str()),
+        (200, Some("Rejected")),
+        "{letter}"
+    );
+    let response = server
+        .http
+        .delete(server.url(&format!("/v1/destinations/picky/dlq/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(dlq(&server, "picky").await.is_empty());
+    let trail = attempts(&server, id).await;
+    let outcomes: Vec<&str> = trail
+        .iter()
+        .filter(|a| a["destination"] == "picky")
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["dead_lettered", "discarded"]);
+    let (status, _) = server
+        .get(&format!("/v1/destinations/picky/dlq/{id}"))
+        .await;
+    assert_eq!(status, 404);
+
     let exhausted = eventually(20, "retries exhausted", async || {
         let dead = dlq(&server, "down").await;
         (dead.len() == 3).then_some(dead)

@@ -7,7 +7,11 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::log::{AttemptRecord, DeadLetter, LogError};
+use std::time::SystemTime;
+
+use crate::log::{
+    AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, LogError, format_time,
+};
 
 #[derive(Serialize)]
 pub struct Items<T> {
@@ -91,4 +95,66 @@ pub async fn status(
     .await
     .map_err(|_| LogError::Closed)??;
     Ok(Json(status))
+}
+
+/// The dead letter of event `id` at `name`, with its sequence.
+async fn find_dead_letter(
+    state: &AppState,
+    name: String,
+    id: String,
+) -> Result<DeadLetter, ApiError> {
+    if !state.destinations.contains(&name) {
+        return Err(ApiError::not_found("destination", "name"));
+    }
+    let log = state.log.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let Some(sequence) = log.sequence_of(&id)? else {
+            return Ok(None);
+        };
+        log.dead_letter(&name, sequence)
+    })
+    .await
+    .map_err(|_| LogError::Closed)??;
+    found.ok_or_else(|| ApiError::not_found("dead letter", "event_id"))
+}
+
+/// `GET /v1/destinations/{name}/dlq/{event_id}`.
+pub async fn dead_letter(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<DeadLetter>, ApiError> {
+    Ok(Json(find_dead_letter(&state, name, id).await?))
+}
+
+/// `DELETE /v1/destinations/{name}/dlq/{event_id}`: drops the dead letter
+/// without delivering it, and says so in the attempt log.
+pub async fn discard(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<DeadLetter>, ApiError> {
+    let letter = find_dead_letter(&state, name.clone(), id).await?;
+    let attempt = AttemptRecord {
+        destination: name.clone(),
+        event_id: letter.event_id.clone(),
+        sequence: letter.sequence,
+        attempt: letter.attempts + 1,
+        started_at: format_time(SystemTime::now()),
+        duration_ms: 0,
+        outcome: AttemptOutcome::Discarded,
+        error_code: Some(letter.error_code.clone()),
+        error_message: Some("removed from the dead-letter queue by an operator".into()),
+        coordinates: Default::default(),
+        plugins: Vec::new(),
+    };
+    state
+        .log
+        .record(DeliveryProgress {
+            destination: name,
+            attempts: vec![attempt],
+            dead_letters: Vec::new(),
+            discarded: vec![letter.sequence],
+            cursor: 0,
+        })
+        .await?;
+    Ok(Json(letter))
 }

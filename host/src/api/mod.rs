@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/destinations/{name}/dlq",
             get(destinations::dead_letters),
         )
+        .route(
+            "/v1/destinations/{name}/dlq/{event_id}",
+            get(destinations::dead_letter).delete(destinations::discard),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

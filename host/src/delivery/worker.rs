@@ -172,6 +172,7 @@ impl Worker {
             destination: self.config.name.clone(),
             attempts: Vec::with_capacity(batch.len()),
             dead_letters: Vec::new(),
+            discarded: Vec::new(),
             cursor: 0,
         };
         // Walk the batch in log order. The first retryable failure of a key
@@ -297,6 +298,7 @@ impl Worker {
                     AttemptOutcome::Retryable => "retryable",
                     AttemptOutcome::DeadLettered => "dead_lettered",
                     AttemptOutcome::Filtered => "filtered",
+                    AttemptOutcome::Discarded => "discarded",
                 };
                 *m.outcomes.entry(outcome).or_default() += 1;
             }

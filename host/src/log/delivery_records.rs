@@ -18,6 +18,8 @@ pub enum AttemptOutcome {
     DeadLettered,
     /// A transform dropped it; nothing was sent.
     Filtered,
+    /// An operator removed it from the dead-letter queue without delivering it.
+    Discarded,
 }
 
 /// One attempt to deliver one event to one destination.
@@ -63,6 +65,8 @@ pub struct DeliveryProgress {
     pub destination: String,
     pub attempts: Vec<AttemptRecord>,
     pub dead_letters: Vec<DeadLetter>,
-    /// The next sequence this destination has not finished.
+    /// Sequences to remove from the dead-letter queue.
+    pub discarded: Vec<u64>,
+    /// The next sequence this destination has not finished (never moves back).
     pub cursor: u64,
 }

@@ -297,6 +297,9 @@ fn record_progress(
             let json = serde_json::to_vec(letter).expect("dead letters serialize");
             dead.insert((destination, letter.sequence), json.as_slice())?;
         }
+        for &sequence in &progress.discarded {
+            dead.remove((destination, sequence))?;
+        }
         let mut cursors = txn.open_table(CURSORS)?;
         let current = cursors.get(destination)?.map_or(0, |g| g.value());
         if progress.cursor > current {

@@ -245,6 +245,32 @@ impl Log {
         Ok(out)
     }
 
+    /// One dead letter of `destination`. Blocking.
+    pub fn dead_letter(
+        &self,
+        destination: &str,
+        sequence: u64,
+    ) -> Result<Option<DeadLetter>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        table
+            .get((destination, sequence))?
+            .map(|bytes| {
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                    sequence,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// The sequence of the event with `id`, if stored. Blocking.
+    pub fn sequence_of(&self, id: &str) -> Result<Option<u64>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let ids = txn.open_table(EVENT_IDS)?;
+        Ok(ids.get(id)?.map(|g| g.value()))
+    }
+
     /// The dead-letter queue of `destination`, in log order. Blocking.
     pub fn dead_letters(&self, destination: &str) -> Result<Vec<DeadLetter>, LogError> {
         let txn = self.inner.db.begin_read()?;
