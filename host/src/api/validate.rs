@@ -2,6 +2,7 @@
 //! fields without building a JSON tree (payloads stay as raw text), then
 //! each field is checked on its own so that an error names it precisely.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -80,8 +81,8 @@ pub fn parse_event(raw: &str) -> Result<NewEvent, FieldError> {
         customer_external_id: &customer_external_id,
         idempotency_key: &idempotency_key,
         correlation_id: correlation_id.as_deref(),
-        payload,
-        metadata,
+        payload: &payload,
+        metadata: &metadata,
     });
     if event.body.len() > MAX_EVENT_BYTES {
         return Err(FieldError::whole(
@@ -143,19 +144,49 @@ fn key_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<String
     Ok(value)
 }
 
+/// An object field in its canonical, compact form: insignificant
+/// whitespace is removed without parsing the value into a tree.
 fn object<'a>(
     fields: &BTreeMap<String, &'a RawValue>,
     name: &str,
-) -> Result<&'a RawValue, FieldError> {
+) -> Result<Cow<'a, RawValue>, FieldError> {
     match fields.get(name) {
-        None => Ok(&EMPTY_OBJECT),
-        Some(raw) if raw.get().starts_with('{') => Ok(raw),
+        None => Ok(Cow::Borrowed(&EMPTY_OBJECT)),
+        Some(raw) if raw.get().starts_with('{') => Ok(compact(raw)),
         Some(raw) => Err(FieldError::new(
             "invalid_type",
             name,
             format!("{name} must be an object, found {}", kind(raw)),
         )),
     }
+}
+
+/// `raw` without whitespace outside strings (JSON text, already valid).
+fn compact(raw: &RawValue) -> Cow<'_, RawValue> {
+    let text = raw.get();
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    Cow::Owned(RawValue::from_string(out).expect("removing whitespace keeps JSON valid"))
 }
 
 fn kind(raw: &RawValue) -> &'static str {
