@@ -274,18 +274,18 @@ async fn relaxed_ordering_retries_failed_records_until_all_land() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_stream_dead_letters_with_resource_not_found() {
+async fn a_missing_stream_dead_letters_and_redrive_delivers_in_order_once_it_exists() {
     let kinesis = Kinesis::start().await;
     let server = Server::start_with(
         "",
-        &destination("ghost", &kinesis.url(), "no-such-stream", "", QUICK_RETRY),
+        &destination("ghost", &kinesis.url(), "late-stream", "", QUICK_RETRY),
     )
     .await;
-    let results = post_batch(&server, events(3, 3, "ghost")).await;
-    let dead = eventually(30, "three dead letters", async || {
+    let results = post_batch(&server, events(6, 2, "ghost")).await;
+    let dead = eventually(30, "six dead letters", async || {
         let (_, body) = server.get("/v1/destinations/ghost/dlq").await;
         let items = body["items"].as_array().cloned().unwrap_or_default();
-        (items.len() == 3).then_some(items)
+        (items.len() == 6).then_some(items)
     })
     .await;
     for (letter, result) in dead.iter().zip(&results) {
@@ -293,6 +293,47 @@ async fn a_missing_stream_dead_letters_with_resource_not_found() {
         assert_eq!(letter["attempts"], 1, "permanent: not retried");
         assert_eq!(letter["eventId"], result["id"]);
     }
+
+    // The operator fixes the cause and redrives: all land, in log order, and the DLQ empties.
+    kinesis.create_stream("late-stream", 1).await;
+    let response = server
+        .http
+        .post(server.url("/v1/destinations/ghost/dlq/redrive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let queued: Value = response.json().await.unwrap();
+    assert_eq!(queued["queued"], 6, "{queued}");
+    let records = wait_for_records(&kinesis, "late-stream", 6).await;
+    assert_exactly_once_in_order(&records, 6, true);
+    let sequences: Vec<u64> = records
+        .iter()
+        .map(|r| r.data["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        sequences,
+        [1, 2, 3, 4, 5, 6],
+        "one shard: the original log order"
+    );
+    eventually(10, "an empty DLQ", async || {
+        let (_, body) = server.get("/v1/destinations/ghost/dlq").await;
+        body["items"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+    let (_, trail) = server
+        .get(&format!(
+            "/v1/events/{}/attempts",
+            results[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    let outcomes: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["dead_lettered", "delivered"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,12 @@ pub async fn run(
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(%addr, auth = !config.server.api_tokens.is_empty(), "listening");
 
-    let app = router(AppState::new(log.clone(), &config, metrics));
+    let app = router(AppState::new(
+        log.clone(),
+        &config,
+        metrics,
+        delivery.redrive_queues(),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, FieldError};
 use std::time::SystemTime;
 
 use crate::log::{
@@ -157,4 +157,76 @@ pub async fn discard(
         })
         .await?;
     Ok(Json(letter))
+}
+
+/// Which dead letters to redrive: all (empty body), these event ids, or
+/// those with this error code.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedriveRequest {
+    #[serde(default)]
+    ids: Option<Vec<String>>,
+    #[serde(default)]
+    error_code: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedriveQueued {
+    pub queued: usize,
+    pub event_ids: Vec<String>,
+}
+
+/// `POST /v1/destinations/{name}/dlq/redrive`: delivers the chosen dead
+/// letters again, in log order; delivered ones leave the DLQ.
+pub async fn redrive(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<RedriveQueued>), ApiError> {
+    let Some(queue) = state.redrive.get(&name).cloned() else {
+        return Err(ApiError::not_found("destination", "name"));
+    };
+    let request: RedriveRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RedriveRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            FieldError::whole(
+                "invalid_value",
+                format!(
+                    "a redrive body is {{}}, {{\"ids\": [...]}} or {{\"errorCode\": \"...\"}}: {e}"
+                ),
+            )
+        })?
+    };
+    let log = state.log.clone();
+    let letters = tokio::task::spawn_blocking(move || log.dead_letters(&name))
+        .await
+        .map_err(|_| LogError::Closed)??;
+    let chosen: Vec<DeadLetter> = letters
+        .into_iter()
+        .filter(|l| {
+            request
+                .ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&l.event_id))
+        })
+        .filter(|l| {
+            request
+                .error_code
+                .as_ref()
+                .is_none_or(|code| &l.error_code == code)
+        })
+        .collect();
+    let event_ids: Vec<String> = chosen.iter().map(|l| l.event_id.clone()).collect();
+    if !chosen.is_empty() {
+        queue.send(chosen).await.map_err(|_| LogError::Closed)?;
+    }
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(RedriveQueued {
+            queued: event_ids.len(),
+            event_ids,
+        }),
+    ))
 }

@@ -18,6 +18,7 @@ use serde_json::json;
 pub use error::{ApiError, FieldError};
 
 use crate::config::{Config, Secret};
+use crate::delivery::RedriveQueues;
 use crate::log::{Log, LogError};
 use crate::metrics::Metrics;
 
@@ -36,10 +37,17 @@ pub struct AppState {
     /// Names of the configured destinations.
     pub destinations: Arc<Vec<String>>,
     pub metrics: Arc<Metrics>,
+    /// Where redrive requests go, per destination.
+    pub redrive: Arc<RedriveQueues>,
 }
 
 impl AppState {
-    pub fn new(log: Log, config: &Config, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        log: Log,
+        config: &Config,
+        metrics: Arc<Metrics>,
+        redrive: Arc<RedriveQueues>,
+    ) -> Self {
         Self {
             log,
             limits: Limits {
@@ -49,6 +57,7 @@ impl AppState {
             tokens: Arc::new(config.server.api_tokens.clone()),
             destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
             metrics,
+            redrive,
         }
     }
 }
@@ -72,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/destinations/{name}/dlq/{event_id}",
             get(destinations::dead_letter).delete(destinations::discard),
+        )
+        .route(
+            "/v1/destinations/{name}/dlq/redrive",
+            post(destinations::redrive),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

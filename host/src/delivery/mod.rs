@@ -12,11 +12,13 @@ mod worker;
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::log::Log;
+use crate::log::{DeadLetter, Log};
 use crate::metrics::Metrics;
 use crate::runtime::{CallError, LoadError, Registry, Runtime, SinkBindings, World};
 use crate::sinks::file::{FileSink, FileSinkError};
@@ -65,10 +67,14 @@ pub enum DeliveryError {
     },
 }
 
+/// Where to send dead letters to be delivered again, per destination.
+pub type RedriveQueues = HashMap<String, mpsc::Sender<Vec<DeadLetter>>>;
+
 /// The running workers; stop them with [`Delivery::stop`].
 pub struct Delivery {
     stop: watch::Sender<bool>,
     workers: JoinSet<()>,
+    redrive: Arc<RedriveQueues>,
 }
 
 impl Delivery {
@@ -83,11 +89,15 @@ impl Delivery {
     ) -> Result<Self, DeliveryError> {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::new();
+        let mut redrive = HashMap::new();
         for destination in &config.destinations {
             let sinks = bind_sinks(&config.storage.data_dir, destination).await?;
             let pipeline =
                 Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
+            let (queue, requests) = mpsc::channel(16);
+            redrive.insert(destination.name.clone(), queue);
             workers.push(Worker {
+                redrive: requests,
                 config: destination.clone(),
                 log: log.clone(),
                 pipeline,
@@ -99,7 +109,16 @@ impl Delivery {
         for worker in workers {
             set.spawn(worker.run());
         }
-        Ok(Self { stop, workers: set })
+        Ok(Self {
+            stop,
+            workers: set,
+            redrive: Arc::new(redrive),
+        })
+    }
+
+    /// The redrive queue of every destination, for the API.
+    pub fn redrive_queues(&self) -> Arc<RedriveQueues> {
+        self.redrive.clone()
     }
 
     /// Asks every worker to stop after its batch in flight and waits up to

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::value::RawValue;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::backoff;
 use super::pipeline::Pipeline;
@@ -29,6 +29,8 @@ pub struct Worker {
     pub pipeline: Pipeline,
     pub stop: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
+    /// Dead letters an operator asked to deliver again.
+    pub redrive: mpsc::Receiver<Vec<DeadLetter>>,
 }
 
 /// The verdict on one log event after one attempt.
@@ -56,6 +58,11 @@ impl Worker {
         loop {
             if *self.stop.borrow() {
                 break;
+            }
+            while let Ok(letters) = self.redrive.try_recv() {
+                if let Err(LogError::Closed) = self.redrive(letters).await {
+                    return;
+                }
             }
             let caught_up = match refill(
                 &self.log,
@@ -107,6 +114,13 @@ impl Worker {
                         if changed.is_err() { break; }
                     }
                     _ = self.stop.changed() => {}
+                    letters = self.redrive.recv() => {
+                        if let Some(letters) = letters
+                            && let Err(LogError::Closed) = self.redrive(letters).await
+                        {
+                            break;
+                        }
+                    }
                 }
                 continue;
             }
@@ -121,49 +135,11 @@ impl Worker {
     async fn deliver(&mut self, window: &mut Window, batch: &[usize]) -> Result<(), LogError> {
         let started = Instant::now();
         let started_at = format_time(SystemTime::now());
-        let mut verdicts: Vec<Option<Verdict>> = (0..batch.len()).map(|_| None).collect();
-
-        // Transforms: each log event becomes zero or more plugin events.
-        let mut outgoing: Vec<Event> = Vec::new();
-        let mut origin: Vec<usize> = Vec::new();
-        for (slot, &index) in batch.iter().enumerate() {
-            match self
-                .pipeline
-                .transform(to_plugin_event(&window.get(index).record))
-                .await
-            {
-                Ok(events) if events.is_empty() => verdicts[slot] = Some(Verdict::Filtered),
-                Ok(events) => {
-                    origin.extend(std::iter::repeat_n(slot, events.len()));
-                    outgoing.extend(events);
-                }
-                Err(failure) => {
-                    verdicts[slot] = Some(Verdict::Dead {
-                        code: failure.code,
-                        message: failure.message,
-                    })
-                }
-            }
-        }
-
-        if !outgoing.is_empty() {
-            match self.pipeline.deliver(&outgoing).await {
-                Ok(outcomes) => {
-                    for (slot, outcome) in origin.into_iter().zip(outcomes) {
-                        merge(&mut verdicts[slot], outcome);
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(destination = %self.config.name, events = batch.len(), error = %error, "the destination plugin failed the whole batch");
-                    for slot in origin {
-                        verdicts[slot] = Some(Verdict::Dead {
-                            code: error.code().to_owned(),
-                            message: error.to_string(),
-                        });
-                    }
-                }
-            }
-        }
+        let events: Vec<Event> = batch
+            .iter()
+            .map(|&i| to_plugin_event(&window.get(i).record))
+            .collect();
+        let mut verdicts = self.run_plugins(events).await;
 
         let plugin_time = started.elapsed();
         let duration_ms = plugin_time.as_millis() as u64;
@@ -308,6 +284,142 @@ impl Worker {
                 m.latency.observe(*latency);
             }
         });
+    }
+
+    /// Runs log events through the transforms and the destination plugin;
+    /// one verdict slot per event (`None`: the plugin gave no outcome).
+    async fn run_plugins(&mut self, events: Vec<Event>) -> Vec<Option<Verdict>> {
+        let count = events.len();
+        let mut verdicts: Vec<Option<Verdict>> = (0..count).map(|_| None).collect();
+        // Transforms: each log event becomes zero or more plugin events.
+        let mut outgoing: Vec<Event> = Vec::new();
+        let mut origin: Vec<usize> = Vec::new();
+        for (slot, event) in events.into_iter().enumerate() {
+            match self.pipeline.transform(event).await {
+                Ok(events) if events.is_empty() => verdicts[slot] = Some(Verdict::Filtered),
+                Ok(events) => {
+                    origin.extend(std::iter::repeat_n(slot, events.len()));
+                    outgoing.extend(events);
+                }
+                Err(failure) => {
+                    verdicts[slot] = Some(Verdict::Dead {
+                        code: failure.code,
+                        message: failure.message,
+                    })
+                }
+            }
+        }
+        if outgoing.is_empty() {
+            return verdicts;
+        }
+        match self.pipeline.deliver(&outgoing).await {
+            Ok(outcomes) => {
+                for (slot, outcome) in origin.into_iter().zip(outcomes) {
+                    merge(&mut verdicts[slot], outcome);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(destination = %self.config.name, events = count, error = %error, "the destination plugin failed the whole batch");
+                for slot in origin {
+                    verdicts[slot] = Some(Verdict::Dead {
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                    });
+                }
+            }
+        }
+        verdicts
+    }
+
+    /// One more attempt at dead letters an operator asked to redrive, in log
+    /// order. Delivered ones leave the DLQ; the others stay with the new error.
+    async fn redrive(&mut self, mut letters: Vec<DeadLetter>) -> Result<(), LogError> {
+        letters.sort_by_key(|l| l.sequence);
+        let max = self.config.batch.max_events;
+        while !letters.is_empty() {
+            let chunk: Vec<DeadLetter> = letters.drain(..letters.len().min(max)).collect();
+            let started = Instant::now();
+            let started_at = format_time(SystemTime::now());
+            let mut records = Vec::with_capacity(chunk.len());
+            for letter in &chunk {
+                records.push(
+                    serde_json::from_str::<EventRecord>(letter.event.get()).map_err(|e| {
+                        LogError::Corrupt {
+                            sequence: letter.sequence,
+                            reason: e.to_string(),
+                        }
+                    })?,
+                );
+            }
+            let verdicts = self
+                .run_plugins(records.iter().map(to_plugin_event).collect())
+                .await;
+            let duration_ms = started.elapsed().as_millis() as u64;
+            let plugins = self.pipeline.plugin_ids();
+            let mut progress = DeliveryProgress {
+                destination: self.config.name.clone(),
+                attempts: Vec::new(),
+                dead_letters: Vec::new(),
+                discarded: Vec::new(),
+                cursor: 0,
+            };
+            for (letter, verdict) in chunk.into_iter().zip(verdicts) {
+                let mut entry = AttemptRecord {
+                    destination: self.config.name.clone(),
+                    event_id: letter.event_id.clone(),
+                    sequence: letter.sequence,
+                    attempt: letter.attempts + 1,
+                    started_at: started_at.clone(),
+                    duration_ms,
+                    outcome: AttemptOutcome::Delivered,
+                    error_code: None,
+                    error_message: None,
+                    coordinates: BTreeMap::new(),
+                    plugins: plugins.clone(),
+                };
+                let failure = match verdict {
+                    Some(Verdict::Delivered(coordinates)) => {
+                        entry.coordinates = coordinates;
+                        None
+                    }
+                    Some(Verdict::Filtered) => {
+                        entry.outcome = AttemptOutcome::Filtered;
+                        None
+                    }
+                    Some(Verdict::Retry { code, message } | Verdict::Dead { code, message }) => {
+                        Some((code, message))
+                    }
+                    None => Some((
+                        "no_outcome".to_owned(),
+                        "the plugin returned no outcome for this event".to_owned(),
+                    )),
+                };
+                match failure {
+                    None => progress.discarded.push(letter.sequence),
+                    Some((code, message)) => {
+                        entry.outcome = AttemptOutcome::DeadLettered;
+                        entry.error_code = Some(code.clone());
+                        entry.error_message = Some(message.clone());
+                        progress.dead_letters.push(DeadLetter {
+                            error_code: code,
+                            error_message: message,
+                            attempts: letter.attempts + 1,
+                            dead_lettered_at: format_time(SystemTime::now()),
+                            ..letter
+                        });
+                    }
+                }
+                progress.attempts.push(entry);
+            }
+            tracing::info!(
+                destination = %self.config.name,
+                delivered = progress.discarded.len(),
+                still_dead = progress.dead_letters.len(),
+                "redrive batch done"
+            );
+            self.record(progress).await?;
+        }
+        Ok(())
     }
 
     /// Writes the batch's progress, retrying storage errors until it sticks:
