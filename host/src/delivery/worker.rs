@@ -187,19 +187,15 @@ impl Worker {
                 _ => {}
             }
             let record = &pending.record;
-            let mut entry = AttemptRecord {
-                destination: self.config.name.clone(),
-                event_id: record.id.clone(),
-                sequence: record.sequence,
+            let mut entry = started_attempt(
+                &self.config.name,
+                &record.id,
+                record.sequence,
                 attempt,
-                started_at: started_at.clone(),
+                &started_at,
                 duration_ms,
-                outcome: AttemptOutcome::Delivered,
-                error_code: None,
-                error_message: None,
-                coordinates: BTreeMap::new(),
-                plugins: plugins.clone(),
-            };
+                &plugins,
+            );
             match verdict {
                 Verdict::Delivered(coordinates) => {
                     entry.coordinates = coordinates;
@@ -364,19 +360,15 @@ impl Worker {
                 cursor: 0,
             };
             for (letter, verdict) in chunk.into_iter().zip(verdicts) {
-                let mut entry = AttemptRecord {
-                    destination: self.config.name.clone(),
-                    event_id: letter.event_id.clone(),
-                    sequence: letter.sequence,
-                    attempt: letter.attempts + 1,
-                    started_at: started_at.clone(),
+                let mut entry = started_attempt(
+                    &self.config.name,
+                    &letter.event_id,
+                    letter.sequence,
+                    letter.attempts + 1,
+                    &started_at,
                     duration_ms,
-                    outcome: AttemptOutcome::Delivered,
-                    error_code: None,
-                    error_message: None,
-                    coordinates: BTreeMap::new(),
-                    plugins: plugins.clone(),
-                };
+                    &plugins,
+                );
                 let failure = match verdict {
                     Some(Verdict::Delivered(coordinates)) => {
                         entry.coordinates = coordinates;
@@ -466,6 +458,31 @@ async fn refill(
         window.push(record, key, bytes, now);
     }
     Ok(caught_up)
+}
+
+/// An attempt record, `delivered` until the verdict says otherwise.
+fn started_attempt(
+    destination: &str,
+    event_id: &str,
+    sequence: u64,
+    attempt: u32,
+    started_at: &str,
+    duration_ms: u64,
+    plugins: &[String],
+) -> AttemptRecord {
+    AttemptRecord {
+        destination: destination.to_owned(),
+        event_id: event_id.to_owned(),
+        sequence,
+        attempt,
+        started_at: started_at.to_owned(),
+        duration_ms,
+        outcome: AttemptOutcome::Delivered,
+        error_code: None,
+        error_message: None,
+        coordinates: BTreeMap::new(),
+        plugins: plugins.to_vec(),
+    }
 }
 
 /// Seconds since an RFC 3339 time the log wrote.
