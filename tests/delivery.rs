@@ -546,3 +546,59 @@ async fn prometheus(server: &Server) -> std::collections::HashMap<String, f64> {
     }
     series
 }
+
+#[tokio::test]
+async fn a_paused_destination_holds_its_events_until_resumed() {
+    let rest = plugins("") + &misbehave("held", "mode = \"ok\"", "");
+    let server = Server::start_with("", &rest).await;
+    let pause = server
+        .http
+        .post(server.url("/v1/destinations/held/pause"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = support::read(pause).await;
+    assert_eq!(
+        (status, body["paused"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+
+    post_batch(
+        &server,
+        (0..5).map(|i| event("acct_1", &format!("p{i}"))).collect(),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        json_lines(&server, "held.jsonl").is_empty(),
+        "nothing delivered while paused"
+    );
+    let (_, status) = server.get("/v1/destinations/held").await;
+    assert_eq!(
+        (status["lagEvents"].as_u64(), status["paused"].as_bool()),
+        (Some(5), Some(true)),
+        "{status}"
+    );
+
+    let resume = server
+        .http
+        .post(server.url("/v1/destinations/held/resume"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resume.status().as_u16(), 200);
+    eventually(20, "the held events after resume", async || {
+        (json_lines(&server, "held.jsonl").len() == 5).then_some(())
+    })
+    .await;
+    let (_, status) = server.get("/v1/destinations/held").await;
+    assert_eq!(status["paused"], false);
+    let missing = server
+        .http
+        .post(server.url("/v1/destinations/nope/pause"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}

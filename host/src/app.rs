@@ -65,7 +65,7 @@ pub async fn run(
         log.clone(),
         &config,
         metrics,
-        delivery.redrive_queues(),
+        delivery.controls(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -70,6 +70,8 @@ pub struct DestinationStatus {
     pub lag_events: u64,
     /// Events in its dead-letter queue.
     pub dead_letters: usize,
+    /// Paused by an operator (until resumed or restarted).
+    pub paused: bool,
 }
 
 /// `GET /v1/destinations/{name}`: how far behind the log a destination is.
@@ -80,6 +82,10 @@ pub async fn status(
     if !state.destinations.contains(&name) {
         return Err(ApiError::not_found("destination", "name"));
     }
+    let paused = state
+        .controls
+        .get(&name)
+        .is_some_and(|c| *c.paused.borrow());
     let log = state.log.clone();
     let status = tokio::task::spawn_blocking(move || {
         let cursor = log.cursor(&name)?;
@@ -90,6 +96,7 @@ pub async fn status(
             cursor,
             lag_events: next.saturating_sub(cursor),
             dead_letters,
+            paused,
         })
     })
     .await
@@ -184,7 +191,7 @@ pub async fn redrive(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<RedriveQueued>), ApiError> {
-    let Some(queue) = state.redrive.get(&name).cloned() else {
+    let Some(queue) = state.controls.get(&name).map(|c| c.redrive.clone()) else {
         return Err(ApiError::not_found("destination", "name"));
     };
     let request: RedriveRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -229,4 +236,33 @@ pub async fn redrive(
             event_ids,
         }),
     ))
+}
+
+/// `POST /v1/destinations/{name}/pause`: stop delivering after the batch in flight.
+pub async fn pause(
+    state: State<AppState>,
+    name: Path<String>,
+) -> Result<Json<DestinationStatus>, ApiError> {
+    set_paused(state, name, true).await
+}
+
+/// `POST /v1/destinations/{name}/resume`.
+pub async fn resume(
+    state: State<AppState>,
+    name: Path<String>,
+) -> Result<Json<DestinationStatus>, ApiError> {
+    set_paused(state, name, false).await
+}
+
+async fn set_paused(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    paused: bool,
+) -> Result<Json<DestinationStatus>, ApiError> {
+    let Some(control) = state.controls.get(&name) else {
+        return Err(ApiError::not_found("destination", "name"));
+    };
+    control.paused.send_replace(paused);
+    tracing::info!(destination = %name, paused, "destination {}", if paused { "paused" } else { "resumed" });
+    status(State(state), Path(name)).await
 }

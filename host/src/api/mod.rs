@@ -18,7 +18,7 @@ use serde_json::json;
 pub use error::{ApiError, FieldError};
 
 use crate::config::{Config, Secret};
-use crate::delivery::RedriveQueues;
+use crate::delivery::Controls;
 use crate::log::{Log, LogError};
 use crate::metrics::Metrics;
 
@@ -37,17 +37,12 @@ pub struct AppState {
     /// Names of the configured destinations.
     pub destinations: Arc<Vec<String>>,
     pub metrics: Arc<Metrics>,
-    /// Where redrive requests go, per destination.
-    pub redrive: Arc<RedriveQueues>,
+    /// Pause, resume and redrive, per destination.
+    pub controls: Arc<Controls>,
 }
 
 impl AppState {
-    pub fn new(
-        log: Log,
-        config: &Config,
-        metrics: Arc<Metrics>,
-        redrive: Arc<RedriveQueues>,
-    ) -> Self {
+    pub fn new(log: Log, config: &Config, metrics: Arc<Metrics>, controls: Arc<Controls>) -> Self {
         Self {
             log,
             limits: Limits {
@@ -57,7 +52,7 @@ impl AppState {
             tokens: Arc::new(config.server.api_tokens.clone()),
             destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
             metrics,
-            redrive,
+            controls,
         }
     }
 }
@@ -86,6 +81,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/destinations/{name}/dlq/redrive",
             post(destinations::redrive),
         )
+        .route("/v1/destinations/{name}/pause", post(destinations::pause))
+        .route("/v1/destinations/{name}/resume", post(destinations::resume))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -67,14 +67,23 @@ pub enum DeliveryError {
     },
 }
 
-/// Where to send dead letters to be delivered again, per destination.
-pub type RedriveQueues = HashMap<String, mpsc::Sender<Vec<DeadLetter>>>;
+/// What an operator can do to a running destination.
+#[derive(Clone)]
+pub struct Control {
+    /// Dead letters to deliver again.
+    pub redrive: mpsc::Sender<Vec<DeadLetter>>,
+    /// True while paused: the worker finishes its batch in flight, then waits.
+    pub paused: watch::Sender<bool>,
+}
+
+/// The controls of every destination, by name.
+pub type Controls = HashMap<String, Control>;
 
 /// The running workers; stop them with [`Delivery::stop`].
 pub struct Delivery {
     stop: watch::Sender<bool>,
     workers: JoinSet<()>,
-    redrive: Arc<RedriveQueues>,
+    controls: Arc<Controls>,
 }
 
 impl Delivery {
@@ -89,15 +98,17 @@ impl Delivery {
     ) -> Result<Self, DeliveryError> {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::new();
-        let mut redrive = HashMap::new();
+        let mut controls = HashMap::new();
         for destination in &config.destinations {
             let sinks = bind_sinks(&config.storage.data_dir, destination).await?;
             let pipeline =
                 Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
-            let (queue, requests) = mpsc::channel(16);
-            redrive.insert(destination.name.clone(), queue);
+            let (redrive, requests) = mpsc::channel(16);
+            let (paused, pause) = watch::channel(false);
+            controls.insert(destination.name.clone(), Control { redrive, paused });
             workers.push(Worker {
                 redrive: requests,
+                paused: pause,
                 config: destination.clone(),
                 log: log.clone(),
                 pipeline,
@@ -112,13 +123,13 @@ impl Delivery {
         Ok(Self {
             stop,
             workers: set,
-            redrive: Arc::new(redrive),
+            controls: Arc::new(controls),
         })
     }
 
-    /// The redrive queue of every destination, for the API.
-    pub fn redrive_queues(&self) -> Arc<RedriveQueues> {
-        self.redrive.clone()
+    /// The controls of every destination, for the API.
+    pub fn controls(&self) -> Arc<Controls> {
+        self.controls.clone()
     }
 
     /// Asks every worker to stop after its batch in flight and waits up to

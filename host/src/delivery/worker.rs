@@ -31,6 +31,8 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// Dead letters an operator asked to deliver again.
     pub redrive: mpsc::Receiver<Vec<DeadLetter>>,
+    /// True while an operator has paused the destination.
+    pub paused: watch::Receiver<bool>,
 }
 
 /// The verdict on one log event after one attempt.
@@ -58,6 +60,13 @@ impl Worker {
         loop {
             if *self.stop.borrow() {
                 break;
+            }
+            if *self.paused.borrow() {
+                tokio::select! {
+                    _ = self.paused.changed() => {}
+                    _ = self.stop.changed() => {}
+                }
+                continue;
             }
             while let Ok(letters) = self.redrive.try_recv() {
                 if let Err(LogError::Closed) = self.redrive(letters).await {
@@ -114,6 +123,7 @@ impl Worker {
                         if changed.is_err() { break; }
                     }
                     _ = self.stop.changed() => {}
+                    _ = self.paused.changed() => {}
                     letters = self.redrive.recv() => {
                         if let Some(letters) = letters
                             && let Err(LogError::Closed) = self.redrive(letters).await
