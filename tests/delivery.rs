@@ -602,3 +602,45 @@ async fn a_paused_destination_holds_its_events_until_resumed() {
         .unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn a_stuck_key_with_a_long_backlog_does_not_hold_back_other_keys() {
+    // Batches of 5 keep 20 movable events in memory; 30 events of the failing
+    // key come first. The other key must still flow while they wait.
+    let extra = "retry = { initial_wait = \"300ms\", backoff = \"constant\", jitter = false }\nbatch = { max_events = 5, linger = \"10ms\" }";
+    let rest = plugins("")
+        + &misbehave(
+            "backlog",
+            "mode = \"fail_key\", key = \"acct_k\", times = 3",
+            extra,
+        );
+    let server = Server::start_with("", &rest).await;
+    let mut events: Vec<Value> = (0..30).map(|i| event("acct_k", &format!("k{i}"))).collect();
+    events.extend((0..10).map(|i| event("acct_a", &format!("a{i}"))));
+    post_batch(&server, events).await;
+
+    let lines = eventually(30, "all 40 events", async || {
+        let lines = json_lines(&server, "backlog.jsonl");
+        (lines.len() >= 40).then_some(lines)
+    })
+    .await;
+    let customers: Vec<&str> = lines
+        .iter()
+        .map(|l| l["customer"].as_str().unwrap())
+        .collect();
+    let first_k = customers.iter().position(|c| *c == "acct_k").unwrap();
+    assert_eq!(
+        first_k, 10,
+        "acct_a went first while acct_k waited: {customers:?}"
+    );
+    let k: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["customer"] == "acct_k")
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        k,
+        (1..=30).collect::<Vec<_>>(),
+        "acct_k in log order, each once"
+    );
+}

@@ -88,6 +88,21 @@ impl Window {
         batch
     }
 
+    /// How many unfinished events cannot go now: not due yet, or behind an
+    /// earlier event of their key that is not due. They do not count against
+    /// the window's capacity, so that one stuck key cannot stop the others.
+    pub fn waiting(&self, now: Instant) -> usize {
+        let mut blocked: HashSet<&str> = HashSet::new();
+        let mut waiting = 0;
+        for entry in self.entries.iter().filter(|e| !e.finished) {
+            if blocked.contains(entry.key.as_str()) || entry.due > now {
+                blocked.insert(&entry.key);
+                waiting += 1;
+            }
+        }
+        waiting
+    }
+
     pub fn get(&self, index: usize) -> &Pending {
         &self.entries[index]
     }
@@ -162,6 +177,15 @@ mod tests {
             [0, 2, 4],
             "in log order once due"
         );
+    }
+
+    #[test]
+    fn events_behind_a_waiting_key_are_counted_as_waiting() {
+        let now = Instant::now();
+        let mut w = window(&["k", "k", "a", "k", "b"], now);
+        assert_eq!(w.waiting(now), 0);
+        w.get_mut(0).due = now + Duration::from_secs(5);
+        assert_eq!(w.waiting(now), 3, "k's three events wait; a and b can go");
     }
 
     #[test]

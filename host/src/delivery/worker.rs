@@ -20,8 +20,13 @@ use crate::log::{
 use crate::metrics::Metrics;
 use crate::runtime::{Event, Outcome};
 
-/// Events kept in memory per destination, beyond one batch.
+/// Events kept in memory per destination, in batches, not counting events
+/// that wait behind a retrying key.
 const WINDOW_BATCHES: usize = 4;
+
+/// Most events in memory per destination, waiting ones included: the bound
+/// on how far other keys may run ahead of a stuck one.
+const WINDOW_HARD_LIMIT: usize = 100_000;
 
 pub struct Worker {
     pub config: DestinationConfig,
@@ -454,7 +459,10 @@ async fn refill(
     window: &mut Window,
     capacity: usize,
 ) -> Result<bool, LogError> {
-    let room = capacity.saturating_sub(window.len());
+    let movable = window.len() - window.waiting(Instant::now());
+    let room = capacity
+        .saturating_sub(movable)
+        .min(WINDOW_HARD_LIMIT.saturating_sub(window.len()));
     if room == 0 {
         return Ok(false);
     }
