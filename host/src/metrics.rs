@@ -124,25 +124,22 @@ impl Metrics {
         let counter = |out: &mut String, name: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         };
-        counter(
+        let total = |out: &mut String, name: &str, help: &str, value: String| {
+            counter(out, name, help);
+            let _ = writeln!(out, "{name} {value}");
+        };
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed).to_string();
+        total(
             &mut out,
             "pushrail_events_ingested_total",
             "Events stored in the log.",
+            load(&self.ingested),
         );
-        let _ = writeln!(
-            out,
-            "pushrail_events_ingested_total {}",
-            self.ingested.load(Ordering::Relaxed)
-        );
-        counter(
+        total(
             &mut out,
             "pushrail_events_duplicate_total",
             "Posted events answered as duplicates of a stored one.",
-        );
-        let _ = writeln!(
-            out,
-            "pushrail_events_duplicate_total {}",
-            self.duplicates.load(Ordering::Relaxed)
+            load(&self.duplicates),
         );
         counter(
             &mut out,
@@ -160,26 +157,18 @@ impl Metrics {
                 "pushrail_requests_rejected_total{{code=\"{code}\"}} {n}"
             );
         }
-        counter(
+        total(
             &mut out,
             "pushrail_log_commits_total",
             "Durable group commits of ingested events.",
+            load(&log.commits),
         );
-        let _ = writeln!(
-            out,
-            "pushrail_log_commits_total {}",
-            log.commits.load(Ordering::Relaxed)
-        );
-        counter(
+        let micros = log.commit_micros.load(Ordering::Relaxed);
+        total(
             &mut out,
             "pushrail_log_commit_seconds_total",
             "Time spent in those commits.",
-        );
-        let micros = log.commit_micros.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "pushrail_log_commit_seconds_total {}",
-            micros as f64 / 1e6
+            (micros as f64 / 1e6).to_string(),
         );
         let _ = writeln!(
             out,
