@@ -403,11 +403,7 @@ async fn a_failing_key_waits_while_other_keys_flow() {
         "acct_a flowed while acct_k waited: {customers:?}"
     );
     for customer in ["acct_k", "acct_a"] {
-        let sequences: Vec<u64> = lines
-            .iter()
-            .filter(|l| l["customer"] == customer)
-            .map(|l| l["sequence"].as_u64().unwrap())
-            .collect();
+        let sequences = sequences_of(&lines, Some(customer));
         let mut sorted = sequences.clone();
         sorted.sort_unstable();
         assert_eq!(sequences, sorted, "{customer} arrived in log order");
@@ -444,19 +440,13 @@ async fn a_crash_during_delivery_skips_nothing() {
     server.restart().await;
     let lines = eventually(60, "every event delivered after the restart", async || {
         let lines = json_lines(&server, "sink.jsonl");
-        let mut sequences: Vec<u64> = lines
-            .iter()
-            .map(|l| l["sequence"].as_u64().unwrap())
-            .collect();
+        let mut sequences = sequences_of(&lines, None);
         sequences.sort_unstable();
         sequences.dedup();
         (sequences.len() == EVENTS).then_some(lines)
     })
     .await;
-    let mut sequences: Vec<u64> = lines
-        .iter()
-        .map(|l| l["sequence"].as_u64().unwrap())
-        .collect();
+    let mut sequences = sequences_of(&lines, None);
     sequences.sort_unstable();
     sequences.dedup();
     assert_eq!(
@@ -633,14 +623,18 @@ async fn a_stuck_key_with_a_long_backlog_does_not_hold_back_other_keys() {
         first_k, 10,
         "acct_a went first while acct_k waited: {customers:?}"
     );
-    let k: Vec<u64> = lines
-        .iter()
-        .filter(|l| l["customer"] == "acct_k")
-        .map(|l| l["sequence"].as_u64().unwrap())
-        .collect();
     assert_eq!(
-        k,
+        sequences_of(&lines, Some("acct_k")),
         (1..=30).collect::<Vec<_>>(),
         "acct_k in log order, each once"
     );
+}
+
+/// The `sequence` of each delivered line, in file order, for one customer or all.
+fn sequences_of(lines: &[Value], customer: Option<&str>) -> Vec<u64> {
+    lines
+        .iter()
+        .filter(|l| customer.is_none_or(|c| l["customer"] == c))
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect()
 }
