@@ -27,12 +27,12 @@ pub async fn event_attempts(
     let log = state.log.clone();
     let destinations = state.destinations.clone();
     let attempts = tokio::task::spawn_blocking(move || {
-        let Some(event) = log.get_by_id(&id)? else {
+        let Some(sequence) = log.sequence_of(&id)? else {
             return Ok(None);
         };
         let mut all = Vec::new();
         for destination in destinations.iter() {
-            all.extend(log.attempts(destination, event.sequence)?);
+            all.extend(log.attempts(destination, sequence)?);
         }
         Ok::<_, LogError>(Some(all))
     })
@@ -90,7 +90,7 @@ pub async fn status(
     let status = tokio::task::spawn_blocking(move || {
         let cursor = log.cursor(&name)?;
         let next = log.next_sequence()?;
-        let dead_letters = log.dead_letters(&name)?.len();
+        let dead_letters = log.dead_letter_count(&name)?;
         Ok::<_, LogError>(DestinationStatus {
             name,
             cursor,

@@ -289,8 +289,6 @@ impl Worker {
                 };
                 *m.outcomes.entry(outcome).or_default() += 1;
             }
-        });
-        self.metrics.destination(&self.config.name, |m| {
             for latency in latencies {
                 m.latency.observe(*latency);
             }

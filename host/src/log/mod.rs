@@ -271,6 +271,15 @@ impl Log {
         Ok(ids.get(id)?.map(|g| g.value()))
     }
 
+    /// How many dead letters `destination` has, without decoding them. Blocking.
+    pub fn dead_letter_count(&self, destination: &str) -> Result<usize, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        Ok(table
+            .range((destination, 0)..=(destination, u64::MAX))?
+            .count())
+    }
+
     /// The dead-letter queue of `destination`, in log order. Blocking.
     pub fn dead_letters(&self, destination: &str) -> Result<Vec<DeadLetter>, LogError> {
         let txn = self.inner.db.begin_read()?;

@@ -89,18 +89,11 @@ fn received_ms(text: &str) -> u64 {
 /// delivered holds everything back. With no destinations nothing holds back.
 pub(crate) fn min_cursor(db: &Database, destinations: &[String]) -> Result<u64, LogError> {
     let txn = db.begin_read()?;
-    let cursors = match txn.open_table(CURSORS) {
-        Ok(table) => Some(table),
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    // Created by `Log::open`, like every table.
+    let cursors = txn.open_table(CURSORS)?;
     let mut lowest = u64::MAX;
     for name in destinations {
-        let cursor = match &cursors {
-            Some(table) => table.get(name.as_str())?.map_or(0, |g| g.value()),
-            None => 0,
-        };
-        lowest = lowest.min(cursor);
+        lowest = lowest.min(cursors.get(name.as_str())?.map_or(0, |g| g.value()));
     }
     Ok(lowest)
 }
