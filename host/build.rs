@@ -10,6 +10,7 @@ use std::process::Command;
 const PLUGINS: &[(&str, &str)] = &[
     ("file", "pushrail-plugin-file"),
     ("kinesis", "pushrail-plugin-kinesis"),
+    ("kafka", "pushrail-plugin-kafka"),
     ("redact", "pushrail-example-redact"),
     ("route", "pushrail-example-route"),
     ("enrich", "pushrail-example-enrich"),

@@ -3,6 +3,8 @@
 
 mod fields;
 mod interpolate;
+mod kafka;
+mod kinesis;
 mod units;
 
 use std::collections::HashSet;
@@ -13,6 +15,11 @@ use std::time::Duration;
 
 pub use fields::Problem;
 use fields::{Context, Fields};
+pub use kafka::{
+    KafkaAcks, KafkaAuth, KafkaCompression, KafkaConfig, KafkaProducerConfig, KafkaTls, OauthToken,
+    ScramMechanism,
+};
+pub use kinesis::{KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream};
 pub use units::{parse_duration, parse_size};
 
 const EMBEDDED_DEFAULT: &str = r#"
@@ -131,57 +138,10 @@ pub struct DestinationConfig {
     pub file: Option<PathBuf>,
     /// `[destinations.kinesis]`: the Kinesis stream the destination may write.
     pub kinesis: Option<KinesisConfig>,
+    /// `[destinations.kafka]`: the Kafka topic the destination may write.
+    pub kafka: Option<KafkaConfig>,
     /// `config`: free-form settings for the plugin.
     pub config: serde_json::Value,
-}
-
-/// `[destinations.kinesis]`.
-#[derive(Debug, Clone)]
-pub struct KinesisConfig {
-    pub stream: KinesisStream,
-    /// AWS region; `None`: from the environment (AWS_REGION, profile).
-    pub region: Option<String>,
-    /// A different endpoint, e.g. a local Kinesis API server.
-    pub endpoint_url: Option<String>,
-    pub ordering: KinesisOrdering,
-    /// Records per PutRecords call, at most 500.
-    pub max_records_per_call: usize,
-    pub auth: KinesisAuth,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KinesisStream {
-    Name(String),
-    Arn(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KinesisOrdering {
-    /// No record of a partition key lands before an earlier one, even under
-    /// partial failure: one record per key per call.
-    Strict,
-    /// Records are packed freely: highest throughput; a retried record may
-    /// land after a later one of its key.
-    Relaxed,
-}
-
-#[derive(Debug, Clone)]
-pub enum KinesisAuth {
-    /// aws-config's default chain: environment, profile, web identity, IMDS.
-    DefaultChain,
-    Static {
-        access_key_id: Secret,
-        secret_access_key: Secret,
-        session_token: Option<Secret>,
-    },
-    /// Short-lived credentials from STS AssumeRole, refreshed before expiry;
-    /// the caller's own credentials come from the default chain.
-    AssumeRole {
-        role_arn: String,
-        external_id: Option<Secret>,
-        session_name: Option<String>,
-        sts_endpoint_url: Option<String>,
-    },
 }
 
 impl DestinationConfig {
@@ -203,6 +163,7 @@ impl DestinationConfig {
             "partition_key": self.partition_key.as_str(),
             "file": self.file.as_ref().map(|p| serde_json::json!({ "path": p })),
             "kinesis": kinesis,
+            "kafka": self.kafka.as_ref().map(|k| serde_json::json!({ "topic": k.topic })),
             "config": self.config,
         })
     }
@@ -574,7 +535,7 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
         }
         let mut partition_key = partition_key;
         let kinesis = f.table("kinesis").map(|mut k| {
-            let kinesis = read_kinesis(&mut k);
+            let kinesis = kinesis::read(&mut k);
             if let Some(text) = k.string("partition_key") {
                 match PartitionKey::parse(&text) {
                     Some(key) => partition_key = key,
@@ -583,6 +544,17 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
             }
             k.finish();
             kinesis
+        });
+        let kafka = f.table("kafka").map(|mut k| {
+            let kafka = kafka::read(&mut k);
+            if let Some(text) = k.string("partition_key") {
+                match PartitionKey::parse(&text) {
+                    Some(key) => partition_key = key,
+                    None => k.report("partition_key", format!("\"{text}\" is not a field path")),
+                }
+            }
+            k.finish();
+            kafka
         });
         let config = f.free_table("config");
         f.finish();
@@ -596,92 +568,12 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
                 partition_key,
                 file: file.flatten(),
                 kinesis: kinesis.flatten(),
+                kafka: kafka.flatten(),
                 config,
             });
         }
     }
     destinations
-}
-
-fn read_kinesis(k: &mut Fields<'_, '_, '_>) -> Option<KinesisConfig> {
-    let stream = match (k.string("stream_name"), k.string("stream_arn")) {
-        (Some(name), None) => Some(KinesisStream::Name(name)),
-        (None, Some(arn)) if arn.starts_with("arn:") => Some(KinesisStream::Arn(arn)),
-        (None, Some(arn)) => {
-            k.report(
-                "stream_arn",
-                format!("\"{arn}\" is not an ARN (arn:aws:kinesis:…)"),
-            );
-            None
-        }
-        (Some(_), Some(_)) => {
-            k.report("stream_name", "set stream_name or stream_arn, not both");
-            None
-        }
-        (None, None) => {
-            k.report("stream_name", "is required (or stream_arn)");
-            None
-        }
-    };
-    let ordering = k.choice(
-        "ordering",
-        KinesisOrdering::Strict,
-        &[
-            ("strict", KinesisOrdering::Strict),
-            ("relaxed", KinesisOrdering::Relaxed),
-        ],
-    );
-    let max_records_per_call = k.integer("max_records_per_call", 500, 1..=500) as usize;
-    let region = k.string("region");
-    let endpoint_url = k.string("endpoint_url");
-    let auth = match k.table("auth") {
-        None => Some(KinesisAuth::DefaultChain),
-        Some(mut a) => {
-            let mode = a.choice(
-                "mode",
-                "default_chain",
-                &[
-                    ("default_chain", "default_chain"),
-                    ("static", "static"),
-                    ("assume_role", "assume_role"),
-                ],
-            );
-            let auth = match mode {
-                "static" => {
-                    let access_key_id = a.required_string("access_key_id").map(Secret);
-                    let secret_access_key = a.required_string("secret_access_key").map(Secret);
-                    let session_token = a.string("session_token").map(Secret);
-                    access_key_id.zip(secret_access_key).map(
-                        |(access_key_id, secret_access_key)| KinesisAuth::Static {
-                            access_key_id,
-                            secret_access_key,
-                            session_token,
-                        },
-                    )
-                }
-                "assume_role" => {
-                    a.required_string("role_arn")
-                        .map(|role_arn| KinesisAuth::AssumeRole {
-                            role_arn,
-                            external_id: a.string("external_id").map(Secret),
-                            session_name: a.string("session_name"),
-                            sts_endpoint_url: a.string("sts_endpoint_url"),
-                        })
-                }
-                _ => Some(KinesisAuth::DefaultChain),
-            };
-            a.finish();
-            auth
-        }
-    };
-    Some(KinesisConfig {
-        stream: stream?,
-        region,
-        endpoint_url,
-        ordering,
-        max_records_per_call,
-        auth: auth?,
-    })
 }
 
 fn valid_name(name: &str) -> bool {

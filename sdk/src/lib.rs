@@ -125,6 +125,19 @@ pub mod kinesis {
     }
 }
 
+/// The destination's own Kafka topic (`[destinations.kafka]`): the host's
+/// producer batches, compresses, authenticates and retries in order.
+pub mod kafka {
+    pub use crate::destination::pushrail::plugin::kafka::{
+        KafkaFailure, KafkaLocation, KafkaRecord,
+    };
+
+    /// Produces the records in order; one result per record.
+    pub fn produce(records: &[KafkaRecord]) -> Vec<Result<KafkaLocation, KafkaFailure>> {
+        crate::destination::pushrail::plugin::kafka::produce(records)
+    }
+}
+
 /// The destination's own file output (`[destinations.file]`).
 pub mod file {
     /// Appends each line, in order, durably; returns the first line's number.

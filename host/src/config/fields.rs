@@ -235,6 +235,40 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
             .collect()
     }
 
+    /// True when `key` holds a string (so a caller can accept a string or a list).
+    pub fn is_string(&self, key: &str) -> bool {
+        self.table.get(key).is_some_and(Value::is_str)
+    }
+
+    /// Every key of a free-form table of scalars (strings expanded, numbers
+    /// and booleans written out), e.g. properties passed through to a library.
+    pub fn scalars_as_strings(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, value) in self.table {
+            self.known.push(key.as_str());
+            let text = match value {
+                Value::String(raw) => self.ctx.expand(&self.path_of(key), raw),
+                Value::Integer(i) => Some(i.to_string()),
+                Value::Float(f) => Some(f.to_string()),
+                Value::Boolean(b) => Some(b.to_string()),
+                other => {
+                    self.report(
+                        key,
+                        format!(
+                            "expected a string, number or boolean, found {}",
+                            other.type_str()
+                        ),
+                    );
+                    None
+                }
+            };
+            if let Some(text) = text {
+                out.push((key.clone(), text));
+            }
+        }
+        out
+    }
+
     /// A nested table; `None` when absent (or, reported, when not a table).
     pub fn table(&mut self, key: &'static str) -> Option<Fields<'t, 'c, 'e>> {
         let value = self.take(key)?;

@@ -532,3 +532,118 @@ fn kinesis_settings_and_their_problems() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn kafka_settings_and_their_problems() {
+    let config = parse(
+        r#"
+        [[destinations]]
+        name = "orders"
+        plugin = "kafka"
+        [destinations.kafka]
+        brokers = ["k1:9092", "k2:9092"]
+        topic = "orders.v1"
+        partition_key = "payload.orderId"
+        auth = { mode = "sasl_plain", username = "svc", password = "${TOKEN}" }
+        [destinations.kafka.producer]
+        acks = "1"
+        idempotence = false
+        compression = "lz4"
+        delivery_timeout = "30s"
+        "#,
+    )
+    .unwrap();
+    let d = &config.destinations[0];
+    let k = d.kafka.as_ref().unwrap();
+    assert_eq!(k.brokers, ["k1:9092", "k2:9092"]);
+    assert_eq!(k.topic, "orders.v1");
+    assert_eq!(d.partition_key.as_str(), "payload.orderId");
+    assert_eq!(k.producer.acks, KafkaAcks::Leader);
+    assert_eq!(k.producer.compression, KafkaCompression::Lz4);
+    assert_eq!(k.producer.delivery_timeout, Duration::from_secs(30));
+    assert!(
+        matches!(&k.auth, KafkaAuth::SaslPlain { password, .. } if password.expose() == "t0ken")
+    );
+    let shown = format!("{config:?} {}", d.plugin_settings());
+    assert!(!shown.contains("t0ken"), "secrets stay out: {shown}");
+    assert_eq!(d.plugin_settings()["kafka"]["topic"], "orders.v1");
+
+    let found = problems(
+        r#"
+        [[destinations]]
+        name = "a"
+        plugin = "kafka"
+        [destinations.kafka]
+        brokers = "k1"
+        topic = "no spaces"
+        auth = { mode = "kerberos" }
+
+        [[destinations]]
+        name = "b"
+        plugin = "kafka"
+        [destinations.kafka]
+        brokers = "k1:9092"
+        topic = "t"
+        auth = { mode = "sasl_scram_sha_256", username = "svc" }
+        [destinations.kafka.producer]
+        acks = "1"
+        compression = "brotli"
+        properties = { "bootstrap.servers" = "elsewhere:9092", "nested" = { a = 1 } }
+
+        [[destinations]]
+        name = "c"
+        plugin = "kafka"
+        [destinations.kafka]
+        topic = "t"
+        auth = { mode = "none", tls = true, cert_file = "/nonexistent/client.pem" }
+
+        [[destinations]]
+        name = "d"
+        plugin = "kafka"
+        [destinations.kafka]
+        brokers = "k1:9092"
+        topic = "t"
+        auth = { mode = "sasl_oauthbearer" }
+        "#,
+    );
+    for (path, needle) in [
+        ("destinations[0].kafka.brokers", "is not \"host:port\""),
+        ("destinations[0].kafka.topic", "is not a Kafka topic name"),
+        (
+            "destinations[0].kafka.auth.mode",
+            "expected one of \"none\", \"sasl_plain\", \"sasl_scram_sha_256\", \"sasl_scram_sha_512\", \"sasl_oauthbearer\"",
+        ),
+        ("destinations[1].kafka.auth.password", "is required"),
+        (
+            "destinations[1].kafka.producer.acks",
+            "the idempotent producer needs acks = \"all\"",
+        ),
+        (
+            "destinations[1].kafka.producer.compression",
+            "expected one of",
+        ),
+        (
+            "destinations[1].kafka.producer.properties.bootstrap.servers",
+            "is set by Pushrail",
+        ),
+        (
+            "destinations[1].kafka.producer.properties.nested",
+            "expected a string, number or boolean",
+        ),
+        ("destinations[2].kafka.brokers", "is required"),
+        (
+            "destinations[2].kafka.auth.cert_file",
+            "cannot read /nonexistent/client.pem",
+        ),
+        (
+            "destinations[2].kafka.auth.key_file",
+            "mTLS needs both cert_file and key_file",
+        ),
+        (
+            "destinations[3].kafka.auth.token",
+            "is required for sasl_oauthbearer",
+        ),
+    ] {
+        assert!(has(&found, path, needle), "{path}: {needle}\n{found:#?}");
+    }
+}

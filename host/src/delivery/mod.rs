@@ -22,6 +22,7 @@ use crate::log::{DeadLetter, Log};
 use crate::metrics::Metrics;
 use crate::runtime::{CallError, LoadError, Registry, Runtime, SinkBindings, World};
 use crate::sinks::file::{FileSink, FileSinkError};
+use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
 use pipeline::Pipeline;
 use worker::Worker;
@@ -64,6 +65,11 @@ pub enum DeliveryError {
     Kinesis {
         destination: String,
         error: KinesisError,
+    },
+    #[error("destination {destination}: kafka: {error}")]
+    Kafka {
+        destination: String,
+        error: KafkaError,
     },
 }
 
@@ -172,6 +178,14 @@ pub async fn validate(
         if let Err(e) = started {
             problems.push(e);
         }
+        if let Some(kafka) = &destination.kafka
+            && let Err(error) = KafkaSink::check(&destination.name, kafka)
+        {
+            problems.push(DeliveryError::Kafka {
+                destination: destination.name.clone(),
+                error,
+            });
+        }
     }
     problems
 }
@@ -202,5 +216,19 @@ async fn bind_sinks(
         ),
         None => None,
     };
-    Ok(SinkBindings { file, kinesis })
+    let kafka =
+        match &destination.kafka {
+            Some(config) => Some(KafkaSink::connect(&destination.name, config).map_err(
+                |error| DeliveryError::Kafka {
+                    destination: destination.name.clone(),
+                    error,
+                },
+            )?),
+            None => None,
+        };
+    Ok(SinkBindings {
+        file,
+        kinesis,
+        kafka,
+    })
 }

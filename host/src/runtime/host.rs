@@ -9,8 +9,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::PluginErrorRecord;
-use super::bindings::destination::pushrail::plugin::{file, kinesis, log, types};
+use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, log, types};
 use crate::sinks::file::FileSink;
+use crate::sinks::kafka::{self as kafka_sink, KafkaSink};
 use crate::sinks::kinesis::{KinesisSink, Record};
 
 /// The sinks one destination may use.
@@ -18,6 +19,7 @@ use crate::sinks::kinesis::{KinesisSink, Record};
 pub struct SinkBindings {
     pub file: Option<Arc<FileSink>>,
     pub kinesis: Option<Arc<KinesisSink>>,
+    pub kafka: Option<Arc<KafkaSink>>,
 }
 
 /// Per-instance state inside the wasmtime store.
@@ -207,6 +209,50 @@ impl kinesis::Host for HostState {
                     sequence_number: l.sequence_number,
                 }),
                 Err(f) => Err(kinesis::KinesisFailure {
+                    code: f.code,
+                    message: f.message,
+                    retryable: f.retryable,
+                }),
+            })
+            .collect()
+    }
+}
+
+impl kafka::Host for HostState {
+    async fn produce(
+        &mut self,
+        records: Vec<kafka::KafkaRecord>,
+    ) -> Vec<Result<kafka::KafkaLocation, kafka::KafkaFailure>> {
+        let Some(sink) = self.sinks.kafka.clone() else {
+            let failure = kafka::KafkaFailure {
+                code: "no_kafka_output".into(),
+                message: format!(
+                    "destination {} has no [destinations.kafka] topic configured",
+                    self.destination
+                ),
+                retryable: false,
+            };
+            return records.iter().map(|_| Err(failure.clone())).collect();
+        };
+        let records = records
+            .into_iter()
+            .map(|r| kafka_sink::Record {
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+            })
+            .collect();
+        let started = Instant::now();
+        let results = sink.produce(records).await;
+        self.clock.in_host += started.elapsed();
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(l) => Ok(kafka::KafkaLocation {
+                    partition: l.partition,
+                    offset: l.offset,
+                }),
+                Err(f) => Err(kafka::KafkaFailure {
                     code: f.code,
                     message: f.message,
                     retryable: f.retryable,

@@ -26,6 +26,10 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "kinesis",
         include_bytes!(concat!(env!("OUT_DIR"), "/plugins/kinesis.wasm")),
     ),
+    (
+        "kafka",
+        include_bytes!(concat!(env!("OUT_DIR"), "/plugins/kafka.wasm")),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

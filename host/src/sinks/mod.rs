@@ -2,4 +2,5 @@
 //! sinks configured for it; a plugin can never name another.
 
 pub mod file;
+pub mod kafka;
 pub mod kinesis;

@@ -1,0 +1,214 @@
+//! The Kafka sink behind the `kafka` host interface: one librdkafka
+//! producer per destination, bound to its one topic. librdkafka batches,
+//! compresses and retries transient errors itself; with the idempotent
+//! producer (the default) records of one partition land in the order they
+//! were produced, across those retries.
+
+mod classify;
+mod producer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use crate::config::KafkaConfig;
+use producer::ProducerContext;
+pub use producer::client_config;
+
+/// Why a destination's producer could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// librdkafka refused a property; its message names it.
+    #[error("librdkafka rejected the producer settings: {0}")]
+    Settings(String),
+}
+
+/// A record to produce.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Why a record did not land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The Kafka error name, e.g. `TopicAuthorizationFailed`.
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl Failure {
+    fn from_kafka(error: &RdKafkaError) -> Self {
+        let (code, retryable) = classify::classify(error);
+        Self {
+            code,
+            message: error.to_string(),
+            retryable,
+        }
+    }
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub struct KafkaStats {
+    pub produced: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+pub struct KafkaSink {
+    producer: FutureProducer<ProducerContext>,
+    topic: String,
+    /// How long a record may wait for room in librdkafka's local queue.
+    queue_wait: Duration,
+    /// Set after a topic-level failure (authorization, unknown topic):
+    /// librdkafka caches that state until its next metadata refresh
+    /// (minutes), so the next produce asks for fresh metadata first; a
+    /// fixed ACL or a newly created topic then works at once, e.g. on redrive.
+    stale_metadata: AtomicBool,
+    pub stats: KafkaStats,
+}
+
+/// Failures that librdkafka remembers per topic.
+const TOPIC_FAILURES: &[&str] = &[
+    "TopicAuthorizationFailed",
+    "UnknownTopicOrPartition",
+    "UnknownTopic",
+    "UnknownPartition",
+];
+
+impl KafkaSink {
+    /// Creates the producer (connecting happens in the background: a broker
+    /// that is down now is not an error, its records are retried).
+    pub fn connect(destination: &str, config: &KafkaConfig) -> Result<Arc<Self>, KafkaError> {
+        let producer: FutureProducer<ProducerContext> = client_config(config)
+            .create_with_context(ProducerContext::new(destination, config))
+            .map_err(|e| KafkaError::Settings(settings_message(&e)))?;
+        Ok(Arc::new(Self {
+            producer,
+            topic: config.topic.clone(),
+            queue_wait: config.producer.delivery_timeout,
+            stale_metadata: AtomicBool::new(false),
+            stats: KafkaStats::default(),
+        }))
+    }
+
+    /// Checks that librdkafka accepts the settings, without keeping a producer.
+    pub fn check(destination: &str, config: &KafkaConfig) -> Result<(), KafkaError> {
+        Self::connect(destination, config).map(drop)
+    }
+
+    /// Produces `records` in order and waits for every acknowledgement;
+    /// one result per record, in order.
+    pub async fn produce(self: &Arc<Self>, records: Vec<Record>) -> Vec<Result<Location, Failure>> {
+        if self.stale_metadata.swap(false, Ordering::Relaxed) {
+            self.refresh_metadata().await;
+        }
+        let mut pending = Vec::with_capacity(records.len());
+        for record in &records {
+            pending.push(self.enqueue(record).await);
+        }
+        let mut results = Vec::with_capacity(records.len());
+        for enqueued in pending {
+            let result = match enqueued {
+                Err(failure) => Err(failure),
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(d)) => Ok(Location {
+                        partition: d.partition,
+                        offset: d.offset,
+                    }),
+                    Ok(Err((error, _))) => Err(Failure::from_kafka(&error)),
+                    Err(_canceled) => Err(Failure {
+                        code: "ProducerUnavailable".into(),
+                        message: "the producer shut down before the broker answered".into(),
+                        retryable: true,
+                    }),
+                },
+            };
+            results.push(result);
+        }
+        let topic_failed = results
+            .iter()
+            .any(|r| matches!(r, Err(f) if TOPIC_FAILURES.contains(&f.code.as_str())));
+        if topic_failed {
+            self.stale_metadata.store(true, Ordering::Relaxed);
+        }
+        let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+        self.stats
+            .produced
+            .fetch_add(results.len() as u64 - failed, Ordering::Relaxed);
+        self.stats.failed.fetch_add(failed, Ordering::Relaxed);
+        results
+    }
+
+    /// Hands one record to librdkafka, waiting while its local queue is full.
+    async fn enqueue(&self, record: &Record) -> Result<rdkafka::producer::DeliveryFuture, Failure> {
+        let deadline = tokio::time::Instant::now() + self.queue_wait;
+        loop {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value),
+                });
+            }
+            let mut future_record = FutureRecord::to(&self.topic)
+                .payload(&record.value)
+                .headers(headers);
+            if let Some(key) = &record.key {
+                future_record = future_record.key(key);
+            }
+            match self.producer.send_result(future_record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((error, _)) => return Err(Failure::from_kafka(&error)),
+            }
+        }
+    }
+}
+
+impl KafkaSink {
+    /// Asks the brokers for the topic's metadata now (librdkafka updates its
+    /// cache from the answer); a failure here shows up in the produce.
+    async fn refresh_metadata(self: &Arc<Self>) {
+        let sink = self.clone();
+        let refreshed = tokio::task::spawn_blocking(move || {
+            sink.producer
+                .client()
+                .fetch_metadata(Some(&sink.topic), Duration::from_secs(5))
+                .map(drop)
+        })
+        .await;
+        if let Ok(Err(e)) = refreshed {
+            tracing::warn!(topic = %self.topic, error = %e, "Kafka metadata refresh failed");
+        }
+    }
+}
+
+/// librdkafka's own words for a rejected property (`No such configuration
+/// property: "foo"`), without the wrapper.
+fn settings_message(error: &RdKafkaError) -> String {
+    match error {
+        RdKafkaError::ClientCreation(message) | RdKafkaError::ClientConfig(_, message, _, _) => {
+            message.clone()
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,274 @@
+//! The Kafka destination against real Kafka-protocol brokers, end to end
+//! through the real binary: tansu (its own process) for delivery, and
+//! librdkafka's mock cluster for broker faults.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::time::Duration;
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use serde_json::{Value, json};
+use support::kafka::{Tansu, TopicRecord, order_per_key, read_all};
+use support::{BIN, Server, event, eventually, post_batch};
+
+/// A `kafka` destination writing `topic` at `brokers`, with `extra` lines in
+/// its `[destinations.kafka]` table.
+fn destination(name: &str, brokers: &str, topic: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[destinations]]
+name = "{name}"
+plugin = "kafka"
+batch = {{ linger = "20ms" }}
+retry = {{ initial_wait = "100ms", max_wait = "1s", jitter = false }}
+[destinations.kafka]
+brokers = "{brokers}"
+topic = "{topic}"
+{extra}
+[destinations.kafka.producer]
+linger_ms = 5
+"#
+    )
+}
+
+/// `count` events spread over `customers` customers.
+fn events(count: usize, customers: usize, tag: &str) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let mut e = event(&format!("acct_{}", i % customers), &format!("{tag}-{i}"));
+            e["payload"]["n"] = json!(i);
+            e
+        })
+        .collect()
+}
+
+async fn wait_for_records(brokers: &str, topic: &str, count: usize) -> Vec<TopicRecord> {
+    eventually(60, &format!("{count} records in {topic}"), async || {
+        let brokers = brokers.to_owned();
+        let topic = topic.to_owned();
+        let records = tokio::task::spawn_blocking(move || read_all(&brokers, &topic))
+            .await
+            .unwrap();
+        (records.len() >= count).then_some(records)
+    })
+    .await
+}
+
+/// Every posted event exactly once, and each key's events in log order.
+fn assert_exactly_once_in_order(records: &[TopicRecord], posted: &[Value]) {
+    let ids: Vec<&str> = records
+        .iter()
+        .map(|r| r.value["eventId"].as_str().unwrap())
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "no event twice");
+    let expected: HashSet<&str> = posted.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(unique, expected, "every posted event, nothing else");
+    for (key, sequences) in order_per_key(records) {
+        let mut sorted = sequences.clone();
+        sorted.sort_unstable();
+        assert_eq!(sequences, sorted, "{key} is in log order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_tansu_once_each_keyed_with_headers_in_order_per_customer() {
+    let tansu = Tansu::start().await;
+    tansu.create_topic("orders", 3);
+    let server =
+        Server::start_with("", &destination("orders", &tansu.brokers(), "orders", "")).await;
+    let mut posted = Vec::new();
+    for chunk in events(300, 12, "order").chunks(50) {
+        posted.extend(post_batch(&server, chunk.to_vec()).await);
+    }
+    let records = wait_for_records(&tansu.brokers(), "orders", 300).await;
+    assert_eq!(records.len(), 300);
+    assert_exactly_once_in_order(&records, &posted);
+
+    let mut partitions_per_key: HashMap<&str, HashSet<i32>> = HashMap::new();
+    for r in &records {
+        let v = &r.value;
+        assert_eq!(r.key, v["customerExternalId"], "key = partition key");
+        partitions_per_key
+            .entry(&r.key)
+            .or_default()
+            .insert(r.partition);
+        let h = &r.headers;
+        assert_eq!(h["event_type"], "order.completed");
+        assert_eq!(h["occurred_at"], "2026-05-26T14:21:08.493Z");
+        assert_eq!(h["customer_external_id"], r.key);
+        assert_eq!(h["idempotency_key"], v["idempotencyKey"]);
+        assert_eq!(h["event_id"], v["eventId"]);
+        assert_eq!(h["correlation_id"], "req_4f30b2");
+        assert_eq!(
+            v["payload"]["orderId"], v["idempotencyKey"],
+            "value is the event"
+        );
+    }
+    assert_eq!(partitions_per_key.len(), 12);
+    assert!(
+        partitions_per_key.values().all(|p| p.len() == 1),
+        "one partition per customer"
+    );
+    let used: HashSet<i32> = records.iter().map(|r| r.partition).collect();
+    assert!(used.len() > 1, "12 keys spread over partitions: {used:?}");
+
+    // The attempt log names where each event landed.
+    let first = &records[0];
+    let (_, attempts) = server
+        .get(&format!(
+            "/v1/events/{}/attempts",
+            first.value["eventId"].as_str().unwrap()
+        ))
+        .await;
+    let item = &attempts["items"][0];
+    assert_eq!(item["outcome"], "delivered", "{attempts}");
+    assert_eq!(
+        item["coordinates"]["partition"],
+        first.partition.to_string()
+    );
+    assert_eq!(item["coordinates"]["offset"], first.offset.to_string());
+}
+
+/// A mock cluster with one topic; librdkafka's own broker, on 127.0.0.1.
+fn mock_cluster(
+    brokers: i32,
+    topic: &str,
+    partitions: i32,
+) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = MockCluster::new(brokers).expect("mock cluster");
+    cluster
+        .create_topic(topic, partitions, brokers)
+        .expect("create topic");
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_leader_and_request_timeouts_are_retried_in_order_and_delivered_once() {
+    let cluster = mock_cluster(3, "orders", 4);
+    let brokers = cluster.bootstrap_servers();
+    let mut errors = Vec::new();
+    for _ in 0..6 {
+        errors.push(RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+        errors.push(RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    }
+    cluster.request_errors(RDKafkaApiKey::Produce, &errors);
+    let server = Server::start_with("", &destination("orders", &brokers, "orders", "")).await;
+    let mut posted = Vec::new();
+    for chunk in events(400, 20, "order").chunks(100) {
+        posted.extend(post_batch(&server, chunk.to_vec()).await);
+    }
+    let records = wait_for_records(&brokers, "orders", 400).await;
+    assert_exactly_once_in_order(&records, &posted);
+    let (_, status) = server.get("/v1/destinations/orders").await;
+    assert_eq!(status["deadLetters"], 0, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_authorization_failure_dead_letters_and_redrive_delivers_in_order() {
+    let cluster = mock_cluster(1, "orders", 1);
+    let brokers = cluster.bootstrap_servers();
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 1000],
+    );
+    let server = Server::start_with("", &destination("locked", &brokers, "orders", "")).await;
+    let posted = post_batch(&server, events(5, 2, "locked")).await;
+    let dead = eventually(30, "five dead letters", async || {
+        let (_, body) = server.get("/v1/destinations/locked/dlq").await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 5).then_some(items)
+    })
+    .await;
+    for (letter, result) in dead.iter().zip(&posted) {
+        assert_eq!(letter["errorCode"], "TopicAuthorizationFailed", "{letter}");
+        assert_eq!(letter["attempts"], 1, "permanent: not retried");
+        assert_eq!(letter["eventId"], result["id"]);
+    }
+
+    // Access granted: a redrive delivers all five in their log order.
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    let response = server
+        .http
+        .post(server.url("/v1/destinations/locked/dlq/redrive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let records = wait_for_records(&brokers, "orders", 5).await;
+    assert_exactly_once_in_order(&records, &posted);
+    let sequences: Vec<u64> = records
+        .iter()
+        .map(|r| r.value["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, [1, 2, 3, 4, 5], "one partition: the log order");
+    eventually(10, "an empty DLQ", async || {
+        let (_, body) = server.get("/v1/destinations/locked/dlq").await;
+        body["items"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_down_then_up_loses_nothing() {
+    let cluster = mock_cluster(1, "orders", 2);
+    let brokers = cluster.bootstrap_servers();
+    let server = Server::start_with("", &destination("orders", &brokers, "orders", "")).await;
+    let mut posted = post_batch(&server, events(20, 4, "before")).await;
+    wait_for_records(&brokers, "orders", 20).await;
+
+    cluster.broker_down(1).expect("broker down");
+    posted.extend(post_batch(&server, events(100, 4, "during")).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, status) = server.get("/v1/destinations/orders").await;
+    assert!(
+        status["lagEvents"].as_u64().unwrap() > 0,
+        "nothing can land while down: {status}"
+    );
+
+    cluster.broker_up(1).expect("broker up");
+    let records = wait_for_records(&brokers, "orders", 120).await;
+    assert_exactly_once_in_order(&records, &posted);
+    eventually(10, "no lag", async || {
+        let (_, status) = server.get("/v1/destinations/orders").await;
+        (status["lagEvents"] == 0).then_some(())
+    })
+    .await;
+    let (_, status) = server.get("/v1/destinations/orders").await;
+    assert_eq!(status["deadLetters"], 0, "{status}");
+}
+
+#[test]
+fn check_names_a_producer_property_librdkafka_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pushrail.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[destinations]]
+name = "orders"
+plugin = "kafka"
+[destinations.kafka]
+brokers = "127.0.0.1:9"
+topic = "orders"
+[destinations.kafka.producer.properties]
+"queue.buffering.max.messagez" = 10
+"#,
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("destination orders: kafka: librdkafka rejected the producer settings")
+            && stderr.contains("queue.buffering.max.messagez"),
+        "{stderr}"
+    );
+}
