@@ -189,7 +189,12 @@ fn the_example_configs_are_valid() {
         )
         .unwrap();
     }
-    for name in ["pushrail.toml", "transforms.toml", "kinesis.toml"] {
+    for name in [
+        "pushrail.toml",
+        "transforms.toml",
+        "kinesis.toml",
+        "kafka.toml",
+    ] {
         let output = Command::new(BIN)
             .args(["check", "--config"])
             .arg(examples.join(name))

@@ -49,7 +49,7 @@ async fn wait_for_records(brokers: &str, topic: &str, count: usize) -> Vec<Topic
     eventually(60, &format!("{count} records in {topic}"), async || {
         let brokers = brokers.to_owned();
         let topic = topic.to_owned();
-        let records = tokio::task::spawn_blocking(move || read_all(&brokers, &topic))
+        let records = tokio::task::spawn_blocking(move || read_all(&brokers, &topic, count))
             .await
             .unwrap();
         (records.len() >= count).then_some(records)

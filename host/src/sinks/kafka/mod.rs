@@ -121,6 +121,7 @@ impl KafkaSink {
         for record in &records {
             pending.push(self.enqueue(record).await);
         }
+        self.send_now().await;
         let mut results = Vec::with_capacity(records.len());
         for enqueued in pending {
             let result = match enqueued {
@@ -185,6 +186,26 @@ impl KafkaSink {
 }
 
 impl KafkaSink {
+    /// Sends what is queued without waiting out `linger_ms`: the delivery
+    /// batch already collected these records (its own `batch.linger`), and
+    /// the worker waits for their acknowledgements before the next batch,
+    /// so lingering again would only add latency. Returns when everything
+    /// is acknowledged or failed, or after `delivery_timeout`.
+    async fn send_now(self: &Arc<Self>) {
+        let sink = self.clone();
+        let timeout_ms = i32::try_from(self.queue_wait.as_millis()).unwrap_or(i32::MAX);
+        let _ = tokio::task::spawn_blocking(move || {
+            // rdkafka's `flush` sleeps in 100 ms polls while its own poll
+            // thread serves the acknowledgements; librdkafka's waits in 10 ms
+            // steps. SAFETY: the pointer is the live producer `sink` owns,
+            // and rd_kafka_flush may be called from any thread.
+            unsafe {
+                rdkafka::bindings::rd_kafka_flush(sink.producer.client().native_ptr(), timeout_ms)
+            }
+        })
+        .await;
+    }
+
     /// Asks the brokers for the topic's metadata now (librdkafka updates its
     /// cache from the answer); a failure here shows up in the produce.
     async fn refresh_metadata(self: &Arc<Self>) {

@@ -174,8 +174,8 @@ mod tests {
         // `get` shows values as set; librdkafka's own map view hides secrets.
         config
             .config_map()
-            .iter()
-            .map(|(k, _)| (k.to_string(), config.get(k).unwrap_or_default().to_string()))
+            .keys()
+            .map(|k| (k.to_string(), config.get(k).unwrap_or_default().to_string()))
             .collect()
     }
 
