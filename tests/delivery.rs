@@ -271,6 +271,22 @@ async fn retryable_failures_are_retried_with_backoff_then_delivered() {
         metrics["pushrail_delivery_latency_seconds_sum{destination=\"flaky\"}"] >= 0.4,
         "two 200 ms waits"
     );
+    assert_eq!(
+        metrics["pushrail_plugin_calls_total{destination=\"flaky\",plugin=\"misbehave\"}"], 3.0,
+        "three deliver calls"
+    );
+    assert!(
+        metrics["pushrail_plugin_call_seconds_total{destination=\"flaky\",plugin=\"misbehave\"}"]
+            > 0.0
+    );
+    assert_eq!(
+        metrics["pushrail_log_commit_seconds_count"], 1.0,
+        "one ingest commit"
+    );
+    assert_eq!(
+        metrics["pushrail_log_commit_seconds_bucket{le=\"+Inf\"}"],
+        1.0
+    );
     let (_, status) = server.get("/v1/destinations/flaky").await;
     assert_eq!(
         (status["cursor"].as_u64(), status["lagEvents"].as_u64()),

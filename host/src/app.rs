@@ -137,6 +137,7 @@ async fn start(
     let sweeper = spawn_sweeper(
         log.clone(),
         config.storage.retention,
+        config.storage.attempt_retention,
         config.storage.retention_interval,
         Arc::new(destinations),
     );

@@ -107,6 +107,9 @@ pub struct StorageConfig {
     pub idempotency_window: Duration,
     /// How long delivered events are kept.
     pub retention: Duration,
+    /// How long delivery attempt records are kept (dead letters stay until
+    /// redriven or discarded).
+    pub attempt_retention: Duration,
     /// How often the retention sweep runs.
     pub retention_interval: Duration,
     pub group_commit: GroupCommitConfig,
@@ -392,6 +395,8 @@ fn read_storage(fields: Option<Fields<'_, '_, '_>>) -> StorageConfig {
                 "must be at least idempotency_window, or a duplicate could be accepted after its original was deleted",
             );
         }
+        let attempt_retention =
+            f.duration("attempt_retention", Duration::from_secs(30 * 24 * 3600));
         let retention_interval = f.duration("retention_interval", Duration::from_secs(60));
         if retention_interval.is_zero() {
             f.report("retention_interval", "must be greater than zero");
@@ -404,6 +409,7 @@ fn read_storage(fields: Option<Fields<'_, '_, '_>>) -> StorageConfig {
             data_dir,
             idempotency_window,
             retention,
+            attempt_retention,
             retention_interval,
             group_commit,
         }

@@ -79,6 +79,8 @@ pub struct DestinationMetrics {
     pub batch_events: Histogram,
     /// Time in plugin calls (transforms and deliver) per batch.
     pub plugin_seconds: Histogram,
+    /// plugin name → (seconds in its calls, calls): the WASM cost per plugin.
+    pub plugin_calls: BTreeMap<String, (f64, u64)>,
 }
 
 impl Default for DestinationMetrics {
@@ -88,6 +90,7 @@ impl Default for DestinationMetrics {
             latency: Histogram::new(&SECONDS),
             batch_events: Histogram::new(&SIZES),
             plugin_seconds: Histogram::new(&SECONDS),
+            plugin_calls: BTreeMap::new(),
         }
     }
 }
@@ -164,12 +167,30 @@ impl Metrics {
             load(&log.commits),
         );
         let micros = log.commit_micros.load(Ordering::Relaxed);
-        total(
-            &mut out,
-            "pushrail_log_commit_seconds_total",
-            "Time spent in those commits.",
-            (micros as f64 / 1e6).to_string(),
+        let commit_time = log.commit_histogram();
+        let _ = writeln!(
+            out,
+            "# HELP pushrail_log_commit_seconds Duration of each durable group commit (redb write and fsync).\n# TYPE pushrail_log_commit_seconds histogram"
         );
+        let mut cumulative = 0;
+        for (bound, count) in commit_time {
+            cumulative += count;
+            let _ = writeln!(
+                out,
+                "pushrail_log_commit_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let commits = log.commits.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "pushrail_log_commit_seconds_bucket{{le=\"+Inf\"}} {commits}"
+        );
+        let _ = writeln!(
+            out,
+            "pushrail_log_commit_seconds_sum {}",
+            micros as f64 / 1e6
+        );
+        let _ = writeln!(out, "pushrail_log_commit_seconds_count {commits}");
         let _ = writeln!(
             out,
             "# HELP pushrail_destination_lag_events Stored events a destination has not finished.\n# TYPE pushrail_destination_lag_events gauge"
@@ -198,6 +219,35 @@ impl Metrics {
                     "pushrail_delivery_events_total{{destination=\"{}\",outcome=\"{outcome}\"}} {n}",
                     escape(name)
                 );
+            }
+        }
+        for (metric, help, index) in [
+            (
+                "pushrail_plugin_calls_total",
+                "Calls into each plugin (one per event for transforms, one per batch for destinations).",
+                1,
+            ),
+            (
+                "pushrail_plugin_call_seconds_total",
+                "Time spent in each plugin's calls, WASM and the host functions it called.",
+                0,
+            ),
+        ] {
+            counter(&mut out, metric, help);
+            for (name, d) in &destinations {
+                for (plugin, (seconds, calls)) in &d.plugin_calls {
+                    let value = if index == 0 {
+                        seconds.to_string()
+                    } else {
+                        calls.to_string()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{destination=\"{}\",plugin=\"{}\"}} {value}",
+                        escape(name),
+                        escape(plugin)
+                    );
+                }
             }
         }
         for (metric, help, pick) in [

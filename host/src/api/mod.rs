@@ -1,10 +1,14 @@
 //! The HTTP API: where an event enters Pushrail.
 
+mod attempts;
 mod auth;
 mod body;
 mod destinations;
+mod dlq;
 mod error;
 mod events;
+mod listing;
+mod openapi;
 pub mod validate;
 
 use std::sync::Arc;
@@ -63,24 +67,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(events::post_event))
         .route("/v1/events/batch", post(events::post_batch))
         .route("/v1/events/{id}", get(events::get_event))
+        .route("/v1/destinations", get(destinations::list))
         .route("/v1/destinations/{name}", get(destinations::status))
+        .route(
+            "/v1/destinations/{name}/attempts",
+            get(attempts::destination_attempts),
+        )
         .route("/metrics", get(prometheus))
-        .route(
-            "/v1/events/{id}/attempts",
-            get(destinations::event_attempts),
-        )
-        .route(
-            "/v1/destinations/{name}/dlq",
-            get(destinations::dead_letters),
-        )
+        .route("/v1/events/{id}/attempts", get(attempts::event_attempts))
+        .route("/v1/destinations/{name}/dlq", get(dlq::dead_letters))
         .route(
             "/v1/destinations/{name}/dlq/{event_id}",
-            get(destinations::dead_letter).delete(destinations::discard),
+            get(dlq::dead_letter).delete(dlq::discard),
         )
-        .route(
-            "/v1/destinations/{name}/dlq/redrive",
-            post(destinations::redrive),
-        )
+        .route("/v1/destinations/{name}/dlq/redrive", post(dlq::redrive))
         .route("/v1/destinations/{name}/pause", post(destinations::pause))
         .route("/v1/destinations/{name}/resume", post(destinations::resume))
         .route_layer(middleware::from_fn_with_state(
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi::document))
         .merge(protected)
         .fallback(not_found)
         // JsonBody enforces server.body_limit itself, with a JSON 413.

@@ -6,6 +6,7 @@ mod backoff;
 pub use backoff::wait as backoff_wait;
 mod partition_key;
 mod pipeline;
+mod status;
 mod window;
 mod worker;
 
@@ -25,6 +26,7 @@ use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
 use pipeline::Pipeline;
+pub use status::{LastError, LiveStatus};
 use worker::Worker;
 
 /// Why a destination could not start.
@@ -80,6 +82,8 @@ pub struct Control {
     pub redrive: mpsc::Sender<Vec<DeadLetter>>,
     /// True while paused: the worker finishes its batch in flight, then waits.
     pub paused: watch::Sender<bool>,
+    /// Plugins, events in flight and the last failure, as the worker sees them.
+    pub live: Arc<LiveStatus>,
 }
 
 /// The controls of every destination, by name.
@@ -111,8 +115,18 @@ impl Delivery {
                 Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
             let (redrive, requests) = mpsc::channel(16);
             let (paused, pause) = watch::channel(false);
-            controls.insert(destination.name.clone(), Control { redrive, paused });
+            let live = Arc::new(LiveStatus::default());
+            live.set_plugins(pipeline.plugin_ids());
+            controls.insert(
+                destination.name.clone(),
+                Control {
+                    redrive,
+                    paused,
+                    live: live.clone(),
+                },
+            );
             workers.push(Worker {
+                live,
                 redrive: requests,
                 paused: pause,
                 config: destination.clone(),

@@ -2,7 +2,9 @@
 //! destination plugin. Instances are reused across batches and replaced
 //! after a failed call.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::DeliveryError;
 use crate::config::{Config, DestinationConfig};
@@ -33,6 +35,8 @@ pub struct Pipeline {
     settings: String,
     stages: Vec<Stage>,
     instance: Option<DestinationInstance>,
+    /// plugin name → (time in its calls, calls) since the last [`Pipeline::take_call_times`].
+    call_times: BTreeMap<String, (Duration, u64)>,
 }
 
 impl Pipeline {
@@ -74,6 +78,7 @@ impl Pipeline {
             settings: destination.plugin_settings().to_string(),
             stages,
             instance: None,
+            call_times: BTreeMap::new(),
         };
         let init_error = |plugin: &str, error: CallError| DeliveryError::Init {
             destination: destination.name.clone(),
@@ -156,7 +161,11 @@ impl Pipeline {
                     .stage_instance(index)
                     .await
                     .map_err(|e| failure(e.code().to_owned(), e.to_string()))?;
-                match instance.transform(&event).await {
+                let started = Instant::now();
+                let result = instance.transform(&event).await;
+                let plugin = self.stages[index].plugin.name.clone();
+                self.count_call(plugin, started.elapsed());
+                match result {
                     Ok(Ok(out)) => next.extend(out),
                     Ok(Err(e)) => return Err(failure(e.code, e.message)),
                     Err(e) => return Err(failure(e.code().to_owned(), e.to_string())),
@@ -169,7 +178,21 @@ impl Pipeline {
 
     /// Delivers `batch` through the destination plugin.
     pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
-        self.destination_instance().await?.deliver(batch).await
+        let started = Instant::now();
+        let result = self.destination_instance().await?.deliver(batch).await;
+        self.count_call(self.plugin.name.clone(), started.elapsed());
+        result
+    }
+
+    fn count_call(&mut self, plugin: String, took: Duration) {
+        let entry = self.call_times.entry(plugin).or_default();
+        entry.0 += took;
+        entry.1 += 1;
+    }
+
+    /// Time spent in each plugin's calls since the last call of this, for metrics.
+    pub fn take_call_times(&mut self) -> BTreeMap<String, (Duration, u64)> {
+        std::mem::take(&mut self.call_times)
     }
 }
 

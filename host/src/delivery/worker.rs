@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::backoff;
 use super::pipeline::Pipeline;
+use super::status::{LastError, LiveStatus};
 use super::window::Window;
 use crate::config::{DestinationConfig, PartitionKey};
 use crate::log::{
@@ -38,6 +39,8 @@ pub struct Worker {
     pub redrive: mpsc::Receiver<Vec<DeadLetter>>,
     /// True while an operator has paused the destination.
     pub paused: watch::Receiver<bool>,
+    /// What the API shows about this destination while it runs.
+    pub live: Arc<LiveStatus>,
 }
 
 /// The verdict on one log event after one attempt.
@@ -154,6 +157,7 @@ impl Worker {
             .iter()
             .map(|&i| to_plugin_event(&window.get(i).record))
             .collect();
+        self.live.set_in_flight(events.len());
         let mut verdicts = self.run_plugins(events).await;
 
         let plugin_time = started.elapsed();
@@ -220,12 +224,26 @@ impl Worker {
                 }
                 Verdict::Filtered => entry.outcome = AttemptOutcome::Filtered,
                 Verdict::Retry { code, message } => {
+                    if !held_back {
+                        self.live.set_last_error(LastError {
+                            code: code.clone(),
+                            message: message.clone(),
+                            event_id: record.id.clone(),
+                            at: started_at.clone(),
+                        });
+                    }
                     entry.outcome = AttemptOutcome::Retryable;
                     entry.error_code = Some(code);
                     entry.error_message = Some(message);
                     retries.push((index, failures, held_back));
                 }
                 Verdict::Dead { code, message } => {
+                    self.live.set_last_error(LastError {
+                        code: code.clone(),
+                        message: message.clone(),
+                        event_id: record.id.clone(),
+                        at: started_at.clone(),
+                    });
                     entry.outcome = AttemptOutcome::DeadLettered;
                     progress.dead_letters.push(DeadLetter {
                         destination: self.config.name.clone(),
@@ -265,20 +283,28 @@ impl Worker {
         }
         progress.cursor = window.advance();
         self.observe(&progress, batch.len(), plugin_time, &latencies);
-        self.record(progress).await
+        let recorded = self.record(progress).await;
+        self.live.set_in_flight(0);
+        recorded
     }
 
     /// Updates the destination's metrics after a batch.
     fn observe(
-        &self,
+        &mut self,
         progress: &DeliveryProgress,
         events: usize,
         plugin_time: Duration,
         latencies: &[f64],
     ) {
+        let call_times = self.pipeline.take_call_times();
         self.metrics.destination(&self.config.name, |m| {
             m.batch_events.observe(events as f64);
             m.plugin_seconds.observe(plugin_time.as_secs_f64());
+            for (plugin, (time, calls)) in call_times {
+                let entry = m.plugin_calls.entry(plugin).or_default();
+                entry.0 += time.as_secs_f64();
+                entry.1 += calls;
+            }
             for attempt in &progress.attempts {
                 let outcome = match attempt.outcome {
                     AttemptOutcome::Delivered => "delivered",

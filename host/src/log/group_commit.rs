@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::delivery_records::DeliveryProgress;
 use super::error::LogError;
+use super::listing::prune_attempts_batch;
 use super::record::{NewEvent, RecordKeys, encode};
 use super::retention::{PruneOutcome, prune_batch};
 use super::tables::{
@@ -36,6 +37,11 @@ pub(crate) enum Command {
     Record {
         progress: DeliveryProgress,
         reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    PruneAttempts {
+        /// Delete attempts that started before this unix time (ms).
+        started_before_ms: u64,
+        reply: oneshot::Sender<Result<(usize, bool), LogError>>,
     },
     Shutdown,
 }
@@ -74,7 +80,7 @@ impl Writer {
             };
             match first {
                 Command::Append { events, reply } => group.push(PendingAppend { events, reply }),
-                Command::Prune { .. } | Command::Record { .. } => {
+                Command::Prune { .. } | Command::Record { .. } | Command::PruneAttempts { .. } => {
                     self.run_other(first);
                     continue;
                 }
@@ -84,7 +90,9 @@ impl Writer {
             self.commit_group(&mut group);
             if matches!(
                 deferred,
-                Some(Command::Prune { .. } | Command::Record { .. })
+                Some(
+                    Command::Prune { .. } | Command::Record { .. } | Command::PruneAttempts { .. }
+                )
             ) {
                 self.run_other(deferred.take().expect("matched"));
             }
@@ -155,16 +163,13 @@ impl Writer {
                 let events: u64 = results.iter().map(|r| r.len() as u64).sum();
                 let duplicates: u64 =
                     results.iter().flatten().filter(|a| a.duplicate).count() as u64;
-                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                self.stats.observe_commit(started.elapsed());
                 self.stats
                     .events
                     .fetch_add(events - duplicates, Ordering::Relaxed);
                 self.stats
                     .duplicates
                     .fetch_add(duplicates, Ordering::Relaxed);
-                self.stats
-                    .commit_micros
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 for (pending, result) in group.drain(..).zip(results) {
                     let _ = pending.reply.send(Ok(result));
                 }
@@ -256,6 +261,12 @@ impl Writer {
                     self.last_durable = Instant::now();
                 }
                 let _ = reply.send(result);
+            }
+            Command::PruneAttempts {
+                started_before_ms,
+                reply,
+            } => {
+                let _ = reply.send(prune_attempts_batch(&self.db, started_before_ms));
             }
             Command::Append { .. } | Command::Shutdown => unreachable!("handled by run"),
         }

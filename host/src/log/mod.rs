@@ -6,6 +6,7 @@
 mod delivery_records;
 mod error;
 mod group_commit;
+mod listing;
 pub mod record;
 mod retention;
 mod tables;
@@ -22,6 +23,7 @@ pub use delivery_records::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryPr
 pub use error::LogError;
 pub use group_commit::format_time;
 use group_commit::{Command, Writer};
+pub use listing::{ListFilter, Page};
 pub use record::{EventBody, EventRecord, NewEvent};
 pub use retention::{PruneOutcome, spawn_sweeper};
 use tables::{
@@ -53,6 +55,34 @@ pub struct LogStats {
     pub events: AtomicU64,
     pub duplicates: AtomicU64,
     pub commit_micros: AtomicU64,
+    /// Commits per duration bucket of [`COMMIT_BOUNDS`] (not cumulative).
+    commit_buckets: [AtomicU64; COMMIT_BOUNDS.len()],
+}
+
+/// Upper bounds, in seconds, of the commit-time histogram.
+pub const COMMIT_BOUNDS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+impl LogStats {
+    pub(crate) fn observe_commit(&self, took: std::time::Duration) {
+        let micros = took.as_micros() as u64;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        if let Some(i) = COMMIT_BOUNDS.iter().position(|b| seconds <= *b) {
+            self.commit_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (upper bound in seconds, commits in that bucket), in order.
+    pub fn commit_histogram(&self) -> Vec<(f64, u64)> {
+        COMMIT_BOUNDS
+            .iter()
+            .zip(&self.commit_buckets)
+            .map(|(b, n)| (*b, n.load(Ordering::Relaxed)))
+            .collect()
+    }
 }
 
 /// A handle to the open log; cheap to clone.
@@ -164,6 +194,23 @@ impl Log {
                 received_before_ms,
                 below_sequence,
                 max_events,
+                reply,
+            })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// One transaction of [`Log::prune_attempts`], on the writer thread.
+    pub(crate) async fn run_prune_attempts(
+        &self,
+        started_before_ms: u64,
+    ) -> Result<(usize, bool), LogError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send_async(Command::PruneAttempts {
+                started_before_ms,
                 reply,
             })
             .await

@@ -79,7 +79,7 @@ pub(crate) fn prune_batch(
 
 /// Unix ms of an RFC 3339 time written by the log; unparsable counts as new
 /// (kept), never as old.
-fn received_ms(text: &str) -> u64 {
+pub(crate) fn received_ms(text: &str) -> u64 {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as u64)
         .unwrap_or(u64::MAX)
@@ -98,10 +98,12 @@ pub(crate) fn min_cursor(db: &Database, destinations: &[String]) -> Result<u64, 
     Ok(lowest)
 }
 
-/// Runs the retention sweep every `interval` until the task is aborted.
+/// Runs the retention sweep (events, then attempt records) every
+/// `interval` until the task is aborted.
 pub fn spawn_sweeper(
     log: Log,
     retention: Duration,
+    attempt_retention: Duration,
     interval: Duration,
     destinations: Arc<Vec<String>>,
 ) -> tokio::task::JoinHandle<()> {
@@ -115,6 +117,14 @@ pub fn spawn_sweeper(
                 Ok(deleted) => tracing::info!(deleted, "retention sweep deleted old events"),
                 Err(LogError::Closed) => return,
                 Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
+            }
+            match log.prune_attempts(attempt_retention).await {
+                Ok(0) => {}
+                Ok(deleted) => {
+                    tracing::info!(deleted, "retention sweep deleted old attempt records")
+                }
+                Err(LogError::Closed) => return,
+                Err(e) => tracing::warn!(error = %e, "attempt log sweep failed; will retry"),
             }
         }
     })

@@ -1,0 +1,204 @@
+//! Paged reads of the attempt log and the dead-letter queues, for
+//! operators. Pages follow the table's key order (log order), and a page's
+//! `next` key resumes exactly after its last entry, so pages neither skip
+//! nor repeat entries while new ones are written.
+
+use std::time::{Duration, SystemTime};
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::error::LogError;
+use super::retention::received_ms;
+use super::tables::{ATTEMPTS, DEAD_LETTERS};
+use super::{AttemptOutcome, AttemptRecord, DeadLetter, Log};
+
+/// Most entries one page looks at; a page with a rare filter may come back
+/// short (even empty) with a `next` key to continue from.
+const MAX_SCANNED: usize = 50_000;
+
+/// Which entries a page keeps; `None` keeps everything.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<AttemptOutcome>,
+    pub error_code: Option<String>,
+    /// Unix ms, inclusive.
+    pub since_ms: Option<u64>,
+    /// Unix ms, exclusive.
+    pub until_ms: Option<u64>,
+}
+
+impl ListFilter {
+    fn keeps_time(&self, rfc3339: &str) -> bool {
+        let at = received_ms(rfc3339);
+        self.since_ms.is_none_or(|s| at >= s) && self.until_ms.is_none_or(|u| at < u)
+    }
+}
+
+/// One page; `next` is the key of its last scanned entry when more may follow.
+#[derive(Debug)]
+pub struct Page<T, K> {
+    pub items: Vec<T>,
+    pub next: Option<K>,
+}
+
+impl Log {
+    /// Attempts of `destination` after `after` (sequence, attempt), in log
+    /// order, that pass `filter`. Blocking.
+    pub fn attempts_page(
+        &self,
+        destination: &str,
+        filter: &ListFilter,
+        after: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Page<AttemptRecord, (u64, u32)>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(ATTEMPTS)?;
+        let start = match after {
+            None => (destination, 0, 0),
+            Some((sequence, u32::MAX)) => (destination, sequence.saturating_add(1), 0),
+            Some((sequence, attempt)) => (destination, sequence, attempt + 1),
+        };
+        let mut page = Page {
+            items: Vec::new(),
+            next: None,
+        };
+        for (scanned, entry) in table
+            .range(start..=(destination, u64::MAX, u32::MAX))?
+            .enumerate()
+        {
+            let (key, bytes) = entry?;
+            let (_, sequence, attempt) = key.value();
+            if page.items.len() == limit || scanned == MAX_SCANNED {
+                return Ok(page);
+            }
+            page.next = Some((sequence, attempt));
+            let record: AttemptRecord =
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                    sequence,
+                    reason: e.to_string(),
+                })?;
+            let keep = filter.status.is_none_or(|s| s == record.outcome)
+                && filter
+                    .error_code
+                    .as_ref()
+                    .is_none_or(|c| record.error_code.as_ref() == Some(c))
+                && filter.keeps_time(&record.started_at);
+            if keep {
+                page.items.push(record);
+            }
+        }
+        page.next = None;
+        Ok(page)
+    }
+
+    /// Dead letters of `destination` after sequence `after`, in log order,
+    /// that pass `filter` (error code, dead-lettered time). Blocking.
+    pub fn dead_letters_page(
+        &self,
+        destination: &str,
+        filter: &ListFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<DeadLetter, u64>, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        let start = after.map_or(0, |s| s.saturating_add(1));
+        let mut page = Page {
+            items: Vec::new(),
+            next: None,
+        };
+        for (scanned, entry) in table
+            .range((destination, start)..=(destination, u64::MAX))?
+            .enumerate()
+        {
+            let (key, bytes) = entry?;
+            let sequence = key.value().1;
+            if page.items.len() == limit || scanned == MAX_SCANNED {
+                return Ok(page);
+            }
+            page.next = Some(sequence);
+            let letter: DeadLetter =
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                    sequence,
+                    reason: e.to_string(),
+                })?;
+            let keep = filter
+                .error_code
+                .as_ref()
+                .is_none_or(|c| &letter.error_code == c)
+                && filter.keeps_time(&letter.dead_lettered_at);
+            if keep {
+                page.items.push(letter);
+            }
+        }
+        page.next = None;
+        Ok(page)
+    }
+
+    /// Deletes attempt records that started more than `retention` ago, in
+    /// transactions of a few thousand; returns how many.
+    pub async fn prune_attempts(&self, retention: Duration) -> Result<usize, LogError> {
+        let cutoff = super::group_commit::unix_ms(SystemTime::now())
+            .saturating_sub(retention.as_millis() as u64);
+        let mut total = 0;
+        loop {
+            let (deleted, more) = self.run_prune_attempts(cutoff).await?;
+            total += deleted;
+            if !more {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// Attempts per prune transaction.
+pub(crate) const PRUNE_ATTEMPTS_CHUNK: usize = 5_000;
+
+/// Deletes up to [`PRUNE_ATTEMPTS_CHUNK`] attempts that started before
+/// `before_ms`; returns how many and whether more may be left. Runs on the
+/// writer thread.
+pub(crate) fn prune_attempts_batch(
+    db: &Database,
+    before_ms: u64,
+) -> Result<(usize, bool), LogError> {
+    let doomed = {
+        let txn = db.begin_read()?;
+        let table = txn.open_table(ATTEMPTS)?;
+        let mut doomed: Vec<(String, u64, u32)> = Vec::new();
+        for entry in table.iter()? {
+            let (key, bytes) = entry?;
+            let (destination, sequence, attempt) = key.value();
+            let record: AttemptStart =
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                    sequence,
+                    reason: e.to_string(),
+                })?;
+            if received_ms(record.started_at) < before_ms {
+                doomed.push((destination.to_owned(), sequence, attempt));
+                if doomed.len() == PRUNE_ATTEMPTS_CHUNK {
+                    break;
+                }
+            }
+        }
+        doomed
+    };
+    if doomed.is_empty() {
+        return Ok((0, false));
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut table = txn.open_table(ATTEMPTS)?;
+        for (destination, sequence, attempt) in &doomed {
+            table.remove((destination.as_str(), *sequence, *attempt))?;
+        }
+    }
+    txn.commit()?;
+    Ok((doomed.len(), doomed.len() == PRUNE_ATTEMPTS_CHUNK))
+}
+
+/// Just the start time of a stored attempt.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttemptStart<'a> {
+    started_at: &'a str,
+}
