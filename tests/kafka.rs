@@ -272,3 +272,117 @@ topic = "orders"
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_range_lands_again_in_order_with_the_same_keys_and_a_dry_run_sends_nothing() {
+    let cluster = mock_cluster(1, "orders", 3);
+    let brokers = cluster.bootstrap_servers();
+    let server = Server::start_with("", &destination("orders", &brokers, "orders", "")).await;
+    let posted = post_batch(&server, events(60, 6, "order")).await;
+    let first = wait_for_records(&brokers, "orders", 60).await;
+    assert_exactly_once_in_order(&first, &posted);
+    let partition_of: HashMap<String, i32> =
+        first.iter().map(|r| (r.key.clone(), r.partition)).collect();
+
+    // A dry run shows the records after the transforms and sends nothing.
+    let (status, dry) = server
+        .post(
+            "/v1/destinations/orders/replay",
+            &json!({"fromSequence": 11, "toSequence": 40, "dry_run": true, "limit": 5}),
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["total"], 30);
+    let items = dry["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    for (item, sequence) in items.iter().zip(11..) {
+        assert_eq!(item["sequence"], sequence);
+        assert_eq!(item["partitionKey"], format!("acct_{}", (sequence - 1) % 6));
+        assert_eq!(item["records"][0]["eventId"], item["eventId"]);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        read_all(&brokers, "orders", 60).len(),
+        60,
+        "a dry run sends nothing"
+    );
+
+    // The replay itself: sequences 11..=40 land again, per key in order, in the same partitions.
+    let (status, started) = server
+        .post(
+            "/v1/destinations/orders/replay",
+            &json!({"fromSequence": 11, "toSequence": 40}),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["total"], 30);
+    let id = started["id"].as_str().unwrap().to_owned();
+    let done = eventually(30, "the replay to finish", async || {
+        let (_, status) = server.get(&format!("/v1/replays/{id}")).await;
+        (status["state"] == "done").then_some(status)
+    })
+    .await;
+    assert_eq!(
+        (
+            done["delivered"].as_u64(),
+            done["done"].as_u64(),
+            done["failed"].as_u64()
+        ),
+        (Some(30), Some(30), Some(0)),
+        "{done}"
+    );
+    let all = wait_for_records(&brokers, "orders", 90).await;
+    assert_eq!(all.len(), 90);
+    let replayed: Vec<&TopicRecord> = all
+        .iter()
+        .filter(|r| r.offset >= first.iter().filter(|f| f.partition == r.partition).count() as i64)
+        .collect();
+    assert_eq!(replayed.len(), 30);
+    for r in &replayed {
+        let sequence = r.value["sequence"].as_u64().unwrap();
+        assert!((11..=40).contains(&sequence), "{sequence}");
+        assert_eq!(
+            partition_of[&r.key], r.partition,
+            "same key, same partition"
+        );
+        assert_eq!(r.key, r.value["customerExternalId"]);
+    }
+    for (key, sequences) in order_per_key(&replayed.into_iter().cloned().collect::<Vec<_>>()) {
+        let mut sorted = sequences.clone();
+        sorted.sort_unstable();
+        assert_eq!(sequences, sorted, "{key}: replayed in log order");
+    }
+    let (_, trail) = server
+        .get(&format!(
+            "/v1/events/{}/attempts",
+            posted[10]["id"].as_str().unwrap()
+        ))
+        .await;
+    let attempts = trail["items"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{trail}");
+    assert_eq!(attempts[1]["attempt"], 2);
+    assert_eq!(attempts[1]["replay"], id.as_str());
+    assert_eq!(attempts[1]["outcome"], "delivered");
+
+    // Filters and bad requests.
+    let (status, none) = server
+        .post(
+            "/v1/destinations/orders/replay",
+            &json!({"fromSequence": 1, "eventType": "invoice.*", "dryRun": true}),
+        )
+        .await;
+    assert_eq!((status, none["total"].as_u64()), (200, Some(0)), "{none}");
+    for (body, field) in [
+        (json!({}), "fromSequence"),
+        (json!({"fromSequence": 5, "toSequence": 2}), "toSequence"),
+        (json!({"since": "yesterday"}), "since"),
+    ] {
+        let (status, error) = server.post("/v1/destinations/orders/replay", &body).await;
+        assert_eq!(status, 400, "{body}: {error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    let (status, _) = server.get("/v1/replays/rpl_unknown").await;
+    assert_eq!(status, 404);
+    let (_, list) = server.get("/v1/replays").await;
+    assert_eq!(list["items"][0]["id"], id.as_str());
+}

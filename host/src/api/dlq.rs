@@ -91,6 +91,7 @@ pub async fn discard(
         error_message: Some("removed from the dead-letter queue by an operator".into()),
         coordinates: Default::default(),
         plugins: Vec::new(),
+        replay: None,
     };
     state
         .log

@@ -71,7 +71,7 @@ fn parse_status(text: &str) -> Result<AttemptOutcome, ApiError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
         bad(
             "status",
-            "must be delivered, retryable, dead_lettered, filtered or discarded".into(),
+            "must be delivered, retryable, dead_lettered, filtered, discarded or failed".into(),
         )
     })
 }

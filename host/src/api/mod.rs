@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod listing;
 mod openapi;
+mod replays;
 pub mod validate;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Pause, resume and redrive, per destination.
     pub controls: Arc<Controls>,
+    /// Replays started since the process started, by id.
+    pub replays: Arc<crate::delivery::Replays>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             tokens: Arc::new(config.server.api_tokens.clone()),
             destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
             metrics,
+            replays: Arc::default(),
             controls,
         }
     }
@@ -81,6 +85,9 @@ pub fn router(state: AppState) -> Router {
             get(dlq::dead_letter).delete(dlq::discard),
         )
         .route("/v1/destinations/{name}/dlq/redrive", post(dlq::redrive))
+        .route("/v1/destinations/{name}/replay", post(replays::start))
+        .route("/v1/replays", get(replays::list))
+        .route("/v1/replays/{id}", get(replays::status))
         .route("/v1/destinations/{name}/pause", post(destinations::pause))
         .route("/v1/destinations/{name}/resume", post(destinations::resume))
         .route_layer(middleware::from_fn_with_state(

@@ -6,6 +6,7 @@ mod backoff;
 pub use backoff::wait as backoff_wait;
 mod partition_key;
 mod pipeline;
+mod replay;
 mod status;
 mod window;
 mod worker;
@@ -26,6 +27,7 @@ use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
 use pipeline::Pipeline;
+pub use replay::{DryRunItem, ReplayCommand, ReplayProgress, ReplayState, ReplayStatus, Replays};
 pub use status::{LastError, LiveStatus};
 use worker::Worker;
 
@@ -84,6 +86,8 @@ pub struct Control {
     pub paused: watch::Sender<bool>,
     /// Plugins, events in flight and the last failure, as the worker sees them.
     pub live: Arc<LiveStatus>,
+    /// Replays and dry runs for the worker.
+    pub replay: mpsc::Sender<ReplayCommand>,
 }
 
 /// The controls of every destination, by name.
@@ -116,6 +120,7 @@ impl Delivery {
             let (redrive, requests) = mpsc::channel(16);
             let (paused, pause) = watch::channel(false);
             let live = Arc::new(LiveStatus::default());
+            let (replay, replays) = mpsc::channel(16);
             live.set_plugins(pipeline.plugin_ids());
             controls.insert(
                 destination.name.clone(),
@@ -123,10 +128,12 @@ impl Delivery {
                     redrive,
                     paused,
                     live: live.clone(),
+                    replay,
                 },
             );
             workers.push(Worker {
                 live,
+                replays,
                 redrive: requests,
                 paused: pause,
                 config: destination.clone(),

@@ -2,7 +2,7 @@
 //! deliver, record every outcome, and advance the cursor past finished
 //! events only. A retryable failure holds back its key; other keys flow.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::backoff;
 use super::pipeline::Pipeline;
+use super::replay::{ActiveReplay, ReplayCommand};
 use super::status::{LastError, LiveStatus};
 use super::window::Window;
 use crate::config::{DestinationConfig, PartitionKey};
@@ -41,10 +42,12 @@ pub struct Worker {
     pub paused: watch::Receiver<bool>,
     /// What the API shows about this destination while it runs.
     pub live: Arc<LiveStatus>,
+    /// Replays and dry runs an operator asked for.
+    pub replays: mpsc::Receiver<ReplayCommand>,
 }
 
 /// The verdict on one log event after one attempt.
-enum Verdict {
+pub(super) enum Verdict {
     Delivered(BTreeMap<String, String>),
     Filtered,
     Retry { code: String, message: String },
@@ -65,6 +68,7 @@ impl Worker {
         let mut window = Window::new(cursor);
         let mut committed = self.log.subscribe();
         let capacity = self.config.batch.max_events * WINDOW_BATCHES;
+        let mut replays: VecDeque<ActiveReplay> = VecDeque::new();
         loop {
             if *self.stop.borrow() {
                 break;
@@ -73,12 +77,36 @@ impl Worker {
                 tokio::select! {
                     _ = self.paused.changed() => {}
                     _ = self.stop.changed() => {}
+                    command = self.replays.recv() => {
+                        if let Some(command) = command {
+                            self.accept(command, &mut replays).await;
+                        }
+                    }
                 }
                 continue;
             }
             while let Ok(letters) = self.redrive.try_recv() {
                 if let Err(LogError::Closed) = self.redrive(letters).await {
                     return;
+                }
+            }
+            while let Ok(command) = self.replays.try_recv() {
+                self.accept(command, &mut replays).await;
+            }
+            // One chunk of the oldest replay, then live traffic: neither starves.
+            if let Some(job) = replays.front_mut()
+                && job.due <= Instant::now()
+            {
+                match self.replay_step(job).await {
+                    Ok(true) => {
+                        replays.pop_front();
+                    }
+                    Ok(false) => {}
+                    Err(LogError::Closed) => break,
+                    Err(e) => {
+                        tracing::error!(destination = %self.config.name, error = %e, "replay step failed; retrying");
+                        job.due = Instant::now() + Duration::from_secs(1);
+                    }
                 }
             }
             let caught_up = match refill(
@@ -103,8 +131,12 @@ impl Worker {
                 self.config.batch.max_events,
                 self.config.batch.max_bytes,
             );
+            let replay_due = replays.front().map(|job| job.due);
+            if batch.is_empty() && replay_due.is_some_and(|due| due <= now) {
+                continue;
+            }
             let wake_at = if batch.is_empty() {
-                window.next_due()
+                earliest(window.next_due(), replay_due)
             } else if batch.len() < self.config.batch.max_events && caught_up {
                 // Linger for more events, counted from the oldest fresh one.
                 let oldest = batch
@@ -117,6 +149,11 @@ impl Worker {
                     .filter(|deadline| *deadline > now)
             } else {
                 None
+            };
+            let wake_at = if batch.is_empty() {
+                wake_at
+            } else {
+                wake_at.map(|at| earliest(Some(at), replay_due).unwrap_or(at))
             };
             if batch.is_empty() || wake_at.is_some() {
                 let sleep = async {
@@ -139,6 +176,11 @@ impl Worker {
                             break;
                         }
                     }
+                    command = self.replays.recv() => {
+                        if let Some(command) = command {
+                            self.accept(command, &mut replays).await;
+                        }
+                    }
                 }
                 continue;
             }
@@ -146,7 +188,23 @@ impl Worker {
                 break;
             }
         }
+        for job in replays {
+            job.interrupt();
+        }
         tracing::info!(destination = %self.config.name, "delivery stopped");
+    }
+
+    /// Queues a replay, or answers a dry run at once.
+    async fn accept(&mut self, command: ReplayCommand, replays: &mut VecDeque<ActiveReplay>) {
+        match command {
+            ReplayCommand::Start {
+                sequences,
+                progress,
+            } => replays.push_back(ActiveReplay::new(sequences, progress)),
+            ReplayCommand::DryRun { sequences, reply } => {
+                let _ = reply.send(self.dry_run(sequences).await);
+            }
+        }
     }
 
     /// One attempt at `batch`, its outcomes recorded before the cursor moves.
@@ -306,13 +364,7 @@ impl Worker {
                 entry.1 += calls;
             }
             for attempt in &progress.attempts {
-                let outcome = match attempt.outcome {
-                    AttemptOutcome::Delivered => "delivered",
-                    AttemptOutcome::Retryable => "retryable",
-                    AttemptOutcome::DeadLettered => "dead_lettered",
-                    AttemptOutcome::Filtered => "filtered",
-                    AttemptOutcome::Discarded => "discarded",
-                };
+                let outcome = attempt.outcome.as_str();
                 *m.outcomes.entry(outcome).or_default() += 1;
             }
             for latency in latencies {
@@ -323,7 +375,7 @@ impl Worker {
 
     /// Runs log events through the transforms and the destination plugin;
     /// one verdict slot per event (`None`: the plugin gave no outcome).
-    async fn run_plugins(&mut self, events: Vec<Event>) -> Vec<Option<Verdict>> {
+    pub(super) async fn run_plugins(&mut self, events: Vec<Event>) -> Vec<Option<Verdict>> {
         let count = events.len();
         let mut verdicts: Vec<Option<Verdict>> = (0..count).map(|_| None).collect();
         // Transforms: each log event becomes zero or more plugin events.
@@ -455,7 +507,7 @@ impl Worker {
 
     /// Writes the batch's progress, retrying storage errors until it sticks:
     /// going on without it could let the cursor run ahead of the record.
-    async fn record(&mut self, progress: DeliveryProgress) -> Result<(), LogError> {
+    pub(super) async fn record(&mut self, progress: DeliveryProgress) -> Result<(), LogError> {
         loop {
             match self.log.record(progress.clone()).await {
                 Ok(()) => return Ok(()),
@@ -503,7 +555,7 @@ async fn refill(
 }
 
 /// An attempt record, `delivered` until the verdict says otherwise.
-fn started_attempt(
+pub(super) fn started_attempt(
     destination: &str,
     event_id: &str,
     sequence: u64,
@@ -524,6 +576,15 @@ fn started_attempt(
         error_message: None,
         coordinates: BTreeMap::new(),
         plugins: plugins.to_vec(),
+        replay: None,
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -536,7 +597,7 @@ fn since(rfc3339: &str) -> Option<f64> {
 }
 
 /// Runs a blocking log read off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     log: &Log,
     f: impl FnOnce(&Log) -> Result<T, LogError> + Send + 'static,
 ) -> Result<T, LogError> {
@@ -576,7 +637,7 @@ fn merge(verdict: &mut Option<Verdict>, outcome: Outcome) {
     });
 }
 
-fn to_plugin_event(record: &EventRecord) -> Event {
+pub(super) fn to_plugin_event(record: &EventRecord) -> Event {
     Event {
         id: record.id.clone(),
         sequence: record.sequence,

@@ -20,6 +20,22 @@ pub enum AttemptOutcome {
     Filtered,
     /// An operator removed it from the dead-letter queue without delivering it.
     Discarded,
+    /// A replay could not deliver it (permanent error, or retries used up);
+    /// replays never add to the dead-letter queue.
+    Failed,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retryable => "retryable",
+            AttemptOutcome::DeadLettered => "dead_lettered",
+            AttemptOutcome::Filtered => "filtered",
+            AttemptOutcome::Discarded => "discarded",
+            AttemptOutcome::Failed => "failed",
+        }
+    }
 }
 
 /// One attempt to deliver one event to one destination.
@@ -42,6 +58,9 @@ pub struct AttemptRecord {
     pub coordinates: BTreeMap<String, String>,
     /// `name@sha256` of the destination plugin and each transform that ran.
     pub plugins: Vec<String>,
+    /// The replay this attempt belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 /// An event a destination gave up on, with a copy of the event so that it

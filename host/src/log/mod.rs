@@ -9,6 +9,7 @@ mod group_commit;
 mod listing;
 pub mod record;
 mod retention;
+mod selection;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use group_commit::{Command, Writer};
 pub use listing::{ListFilter, Page};
 pub use record::{EventBody, EventRecord, NewEvent};
 pub use retention::{PruneOutcome, spawn_sweeper};
+pub use selection::{Selection, glob_matches};
 use tables::{
     ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE,
 };

@@ -278,6 +278,7 @@ fn attempt(
         error_message: None,
         coordinates: Default::default(),
         plugins: vec![],
+        replay: None,
     }
 }
 

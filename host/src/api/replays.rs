@@ -1,0 +1,198 @@
+//! Replays: `POST /v1/destinations/{name}/replay` delivers a range of the
+//! log again (or, with `dryRun`, shows what would be sent), and
+//! `GET /v1/replays/{id}` follows its progress.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::destinations::Items;
+use super::error::{ApiError, FieldError};
+use crate::delivery::{DryRunItem, ReplayCommand, ReplayProgress, ReplayStatus};
+use crate::log::{LogError, Selection};
+
+/// Most events one replay may cover.
+const MAX_REPLAY_EVENTS: usize = 10_000_000;
+/// Events a dry run shows unless `limit` says otherwise, and the most it may.
+const DRY_RUN_DEFAULT: usize = 20;
+const DRY_RUN_MAX: usize = 1000;
+
+/// The body of `POST /v1/destinations/{name}/replay`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayRequest {
+    from_sequence: Option<u64>,
+    /// Inclusive.
+    to_sequence: Option<u64>,
+    /// RFC 3339; events received at or after it.
+    since: Option<String>,
+    /// RFC 3339; events received before it.
+    until: Option<String>,
+    /// Only events of this type (`*` matches anything: `order.*`).
+    event_type: Option<String>,
+    #[serde(alias = "dry_run")]
+    dry_run: Option<bool>,
+    /// Events shown by a dry run.
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun {
+    pub dry_run: bool,
+    /// Events the replay would cover.
+    pub total: usize,
+    /// The first `limit` of them, after the transforms.
+    pub items: Vec<DryRunItem>,
+}
+
+/// `POST /v1/destinations/{name}/replay`.
+pub async fn start(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let Some(control) = state.controls.get(&name) else {
+        return Err(ApiError::not_found("destination", "name"));
+    };
+    let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {
+        FieldError::whole(
+            "invalid_value",
+            format!(
+                "a replay body is {{\"fromSequence\", \"toSequence\"}} and/or {{\"since\", \"until\"}}, with optional \"eventType\" and \"dryRun\": {e}"
+            ),
+        )
+    })?;
+    let selection = selection(&request)?;
+    let log = state.log.clone();
+    let (sequences, too_many) =
+        tokio::task::spawn_blocking(move || log.select(&selection, MAX_REPLAY_EVENTS))
+            .await
+            .map_err(|_| LogError::Closed)??;
+    if too_many {
+        return Err(ApiError::bad_request(FieldError::whole(
+            "too_many_events",
+            format!("a replay covers at most {MAX_REPLAY_EVENTS} events; narrow the range"),
+        )));
+    }
+    let total = sequences.len();
+    if request.dry_run.unwrap_or(false) {
+        let limit = request.limit.unwrap_or(DRY_RUN_DEFAULT);
+        if !(1..=DRY_RUN_MAX).contains(&limit) {
+            return Err(ApiError::bad_request(FieldError::new(
+                "invalid_value",
+                "limit",
+                format!("must be from 1 to {DRY_RUN_MAX}"),
+            )));
+        }
+        let shown: Vec<u64> = sequences.into_iter().take(limit).collect();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        control
+            .replay
+            .send(ReplayCommand::DryRun {
+                sequences: shown,
+                reply,
+            })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        let items = answer.await.map_err(|_| LogError::Closed)??;
+        return Ok(Json(DryRun {
+            dry_run: true,
+            total,
+            items,
+        })
+        .into_response());
+    }
+    let id = format!("rpl_{}", ulid::Ulid::new());
+    let progress = ReplayProgress::new(id.clone(), name.clone(), total);
+    state
+        .replays
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone(), progress.clone());
+    control
+        .replay
+        .send(ReplayCommand::Start {
+            sequences,
+            progress: progress.clone(),
+        })
+        .await
+        .map_err(|_| LogError::Closed)?;
+    tracing::info!(destination = %name, replay = %id, total, "replay queued");
+    Ok((StatusCode::ACCEPTED, Json(progress.snapshot())).into_response())
+}
+
+/// The range a request names; at least one bound is required.
+fn selection(request: &ReplayRequest) -> Result<Selection, ApiError> {
+    let time = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
+                    .map_err(|_| {
+                        ApiError::bad_request(FieldError::new(
+                            "invalid_value",
+                            field,
+                            format!("\"{t}\" is not an RFC 3339 time like 2026-05-26T14:21:08Z"),
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let selection = Selection {
+        from_sequence: request.from_sequence,
+        to_sequence: request.to_sequence,
+        since_ms: time("since", &request.since)?,
+        until_ms: time("until", &request.until)?,
+        event_type: request.event_type.clone(),
+    };
+    if selection.from_sequence.is_none() && selection.since_ms.is_none() {
+        return Err(ApiError::bad_request(FieldError::new(
+            "missing_field",
+            "fromSequence",
+            "a replay needs a start: fromSequence or since",
+        )));
+    }
+    if let (Some(from), Some(to)) = (selection.from_sequence, selection.to_sequence)
+        && to < from
+    {
+        return Err(ApiError::bad_request(FieldError::new(
+            "invalid_value",
+            "toSequence",
+            "must be at least fromSequence",
+        )));
+    }
+    if let (Some(since), Some(until)) = (selection.since_ms, selection.until_ms)
+        && until <= since
+    {
+        return Err(ApiError::bad_request(FieldError::new(
+            "invalid_value",
+            "until",
+            "must be after since",
+        )));
+    }
+    Ok(selection)
+}
+
+/// `GET /v1/replays/{id}`.
+pub async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ReplayStatus>, ApiError> {
+    let replays = state.replays.lock().unwrap_or_else(|p| p.into_inner());
+    match replays.get(&id) {
+        Some(progress) => Ok(Json(progress.snapshot())),
+        None => Err(ApiError::not_found("replay", "id")),
+    }
+}
+
+/// `GET /v1/replays`: every replay since the process started, newest first.
+pub async fn list(State(state): State<AppState>) -> Json<Items<ReplayStatus>> {
+    let replays = state.replays.lock().unwrap_or_else(|p| p.into_inner());
+    let mut items: Vec<ReplayStatus> = replays.values().map(|p| p.snapshot()).collect();
+    items.sort_by(|a, b| b.id.cmp(&a.id));
+    Json(Items { items })
+}

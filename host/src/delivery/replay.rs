@@ -1,0 +1,336 @@
+//! Replays: delivering a chosen range of the log to a destination again,
+//! through its current transforms and plugin, in log order. The worker runs
+//! one chunk of a replay between its live batches, so live traffic keeps
+//! flowing. Every replayed attempt is in the attempt log with the replay's
+//! id; a replay never moves the cursor and never adds to the DLQ.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+
+use super::backoff;
+use super::status::LastError;
+use super::worker::{Verdict, Worker, blocking, started_attempt, to_plugin_event};
+use crate::log::{AttemptOutcome, DeliveryProgress, LogError, format_time};
+
+/// What a worker can be asked to do with a range of the log.
+pub enum ReplayCommand {
+    /// Deliver these sequences again, reporting into `progress`.
+    Start {
+        sequences: Vec<u64>,
+        progress: Arc<ReplayProgress>,
+    },
+    /// Run these sequences through the transforms only and say what the
+    /// destination plugin would get; nothing is sent or recorded.
+    DryRun {
+        sequences: Vec<u64>,
+        reply: oneshot::Sender<Result<Vec<DryRunItem>, LogError>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayState {
+    Queued,
+    Running,
+    Done,
+    /// The destination stopped (shutdown) before the replay finished.
+    Interrupted,
+}
+
+/// `GET /v1/replays/{id}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayStatus {
+    pub id: String,
+    pub destination: String,
+    pub state: ReplayState,
+    /// Events the replay covers.
+    pub total: usize,
+    /// Events finished: delivered + filtered + failed + missing.
+    pub done: usize,
+    pub delivered: usize,
+    /// Dropped by a transform.
+    pub filtered: usize,
+    /// Not delivered: a permanent error, or retries used up.
+    pub failed: usize,
+    /// Deleted by retention between the request and their turn.
+    pub missing: usize,
+    /// Retryable failures that were retried.
+    pub retries: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// A replay's status, shared by the worker (writes) and the API (reads).
+#[derive(Debug)]
+pub struct ReplayProgress(Mutex<ReplayStatus>);
+
+impl ReplayProgress {
+    pub fn new(id: String, destination: String, total: usize) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(ReplayStatus {
+            id,
+            destination,
+            state: ReplayState::Queued,
+            total,
+            done: 0,
+            delivered: 0,
+            filtered: 0,
+            failed: 0,
+            missing: 0,
+            retries: 0,
+            last_error: None,
+            created_at: format_time(SystemTime::now()),
+            finished_at: None,
+        })))
+    }
+
+    pub fn snapshot(&self) -> ReplayStatus {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ReplayStatus)) {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn finish(&self, state: ReplayState) {
+        self.update(|s| {
+            s.state = state;
+            s.finished_at = Some(format_time(SystemTime::now()));
+        });
+    }
+}
+
+/// Every replay of the process, by id (kept until restart).
+pub type Replays = Mutex<HashMap<String, Arc<ReplayProgress>>>;
+
+/// What a dry run shows for one log event.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunItem {
+    pub sequence: u64,
+    pub event_id: String,
+    /// The destination's partition key of the event (what orders delivery).
+    pub partition_key: String,
+    /// The events the destination plugin would get, after the transforms
+    /// (none: a transform dropped it).
+    pub records: Vec<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A replay the worker is working through.
+pub struct ActiveReplay {
+    sequences: Vec<u64>,
+    position: usize,
+    /// Failed attempts of the event at `position`.
+    failures: u32,
+    pub due: Instant,
+    progress: Arc<ReplayProgress>,
+}
+
+impl ActiveReplay {
+    pub fn new(sequences: Vec<u64>, progress: Arc<ReplayProgress>) -> Self {
+        Self {
+            sequences,
+            position: 0,
+            failures: 0,
+            due: Instant::now(),
+            progress,
+        }
+    }
+
+    pub fn interrupt(&self) {
+        self.progress.finish(ReplayState::Interrupted);
+    }
+}
+
+impl Worker {
+    /// Delivers the next chunk of `job`; true when the replay is finished.
+    /// A retryable failure stops the chunk there: that event and the ones
+    /// after it are sent again after the backoff, so a key's replayed
+    /// events keep their order.
+    pub(super) async fn replay_step(&mut self, job: &mut ActiveReplay) -> Result<bool, LogError> {
+        job.progress.update(|s| s.state = ReplayState::Running);
+        let end = (job.position + self.config.batch.max_events).min(job.sequences.len());
+        let chunk: Vec<u64> = job.sequences[job.position..end].to_vec();
+        let (records, numbers) = {
+            let (name, wanted) = (self.config.name.clone(), chunk.clone());
+            blocking(&self.log, move |log| {
+                let records = log.read_sequences(&wanted)?;
+                let found: Vec<u64> = records.iter().map(|r| r.sequence).collect();
+                let numbers = log.next_attempt_numbers(&name, &found)?;
+                Ok((records, numbers))
+            })
+            .await?
+        };
+        let missing = chunk.len() - records.len();
+        let started = Instant::now();
+        let started_at = format_time(SystemTime::now());
+        let verdicts = self
+            .run_plugins(records.iter().map(to_plugin_event).collect())
+            .await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let plugins = self.pipeline.plugin_ids();
+        let replay_id = job.progress.snapshot().id;
+        let mut progress = DeliveryProgress {
+            destination: self.config.name.clone(),
+            attempts: Vec::with_capacity(records.len()),
+            dead_letters: Vec::new(),
+            discarded: Vec::new(),
+            cursor: 0,
+        };
+        let (mut delivered, mut filtered, mut failed) = (0, 0, 0);
+        let mut stopped_at: Option<u64> = None;
+        let mut last_error = None;
+        for ((record, verdict), number) in records.iter().zip(verdicts).zip(numbers) {
+            if stopped_at.is_some() {
+                break;
+            }
+            let mut entry = started_attempt(
+                &self.config.name,
+                &record.id,
+                record.sequence,
+                number,
+                &started_at,
+                duration_ms,
+                &plugins,
+            );
+            entry.replay = Some(replay_id.clone());
+            let verdict = verdict.unwrap_or(Verdict::Retry {
+                code: "no_outcome".into(),
+                message: "the plugin returned no outcome for this event".into(),
+            });
+            match verdict {
+                Verdict::Delivered(coordinates) => {
+                    entry.coordinates = coordinates;
+                    delivered += 1;
+                }
+                Verdict::Filtered => {
+                    entry.outcome = AttemptOutcome::Filtered;
+                    filtered += 1;
+                }
+                Verdict::Retry { code, message }
+                    if job.failures < self.config.retry.max_retries =>
+                {
+                    entry.outcome = AttemptOutcome::Retryable;
+                    entry.error_code = Some(code.clone());
+                    entry.error_message = Some(message.clone());
+                    last_error = Some((code, message, record.id.clone()));
+                    stopped_at = Some(record.sequence);
+                }
+                Verdict::Retry { code, message } | Verdict::Dead { code, message } => {
+                    entry.outcome = AttemptOutcome::Failed;
+                    entry.error_code = Some(code.clone());
+                    entry.error_message = Some(message.clone());
+                    last_error = Some((code, message, record.id.clone()));
+                    failed += 1;
+                }
+            }
+            progress.attempts.push(entry);
+        }
+        self.record(progress).await?;
+
+        let finished_here = match stopped_at {
+            None => chunk.len(),
+            Some(sequence) => chunk.iter().position(|&s| s == sequence).unwrap_or(0),
+        };
+        job.position += finished_here;
+        match stopped_at {
+            Some(_) => {
+                job.failures += 1;
+                job.due = Instant::now() + backoff::wait(&self.config.retry, job.failures);
+            }
+            None => {
+                job.failures = 0;
+                job.due = Instant::now();
+            }
+        }
+        let retried = usize::from(stopped_at.is_some());
+        // Events of this chunk before the stop are done; `missing` ones are
+        // counted once, when the chunk completes.
+        let missing_done = if stopped_at.is_none() { missing } else { 0 };
+        job.progress.update(|s| {
+            s.delivered += delivered;
+            s.filtered += filtered;
+            s.failed += failed;
+            s.missing += missing_done;
+            s.retries += retried;
+            s.done = s.delivered + s.filtered + s.failed + s.missing;
+            if let Some((code, message, event_id)) = last_error {
+                s.last_error = Some(LastError {
+                    code,
+                    message,
+                    event_id,
+                    at: started_at.clone(),
+                });
+            }
+        });
+        let finished = job.position >= job.sequences.len();
+        if finished {
+            job.progress.finish(ReplayState::Done);
+            let s = job.progress.snapshot();
+            tracing::info!(destination = %self.config.name, replay = %s.id, delivered = s.delivered, failed = s.failed, "replay done");
+        }
+        Ok(finished)
+    }
+
+    /// The transforms' output for `sequences`, without delivering anything.
+    pub(super) async fn dry_run(
+        &mut self,
+        sequences: Vec<u64>,
+    ) -> Result<Vec<DryRunItem>, LogError> {
+        let records = blocking(&self.log, move |log| log.read_sequences(&sequences)).await?;
+        let mut items = Vec::with_capacity(records.len());
+        for record in records {
+            let partition_key = self.config.partition_key.extract(&record);
+            let (records, error) = match self.pipeline.transform(to_plugin_event(&record)).await {
+                Ok(events) => (
+                    events
+                        .iter()
+                        .filter_map(|e| RawValue::from_string(event_json(e)).ok())
+                        .collect(),
+                    None,
+                ),
+                Err(failure) => (
+                    Vec::new(),
+                    Some(format!("{}: {}", failure.code, failure.message)),
+                ),
+            };
+            items.push(DryRunItem {
+                sequence: record.sequence,
+                event_id: record.id.clone(),
+                partition_key,
+                records,
+                error,
+            });
+        }
+        Ok(items)
+    }
+}
+
+/// A plugin event as the canonical JSON a destination plugin renders.
+fn event_json(event: &crate::runtime::Event) -> String {
+    let mut object = serde_json::json!({
+        "eventId": event.id,
+        "sequence": event.sequence,
+        "eventType": event.event_type,
+        "occurredAt": event.occurred_at,
+        "source": event.source,
+        "customerExternalId": event.customer_external_id,
+        "idempotencyKey": event.idempotency_key,
+        "payload": serde_json::from_str::<serde_json::Value>(&event.payload).unwrap_or_default(),
+        "metadata": serde_json::from_str::<serde_json::Value>(&event.metadata).unwrap_or_default(),
+    });
+    if let Some(correlation_id) = &event.correlation_id {
+        object["correlationId"] = serde_json::json!(correlation_id);
+    }
+    object.to_string()
+}
