@@ -587,6 +587,15 @@ async fn a_paused_destination_holds_its_events_until_resumed() {
         "{status}"
     );
 
+    // A restart keeps the pause: an operator's decision outlives the process.
+    let mut server = server;
+    server.stop();
+    server.restart().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, status) = server.get("/v1/destinations/held").await;
+    assert_eq!(status["paused"], true, "{status}");
+    assert!(json_lines(&server, "held.jsonl").is_empty(), "still nothing delivered");
+
     let resume = server
         .http
         .post(server.url("/v1/destinations/held/resume"))

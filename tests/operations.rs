@@ -269,3 +269,139 @@ async fn admin_endpoints_need_the_token_and_change_nothing_without_it() {
         "the API description is public"
     );
 }
+
+/// Runs the `pushrail` command line against `server`; (exit code, stdout, stderr).
+fn pushrail(server: &Server, token: &str, args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(support::BIN)
+        .args(args)
+        .args(["--server", &server.url(""), "--token", token])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_shows_status_works_the_dlq_and_follows_a_replay() {
+    let rest = format!(
+        "[plugins]\ndir = \"{PLUGIN_DIR}\"\n\
+         [[destinations]]\nname = \"picky\"\nplugin = \"misbehave\"\nfile = {{ path = \"picky.jsonl\" }}\n\
+         config = {{ mode = \"permanent\", key = \"acct_bad\" }}\nbatch = {{ linger = \"5ms\" }}\n\
+         [[destinations]]\nname = \"local\"\nplugin = \"file\"\nbatch = {{ linger = \"5ms\" }}\n"
+    );
+    let server = Server::start_with("api_tokens = [\"cli-token\"]", &rest).await;
+    let auth = |path: &str| {
+        server
+            .http
+            .get(server.url(path))
+            .bearer_auth("cli-token")
+            .send()
+    };
+    let mut events = Vec::new();
+    for i in 0..12 {
+        let customer = if i % 4 == 0 { "acct_bad" } else { "acct_ok" };
+        events.push(event(customer, &format!("k-{i}")));
+    }
+    let response = server
+        .http
+        .post(server.url("/v1/events/batch"))
+        .bearer_auth("cli-token")
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let posted: Value = response.json().await.unwrap();
+    let bad: Vec<String> = posted["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .step_by(4)
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    eventually(30, "three dead letters and local caught up", async || {
+        let list: Value = auth("/v1/destinations").await.ok()?.json().await.ok()?;
+        let items = list["items"].as_array()?;
+        (items[0]["deadLetters"] == 3 && items[1]["lagEvents"] == 0).then_some(())
+    })
+    .await;
+
+    let (code, out, err) = pushrail(&server, "cli-token", &["status"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("DESTINATION") && lines[0].contains("LAST ERROR"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("picky")
+            && lines[1].contains("misbehave")
+            && lines[1].ends_with("Rejected"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("local") && lines[2].contains("running"),
+        "{out}"
+    );
+
+    let (code, out, err) = pushrail(&server, "cli-token", &["dlq", "list", "picky"]);
+    assert_eq!(code, 0, "{err}");
+    for id in &bad {
+        assert!(out.contains(id.as_str()), "{out}");
+    }
+    assert!(out.ends_with("3 dead letter(s)\n"), "{out}");
+    let (code, out, _) = pushrail(&server, "cli-token", &["dlq", "show", "picky", &bad[0]]);
+    assert_eq!(code, 0);
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["eventId"], bad[0].as_str());
+    let (code, out, _) = pushrail(&server, "cli-token", &["dlq", "discard", "picky", &bad[0]]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = pushrail(
+        &server,
+        "cli-token",
+        &["dlq", "redrive", "picky", "--error-code", "Rejected"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "queued 2 dead letter(s) for redrive");
+
+    let (code, out, err) = pushrail(
+        &server,
+        "cli-token",
+        &["replay", "local", "--from", "1", "--to", "5", "--dry-run"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("5 event(s) would be replayed; the first 5:"),
+        "{out}"
+    );
+    let (code, out, err) = pushrail(
+        &server,
+        "cli-token",
+        &["replay", "local", "--from", "1", "--to", "5"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("done: delivered 5, filtered 0, failed 0"),
+        "{out}"
+    );
+    assert!(err.contains("100% 5/5"), "a progress bar: {err}");
+
+    let (code, _, err) = pushrail(&server, "wrong-token", &["status"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("401: unauthorized"), "{err}");
+    let (code, _, err) = pushrail(&server, "cli-token", &["dlq", "list", "nowhere"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("404: not_found"), "{err}");
+    let output = std::process::Command::new(support::BIN)
+        .args(["status", "--server", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("cannot reach the Pushrail server at http://127.0.0.1:9")
+    );
+}

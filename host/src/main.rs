@@ -1,9 +1,11 @@
-//! The `pushrail` command line: `serve` runs the engine, `check` validates a config.
+//! The `pushrail` command line: `serve` runs the engine, `check` validates a
+//! config; `status`, `dlq` and `replay` operate a running server.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use pushrail::cli;
 use pushrail::config::{Config, ConfigError};
 
 #[global_allocator]
@@ -38,6 +40,25 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Show every destination of a running server: cursor, lag, DLQ, last error.
+    Status {
+        #[command(flatten)]
+        connection: cli::Connection,
+    },
+    /// Inspect and act on a destination's dead-letter queue.
+    Dlq {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::DlqCommand,
+    },
+    /// Deliver a range of the log to a destination again, with a progress bar.
+    Replay {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(flatten)]
+        args: cli::ReplayArgs,
+    },
 }
 
 /// Exit code for an invalid config or bad usage.
@@ -49,6 +70,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(config),
+        Command::Status { connection } => cli::run(&connection, cli::status),
+        Command::Dlq {
+            connection,
+            command,
+        } => cli::run(&connection, |client| cli::dlq(client, command)),
+        Command::Replay { connection, args } => {
+            cli::run(&connection, |client| cli::replay(client, args))
+        }
     }
 }
 

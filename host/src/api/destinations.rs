@@ -114,7 +114,8 @@ fn seconds_since(rfc3339: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// `POST /v1/destinations/{name}/pause`: stop delivering after the batch in flight.
+/// `POST /v1/destinations/{name}/pause`: stop delivering after the batch in
+/// flight, until resumed (a restart keeps it paused).
 pub async fn pause(
     state: State<AppState>,
     name: Path<String>,
@@ -138,6 +139,11 @@ async fn set_paused(
     let Some(control) = state.controls.get(&name) else {
         return Err(ApiError::not_found("destination", "name"));
     };
+    let log = state.log.clone();
+    let key = name.clone();
+    tokio::task::spawn_blocking(move || log.set_paused(&key, paused))
+        .await
+        .map_err(|_| LogError::Closed)??;
     control.paused.send_replace(paused);
     tracing::info!(destination = %name, paused, "destination {}", if paused { "paused" } else { "resumed" });
     Ok(Json(describe(&state, name).await?))

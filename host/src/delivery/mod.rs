@@ -118,7 +118,14 @@ impl Delivery {
             let pipeline =
                 Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
             let (redrive, requests) = mpsc::channel(16);
-            let (paused, pause) = watch::channel(false);
+            let was_paused = log.is_paused(&destination.name).unwrap_or_else(|e| {
+                tracing::warn!(destination = %destination.name, error = %e, "cannot read the paused flag; starting unpaused");
+                false
+            });
+            if was_paused {
+                tracing::info!(destination = %destination.name, "paused by an operator; resume it to deliver");
+            }
+            let (paused, pause) = watch::channel(was_paused);
             let live = Arc::new(LiveStatus::default());
             let (replay, replays) = mpsc::channel(16);
             live.set_plugins(pipeline.plugin_ids());

@@ -30,6 +30,7 @@ pub use retention::{PruneOutcome, spawn_sweeper};
 pub use selection::{Selection, glob_matches};
 use tables::{
     ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE,
+    META_PAUSED_PREFIX,
 };
 
 use crate::config::StorageConfig;
@@ -218,6 +219,30 @@ impl Log {
             .await
             .map_err(|_| LogError::Closed)?;
         answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Remembers whether `destination` is paused, across restarts. Blocking.
+    pub fn set_paused(&self, destination: &str, paused: bool) -> Result<(), LogError> {
+        let key = format!("{META_PAUSED_PREFIX}{destination}");
+        let txn = self.inner.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            if paused {
+                meta.insert(key.as_str(), 1)?;
+            } else {
+                meta.remove(key.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Whether an operator paused `destination` (and did not resume it). Blocking.
+    pub fn is_paused(&self, destination: &str) -> Result<bool, LogError> {
+        let key = format!("{META_PAUSED_PREFIX}{destination}");
+        let txn = self.inner.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(key.as_str())?.is_some_and(|g| g.value() == 1))
     }
 
     /// The stored record (raw JSON) of the event with `id`. Blocking.

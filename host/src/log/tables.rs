@@ -29,3 +29,6 @@ pub const ATTEMPTS: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::
 pub const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead_letters");
 
 pub const META_NEXT_SEQUENCE: &str = "next_sequence";
+
+/// `META` key prefix of a paused destination (`paused:<name>` = 1).
+pub const META_PAUSED_PREFIX: &str = "paused:";

@@ -1,0 +1,103 @@
+//! The HTTP client of the operator commands: one server, one token, JSON
+//! in and out, and the API's errors turned into readable messages.
+
+use reqwest::Method;
+use serde_json::Value;
+
+/// Why a command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the Pushrail server at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The API answered with its JSON error.
+    #[error("{status}: {code}: {message}{}", field.as_deref().map(|f| format!(" (field: {f})")).unwrap_or_default())]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("the server answered {status} with a body that is not the API's JSON: {body}")]
+    Unexpected { status: u16, body: String },
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub fn new(server: &str, token: Option<String>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.trim_end_matches('/').to_owned(),
+            token: token.filter(|t| !t.is_empty()),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value, ClientError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: chain(&e),
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: chain(&e),
+            })?;
+        let json: Option<Value> = serde_json::from_str(&text).ok();
+        match (status, json) {
+            (200..=299, Some(json)) => Ok(json),
+            (_, Some(json)) if json["error"].is_object() => {
+                let error = &json["error"];
+                Err(ClientError::Api {
+                    status,
+                    code: error["code"].as_str().unwrap_or("error").to_owned(),
+                    message: error["message"].as_str().unwrap_or_default().to_owned(),
+                    field: error["field"].as_str().map(str::to_owned),
+                })
+            }
+            _ => Err(ClientError::Unexpected { status, body: text }),
+        }
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
