@@ -346,12 +346,9 @@ pub async fn replay(client: Client, args: ReplayArgs) -> Result<(), ClientError>
 /// `[#########-----------]  45% 450/1000`
 fn progress_bar(done: u64, total: u64) -> String {
     const WIDTH: u64 = 30;
-    let filled = if total == 0 {
-        WIDTH
-    } else {
-        done * WIDTH / total
-    };
-    let percent = if total == 0 { 100 } else { done * 100 / total };
+    // An empty replay is complete.
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH).min(WIDTH);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
     format!(
         "[{}{}] {percent:>3}% {done}/{total}",
         "#".repeat(filled as usize),
