@@ -594,7 +594,10 @@ async fn a_paused_destination_holds_its_events_until_resumed() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (_, status) = server.get("/v1/destinations/held").await;
     assert_eq!(status["paused"], true, "{status}");
-    assert!(json_lines(&server, "held.jsonl").is_empty(), "still nothing delivered");
+    assert!(
+        json_lines(&server, "held.jsonl").is_empty(),
+        "still nothing delivered"
+    );
 
     let resume = server
         .http

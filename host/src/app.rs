@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::delivery::{Delivery, DeliveryError};
 use crate::log::{Log, LogError, spawn_sweeper};
 use crate::metrics::Metrics;
-use crate::runtime::{Limits, Runtime, RuntimeError};
+use crate::runtime::{Limits, PluginVersions, Runtime, RuntimeError, spawn_watcher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -50,7 +50,12 @@ pub async fn run(
     let log = Log::open(&config.storage)?;
     let metrics = Arc::new(Metrics::default());
     let started = start(&config, &log, metrics.clone()).await;
-    let (listener, delivery, sweeper) = match started {
+    let Started {
+        listener,
+        delivery,
+        background,
+        versions,
+    } = match started {
         Ok(parts) => parts,
         Err(e) => {
             let closing = log.clone();
@@ -66,6 +71,7 @@ pub async fn run(
         &config,
         metrics,
         delivery.controls(),
+        versions,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -96,21 +102,27 @@ pub async fn run(
             Ok(())
         }
     };
-    sweeper.abort();
+    for task in background {
+        task.abort();
+    }
     delivery.stop(config.server.shutdown_timeout).await;
     let closing = log.clone();
     let _ = tokio::task::spawn_blocking(move || closing.close()).await;
     result
 }
 
+/// What [`start`] brings up.
+struct Started {
+    listener: TcpListener,
+    delivery: Delivery,
+    /// The retention sweeper and the plugin directory watcher.
+    background: Vec<tokio::task::JoinHandle<()>>,
+    versions: Arc<PluginVersions>,
+}
+
 /// Everything between opening the log and serving: plugins, delivery,
-/// the retention sweeper and the listening socket.
-async fn start(
-    config: &Config,
-    log: &Log,
-    metrics: Arc<Metrics>,
-) -> Result<(TcpListener, Delivery, tokio::task::JoinHandle<()>), AppError> {
-    tracing::info!(path = %log.path().display(), next_sequence = log.next_sequence()?, "log open");
+/// the retention sweeper, the plugin watcher and the listening socket.
+async fn start(config: &Config, log: &Log, metrics: Arc<Metrics>) -> Result<Started, AppError> {
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| AppError::Bind {
@@ -127,21 +139,45 @@ async fn start(
     };
     let runtime = Runtime::new(limits, cache_dir)?;
     let registry = runtime.load_plugins(config.plugins.dir.as_deref())?;
-    let delivery = Delivery::start(config, log, runtime, &registry, metrics).await?;
+    let versions = PluginVersions::new(&registry);
+    let delivery = Delivery::start(
+        config,
+        log,
+        runtime.clone(),
+        &registry,
+        versions.clone(),
+        metrics,
+    )
+    .await?;
     tracing::info!(
         destinations = config.destinations.len(),
         plugins = registry.names().collect::<Vec<_>>().join(","),
         "delivery running"
     );
     let destinations: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
-    let sweeper = spawn_sweeper(
+    let mut background = vec![spawn_sweeper(
         log.clone(),
         config.storage.retention,
         config.storage.attempt_retention,
         config.storage.retention_interval,
         Arc::new(destinations),
-    );
-    Ok((listener, delivery, sweeper))
+    )];
+    if let Some(dir) = &config.plugins.dir
+        && !config.plugins.watch_interval.is_zero()
+    {
+        background.push(spawn_watcher(
+            runtime,
+            dir.clone(),
+            config.plugins.watch_interval,
+            versions.clone(),
+        ));
+    }
+    Ok(Started {
+        listener,
+        delivery,
+        background,
+        versions,
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -227,6 +227,9 @@ pub struct PluginsConfig {
     pub time_limit: Duration,
     /// Keep compiled plugins under `<data_dir>/plugin-cache`.
     pub cache: bool,
+    /// How often `dir` is checked for new or changed `.wasm` files (hot
+    /// reload); zero turns watching off.
+    pub watch_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -431,6 +434,7 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
             memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
             time_limit,
             cache: f.boolean("cache", true),
+            watch_interval: f.duration("watch_interval", Duration::from_secs(2)),
         }
     })
 }

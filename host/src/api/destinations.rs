@@ -41,6 +41,16 @@ pub struct DestinationStatus {
     /// The most recent failed attempt, if any since the start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// New versions of this destination's plugins that failed to load or
+    /// start (the running versions stay), by plugin name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugin_errors: Vec<PluginError>,
+}
+
+#[derive(Serialize)]
+pub struct PluginError {
+    pub plugin: String,
+    pub error: String,
 }
 
 /// `GET /v1/destinations`: every configured destination, in config order.
@@ -86,6 +96,19 @@ async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, A
     .await
     .map_err(|_| LogError::Closed)??;
     let lag_seconds = oldest.as_deref().map_or(0.0, seconds_since);
+    let plugin_errors = plugins
+        .iter()
+        .filter_map(|id| id.split('@').next())
+        .filter_map(|plugin| {
+            state
+                .plugin_versions
+                .error(plugin)
+                .map(|error| PluginError {
+                    plugin: plugin.to_owned(),
+                    error,
+                })
+        })
+        .collect();
     Ok(DestinationStatus {
         name,
         plugin: plugins
@@ -101,6 +124,7 @@ async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, A
         dead_letters,
         paused,
         last_error,
+        plugin_errors,
     })
 }
 

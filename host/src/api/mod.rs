@@ -46,10 +46,18 @@ pub struct AppState {
     pub controls: Arc<Controls>,
     /// Replays started since the process started, by id.
     pub replays: Arc<crate::delivery::Replays>,
+    /// The newest plugin versions and failed loads (hot reload).
+    pub plugin_versions: Arc<crate::runtime::PluginVersions>,
 }
 
 impl AppState {
-    pub fn new(log: Log, config: &Config, metrics: Arc<Metrics>, controls: Arc<Controls>) -> Self {
+    pub fn new(
+        log: Log,
+        config: &Config,
+        metrics: Arc<Metrics>,
+        controls: Arc<Controls>,
+        plugin_versions: Arc<crate::runtime::PluginVersions>,
+    ) -> Self {
         Self {
             log,
             limits: Limits {
@@ -60,6 +68,7 @@ impl AppState {
             destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
             metrics,
             replays: Arc::default(),
+            plugin_versions,
             controls,
         }
     }

@@ -347,7 +347,10 @@ pub async fn replay(client: Client, args: ReplayArgs) -> Result<(), ClientError>
 fn progress_bar(done: u64, total: u64) -> String {
     const WIDTH: u64 = 30;
     // An empty replay is complete.
-    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH).min(WIDTH);
+    let filled = (done * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
     let percent = (done * 100).checked_div(total).unwrap_or(100);
     format!(
         "[{}{}] {percent:>3}% {done}/{total}",

@@ -22,7 +22,9 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::log::{DeadLetter, Log};
 use crate::metrics::Metrics;
-use crate::runtime::{CallError, LoadError, Registry, Runtime, SinkBindings, World};
+use crate::runtime::{
+    CallError, LoadError, PluginVersions, Registry, Runtime, SinkBindings, World,
+};
 use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
@@ -108,6 +110,7 @@ impl Delivery {
         log: &Log,
         runtime: Arc<Runtime>,
         registry: &Registry,
+        versions: Arc<PluginVersions>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, DeliveryError> {
         let (stop, stopped) = watch::channel(false);
@@ -115,8 +118,9 @@ impl Delivery {
         let mut controls = HashMap::new();
         for destination in &config.destinations {
             let sinks = bind_sinks(&config.storage.data_dir, destination).await?;
-            let pipeline =
+            let mut pipeline =
                 Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
+            pipeline.follow(versions.clone());
             let (redrive, requests) = mpsc::channel(16);
             let was_paused = log.is_paused(&destination.name).unwrap_or_else(|e| {
                 tracing::warn!(destination = %destination.name, error = %e, "cannot read the paused flag; starting unpaused");

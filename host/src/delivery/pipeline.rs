@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::DeliveryError;
 use crate::config::{Config, DestinationConfig};
 use crate::runtime::{
-    CallError, DestinationInstance, Event, Outcome, Plugin, Registry, Runtime, SinkBindings,
-    TransformInstance, World,
+    CallError, DestinationInstance, Event, Outcome, Plugin, PluginVersions, Registry, Runtime,
+    SinkBindings, TransformInstance, World,
 };
 
 /// A transform failed an event: the event goes to the dead-letter queue.
@@ -37,6 +37,8 @@ pub struct Pipeline {
     instance: Option<DestinationInstance>,
     /// plugin name → (time in its calls, calls) since the last [`Pipeline::take_call_times`].
     call_times: BTreeMap<String, (Duration, u64)>,
+    /// Newer plugin versions to switch to (hot reload), and the last one seen.
+    versions: Option<(Arc<PluginVersions>, tokio::sync::watch::Receiver<u64>)>,
 }
 
 impl Pipeline {
@@ -79,6 +81,7 @@ impl Pipeline {
             stages,
             instance: None,
             call_times: BTreeMap::new(),
+            versions: None,
         };
         let init_error = |plugin: &str, error: CallError| DeliveryError::Init {
             destination: destination.name.clone(),
@@ -98,6 +101,99 @@ impl Pipeline {
             .await
             .map_err(|e| init_error(&name, e))?;
         Ok(pipeline)
+    }
+
+    /// Follows `versions`: [`Pipeline::refresh`] switches to what it publishes.
+    pub fn follow(&mut self, versions: Arc<PluginVersions>) {
+        let mut seen = versions.subscribe();
+        seen.mark_unchanged();
+        self.versions = Some((versions, seen));
+    }
+
+    /// Switches to newer plugin versions; called between batches, so a batch
+    /// runs entirely on one version. A version that cannot start here (wrong
+    /// world, or its `init` refuses the config) is recorded and the running
+    /// one stays. True when something switched.
+    pub async fn refresh(&mut self) -> bool {
+        let Some((versions, seen)) = &mut self.versions else {
+            return false;
+        };
+        if !seen.has_changed().unwrap_or(false) {
+            return false;
+        }
+        seen.mark_unchanged();
+        let versions = versions.clone();
+        let mut switched = false;
+        if let Some(newest) = versions.get(&self.plugin.name)
+            && newest.hash != self.plugin.hash
+        {
+            let started = match newest.world() {
+                World::Destination => self
+                    .runtime
+                    .destination(
+                        &newest,
+                        &self.destination,
+                        self.sinks.clone(),
+                        &self.settings,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
+                other => Err(format!(
+                    "the new version is a {other}, but is used as a destination"
+                )),
+            };
+            match started {
+                Ok(instance) => {
+                    self.note_switch(&newest);
+                    self.plugin = newest;
+                    self.instance = Some(instance);
+                    switched = true;
+                }
+                Err(error) => self.refuse(&versions, &newest, error),
+            }
+        }
+        for index in 0..self.stages.len() {
+            let current = self.stages[index].plugin.clone();
+            let Some(newest) = versions.get(&current.name) else {
+                continue;
+            };
+            if newest.hash == current.hash {
+                continue;
+            }
+            let started = match newest.world() {
+                World::Transform => self
+                    .runtime
+                    .transform(&newest, &self.destination, &self.stages[index].config)
+                    .await
+                    .map_err(|e| e.to_string()),
+                other => Err(format!(
+                    "the new version is a {other}, but is used as a transform"
+                )),
+            };
+            match started {
+                Ok(instance) => {
+                    self.note_switch(&newest);
+                    let stage = &mut self.stages[index];
+                    stage.plugin = newest;
+                    stage.instance = Some(instance);
+                    switched = true;
+                }
+                Err(error) => self.refuse(&versions, &newest, error),
+            }
+        }
+        switched
+    }
+
+    fn note_switch(&self, newest: &Plugin) {
+        tracing::info!(destination = %self.destination, plugin = %newest.name, hash = &newest.hash[..12], "switched to the new plugin version");
+    }
+
+    fn refuse(&self, versions: &PluginVersions, newest: &Plugin, error: String) {
+        tracing::warn!(destination = %self.destination, plugin = %newest.name, %error, "new plugin version refused; the running version stays");
+        versions.fail(
+            &newest.name,
+            format!("version {} could not start: {error}", &newest.hash[..12]),
+        );
     }
 
     /// `name@sha256` of every plugin that runs, for the attempt log.

@@ -90,6 +90,9 @@ impl Worker {
                     return;
                 }
             }
+            if self.pipeline.refresh().await {
+                self.live.set_plugins(self.pipeline.plugin_ids());
+            }
             while let Ok(command) = self.replays.try_recv() {
                 self.accept(command, &mut replays).await;
             }

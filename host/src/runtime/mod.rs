@@ -9,6 +9,8 @@ mod host;
 mod instance;
 mod registry;
 mod sandbox;
+mod versions;
+mod watcher;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +26,8 @@ pub use host::SinkBindings;
 pub use instance::{DestinationInstance, Instance, TransformInstance};
 pub use registry::{BUILTINS, Origin, Plugin, Registry, World};
 use registry::{Loader, Pre};
+pub use versions::PluginVersions;
+pub use watcher::spawn_watcher;
 
 /// Limits every instance gets.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +92,17 @@ impl Runtime {
 
     /// Compiles and validates one component (for tools and tests).
     pub fn load_plugin(&self, name: &str, bytes: &[u8]) -> Result<Plugin, RuntimeError> {
-        Ok(self.loader().load(name, bytes, Origin::BuiltIn)?)
+        self.load_plugin_from(name, bytes, Origin::BuiltIn)
+    }
+
+    /// Compiles and validates one component that came from `origin`.
+    pub fn load_plugin_from(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        origin: Origin,
+    ) -> Result<Plugin, RuntimeError> {
+        Ok(self.loader().load(name, bytes, origin)?)
     }
 
     fn loader(&self) -> Loader<'_> {
