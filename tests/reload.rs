@@ -156,3 +156,134 @@ async fn a_changed_transform_is_swapped_between_batches_and_a_broken_one_is_refu
     let hashes = transform_hashes(&server).await;
     assert_eq!(hashes.last(), Some(&new));
 }
+
+fn file_destination(name: &str, linger: &str) -> String {
+    format!(
+        "[[destinations]]\nname = \"{name}\"\nplugin = \"file\"\nbatch = {{ linger = \"{linger}\" }}\n"
+    )
+}
+
+/// Rewrites the server's config file with `rest` in place of `old_rest`.
+fn rewrite(server: &Server, old_rest: &str, rest: &str) {
+    let text = std::fs::read_to_string(server.config_path()).unwrap();
+    assert!(text.contains(old_rest));
+    std::fs::write(server.config_path(), text.replace(old_rest, rest)).unwrap();
+}
+
+async fn running(server: &Server) -> Vec<String> {
+    let (_, list) = server.get("/v1/destinations").await;
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn lines_eventually(server: &Server, file: &str, count: usize) -> Vec<Value> {
+    eventually(20, &format!("{count} lines in {file}"), async || {
+        let lines = json_lines(server, file);
+        (lines.len() >= count).then_some(lines)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_reload_adds_removes_and_restarts_destinations_and_refuses_a_bad_file() {
+    let first = file_destination("a", "5ms") + &file_destination("b", "5ms");
+    let server = Server::start_with("", &first).await;
+    let before: Vec<Value> = (0..5)
+        .map(|i| event("acct_1", &format!("one-{i}")))
+        .collect();
+    post_batch(&server, before).await;
+    lines_eventually(&server, "a.jsonl", 5).await;
+    lines_eventually(&server, "b.jsonl", 5).await;
+
+    // a changes, b goes, c comes.
+    let second = file_destination("a", "10ms") + &file_destination("c", "5ms");
+    rewrite(&server, &first, &second);
+    let (status, report) = server.post("/v1/admin/reload", &Value::Null).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["added"], serde_json::json!(["c"]), "{report}");
+    assert_eq!(report["removed"], serde_json::json!(["b"]));
+    assert_eq!(report["restarted"], serde_json::json!(["a"]));
+    assert_eq!(running(&server).await, ["a", "c"]);
+
+    post_batch(
+        &server,
+        (0..5)
+            .map(|i| event("acct_1", &format!("two-{i}")))
+            .collect(),
+    )
+    .await;
+    let a = lines_eventually(&server, "a.jsonl", 10).await;
+    let c = lines_eventually(&server, "c.jsonl", 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sequences = |lines: &[Value]| {
+        lines
+            .iter()
+            .map(|l| l["sequence"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sequences(&json_lines(&server, "a.jsonl")),
+        (1..=10).collect::<Vec<_>>(),
+        "a restarted from its cursor: none twice"
+    );
+    assert_eq!(
+        sequences(&c),
+        (1..=10).collect::<Vec<_>>(),
+        "a new destination starts at the log's beginning"
+    );
+    assert_eq!(a.len(), 10);
+    assert_eq!(
+        json_lines(&server, "b.jsonl").len(),
+        5,
+        "a removed destination delivers no more"
+    );
+    let (status, _) = server.get("/v1/destinations/b").await;
+    assert_eq!(status, 404);
+
+    // A config with a problem is refused whole; the running one stays.
+    let broken =
+        file_destination("a", "10ms") + "[[destinations]]\nname = \"d\"\nplugin = \"nope\"\n";
+    rewrite(&server, &second, &broken);
+    let (status, error) = server.post("/v1/admin/reload", &Value::Null).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"]["code"], "invalid_config");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no plugin named `nope`"),
+        "{error}"
+    );
+    assert_eq!(running(&server).await, ["a", "c"], "nothing changed");
+    std::fs::write(server.config_path(), "this is [not toml").unwrap();
+    let (status, error) = server.post("/v1/admin/reload", &Value::Null).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("invalid_config")),
+        "{error}"
+    );
+    assert_eq!(running(&server).await, ["a", "c"]);
+
+    // SIGHUP reloads too.
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:{}\"\n[storage]\ndata_dir = \"{}\"\n",
+        server.port,
+        server.data_dir().display()
+    );
+    text.push_str(&(second.clone() + &file_destination("d", "5ms")));
+    std::fs::write(server.config_path(), text).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    eventually(20, "d running after SIGHUP", async || {
+        (running(&server).await == ["a", "c", "d"]).then_some(())
+    })
+    .await;
+    lines_eventually(&server, "d.jsonl", 10).await;
+}

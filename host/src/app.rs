@@ -2,6 +2,7 @@
 //! background sweeper, serve HTTP until told to stop, then drain and close.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::serve::ListenerExt;
@@ -9,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
 use crate::config::Config;
-use crate::delivery::{Delivery, DeliveryError};
+use crate::delivery::{Delivery, DeliveryError, Reloader};
 use crate::log::{Log, LogError, spawn_sweeper};
 use crate::metrics::Metrics;
 use crate::runtime::{Limits, PluginVersions, Runtime, RuntimeError, spawn_watcher};
@@ -43,8 +44,10 @@ impl AppError {
 
 /// Runs the engine until `shutdown` resolves. In-flight requests get up to
 /// `server.shutdown_timeout` to finish; the commit in progress always finishes.
+/// `path` is the config file that SIGHUP and `POST /v1/admin/reload` re-read.
 pub async fn run(
     config: Config,
+    path: Option<PathBuf>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let log = Log::open(&config.storage)?;
@@ -64,13 +67,21 @@ pub async fn run(
         }
     };
     let addr = listener.local_addr().map_err(AppError::Serve)?;
+    let controls = delivery.controls();
+    let reloader = Arc::new(Reloader::new(
+        path,
+        delivery,
+        config.server.shutdown_timeout,
+    ));
+    let hangups = spawn_reload_on_hangup(reloader.clone());
     tracing::info!(%addr, auth = !config.server.api_tokens.is_empty(), "listening");
 
     let app = router(AppState::new(
         log.clone(),
         &config,
         metrics,
-        delivery.controls(),
+        controls,
+        reloader.clone(),
         versions,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -102,10 +113,11 @@ pub async fn run(
             Ok(())
         }
     };
+    hangups.abort();
     for task in background {
         task.abort();
     }
-    delivery.stop(config.server.shutdown_timeout).await;
+    reloader.stop(config.server.shutdown_timeout).await;
     let closing = log.clone();
     let _ = tokio::task::spawn_blocking(move || closing.close()).await;
     result
@@ -140,27 +152,20 @@ async fn start(config: &Config, log: &Log, metrics: Arc<Metrics>) -> Result<Star
     let runtime = Runtime::new(limits, cache_dir)?;
     let registry = runtime.load_plugins(config.plugins.dir.as_deref())?;
     let versions = PluginVersions::new(&registry);
-    let delivery = Delivery::start(
-        config,
-        log,
-        runtime.clone(),
-        &registry,
-        versions.clone(),
-        metrics,
-    )
-    .await?;
+    let delivery = Delivery::start(config, log, runtime.clone(), versions.clone(), metrics).await?;
     tracing::info!(
         destinations = config.destinations.len(),
         plugins = registry.names().collect::<Vec<_>>().join(","),
         "delivery running"
     );
-    let destinations: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+    // The sweeper holds back for the destinations running now (a reload changes them).
+    let controls = delivery.controls();
     let mut background = vec![spawn_sweeper(
         log.clone(),
         config.storage.retention,
         config.storage.attempt_retention,
         config.storage.retention_interval,
-        Arc::new(destinations),
+        Arc::new(move || controls.current().names().to_vec()),
     )];
     if let Some(dir) = &config.plugins.dir
         && !config.plugins.watch_interval.is_zero()
@@ -177,6 +182,25 @@ async fn start(config: &Config, log: &Log, metrics: Arc<Metrics>) -> Result<Star
         delivery,
         background,
         versions,
+    })
+}
+
+/// Reloads the config file on every SIGHUP; a refused one is logged and the
+/// running config stays.
+fn spawn_reload_on_hangup(reloader: Arc<Reloader>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; use POST /v1/admin/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            if let Err(e) = reloader.reload().await {
+                tracing::error!(error = %e, "config reload refused; the running config stays");
+            }
+        }
     })
 }
 

@@ -76,7 +76,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -85,7 +85,7 @@ pub struct Config {
     pub destinations: Vec<DestinationConfig>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
@@ -99,7 +99,7 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StorageConfig {
     /// Directory holding the redb log (`pushrail.redb`).
     pub data_dir: PathBuf,
@@ -116,7 +116,7 @@ pub struct StorageConfig {
 }
 
 /// How concurrent appends share one durable commit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupCommitConfig {
     /// Most events written by one transaction.
     pub max_batch: usize,
@@ -125,7 +125,7 @@ pub struct GroupCommitConfig {
     pub max_wait: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DestinationConfig {
     pub name: String,
     /// The plugin (file stem of a `.wasm`, or a built-in) that delivers.
@@ -209,7 +209,7 @@ impl Default for PartitionKey {
 }
 
 /// A named transform with its config, usable by any destination.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TransformConfig {
     pub name: String,
     pub plugin: String,
@@ -217,7 +217,7 @@ pub struct TransformConfig {
 }
 
 /// Where plugins come from and the sandbox every instance gets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginsConfig {
     /// Directory of `*.wasm` components; `None`: built-in plugins only.
     pub dir: Option<PathBuf>,

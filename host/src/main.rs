@@ -130,7 +130,8 @@ fn check_plugins(config: &Config) -> Result<Vec<String>, String> {
         let registry = engine
             .load_plugins(config.plugins.dir.as_deref())
             .map_err(|e| e.to_string())?;
-        let problems = pushrail::delivery::validate(config, engine, &registry).await;
+        let plugins = pushrail::runtime::PluginVersions::new(&registry);
+        let problems = pushrail::delivery::validate(config, engine, &plugins).await;
         Ok(problems.iter().map(ToString::to_string).collect())
     })
 }
@@ -161,7 +162,11 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(pushrail::app::run(config, pushrail::app::shutdown_signal())) {
+    match runtime.block_on(pushrail::app::run(
+        config,
+        path,
+        pushrail::app::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "pushrail stopped");

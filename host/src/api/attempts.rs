@@ -17,7 +17,7 @@ pub async fn event_attempts(
     Path(id): Path<String>,
 ) -> Result<Json<Items<AttemptRecord>>, ApiError> {
     let log = state.log.clone();
-    let destinations = state.destinations.clone();
+    let destinations = state.controls.current().names().to_vec();
     let attempts = tokio::task::spawn_blocking(move || {
         let Some(sequence) = log.sequence_of(&id)? else {
             return Ok(None);
@@ -43,7 +43,7 @@ pub async fn destination_attempts(
     Path(name): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PageBody<AttemptRecord>>, ApiError> {
-    if !state.destinations.contains(&name) {
+    if !state.controls.current().contains(&name) {
         return Err(ApiError::not_found("destination", "name"));
     }
     let request = query.map_err(query_rejection)?.0.parse(true)?;

@@ -57,8 +57,9 @@ pub struct PluginError {
 pub async fn list(
     State(state): State<AppState>,
 ) -> Result<Json<Items<DestinationStatus>>, ApiError> {
-    let mut items = Vec::with_capacity(state.destinations.len());
-    for name in state.destinations.iter() {
+    let names = state.controls.current().names().to_vec();
+    let mut items = Vec::with_capacity(names.len());
+    for name in &names {
         items.push(describe(&state, name.clone()).await?);
     }
     Ok(Json(Items { items }))
@@ -73,7 +74,8 @@ pub async fn status(
 }
 
 async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, ApiError> {
-    let Some(control) = state.controls.get(&name) else {
+    let controls = state.controls.current();
+    let Some(control) = controls.get(&name) else {
         return Err(ApiError::not_found("destination", "name"));
     };
     let paused = *control.paused.borrow();
@@ -160,7 +162,8 @@ async fn set_paused(
     Path(name): Path<String>,
     paused: bool,
 ) -> Result<Json<DestinationStatus>, ApiError> {
-    let Some(control) = state.controls.get(&name) else {
+    let controls = state.controls.current();
+    let Some(control) = controls.get(&name) else {
         return Err(ApiError::not_found("destination", "name"));
     };
     let log = state.log.clone();

@@ -22,7 +22,7 @@ pub async fn dead_letters(
     Path(name): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PageBody<DeadLetter>>, ApiError> {
-    if !state.destinations.contains(&name) {
+    if !state.controls.current().contains(&name) {
         return Err(ApiError::not_found("destination", "name"));
     }
     let request = query.map_err(query_rejection)?.0.parse(false)?;
@@ -49,7 +49,7 @@ async fn find_dead_letter(
     name: String,
     id: String,
 ) -> Result<DeadLetter, ApiError> {
-    if !state.destinations.contains(&name) {
+    if !state.controls.current().contains(&name) {
         return Err(ApiError::not_found("destination", "name"));
     }
     let log = state.log.clone();
@@ -131,7 +131,12 @@ pub async fn redrive(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<RedriveQueued>), ApiError> {
-    let Some(queue) = state.controls.get(&name).map(|c| c.redrive.clone()) else {
+    let Some(queue) = state
+        .controls
+        .current()
+        .get(&name)
+        .map(|c| c.redrive.clone())
+    else {
         return Err(ApiError::not_found("destination", "name"));
     };
     let request: RedriveRequest = if body.iter().all(u8::is_ascii_whitespace) {

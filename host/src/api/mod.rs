@@ -23,7 +23,7 @@ use serde_json::json;
 pub use error::{ApiError, FieldError};
 
 use crate::config::{Config, Secret};
-use crate::delivery::Controls;
+use crate::delivery::{Reloader, SharedControls};
 use crate::log::{Log, LogError};
 use crate::metrics::Metrics;
 
@@ -39,11 +39,11 @@ pub struct AppState {
     pub log: Log,
     pub limits: Limits,
     pub tokens: Arc<Vec<Secret>>,
-    /// Names of the configured destinations.
-    pub destinations: Arc<Vec<String>>,
     pub metrics: Arc<Metrics>,
-    /// Pause, resume and redrive, per destination.
-    pub controls: Arc<Controls>,
+    /// Pause, resume, redrive and replay, per running destination.
+    pub controls: Arc<SharedControls>,
+    /// Applies a changed config file (`POST /v1/admin/reload`).
+    pub reloader: Arc<Reloader>,
     /// Replays started since the process started, by id.
     pub replays: Arc<crate::delivery::Replays>,
     /// The newest plugin versions and failed loads (hot reload).
@@ -55,7 +55,8 @@ impl AppState {
         log: Log,
         config: &Config,
         metrics: Arc<Metrics>,
-        controls: Arc<Controls>,
+        controls: Arc<SharedControls>,
+        reloader: Arc<Reloader>,
         plugin_versions: Arc<crate::runtime::PluginVersions>,
     ) -> Self {
         Self {
@@ -65,11 +66,11 @@ impl AppState {
                 body_limit: config.server.body_limit,
             },
             tokens: Arc::new(config.server.api_tokens.clone()),
-            destinations: Arc::new(config.destinations.iter().map(|d| d.name.clone()).collect()),
             metrics,
             replays: Arc::default(),
             plugin_versions,
             controls,
+            reloader,
         }
     }
 }
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/destinations/{name}/replay", post(replays::start))
         .route("/v1/replays", get(replays::list))
         .route("/v1/replays/{id}", get(replays::status))
+        .route("/v1/admin/reload", post(admin_reload))
         .route("/v1/destinations/{name}/pause", post(destinations::pause))
         .route("/v1/destinations/{name}/resume", post(destinations::resume))
         .route_layer(middleware::from_fn_with_state(
@@ -119,7 +121,7 @@ async fn prometheus(
     State(state): State<AppState>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let log = state.log.clone();
-    let names = state.destinations.clone();
+    let names = state.controls.current().names().to_vec();
     let lag = tokio::task::spawn_blocking(move || {
         let next = log.next_sequence()?;
         names
@@ -137,6 +139,28 @@ async fn prometheus(
         )],
         text,
     ))
+}
+
+/// `POST /v1/admin/reload`: re-reads the config file and applies it, as
+/// SIGHUP does. A config with problems is refused whole (400).
+async fn admin_reload(
+    State(state): State<AppState>,
+) -> Result<Json<crate::delivery::ReloadReport>, ApiError> {
+    use crate::delivery::ReloadFailure;
+    match state.reloader.reload().await {
+        Ok(report) => Ok(Json(report)),
+        Err(e @ ReloadFailure::NoConfigFile) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            FieldError::whole("no_config_file", e.to_string()),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "config reload refused; the running config stays");
+            Err(ApiError::bad_request(FieldError::whole(
+                "invalid_config",
+                e.to_string(),
+            )))
+        }
+    }
 }
 
 /// Liveness: the process answers.

@@ -55,7 +55,8 @@ pub async fn start(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(control) = state.controls.get(&name) else {
+    let controls = state.controls.current();
+    let Some(control) = controls.get(&name) else {
         return Err(ApiError::not_found("destination", "name"));
     };
     let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {

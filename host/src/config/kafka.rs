@@ -8,7 +8,7 @@ use super::Secret;
 use super::fields::Fields;
 
 /// `[destinations.kafka]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port`.
     pub brokers: Vec<String>,
@@ -20,7 +20,7 @@ pub struct KafkaConfig {
 }
 
 /// `[destinations.kafka.auth] mode`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum KafkaAuth {
     None,
     SaslPlain {
@@ -47,14 +47,14 @@ pub enum ScramMechanism {
     Sha512,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OauthToken {
     Value(Secret),
     File(PathBuf),
 }
 
 /// TLS settings; without files, the system's CA store is used.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct KafkaTls {
     pub ca_file: Option<PathBuf>,
     /// mTLS client certificate and key (both or neither).
@@ -64,7 +64,7 @@ pub struct KafkaTls {
 }
 
 /// `[destinations.kafka.producer]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KafkaProducerConfig {
     pub linger: Duration,
     pub batch_size_bytes: u64,

@@ -5,7 +5,7 @@ use super::Secret;
 use super::fields::Fields;
 
 /// `[destinations.kinesis]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KinesisConfig {
     pub stream: KinesisStream,
     /// AWS region; `None`: from the environment (AWS_REGION, profile).
@@ -34,7 +34,7 @@ pub enum KinesisOrdering {
     Relaxed,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum KinesisAuth {
     /// aws-config's default chain: environment, profile, web identity, IMDS.
     DefaultChain,

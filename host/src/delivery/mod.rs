@@ -4,31 +4,31 @@
 
 mod backoff;
 pub use backoff::wait as backoff_wait;
+mod controls;
 mod partition_key;
 mod pipeline;
+mod reload;
 mod replay;
 mod status;
 mod window;
 mod worker;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use std::collections::HashMap;
-
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
-use crate::config::Config;
-use crate::log::{DeadLetter, Log};
+use crate::config::{Config, DestinationConfig, TransformConfig};
+use crate::log::Log;
 use crate::metrics::Metrics;
-use crate::runtime::{
-    CallError, LoadError, PluginVersions, Registry, Runtime, SinkBindings, World,
-};
+use crate::runtime::{CallError, PluginVersions, Runtime, SinkBindings, World};
 use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
+pub use controls::{Control, Controls, SharedControls};
 use pipeline::Pipeline;
+pub use reload::{ReloadError, ReloadFailure, ReloadReport, Reloader};
 pub use replay::{DryRunItem, ReplayCommand, ReplayProgress, ReplayState, ReplayStatus, Replays};
 pub use status::{LastError, LiveStatus};
 use worker::Worker;
@@ -43,10 +43,7 @@ pub enum DeliveryError {
         available: String,
     },
     #[error("destination {destination}: {error}")]
-    PluginFailed {
-        destination: String,
-        error: LoadError,
-    },
+    PluginFailed { destination: String, error: String },
     #[error(
         "destination {destination}: plugin `{plugin}` is a {found}, but is used as a {expected}"
     )]
@@ -79,27 +76,34 @@ pub enum DeliveryError {
     },
 }
 
-/// What an operator can do to a running destination.
-#[derive(Clone)]
-pub struct Control {
-    /// Dead letters to deliver again.
-    pub redrive: mpsc::Sender<Vec<DeadLetter>>,
-    /// True while paused: the worker finishes its batch in flight, then waits.
-    pub paused: watch::Sender<bool>,
-    /// Plugins, events in flight and the last failure, as the worker sees them.
-    pub live: Arc<LiveStatus>,
-    /// Replays and dry runs for the worker.
-    pub replay: mpsc::Sender<ReplayCommand>,
+/// One running destination.
+struct Running {
+    config: DestinationConfig,
+    /// The named transforms it uses, as configured: a changed one restarts it.
+    transforms: Vec<TransformConfig>,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
 }
 
-/// The controls of every destination, by name.
-pub type Controls = HashMap<String, Control>;
-
-/// The running workers; stop them with [`Delivery::stop`].
-pub struct Delivery {
+/// A destination ready to run: plugins started, sinks bound.
+struct Prepared {
+    worker: Worker,
+    control: Control,
     stop: watch::Sender<bool>,
-    workers: JoinSet<()>,
-    controls: Arc<Controls>,
+}
+
+/// The running workers, one per destination; [`Delivery::reload`] applies a
+/// new config, [`Delivery::stop`] stops them all.
+pub struct Delivery {
+    log: Log,
+    runtime: Arc<Runtime>,
+    versions: Arc<PluginVersions>,
+    metrics: Arc<Metrics>,
+    data_dir: PathBuf,
+    /// In config order.
+    running: Vec<(String, Running)>,
+    controls: Arc<SharedControls>,
+    config: Config,
 }
 
 impl Delivery {
@@ -109,84 +113,139 @@ impl Delivery {
         config: &Config,
         log: &Log,
         runtime: Arc<Runtime>,
-        registry: &Registry,
         versions: Arc<PluginVersions>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, DeliveryError> {
-        let (stop, stopped) = watch::channel(false);
-        let mut workers = Vec::new();
-        let mut controls = HashMap::new();
+        let mut delivery = Self {
+            log: log.clone(),
+            runtime,
+            versions,
+            metrics,
+            data_dir: config.storage.data_dir.clone(),
+            running: Vec::new(),
+            controls: Arc::default(),
+            config: config.clone(),
+        };
+        let mut prepared = Vec::new();
         for destination in &config.destinations {
-            let sinks = bind_sinks(&config.storage.data_dir, destination).await?;
-            let mut pipeline =
-                Pipeline::start(runtime.clone(), registry, config, destination, sinks).await?;
-            pipeline.follow(versions.clone());
-            let (redrive, requests) = mpsc::channel(16);
-            let was_paused = log.is_paused(&destination.name).unwrap_or_else(|e| {
-                tracing::warn!(destination = %destination.name, error = %e, "cannot read the paused flag; starting unpaused");
-                false
-            });
-            if was_paused {
-                tracing::info!(destination = %destination.name, "paused by an operator; resume it to deliver");
-            }
-            let (paused, pause) = watch::channel(was_paused);
-            let live = Arc::new(LiveStatus::default());
-            let (replay, replays) = mpsc::channel(16);
-            live.set_plugins(pipeline.plugin_ids());
-            controls.insert(
-                destination.name.clone(),
-                Control {
-                    redrive,
-                    paused,
-                    live: live.clone(),
-                    replay,
-                },
-            );
-            workers.push(Worker {
+            prepared.push(delivery.prepare(config, destination).await?);
+        }
+        let mut controls = Controls::default();
+        for (destination, ready) in config.destinations.iter().zip(prepared) {
+            controls.insert(destination.name.clone(), ready.control.clone());
+            let running = delivery.spawn(config, destination, ready);
+            delivery.running.push((destination.name.clone(), running));
+        }
+        delivery.controls.replace(controls);
+        Ok(delivery)
+    }
+
+    /// Binds the sinks and starts the plugins of `destination`.
+    async fn prepare(
+        &self,
+        config: &Config,
+        destination: &DestinationConfig,
+    ) -> Result<Prepared, DeliveryError> {
+        let sinks = bind_sinks(&self.data_dir, destination).await?;
+        let mut pipeline = Pipeline::start(
+            self.runtime.clone(),
+            &self.versions,
+            config,
+            destination,
+            sinks,
+        )
+        .await?;
+        pipeline.follow(self.versions.clone());
+        let was_paused = self.log.is_paused(&destination.name).unwrap_or_else(|e| {
+            tracing::warn!(destination = %destination.name, error = %e, "cannot read the paused flag; starting unpaused");
+            false
+        });
+        if was_paused {
+            tracing::info!(destination = %destination.name, "paused by an operator; resume it to deliver");
+        }
+        let (redrive, requests) = mpsc::channel(16);
+        let (paused, pause) = watch::channel(was_paused);
+        let (replay, replays) = mpsc::channel(16);
+        let (stop, stopped) = watch::channel(false);
+        let live = Arc::new(LiveStatus::default());
+        live.set_plugins(pipeline.plugin_ids());
+        Ok(Prepared {
+            control: Control {
+                redrive,
+                paused,
+                live: live.clone(),
+                replay,
+            },
+            worker: Worker {
                 live,
                 replays,
                 redrive: requests,
                 paused: pause,
                 config: destination.clone(),
-                log: log.clone(),
+                log: self.log.clone(),
                 pipeline,
-                stop: stopped.clone(),
-                metrics: metrics.clone(),
-            });
-        }
-        let mut set = JoinSet::new();
-        for worker in workers {
-            set.spawn(worker.run());
-        }
-        Ok(Self {
+                stop: stopped,
+                metrics: self.metrics.clone(),
+            },
             stop,
-            workers: set,
-            controls: Arc::new(controls),
         })
     }
 
+    fn spawn(&self, config: &Config, destination: &DestinationConfig, ready: Prepared) -> Running {
+        Running {
+            config: destination.clone(),
+            transforms: transforms_of(config, destination),
+            stop: ready.stop,
+            handle: tokio::spawn(ready.worker.run()),
+        }
+    }
+
     /// The controls of every destination, for the API.
-    pub fn controls(&self) -> Arc<Controls> {
+    pub fn controls(&self) -> Arc<SharedControls> {
         self.controls.clone()
+    }
+
+    /// Names of the running destinations, in config order.
+    pub fn names(&self) -> Vec<String> {
+        self.running.iter().map(|(name, _)| name.clone()).collect()
     }
 
     /// Asks every worker to stop after its batch in flight and waits up to
     /// `timeout`; a batch still running then is abandoned (its events are
     /// delivered again after the restart: the cursor never passed them).
-    pub async fn stop(mut self, timeout: std::time::Duration) {
-        let _ = self.stop.send(true);
-        let drained = tokio::time::timeout(timeout, async {
-            while self.workers.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                ?timeout,
-                "delivery did not stop in time; abandoning the batches in flight"
-            );
-            self.workers.abort_all();
+    pub async fn stop(&mut self, timeout: std::time::Duration) {
+        let running: Vec<Running> = self.running.drain(..).map(|(_, r)| r).collect();
+        stop_all(running, timeout).await;
+    }
+}
+
+/// Stops `workers` after their batches in flight, waiting up to `timeout`.
+async fn stop_all(workers: Vec<Running>, timeout: std::time::Duration) {
+    let mut handles = Vec::new();
+    for worker in workers {
+        let _ = worker.stop.send(true);
+        handles.push(worker.handle);
+    }
+    let aborts: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
+    let drained = tokio::time::timeout(timeout, futures_util::future::join_all(handles)).await;
+    if drained.is_err() {
+        tracing::warn!(
+            ?timeout,
+            "delivery did not stop in time; abandoning the batches in flight"
+        );
+        for abort in aborts {
+            abort.abort();
         }
     }
+}
+
+/// The named transforms `destination` uses, as configured.
+fn transforms_of(config: &Config, destination: &DestinationConfig) -> Vec<TransformConfig> {
+    destination
+        .transforms
+        .iter()
+        .filter_map(|name| config.transforms.iter().find(|t| &t.name == name).cloned())
+        .collect()
 }
 
 /// Checks that every destination's plugins exist, implement the right
@@ -195,29 +254,41 @@ impl Delivery {
 pub async fn validate(
     config: &Config,
     runtime: Arc<Runtime>,
-    registry: &Registry,
+    plugins: &PluginVersions,
 ) -> Vec<DeliveryError> {
     let mut problems = Vec::new();
     for destination in &config.destinations {
-        let started = Pipeline::start(
-            runtime.clone(),
-            registry,
-            config,
-            destination,
-            SinkBindings::default(),
-        )
-        .await;
-        if let Err(e) = started {
-            problems.push(e);
-        }
-        if let Some(kafka) = &destination.kafka
-            && let Err(error) = KafkaSink::check(&destination.name, kafka)
-        {
-            problems.push(DeliveryError::Kafka {
-                destination: destination.name.clone(),
-                error,
-            });
-        }
+        problems.extend(validate_destination(config, destination, &runtime, plugins).await);
+    }
+    problems
+}
+
+/// The problems of one destination, found without touching its sinks.
+async fn validate_destination(
+    config: &Config,
+    destination: &DestinationConfig,
+    runtime: &Arc<Runtime>,
+    plugins: &PluginVersions,
+) -> Vec<DeliveryError> {
+    let mut problems = Vec::new();
+    let started = Pipeline::start(
+        runtime.clone(),
+        plugins,
+        config,
+        destination,
+        SinkBindings::default(),
+    )
+    .await;
+    if let Err(e) = started {
+        problems.push(e);
+    }
+    if let Some(kafka) = &destination.kafka
+        && let Err(error) = KafkaSink::check(&destination.name, kafka)
+    {
+        problems.push(DeliveryError::Kafka {
+            destination: destination.name.clone(),
+            error,
+        });
     }
     problems
 }

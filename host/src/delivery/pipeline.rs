@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::DeliveryError;
 use crate::config::{Config, DestinationConfig};
 use crate::runtime::{
-    CallError, DestinationInstance, Event, Outcome, Plugin, PluginVersions, Registry, Runtime,
-    SinkBindings, TransformInstance, World,
+    CallError, DestinationInstance, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings,
+    TransformInstance, World,
 };
 
 /// A transform failed an event: the event goes to the dead-letter queue.
@@ -46,13 +46,13 @@ impl Pipeline {
     /// so that a bad config is reported at startup, not at the first event.
     pub async fn start(
         runtime: Arc<Runtime>,
-        registry: &Registry,
+        plugins: &PluginVersions,
         config: &Config,
         destination: &DestinationConfig,
         sinks: SinkBindings,
     ) -> Result<Self, DeliveryError> {
         let plugin = resolve(
-            registry,
+            plugins,
             &destination.name,
             &destination.plugin,
             World::Destination,
@@ -64,7 +64,7 @@ impl Pipeline {
                     Some(named) => (named.plugin.as_str(), named.config.to_string()),
                     None => (reference.as_str(), "{}".to_owned()),
                 };
-            let plugin = resolve(registry, &destination.name, plugin_name, World::Transform)?;
+            let plugin = resolve(plugins, &destination.name, plugin_name, World::Transform)?;
             stages.push(Stage {
                 name: reference.clone(),
                 plugin,
@@ -293,21 +293,21 @@ impl Pipeline {
 }
 
 fn resolve(
-    registry: &Registry,
+    registry: &PluginVersions,
     destination: &str,
     name: &str,
     world: World,
 ) -> Result<Arc<Plugin>, DeliveryError> {
     let Some(plugin) = registry.get(name) else {
-        return Err(match registry.failure(name) {
-            Some(e) => DeliveryError::PluginFailed {
+        return Err(match registry.error(name) {
+            Some(error) => DeliveryError::PluginFailed {
                 destination: destination.to_owned(),
-                error: e.clone(),
+                error,
             },
             None => DeliveryError::UnknownPlugin {
                 destination: destination.to_owned(),
                 plugin: name.to_owned(),
-                available: registry.names().collect::<Vec<_>>().join(", "),
+                available: registry.names().join(", "),
             },
         });
     };
@@ -319,5 +319,5 @@ fn resolve(
             found: plugin.world(),
         });
     }
-    Ok(plugin.clone())
+    Ok(plugin)
 }

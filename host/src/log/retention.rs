@@ -105,14 +105,14 @@ pub fn spawn_sweeper(
     retention: Duration,
     attempt_retention: Duration,
     interval: Duration,
-    destinations: Arc<Vec<String>>,
+    destinations: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match log.sweep(retention, &destinations).await {
+            match log.sweep(retention, &destinations()).await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "retention sweep deleted old events"),
                 Err(LogError::Closed) => return,

@@ -35,6 +35,11 @@ impl PluginVersions {
         })
     }
 
+    /// Every plugin name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        lock(&self.plugins).keys().cloned().collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
         lock(&self.plugins).get(name).cloned()
     }

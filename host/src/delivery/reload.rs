@@ -1,0 +1,188 @@
+//! Applying a new config to running delivery (SIGHUP, `POST
+//! /v1/admin/reload`): added destinations start, removed ones stop after
+//! their batch in flight, changed ones restart from their cursor, the rest
+//! run on untouched. A config with any problem is refused whole and the
+//! running one stays.
+
+use serde::Serialize;
+
+use super::{
+    Controls, Delivery, DeliveryError, Running, stop_all, transforms_of, validate_destination,
+};
+use crate::config::Config;
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{} problem(s) in the new config; nothing changed:\n{}", .0.len(), list(.0))]
+    Destinations(Vec<DeliveryError>),
+}
+
+fn list(problems: &[DeliveryError]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a reload did, by destination name.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Changed: stopped after their batch in flight and started again from their cursor.
+    pub restarted: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Changed but could not start after the old one stopped (see the log).
+    pub failed: Vec<String>,
+    /// Sections that changed but take effect only at the next start.
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl Delivery {
+    /// Moves delivery to `new`; waits up to `stop_timeout` for stopping
+    /// destinations to finish their batch in flight.
+    pub async fn reload(
+        &mut self,
+        new: Config,
+        stop_timeout: std::time::Duration,
+    ) -> Result<ReloadReport, ReloadError> {
+        let mut report = ReloadReport::default();
+        for (section, changed) in [
+            ("server", new.server != self.config.server),
+            ("storage", new.storage != self.config.storage),
+            ("plugins", new.plugins != self.config.plugins),
+        ] {
+            if changed {
+                report.needs_restart.push(section);
+            }
+        }
+        // Everything that would start is checked first, sinks untouched.
+        let mut problems = Vec::new();
+        let mut starting = Vec::new();
+        for destination in &new.destinations {
+            let unchanged = self.running.iter().any(|(name, r)| {
+                name == &destination.name
+                    && r.config == *destination
+                    && r.transforms == transforms_of(&new, destination)
+            });
+            if unchanged {
+                report.unchanged.push(destination.name.clone());
+                continue;
+            }
+            problems.extend(
+                validate_destination(&new, destination, &self.runtime, &self.versions).await,
+            );
+            starting.push(destination.clone());
+        }
+        if !problems.is_empty() {
+            return Err(ReloadError::Destinations(problems));
+        }
+
+        // Stop what goes away or changes, after its batch in flight.
+        let mut kept = Vec::new();
+        let mut stopping = Vec::new();
+        for (name, running) in self.running.drain(..) {
+            if report.unchanged.contains(&name) {
+                kept.push((name, running));
+            } else {
+                if new.destinations.iter().any(|d| d.name == name) {
+                    report.restarted.push(name.clone());
+                } else {
+                    report.removed.push(name.clone());
+                }
+                stopping.push(running);
+            }
+        }
+        stop_all(stopping, stop_timeout).await;
+
+        // Start the new and changed ones, in config order.
+        let old_controls = self.controls.current();
+        let mut controls = Controls::default();
+        let mut running: Vec<(String, Running)> = Vec::new();
+        for destination in &new.destinations {
+            if let Some(at) = kept.iter().position(|(name, _)| name == &destination.name) {
+                let (name, worker) = kept.remove(at);
+                if let Some(control) = old_controls.get(&name) {
+                    controls.insert(name.clone(), control.clone());
+                }
+                running.push((name, worker));
+                continue;
+            }
+            if !starting.iter().any(|d| d.name == destination.name) {
+                continue;
+            }
+            if !report.restarted.contains(&destination.name) {
+                report.added.push(destination.name.clone());
+            }
+            match self.prepare(&new, destination).await {
+                Ok(ready) => {
+                    controls.insert(destination.name.clone(), ready.control.clone());
+                    let worker = self.spawn(&new, destination, ready);
+                    running.push((destination.name.clone(), worker));
+                }
+                Err(e) => {
+                    tracing::error!(destination = %destination.name, error = %e, "destination could not start after the reload");
+                    report.failed.push(destination.name.clone());
+                }
+            }
+        }
+        self.running = running;
+        self.controls.replace(controls);
+        self.config = new;
+        tracing::info!(
+            added = ?report.added,
+            removed = ?report.removed,
+            restarted = ?report.restarted,
+            needs_restart = ?report.needs_restart,
+            "config reloaded"
+        );
+        Ok(report)
+    }
+}
+
+/// Why `POST /v1/admin/reload` or SIGHUP changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadFailure {
+    #[error("the server runs on the embedded default (no --config), so there is no file to reload")]
+    NoConfigFile,
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Delivery(#[from] ReloadError),
+}
+
+/// Re-reads the config file and applies it; one reload at a time.
+pub struct Reloader {
+    path: Option<std::path::PathBuf>,
+    delivery: tokio::sync::Mutex<Delivery>,
+    stop_timeout: std::time::Duration,
+}
+
+impl Reloader {
+    pub fn new(
+        path: Option<std::path::PathBuf>,
+        delivery: Delivery,
+        stop_timeout: std::time::Duration,
+    ) -> Self {
+        Self {
+            path,
+            delivery: tokio::sync::Mutex::new(delivery),
+            stop_timeout,
+        }
+    }
+
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadFailure> {
+        let path = self.path.as_ref().ok_or(ReloadFailure::NoConfigFile)?;
+        let config = Config::load(path)?;
+        let mut delivery = self.delivery.lock().await;
+        Ok(delivery.reload(config, self.stop_timeout).await?)
+    }
+
+    /// Stops every destination (at shutdown).
+    pub async fn stop(&self, timeout: std::time::Duration) {
+        self.delivery.lock().await.stop(timeout).await;
+    }
+}
