@@ -11,7 +11,7 @@
 mod common;
 
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -28,16 +28,7 @@ const POST_BATCH: usize = 500;
 /// Concurrent HTTP clients posting.
 const POSTERS: usize = 4;
 
-struct Tansu(Child);
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_tansu(port: u16, topics: &[&str]) -> Tansu {
+fn start_tansu(port: u16, topics: &[&str]) -> common::Helper {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new("tansu")
         .arg("broker")
@@ -60,7 +51,7 @@ fn start_tansu(port: u16, topics: &[&str]) -> Tansu {
             .expect("tansu topic create");
         assert!(status.success());
     }
-    Tansu(child)
+    common::Helper(child)
 }
 
 /// The ceiling: one producer with our default settings sends every record

@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::Client;
@@ -25,16 +25,7 @@ const BATCH: usize = 500;
 /// and keeps up to four calls in flight.
 const DELIVER_BATCH: usize = 2000;
 
-struct Kinesalite(Child);
-
-impl Drop for Kinesalite {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_kinesalite(port: u16) -> Kinesalite {
+fn start_kinesalite(port: u16) -> common::Helper {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests");
     if !tests.join("node_modules/kinesalite").exists() {
         let status = Command::new("npm")
@@ -53,7 +44,7 @@ fn start_kinesalite(port: u16) -> Kinesalite {
         .stdout(Stdio::null())
         .spawn()
         .expect("node");
-    Kinesalite(child)
+    common::Helper(child)
 }
 
 fn client(endpoint: &str) -> Client {

@@ -91,6 +91,48 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, E
     serde_json::from_str(config).map_err(|e| Error::new("bad_config", e.to_string()))
 }
 
+/// Where a record landed (`("partition", "3")`…), or why not and whether a
+/// retry may help: what a host sink answers per record.
+pub type RecordResult = Result<Vec<(String, String)>, (Error, bool)>;
+
+/// The usual shape of a destination's `deliver`: render each event into a
+/// record (an event that does not render fails alone, for good), hand the
+/// records to the host in one call, and map each answer back to an outcome
+/// in event order.
+pub fn deliver_records<R>(
+    batch: &[Event],
+    mut render: impl FnMut(&Event) -> Result<R, Error>,
+    send: impl FnOnce(Vec<R>) -> Vec<RecordResult>,
+) -> Vec<Outcome> {
+    let mut records = Vec::with_capacity(batch.len());
+    let mut rendered = Vec::with_capacity(batch.len());
+    for event in batch {
+        match render(event) {
+            Ok(record) => {
+                records.push(record);
+                rendered.push(None);
+            }
+            Err(e) => rendered.push(Some(e)),
+        }
+    }
+    let mut answers = send(records).into_iter();
+    rendered
+        .into_iter()
+        .map(|failed| match failed {
+            Some(e) => Outcome::Permanent(e),
+            None => match answers.next() {
+                Some(Ok(coordinates)) => Outcome::Delivered(coordinates),
+                Some(Err((e, true))) => Outcome::Retryable(e),
+                Some(Err((e, false))) => Outcome::Permanent(e),
+                None => Outcome::Retryable(Error::new(
+                    "missing_result",
+                    "the host returned too few results",
+                )),
+            },
+        })
+        .collect()
+}
+
 /// Log lines in the host's log, tagged with this plugin.
 pub mod log {
     use crate::destination::pushrail::plugin::log::{Level, log};

@@ -134,3 +134,13 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     // utime and stime are fields 14 and 15 of stat; 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// A helper process (a broker, a local API server) killed when dropped.
+pub struct Helper(pub std::process::Child);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

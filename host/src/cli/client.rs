@@ -64,7 +64,7 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
-            reason: chain(&e),
+            reason: crate::sinks::error_chain(&e),
         })?;
         let status = response.status().as_u16();
         let text = response
@@ -72,7 +72,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Unreachable {
                 url: self.base.clone(),
-                reason: chain(&e),
+                reason: crate::sinks::error_chain(&e),
             })?;
         let json: Option<Value> = serde_json::from_str(&text).ok();
         match (status, json) {
@@ -89,15 +89,4 @@ impl Client {
             _ => Err(ClientError::Unexpected { status, body: text }),
         }
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -6,7 +6,9 @@
 //! order are the host's.
 
 use pushrail_sdk::kafka::{self, KafkaRecord};
-use pushrail_sdk::{Destination, Error, Event, Outcome, export_destination, parse_config};
+use pushrail_sdk::{
+    Destination, Error, Event, Outcome, deliver_records, export_destination, parse_config,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -58,42 +60,28 @@ impl Destination for KafkaDestination {
     }
 
     fn deliver(&mut self, batch: Vec<Event>) -> Vec<Outcome> {
-        let mut records = Vec::with_capacity(batch.len());
-        let mut rendered = Vec::with_capacity(batch.len());
-        for event in &batch {
-            match event.to_json_string() {
-                Ok(json) => {
-                    records.push(KafkaRecord {
-                        key: Some(event.field(&self.partition_key).into_bytes()),
-                        value: json.into_bytes(),
-                        headers: headers(event),
-                    });
-                    rendered.push(Ok(()));
-                }
-                Err(e) => rendered.push(Err(e)),
-            }
-        }
-        let mut results = kafka::produce(&records).into_iter();
-        rendered
-            .into_iter()
-            .map(|r| match r {
-                Err(e) => Outcome::Permanent(e),
-                Ok(()) => match results.next() {
-                    Some(Ok(location)) => Outcome::Delivered(vec![
-                        ("partition".into(), location.partition.to_string()),
-                        ("offset".into(), location.offset.to_string()),
-                    ]),
-                    Some(Err(f)) if f.retryable => {
-                        Outcome::Retryable(Error::new(f.code, f.message))
-                    }
-                    Some(Err(f)) => Outcome::Permanent(Error::new(f.code, f.message)),
-                    None => Outcome::Retryable(Error::new(
-                        "missing_result",
-                        "the host returned too few results",
-                    )),
-                },
-            })
-            .collect()
+        deliver_records(
+            &batch,
+            |event| {
+                Ok(KafkaRecord {
+                    key: Some(event.field(&self.partition_key).into_bytes()),
+                    value: event.to_json_string()?.into_bytes(),
+                    headers: headers(event),
+                })
+            },
+            |records| {
+                kafka::produce(&records)
+                    .into_iter()
+                    .map(|answer| match answer {
+                        Ok(at) => Ok(vec![
+                            ("partition".into(), at.partition.to_string()),
+                            ("offset".into(), at.offset.to_string()),
+                        ]),
+                        Err(f) => Err((Error::new(f.code, f.message), f.retryable)),
+                    })
+                    .collect()
+            },
+        )
     }
 }
 

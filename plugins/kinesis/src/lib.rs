@@ -5,7 +5,9 @@
 //! field. Batching, signing, retries and ordering are the host's.
 
 use pushrail_sdk::kinesis::{self, KinesisRecord};
-use pushrail_sdk::{Destination, Error, Event, Outcome, export_destination, parse_config};
+use pushrail_sdk::{
+    Destination, Error, Event, Outcome, deliver_records, export_destination, parse_config,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -26,42 +28,28 @@ impl Destination for KinesisDestination {
     }
 
     fn deliver(&mut self, batch: Vec<Event>) -> Vec<Outcome> {
-        let mut records = Vec::with_capacity(batch.len());
-        let mut rendered = Vec::with_capacity(batch.len());
-        for event in &batch {
-            match event.to_json_string() {
-                Ok(json) => {
-                    records.push(KinesisRecord {
-                        partition_key: event.field(&self.partition_key),
-                        explicit_hash_key: None,
-                        data: json.into_bytes(),
-                    });
-                    rendered.push(Ok(()));
-                }
-                Err(e) => rendered.push(Err(e)),
-            }
-        }
-        let mut results = kinesis::put_records(&records).into_iter();
-        rendered
-            .into_iter()
-            .map(|r| match r {
-                Err(e) => Outcome::Permanent(e),
-                Ok(()) => match results.next() {
-                    Some(Ok(location)) => Outcome::Delivered(vec![
-                        ("shardId".into(), location.shard_id),
-                        ("sequenceNumber".into(), location.sequence_number),
-                    ]),
-                    Some(Err(f)) if f.retryable => {
-                        Outcome::Retryable(Error::new(f.code, f.message))
-                    }
-                    Some(Err(f)) => Outcome::Permanent(Error::new(f.code, f.message)),
-                    None => Outcome::Retryable(Error::new(
-                        "missing_result",
-                        "the host returned too few results",
-                    )),
-                },
-            })
-            .collect()
+        deliver_records(
+            &batch,
+            |event| {
+                Ok(KinesisRecord {
+                    partition_key: event.field(&self.partition_key),
+                    explicit_hash_key: None,
+                    data: event.to_json_string()?.into_bytes(),
+                })
+            },
+            |records| {
+                kinesis::put_records(&records)
+                    .into_iter()
+                    .map(|answer| match answer {
+                        Ok(at) => Ok(vec![
+                            ("shardId".into(), at.shard_id),
+                            ("sequenceNumber".into(), at.sequence_number),
+                        ]),
+                        Err(f) => Err((Error::new(f.code, f.message), f.retryable)),
+                    })
+                    .collect()
+            },
+        )
     }
 }
 

@@ -15,6 +15,7 @@ use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use super::Failure;
 use crate::config::KafkaConfig;
 use producer::ProducerContext;
 pub use producer::client_config;
@@ -42,23 +43,13 @@ pub struct Location {
     pub offset: i64,
 }
 
-/// Why a record did not land.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// The Kafka error name, e.g. `TopicAuthorizationFailed`.
-    pub code: String,
-    pub message: String,
-    pub retryable: bool,
-}
-
-impl Failure {
-    fn from_kafka(error: &RdKafkaError) -> Self {
-        let (code, retryable) = classify::classify(error);
-        Self {
-            code,
-            message: error.to_string(),
-            retryable,
-        }
+/// A failed produce, named and classified.
+fn failure(error: &RdKafkaError) -> Failure {
+    let (code, retryable) = classify::classify(error);
+    Failure {
+        code,
+        message: error.to_string(),
+        retryable,
     }
 }
 
@@ -131,7 +122,7 @@ impl KafkaSink {
                         partition: d.partition,
                         offset: d.offset,
                     }),
-                    Ok(Err((error, _))) => Err(Failure::from_kafka(&error)),
+                    Ok(Err((error, _))) => Err(failure(&error)),
                     Err(_canceled) => Err(Failure {
                         code: "ProducerUnavailable".into(),
                         message: "the producer shut down before the broker answered".into(),
@@ -179,7 +170,7 @@ impl KafkaSink {
                 {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((error, _)) => return Err(Failure::from_kafka(&error)),
+                Err((error, _)) => return Err(failure(&error)),
             }
         }
     }

@@ -15,6 +15,7 @@ use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
+use super::{Failure, error_chain};
 use crate::config::{KinesisConfig, KinesisOrdering, KinesisStream, RetryConfig};
 pub use batching::MAX_CALL_BYTES;
 
@@ -52,21 +53,12 @@ pub struct Location {
     pub sequence_number: String,
 }
 
-/// Why a record did not land.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: String,
-    pub message: String,
-    pub retryable: bool,
-}
-
-impl Failure {
-    fn new(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.into(),
-            retryable: classify::is_transient(code),
-        }
+/// A failure with an AWS error code, classified.
+fn failure(code: &str, message: impl Into<String>) -> Failure {
+    Failure {
+        code: code.to_owned(),
+        message: message.into(),
+        retryable: classify::is_transient(code),
     }
 }
 
@@ -233,10 +225,10 @@ impl KinesisSink {
                             }),
                             (_, _, code) => {
                                 let code = code.unwrap_or("UnknownError");
-                                Err(Failure::new(code, entry.error_message().unwrap_or(code)))
+                                Err(failure(code, entry.error_message().unwrap_or(code)))
                             }
                         },
-                        None => Err(Failure::new(
+                        None => Err(failure(
                             "InternalFailure",
                             "PutRecords returned fewer results than records",
                         )),
@@ -276,7 +268,7 @@ fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("UnknownServiceError");
             let message = service.err().message().unwrap_or(code);
-            Failure::new(code, message)
+            failure(code, message)
         }
         SdkError::ConstructionFailure(_) => Failure {
             code: "RequestConstructionFailed".into(),
@@ -289,16 +281,4 @@ fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
             retryable: true,
         },
     }
-}
-
-/// The error with its sources, as one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
