@@ -149,10 +149,10 @@ topic = "{topic}"
     let server = common::Server::start(&dir, &rest).await;
     let http = reqwest::Client::new();
     // Warm, as the raw producer is: one event delivered before timing.
-    post(&http, &server.base, &events[..1]).await;
-    wait_for_no_lag(&http, &server, None).await;
+    common::post(&http, &server.base, &events[..1]).await;
+    common::wait_for_no_lag(&http, &server, None).await;
     if mode == Mode::Backlog {
-        control(&http, &server.base, "pause").await;
+        common::control(&http, &server.base, "pause").await;
     }
     let mut started = Instant::now();
     // Several services post at once, as in production; one sequential
@@ -169,65 +169,19 @@ topic = "{topic}"
             .collect();
         posters.spawn(async move {
             for chunk in mine.chunks(POST_BATCH) {
-                post(&http, &base, chunk).await;
+                common::post(&http, &base, chunk).await;
             }
         });
     }
     posters.join_all().await;
     if mode == Mode::Backlog {
         started = Instant::now();
-        control(&http, &server.base, "resume").await;
+        common::control(&http, &server.base, "resume").await;
     }
-    wait_for_no_lag(&http, &server, Some(started)).await;
+    common::wait_for_no_lag(&http, &server, Some(started)).await;
     let elapsed = started.elapsed();
     server.stop();
     events.len() as f64 / elapsed.as_secs_f64()
-}
-
-async fn control(http: &reqwest::Client, base: &str, action: &str) {
-    let response = http
-        .post(format!("{base}/v1/destinations/bench/{action}"))
-        .send()
-        .await
-        .expect(action);
-    assert!(response.status().is_success(), "{action}");
-}
-
-async fn post(http: &reqwest::Client, base: &str, events: &[Value]) {
-    let response = http
-        .post(format!("{base}/v1/events/batch"))
-        .json(&json!({ "events": events }))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(response.status().as_u16(), 202);
-}
-
-/// Polls the destination's status until its lag is zero; with `BENCH_TRACE`
-/// set, prints the lag over time.
-async fn wait_for_no_lag(
-    http: &reqwest::Client,
-    server: &common::Server,
-    started: Option<Instant>,
-) {
-    loop {
-        let status: Value = http
-            .get(format!("{}/v1/destinations/bench", server.base))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if let (Some(started), Ok(_)) = (started, std::env::var("BENCH_TRACE")) {
-            eprintln!("{:?} lag {}", started.elapsed(), status["lagEvents"]);
-        }
-        if status["lagEvents"] == 0 {
-            assert_eq!(status["deadLetters"], 0, "nothing dead-lettered: {status}");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Median and spread (min–max) of a scenario's rounds.

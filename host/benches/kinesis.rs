@@ -154,30 +154,10 @@ auth = {{ mode = "static", access_key_id = "AKIDBENCH", secret_access_key = "sec
     let http = reqwest::Client::new();
     let started = Instant::now();
     for chunk in events.chunks(BATCH) {
-        let response = http
-            .post(format!("{}/v1/events/batch", server.base))
-            .json(&json!({ "events": chunk }))
-            .send()
-            .await
-            .expect("post");
-        assert_eq!(response.status().as_u16(), 202);
+        common::post(&http, &server.base, chunk).await;
     }
     let posted = started.elapsed();
-    loop {
-        let status: Value = http
-            .get(format!("{}/v1/destinations/bench", server.base))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if status["lagEvents"] == 0 {
-            assert_eq!(status["deadLetters"], 0, "nothing dead-lettered: {status}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_for_no_lag(&http, &server, None).await;
     let elapsed = started.elapsed();
     server.stop();
     (

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -142,5 +142,48 @@ impl Drop for Helper {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Pauses or resumes the destination `bench`.
+pub async fn control(http: &reqwest::Client, base: &str, action: &str) {
+    let response = http
+        .post(format!("{base}/v1/destinations/bench/{action}"))
+        .send()
+        .await
+        .expect(action);
+    assert!(response.status().is_success(), "{action}");
+}
+
+pub async fn post(http: &reqwest::Client, base: &str, events: &[Value]) {
+    let response = http
+        .post(format!("{base}/v1/events/batch"))
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 202);
+}
+
+/// Polls the destination's status until its lag is zero; with `BENCH_TRACE`
+/// set, prints the lag over time.
+pub async fn wait_for_no_lag(http: &reqwest::Client, server: &Server, started: Option<Instant>) {
+    loop {
+        let status: Value = http
+            .get(format!("{}/v1/destinations/bench", server.base))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        if let (Some(started), Ok(_)) = (started, std::env::var("BENCH_TRACE")) {
+            eprintln!("{:?} lag {}", started.elapsed(), status["lagEvents"]);
+        }
+        if status["lagEvents"] == 0 {
+            assert_eq!(status["deadLetters"], 0, "nothing dead-lettered: {status}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
