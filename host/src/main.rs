@@ -162,11 +162,16 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(pushrail::app::run(
+    let result = runtime.block_on(pushrail::app::run(
         config,
         path,
         pushrail::app::shutdown_signal(),
-    )) {
+    ));
+    // Everything durable is closed by now; a blocking call still waiting
+    // on a broker (a Kafka flush, up to delivery_timeout) must not hold
+    // the exit. Its events were not recorded and are delivered again.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "pushrail stopped");

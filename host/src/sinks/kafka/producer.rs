@@ -86,7 +86,14 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
 pub struct ProducerContext {
     pub destination: String,
     pub oauth: Option<(OauthToken, String, Duration)>,
+    /// When the last client error was logged as a warning, and how many
+    /// were logged at debug since: librdkafka repeats "all brokers are
+    /// down" at every reconnect attempt.
+    warned: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
 }
+
+/// At most one client-error warning per destination this often.
+const WARN_EVERY: Duration = Duration::from_secs(30);
 
 impl ProducerContext {
     pub fn new(destination: &str, config: &KafkaConfig) -> Self {
@@ -101,6 +108,7 @@ impl ProducerContext {
         Self {
             destination: destination.to_owned(),
             oauth,
+            warned: std::sync::Mutex::new((None, 0)),
         }
     }
 }
@@ -131,8 +139,20 @@ impl ClientContext for ProducerContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         // Connection trouble is retried by librdkafka; records report their
-        // own outcome. This is for the operator's log.
-        tracing::warn!(destination = %self.destination, %error, "Kafka: {reason}");
+        // own outcome. This is for the operator's log, without the flood.
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if warned
+            .0
+            .is_some_and(|at| now.duration_since(at) < WARN_EVERY)
+        {
+            warned.1 += 1;
+            tracing::debug!(destination = %self.destination, %error, "Kafka: {reason}");
+            return;
+        }
+        let repeated = std::mem::take(&mut warned.1);
+        warned.0 = Some(now);
+        tracing::warn!(destination = %self.destination, %error, similar_since_last_warning = repeated, "Kafka: {reason}");
     }
 
     fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn Error>> {
