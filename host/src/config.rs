@@ -110,6 +110,8 @@ pub struct StorageConfig {
     /// How long delivery attempt records are kept (dead letters stay until
     /// redriven or discarded).
     pub attempt_retention: Duration,
+    /// Memory redb may use to cache pages of the log file.
+    pub cache_size: usize,
     /// How often the retention sweep runs.
     pub retention_interval: Duration,
     pub group_commit: GroupCommitConfig,
@@ -400,6 +402,10 @@ fn read_storage(fields: Option<Fields<'_, '_, '_>>) -> StorageConfig {
         }
         let attempt_retention =
             f.duration("attempt_retention", Duration::from_secs(30 * 24 * 3600));
+        let cache_size = f.size("cache_size", 64 << 20);
+        if cache_size < 1 << 20 {
+            f.report("cache_size", "must be at least 1MiB");
+        }
         let retention_interval = f.duration("retention_interval", Duration::from_secs(60));
         if retention_interval.is_zero() {
             f.report("retention_interval", "must be greater than zero");
@@ -413,6 +419,7 @@ fn read_storage(fields: Option<Fields<'_, '_, '_>>) -> StorageConfig {
             idempotency_window,
             retention,
             attempt_retention,
+            cache_size: usize::try_from(cache_size).unwrap_or(usize::MAX),
             retention_interval,
             group_commit,
         }

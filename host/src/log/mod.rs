@@ -112,13 +112,18 @@ impl Log {
             source,
         })?;
         let path = dir.join(LOG_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => LogError::AlreadyOpen(path.clone()),
-            other => LogError::Open {
-                path: path.clone(),
-                source: other.into(),
-            },
-        })?;
+        // redb's page cache is the bulk of our memory under a large log;
+        // the OS page cache still holds the file.
+        let db = redb::Builder::new()
+            .set_cache_size(config.cache_size)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => LogError::AlreadyOpen(path.clone()),
+                other => LogError::Open {
+                    path: path.clone(),
+                    source: other.into(),
+                },
+            })?;
         let next_sequence = initialize(&db)?;
         let db = Arc::new(db);
         let (commands, receiver) = flume::bounded(QUEUE_DEPTH);

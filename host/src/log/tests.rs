@@ -11,6 +11,7 @@ fn storage(dir: &Path, window: Duration) -> StorageConfig {
         idempotency_window: window,
         retention: Duration::from_secs(3600),
         attempt_retention: Duration::from_secs(3600),
+        cache_size: 16 << 20,
         retention_interval: Duration::from_secs(60),
         group_commit: GroupCommitConfig {
             max_batch: 4096,
