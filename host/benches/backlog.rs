@@ -11,7 +11,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
-use serde_json::Value;
 
 /// Resident memory of a process in MiB (Linux /proc).
 fn rss_mib(pid: u32) -> f64 {
@@ -38,15 +37,9 @@ async fn peak_rss_during<T>(pid: u32, done: impl Future<Output = T>) -> (T, f64)
 }
 
 async fn lag(http: &reqwest::Client, base: &str) -> u64 {
-    let status: Value = http
-        .get(format!("{base}/v1/destinations/bench"))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
-    status["lagEvents"].as_u64().unwrap_or(u64::MAX)
+    common::bench_status(http, base).await["lagEvents"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
 }
 
 #[tokio::main]

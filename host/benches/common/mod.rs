@@ -169,14 +169,7 @@ pub async fn post(http: &reqwest::Client, base: &str, events: &[Value]) {
 /// set, prints the lag over time.
 pub async fn wait_for_no_lag(http: &reqwest::Client, server: &Server, started: Option<Instant>) {
     loop {
-        let status: Value = http
-            .get(format!("{}/v1/destinations/bench", server.base))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
+        let status = bench_status(http, &server.base).await;
         if let (Some(started), Ok(_)) = (started, std::env::var("BENCH_TRACE")) {
             eprintln!("{:?} lag {}", started.elapsed(), status["lagEvents"]);
         }
@@ -186,4 +179,15 @@ pub async fn wait_for_no_lag(http: &reqwest::Client, server: &Server, started: O
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `GET /v1/destinations/bench`.
+pub async fn bench_status(http: &reqwest::Client, base: &str) -> Value {
+    http.get(format!("{base}/v1/destinations/bench"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json")
 }

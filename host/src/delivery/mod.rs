@@ -205,11 +205,6 @@ impl Delivery {
         self.controls.clone()
     }
 
-    /// Names of the running destinations, in config order.
-    pub fn names(&self) -> Vec<String> {
-        self.running.iter().map(|(name, _)| name.clone()).collect()
-    }
-
     /// Asks every worker to stop after its batch in flight and waits up to
     /// `timeout`; a batch still running then is abandoned (its events are
     /// delivered again after the restart: the cursor never passed them).

@@ -8,7 +8,7 @@ mod classify;
 mod producer;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
@@ -53,13 +53,6 @@ fn failure(error: &RdKafkaError) -> Failure {
     }
 }
 
-/// Counters for tests and metrics.
-#[derive(Debug, Default)]
-pub struct KafkaStats {
-    pub produced: AtomicU64,
-    pub failed: AtomicU64,
-}
-
 pub struct KafkaSink {
     producer: FutureProducer<ProducerContext>,
     topic: String,
@@ -70,7 +63,6 @@ pub struct KafkaSink {
     /// (minutes), so the next produce asks for fresh metadata first; a
     /// fixed ACL or a newly created topic then works at once, e.g. on redrive.
     stale_metadata: AtomicBool,
-    pub stats: KafkaStats,
 }
 
 /// Failures that librdkafka remembers per topic.
@@ -93,7 +85,6 @@ impl KafkaSink {
             topic: config.topic.clone(),
             queue_wait: config.producer.delivery_timeout,
             stale_metadata: AtomicBool::new(false),
-            stats: KafkaStats::default(),
         }))
     }
 
@@ -138,11 +129,6 @@ impl KafkaSink {
         if topic_failed {
             self.stale_metadata.store(true, Ordering::Relaxed);
         }
-        let failed = results.iter().filter(|r| r.is_err()).count() as u64;
-        self.stats
-            .produced
-            .fetch_add(results.len() as u64 - failed, Ordering::Relaxed);
-        self.stats.failed.fetch_add(failed, Ordering::Relaxed);
         results
     }
 

@@ -62,19 +62,12 @@ fn failure(code: &str, message: impl Into<String>) -> Failure {
     }
 }
 
-/// Counters for tests and metrics.
-#[derive(Debug, Default)]
-pub struct KinesisStats {
-    pub calls: std::sync::atomic::AtomicU64,
-}
-
 pub struct KinesisSink {
     client: aws_sdk_kinesis::Client,
     stream: KinesisStream,
     ordering: KinesisOrdering,
     max_records_per_call: usize,
     retry: RetryConfig,
-    pub stats: KinesisStats,
 }
 
 impl KinesisSink {
@@ -88,7 +81,6 @@ impl KinesisSink {
             ordering: config.ordering,
             max_records_per_call: config.max_records_per_call,
             retry,
-            stats: KinesisStats::default(),
         }))
     }
 
@@ -187,9 +179,6 @@ impl KinesisSink {
         records: &[Record],
         indices: &[usize],
     ) -> Vec<Result<Location, Failure>> {
-        self.stats
-            .calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entries = indices.iter().map(|&i| {
             let r = &records[i];
             PutRecordsRequestEntry::builder()
