@@ -216,9 +216,12 @@ pub mod __private {
 }
 
 /// Exports a [`Transform`] implementation as this component's `transform` world.
+/// Only a `wasm32` build exports anything: natively the crate stays a plain
+/// library, so its logic can be unit-tested and benchmarked outside WebAssembly.
 #[macro_export]
 macro_rules! export_transform {
     ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct PushrailTransform;
 
@@ -237,10 +240,12 @@ macro_rules! export_transform {
     };
 }
 
-/// Exports a [`Destination`] implementation as this component's `destination` world.
+/// Exports a [`Destination`] implementation as this component's `destination` world
+/// (in a `wasm32` build only, as [`export_transform!`]).
 #[macro_export]
 macro_rules! export_destination {
     ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct PushrailDestination;
 

@@ -39,10 +39,12 @@ fn tansu_binary() -> PathBuf {
         return PathBuf::from("tansu");
     }
     let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    let root = std::env::current_exe()
-        .expect("test binary path")
+    // The target dir (marked by cargo's CACHEDIR.TAG): shared by the tests
+    // and the bench suite, whatever profile they were built with.
+    let exe = std::env::current_exe().expect("test binary path");
+    let root = exe
         .ancestors()
-        .nth(3)
+        .find(|dir| dir.join("CACHEDIR.TAG").exists())
         .expect("target dir")
         .join("test-tools/tansu");
     let binary = root.join("bin/tansu");

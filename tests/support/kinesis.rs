@@ -17,12 +17,12 @@ use super::free_port;
 static INSTALL: Mutex<bool> = Mutex::new(false);
 
 /// The tests/ folder, where package.json pins the server.
-fn tests_dir() -> PathBuf {
+pub fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests")
 }
 
 /// Installs kinesis-local with npm on first use (a fresh machine has only node and npm).
-fn ensure_installed() -> PathBuf {
+pub fn ensure_installed() -> PathBuf {
     let mut done = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     let main = tests_dir().join("node_modules/kinesis-local/main.js");
     if !*done && !main.exists() {
@@ -81,34 +81,7 @@ impl Kinesis {
 
     /// Creates a stream and waits until it is ACTIVE.
     pub async fn create_stream(&self, name: &str, shards: i32) {
-        self.client
-            .create_stream()
-            .stream_name(name)
-            .shard_count(shards)
-            .send()
-            .await
-            .expect("CreateStream");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let described = self
-                .client
-                .describe_stream_summary()
-                .stream_name(name)
-                .send()
-                .await
-                .expect("DescribeStreamSummary");
-            let status = described
-                .stream_description_summary()
-                .map(|s| s.stream_status().clone());
-            if status == Some(StreamStatus::Active) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stream {name} never became ACTIVE"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        create_stream(&self.client, name, shards).await;
     }
 
     /// Every record of the stream: per shard, in the shard's order.
@@ -200,6 +173,37 @@ pub struct StreamRecord {
     pub sequence_number: String,
     pub partition_key: String,
     pub data: serde_json::Value,
+}
+
+/// Creates a stream and waits until it is ACTIVE (any Kinesis API server).
+pub async fn create_stream(client: &Client, name: &str, shards: i32) {
+    client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("CreateStream");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .expect("DescribeStreamSummary");
+        let status = described
+            .stream_description_summary()
+            .map(|s| s.stream_status().clone());
+        if status == Some(StreamStatus::Active) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream {name} never became ACTIVE"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// An SDK client for a local endpoint, with dummy static credentials.

@@ -24,7 +24,7 @@ pub use error::{CallError, LoadError};
 use host::HostState;
 pub use host::SinkBindings;
 pub use instance::{DestinationInstance, Instance, TransformInstance};
-pub use registry::{BUILTINS, Origin, Plugin, Registry, World};
+pub use registry::{BUILD_PLUGIN_DIR, BUILTINS, Origin, Plugin, Registry, World};
 use registry::{Loader, Pre};
 pub use versions::PluginVersions;
 pub use watcher::spawn_watcher;

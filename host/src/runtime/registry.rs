@@ -16,6 +16,11 @@ use super::bindings::{destination::DestinationPre, transform::TransformPre};
 use super::error::LoadError;
 use super::host::HostState;
 
+/// Where build.rs put every component this build made (built-ins, the
+/// example transforms, test plugins): for tests and benchmarks on the machine
+/// that built it. A deployed binary does not read it.
+pub const BUILD_PLUGIN_DIR: &str = concat!(env!("OUT_DIR"), "/plugins");
+
 /// Plugins compiled into the binary (built from `plugins/` by build.rs).
 pub const BUILTINS: &[(&str, &[u8])] = &[
     (

@@ -25,7 +25,8 @@ struct Config {
 
 const COMPUTED: [&str; 3] = ["eventFamily", "payloadBytes", "sequence"];
 
-struct Enrich(Config);
+/// Public so that benchmarks can run the same logic natively.
+pub struct Enrich(Config);
 
 impl Transform for Enrich {
     fn init(config: &str) -> Result<Self, Error> {

@@ -20,7 +20,8 @@ struct Config {
     replacement: Option<Value>,
 }
 
-struct Redact {
+/// Public so that benchmarks can run the same logic natively.
+pub struct Redact {
     /// (part, pointer inside the part): ("payload", "/card/number").
     targets: Vec<(Part, String)>,
     replacement: Option<Value>,

@@ -13,9 +13,10 @@
 use pushrail_sdk::{Error, Event, Transform, export_transform, parse_config};
 use serde::Deserialize;
 
+/// Public so that benchmarks can run the same logic natively.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Route {
+pub struct Route {
     #[serde(default)]
     include: Vec<String>,
     #[serde(default)]

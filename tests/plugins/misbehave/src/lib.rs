@@ -24,7 +24,8 @@ struct Settings {
     key: String,
 }
 
-struct Misbehave {
+/// Public so that benchmarks can run the same logic natively.
+pub struct Misbehave {
     settings: Settings,
     calls: u32,
     key_failures: u32,

@@ -1,0 +1,223 @@
+//! 6. Backlog: N events ingested with the destination paused, then resumed:
+//! peak RSS while the backlog builds and while it drains, and the drain rate
+//! next to a raw producer on the same broker (librdkafka's mock cluster).
+//! 7. Recovery: restarts on that N-event log, timed to serving (/readyz) and
+//! to a new event delivered.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+
+use super::kafka::{self, Brokers};
+use super::{Context, Scenario};
+use crate::engine::{self, Server, rss_mib};
+use crate::events;
+use crate::report::{Measurement, Unit};
+
+const KEYS: usize = 1000;
+/// Concurrent posters building the backlog, 500 events per post.
+const POSTERS: usize = 8;
+const POST_BATCH: usize = 500;
+/// Events the drain ceiling sends (all N would hold N records in the bench).
+const CEILING_EVENTS: usize = 100_000;
+const RSS_GOAL_MIB: f64 = 256.0;
+
+pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
+    let brokers = Brokers::start().await?;
+    brokers.create_topic("backlog")?;
+    brokers.create_topic("raw")?;
+    let count = context.scale.backlog_events;
+    let built = build(context, &brokers.mock()).await?;
+    let ceiling_events = events::events(count.min(CEILING_EVENTS), KEYS);
+    let raw = kafka::raw_producer(&brokers.mock(), "raw", &ceiling_events).await?;
+    let n = group(count);
+    let rss_goal = format!("< {RSS_GOAL_MIB} MiB");
+    Ok(vec![
+        Measurement::new(
+            Scenario::Backlog,
+            format!("RSS idle, paused, before the backlog"),
+            Unit::Mebibytes,
+            vec![built.idle_rss],
+        ),
+        Measurement::new(
+            Scenario::Backlog,
+            format!("peak RSS while {n} events are ingested"),
+            Unit::Mebibytes,
+            vec![built.ingest_peak],
+        )
+        .goal(&rss_goal, built.ingest_peak < RSS_GOAL_MIB)
+        .notes(format!(
+            "{POSTERS} clients × {POST_BATCH} per post at {:.0} events/s; log {:.0} MiB",
+            built.ingest_rate, built.log_mib
+        )),
+        Measurement::new(
+            Scenario::Backlog,
+            format!("peak RSS while {n} events drain"),
+            Unit::Mebibytes,
+            vec![built.drain_peak],
+        )
+        .goal(&rss_goal, built.drain_peak < RSS_GOAL_MIB),
+        Measurement::new(
+            Scenario::Backlog,
+            format!("drain rate of {n} events after resume"),
+            Unit::EventsPerSecond,
+            vec![built.drain_rate],
+        )
+        .against(
+            format!(
+                "raw rdkafka producer, {} events",
+                group(ceiling_events.len())
+            ),
+            vec![raw],
+        )
+        .goal_ratio(0.8)
+        .notes("kafka plugin → librdkafka mock cluster, default batches of 500"),
+    ])
+}
+
+pub async fn recovery(context: &Context) -> anyhow::Result<Vec<Measurement>> {
+    let brokers = Brokers::start().await?;
+    brokers.create_topic("backlog")?;
+    let count = context.scale.backlog_events;
+    // Reuse the log the backlog scenario left, if it has N events; its
+    // broker is gone, so the config points at this one.
+    let dir = context.data_dir.join("backlog");
+    let config = destination(&brokers.mock());
+    let left = std::fs::read_to_string(dir.join(COUNT_FILE)).unwrap_or_default();
+    if left.trim().parse::<usize>().ok() != Some(count) {
+        build(context, &brokers.mock()).await?;
+    }
+    let log_mib = log_mib(&dir);
+    let (mut serving, mut delivering) = (Vec::new(), Vec::new());
+    for round in 0..context.scale.rounds {
+        let started = Instant::now();
+        let server = Server::start(&context.engine, &dir, &config).await?;
+        serving.push(started.elapsed().as_secs_f64());
+        server
+            .post_batch(&[events::event(count + round, 1024, KEYS)])
+            .await?;
+        server.wait_for_no_lag(Duration::from_millis(2)).await?;
+        delivering.push(started.elapsed().as_secs_f64());
+        server.stop();
+    }
+    let n = group(count);
+    Ok(vec![
+        Measurement::new(
+            Scenario::Recovery,
+            format!("restart → serving (/readyz), {n}-event log"),
+            Unit::Seconds,
+            serving,
+        )
+        .notes(format!("log {log_mib:.0} MiB")),
+        Measurement::new(
+            Scenario::Recovery,
+            format!("restart → a new event delivered, {n}-event log"),
+            Unit::Seconds,
+            delivering,
+        ),
+    ])
+}
+
+/// Where a built log records its event count, for recovery to reuse.
+const COUNT_FILE: &str = "events";
+
+/// What building a log of N delivered events measured.
+struct Built {
+    idle_rss: f64,
+    ingest_peak: f64,
+    ingest_rate: f64,
+    drain_peak: f64,
+    drain_rate: f64,
+    log_mib: f64,
+}
+
+/// Ingests N events while paused, resumes, drains; RSS sampled throughout.
+async fn build(context: &Context, brokers: &str) -> anyhow::Result<Built> {
+    let count = context.scale.backlog_events;
+    let dir = engine::fresh_dir(&context.data_dir, "backlog")?;
+    let server = Server::start(&context.engine, &dir, &destination(brokers)).await?;
+    let pid = server.pid();
+    server.control("pause").await?;
+    let idle_rss = rss_mib(pid);
+
+    let started = Instant::now();
+    let (posted, ingest_peak) = peak_rss_during(pid, post_all(&server, count)).await;
+    posted?;
+    let ingest_rate = count as f64 / started.elapsed().as_secs_f64();
+    ensure!(server.lag().await? == count as u64, "every event waits");
+
+    let started = Instant::now();
+    server.control("resume").await?;
+    let (drained, drain_peak) =
+        peak_rss_during(pid, server.wait_for_no_lag(Duration::from_millis(50))).await;
+    drained?;
+    let drain_rate = count as f64 / started.elapsed().as_secs_f64();
+    server.stop();
+    std::fs::write(dir.join(COUNT_FILE), count.to_string())?;
+    Ok(Built {
+        idle_rss,
+        ingest_peak,
+        ingest_rate,
+        drain_peak,
+        drain_rate,
+        log_mib: log_mib(&dir),
+    })
+}
+
+/// A kafka destination `bench` with the default batching, topic `backlog`.
+fn destination(brokers: &str) -> String {
+    format!(
+        "[[destinations]]\nname = \"bench\"\nplugin = \"kafka\"\n[destinations.kafka]\nbrokers = \"{brokers}\"\ntopic = \"backlog\"\n"
+    )
+}
+
+fn log_mib(dir: &Path) -> f64 {
+    let bytes = std::fs::metadata(dir.join("data/pushrail.redb")).map_or(0, |m| m.len());
+    bytes as f64 / f64::from(1 << 20)
+}
+
+/// N canonical events from POSTERS clients, made as they go (a million
+/// events held at once would weigh on the machine being measured).
+async fn post_all(server: &Server, count: usize) -> anyhow::Result<()> {
+    let mut posters = tokio::task::JoinSet::new();
+    for part in 0..POSTERS {
+        let (http, base) = (server.http.clone(), server.base.clone());
+        posters.spawn(async move {
+            let mut chunk = Vec::with_capacity(POST_BATCH);
+            for i in (part..count).step_by(POSTERS) {
+                chunk.push(events::event(i, 1024, KEYS));
+                if chunk.len() == POST_BATCH {
+                    engine::post_batch(&http, &base, &chunk).await?;
+                    chunk.clear();
+                }
+            }
+            if !chunk.is_empty() {
+                engine::post_batch(&http, &base, &chunk).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    for poster in posters.join_all().await {
+        poster?;
+    }
+    Ok(())
+}
+
+/// Samples the RSS of `pid` every 50 ms until `done` resolves; returns the peak.
+async fn peak_rss_during<T>(pid: u32, done: impl Future<Output = T>) -> (T, f64) {
+    let mut peak = rss_mib(pid);
+    let mut sampler = tokio::time::interval(Duration::from_millis(50));
+    tokio::pin!(done);
+    loop {
+        tokio::select! {
+            value = &mut done => return (value, peak.max(rss_mib(pid))),
+            _ = sampler.tick() => peak = peak.max(rss_mib(pid)),
+        }
+    }
+}
+
+/// 1000000 → "1,000,000".
+fn group(n: usize) -> String {
+    Unit::EventsPerSecond.format(n as f64)
+}

@@ -1,0 +1,151 @@
+//! 4. End to end to Kinesis: events/s from HTTP post to acknowledged
+//! PutRecords through the real binary and the built-in kinesis plugin, in
+//! relaxed and strict ordering, over 1,000 keys and one hot key, next to a
+//! raw aws-sdk-kinesis PutRecords loop with the same records and call size
+//! on the same server (kinesalite; correctness is tested on kinesis-local).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use serde_json::Value;
+
+use super::kafka::post_concurrently;
+use super::{Context, Scenario};
+use crate::engine::{self, Server};
+use crate::events;
+use crate::report::{Measurement, Unit};
+use crate::services::kinesalite::Kinesalite;
+
+const SHARDS: i32 = 4;
+/// Records per PutRecords call, for us and for the raw loop.
+const CALL: usize = 500;
+/// Events per delivery batch: the host splits it into calls of CALL records.
+const DELIVER_BATCH: usize = 2000;
+
+pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
+    let server = Kinesalite::start().await?;
+    let mut results = Vec::new();
+    for keys in [1000, 1] {
+        let events = events::events(context.scale.kinesis_events, keys);
+        let (mut raw, mut relaxed, mut strict) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..context.scale.rounds {
+            let stream = |kind: &str| format!("{kind}-{keys}-{round}");
+            for kind in ["raw", "relaxed", "strict"] {
+                server.create_stream(&stream(kind), SHARDS).await;
+            }
+            raw.push(raw_loop(&server.client, &stream("raw"), &events).await?);
+            for (ordering, rates) in [("relaxed", &mut relaxed), ("strict", &mut strict)] {
+                rates.push(
+                    through_pushrail(
+                        context,
+                        &server.endpoint,
+                        &stream(ordering),
+                        ordering,
+                        &events,
+                    )
+                    .await?,
+                );
+            }
+        }
+        let key_text = if keys == 1 {
+            "1 hot key".to_owned()
+        } else {
+            format!("{keys} keys")
+        };
+        let ceiling = format!("raw PutRecords loop, {CALL} per call");
+        results.push(
+            Measurement::new(
+                Scenario::Kinesis,
+                format!("relaxed ordering, {key_text}: post → acked"),
+                Unit::EventsPerSecond,
+                relaxed,
+            )
+            .against(&ceiling, raw.clone())
+            .goal_ratio(0.9)
+            .notes(format!("kinesalite, {SHARDS} shards")),
+        );
+        results.push(
+            Measurement::new(
+                Scenario::Kinesis,
+                format!("strict ordering, {key_text}: post → acked"),
+                Unit::EventsPerSecond,
+                strict,
+            )
+            .against(&ceiling, raw)
+            .notes("one call in flight per shard at a time"),
+        );
+    }
+    Ok(results)
+}
+
+/// The ceiling: the same records, CALL per PutRecords, one call at a time,
+/// failed entries resent.
+async fn raw_loop(client: &Client, stream: &str, events: &[Value]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    for (chunk_index, chunk) in events.chunks(CALL).enumerate() {
+        let mut pending: Vec<PutRecordsRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(events::key(e))
+                    .data(Blob::new(events::delivered_value(
+                        e,
+                        chunk_index * CALL + i,
+                    )))
+                    .build()
+            })
+            .collect::<Result<_, _>>()?;
+        while !pending.is_empty() {
+            let output = client
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(pending.clone()))
+                .send()
+                .await
+                .context("PutRecords")?;
+            pending = pending
+                .into_iter()
+                .zip(output.records())
+                .filter(|(_, r)| r.error_code().is_some())
+                .map(|(e, _)| e)
+                .collect();
+        }
+    }
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Ours: post every event while delivering; timed until the lag is zero.
+async fn through_pushrail(
+    context: &Context,
+    endpoint: &str,
+    stream: &str,
+    ordering: &str,
+    events: &[Value],
+) -> anyhow::Result<f64> {
+    let dir = engine::fresh_dir(&context.data_dir, "kinesis")?;
+    let config = format!(
+        r#"
+[[destinations]]
+name = "bench"
+plugin = "kinesis"
+batch = {{ max_events = {DELIVER_BATCH}, linger = "20ms" }}
+[destinations.kinesis]
+stream_name = "{stream}"
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+ordering = "{ordering}"
+auth = {{ mode = "static", access_key_id = "AKIDBENCH", secret_access_key = "secret" }}
+"#
+    );
+    let server = Server::start(&context.engine, &dir, &config).await?;
+    let started = Instant::now();
+    post_concurrently(&server, events, 4, CALL).await?;
+    server.wait_for_no_lag(Duration::from_millis(10)).await?;
+    let elapsed = started.elapsed();
+    server.stop();
+    Ok(events.len() as f64 / elapsed.as_secs_f64())
+}

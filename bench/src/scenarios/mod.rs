@@ -1,0 +1,126 @@
+//! The scenarios: each runs ours and its ceiling interleaved, round after
+//! round, and returns its figures.
+
+mod backlog;
+mod ingest;
+mod kafka;
+mod kinesis;
+mod latency;
+mod wasm;
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::report::Measurement;
+use crate::scale::Scale;
+
+/// What every scenario gets.
+pub struct Context {
+    /// The `pushrail` binary under test.
+    pub engine: PathBuf,
+    /// Scratch space on the disk a deployment would use.
+    pub data_dir: PathBuf,
+    pub scale: Scale,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    Ingest,
+    Wasm,
+    Kafka,
+    Kinesis,
+    Latency,
+    Backlog,
+    Recovery,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Ingest,
+        Scenario::Wasm,
+        Scenario::Kafka,
+        Scenario::Kinesis,
+        Scenario::Latency,
+        Scenario::Backlog,
+        Scenario::Recovery,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Ingest => "ingest",
+            Scenario::Wasm => "wasm",
+            Scenario::Kafka => "kafka",
+            Scenario::Kinesis => "kinesis",
+            Scenario::Latency => "latency",
+            Scenario::Backlog => "backlog",
+            Scenario::Recovery => "recovery",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Scenario::Ingest => "1. durable ingest: HTTP → 202 vs raw redb",
+            Scenario::Wasm => "2. WASM plugin boundary vs the same logic native",
+            Scenario::Kafka => "3. end to end to Kafka vs a raw rdkafka producer",
+            Scenario::Kinesis => "4. end to end to Kinesis vs a raw PutRecords loop",
+            Scenario::Latency => "5. latency post → delivered at 50% of the max rate",
+            Scenario::Backlog => "6. backlog: memory and drain rate",
+            Scenario::Recovery => "7. recovery: restart on a full log",
+        }
+    }
+
+    /// Names in the order given, `all` expanded, duplicates dropped.
+    pub fn parse_all(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+        let mut chosen = Vec::new();
+        for name in names {
+            let add: Vec<Scenario> = match name.as_str() {
+                "all" => Self::ALL.to_vec(),
+                other => match Self::ALL.iter().find(|s| s.name() == other) {
+                    Some(s) => vec![*s],
+                    None => bail!(
+                        "unknown scenario {other:?}; choose from all, {}",
+                        Self::ALL.map(Scenario::name).join(", ")
+                    ),
+                },
+            };
+            for s in add {
+                if !chosen.contains(&s) {
+                    chosen.push(s);
+                }
+            }
+        }
+        Ok(chosen)
+    }
+
+    pub async fn run(self, context: &Context) -> anyhow::Result<Vec<Measurement>> {
+        match self {
+            Scenario::Ingest => ingest::run(context).await,
+            Scenario::Wasm => wasm::run(context).await,
+            Scenario::Kafka => kafka::run(context).await,
+            Scenario::Kinesis => kinesis::run(context).await,
+            Scenario::Latency => latency::run(context).await,
+            Scenario::Backlog => backlog::run(context).await,
+            Scenario::Recovery => backlog::recovery(context).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_all() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            Scenario::parse_all(&names(&["kafka", "ingest", "kafka"])).unwrap(),
+            vec![Scenario::Kafka, Scenario::Ingest]
+        );
+        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 7);
+        let error = Scenario::parse_all(&names(&["kafak"])).unwrap_err();
+        assert!(error.to_string().contains("unknown scenario \"kafak\""));
+    }
+}
