@@ -26,7 +26,7 @@ impl Scale {
             rounds: 3,
             ingest_events: 100_000,
             wasm_events: 20_000,
-            kafka_events: 20_000,
+            kafka_events: 100_000,
             kinesis_events: 20_000,
             latency_probe_events: 20_000,
             latency_seconds: 10.0,

@@ -221,6 +221,16 @@ pub mod __private {
 #[macro_export]
 macro_rules! export_transform {
     ($ty:ty) => {
+        // Natively: only that the type is a transform (and is used).
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: (
+            fn(&str) -> Result<$ty, $crate::Error>,
+            fn(&mut $ty, $crate::Event) -> Result<Vec<$crate::Event>, $crate::Error>,
+        ) = (
+            <$ty as $crate::Transform>::init,
+            <$ty as $crate::Transform>::transform,
+        );
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct PushrailTransform;
@@ -245,6 +255,16 @@ macro_rules! export_transform {
 #[macro_export]
 macro_rules! export_destination {
     ($ty:ty) => {
+        // Natively: only that the type is a destination (and is used).
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: (
+            fn(&str) -> Result<$ty, $crate::Error>,
+            fn(&mut $ty, Vec<$crate::Event>) -> Vec<$crate::Outcome>,
+        ) = (
+            <$ty as $crate::Destination>::init,
+            <$ty as $crate::Destination>::deliver,
+        );
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct PushrailDestination;

@@ -52,11 +52,12 @@ impl Unit {
     }
 }
 
-fn group_thousands(n: u64) -> String {
+/// 1234567 → "1,234,567".
+pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use super::{Measurement, Report, Unit};
 
-const WIDTH: f64 = 960.0;
+const WIDTH: f64 = 1000.0;
 const LABEL_WIDTH: f64 = 380.0;
-const BAR_AREA: f64 = 470.0;
+const BAR_AREA: f64 = 330.0;
 const BAR: f64 = 13.0;
 const ROW_GAP: f64 = 9.0;
 const PANEL_HEADER: f64 = 34.0;
@@ -119,7 +119,7 @@ fn panel(out: &mut String, mut y: f64, title: &str, rows: &[&Measurement]) -> f6
             let text = format!(
                 "{} ({}{})",
                 m.unit.format(c.summary.median),
-                truncate(&c.name, 40),
+                truncate(&c.name, 36),
                 m.ratio.map_or(String::new(), |r| format!(", ours {r:.2}×"))
             );
             bar(out, y, c.summary.median, scale, CEILING, &text);

@@ -1,8 +1,10 @@
-//! 6. Backlog: N events ingested with the destination paused, then resumed:
-//! peak RSS while the backlog builds and while it drains, and the drain rate
-//! next to a raw producer on the same broker (librdkafka's mock cluster).
-//! 7. Recovery: restarts on that N-event log, timed to serving (/readyz) and
-//! to a new event delivered.
+//! Scenario 6, backlog: N events ingested with the destination paused, then
+//! resumed: peak RSS while the backlog builds and while it drains, and the
+//! drain rate next to a raw producer on the same broker (librdkafka's mock
+//! cluster).
+//!
+//! Scenario 7, recovery: restarts on that N-event log, timed to serving
+//! (/readyz) and to a new event delivered.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use super::kafka::{self, Brokers};
 use super::{Context, Scenario};
 use crate::engine::{self, Server, rss_mib};
 use crate::events;
-use crate::report::{Measurement, Unit};
+use crate::report::{Measurement, Unit, group_thousands};
 
 const KEYS: usize = 1000;
 /// Concurrent posters building the backlog, 500 events per post.
@@ -36,7 +38,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
     Ok(vec![
         Measurement::new(
             Scenario::Backlog,
-            format!("RSS idle, paused, before the backlog"),
+            "RSS idle, paused, before the backlog",
             Unit::Mebibytes,
             vec![built.idle_rss],
         ),
@@ -217,7 +219,6 @@ async fn peak_rss_during<T>(pid: u32, done: impl Future<Output = T>) -> (T, f64)
     }
 }
 
-/// 1000000 → "1,000,000".
 fn group(n: usize) -> String {
-    Unit::EventsPerSecond.format(n as f64)
+    group_thousands(n as u64)
 }

@@ -1,4 +1,4 @@
-//! 1. Durable ingest: concurrent HTTP clients post 1 KiB events to the real
+//! Scenario 1, durable ingest: concurrent HTTP clients post 1 KiB events to the real
 //! binary until every one is answered 202 (durable), next to a raw redb loop
 //! inserting the same bytes in durable transactions on the same disk.
 

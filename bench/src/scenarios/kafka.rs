@@ -1,4 +1,4 @@
-//! 3. End to end to Kafka: events/s from HTTP post to acknowledged produce
+//! Scenario 3, end to end to Kafka: events/s from HTTP post to acknowledged produce
 //! through the real binary and the built-in kafka plugin, next to a raw
 //! rdkafka producer with the same settings sending the same records, on the
 //! same broker: tansu (its own process) and librdkafka's mock cluster.

@@ -1,4 +1,4 @@
-//! 5. Latency from post to delivered at half of the measured maximum rate,
+//! Scenario 5, latency from post to delivered at half of the measured maximum rate,
 //! to Kafka (tansu) with the engine's default batching and producer
 //! settings, next to a raw rdkafka producer sending at the same rate.
 //!

@@ -1,4 +1,4 @@
-//! 2. The WebAssembly plugin boundary, per event: the three example
+//! Scenario 2, the WebAssembly plugin boundary, per event: the three example
 //! transforms chained, one transform call, and a destination `deliver`
 //! round trip, each as a component in the engine's runtime next to the very
 //! same plugin code compiled natively (the example crates are libraries

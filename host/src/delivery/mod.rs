@@ -186,6 +186,7 @@ impl Delivery {
                 pipeline,
                 stop: stopped,
                 metrics: self.metrics.clone(),
+                writing: None,
             },
             stop,
         })

@@ -158,6 +158,8 @@ impl Worker {
     /// after it are sent again after the backoff, so a key's replayed
     /// events keep their order.
     pub(super) async fn replay_step(&mut self, job: &mut ActiveReplay) -> Result<bool, LogError> {
+        // Attempt numbers come from the log: the live batch's must be in it.
+        self.finish_writing().await?;
         job.progress.update(|s| s.state = ReplayState::Running);
         let end = (job.position + self.config.batch.max_events).min(job.sequences.len());
         let chunk: Vec<u64> = job.sequences[job.position..end].to_vec();

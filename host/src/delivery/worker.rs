@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::backoff;
 use super::pipeline::Pipeline;
@@ -30,6 +31,9 @@ const WINDOW_BATCHES: usize = 4;
 /// on how far other keys may run ahead of a stuck one.
 const WINDOW_HARD_LIMIT: usize = 100_000;
 
+/// Most events one log read brings into the window.
+const READ_CHUNK: usize = 5_000;
+
 pub struct Worker {
     pub config: DestinationConfig,
     pub log: Log,
@@ -44,6 +48,10 @@ pub struct Worker {
     pub live: Arc<LiveStatus>,
     /// Replays and dry runs an operator asked for.
     pub replays: mpsc::Receiver<ReplayCommand>,
+    /// The last batch's progress while it is written: the next batch is
+    /// delivered meanwhile (its outcomes are decided, only the write is
+    /// pending). One write at a time, so they land in order.
+    pub writing: Option<JoinHandle<Result<(), LogError>>>,
 }
 
 /// The verdict on one log event after one attempt.
@@ -67,7 +75,11 @@ impl Worker {
         tracing::info!(destination = %self.config.name, cursor, "delivery started");
         let mut window = Window::new(cursor);
         let mut committed = self.log.subscribe();
-        let capacity = self.config.batch.max_events * WINDOW_BATCHES;
+        let max_events = self.config.batch.max_events;
+        let capacity = Capacity {
+            events: max_events * WINDOW_BATCHES,
+            read_chunk: max_events.max(READ_CHUNK),
+        };
         let mut replays: VecDeque<ActiveReplay> = VecDeque::new();
         loop {
             if *self.stop.borrow() {
@@ -187,9 +199,28 @@ impl Worker {
                 }
                 continue;
             }
+            // Read the events after this batch while it is out, so that the
+            // log read and the delivery overlap instead of taking turns.
+            let ahead = read_ahead(
+                &self.log,
+                &window,
+                Capacity {
+                    events: capacity.events + batch.len(),
+                    ..capacity
+                },
+            );
             if let Err(LogError::Closed) = self.deliver(&mut window, &batch).await {
                 break;
             }
+            match ahead.await {
+                Ok(records) => push(&self.config.partition_key, &mut window, records),
+                Err(LogError::Closed) => break,
+                // The refill at the top of the loop reads them again and says why.
+                Err(_) => {}
+            }
+        }
+        if let Err(e) = self.finish_writing().await {
+            tracing::warn!(destination = %self.config.name, error = %e, "the last delivery progress was not written; those events will be delivered again");
         }
         for job in replays {
             job.interrupt();
@@ -344,7 +375,7 @@ impl Worker {
         }
         progress.cursor = window.advance();
         self.observe(&progress, batch.len(), plugin_time, &latencies);
-        let recorded = self.record(progress).await;
+        let recorded = self.record_behind(progress).await;
         self.live.set_in_flight(0);
         recorded
     }
@@ -424,6 +455,8 @@ impl Worker {
     /// One more attempt at dead letters an operator asked to redrive, in log
     /// order. Delivered ones leave the DLQ; the others stay with the new error.
     async fn redrive(&mut self, mut letters: Vec<DeadLetter>) -> Result<(), LogError> {
+        // Attempt numbers come from the log: the live batch's must be in it.
+        self.finish_writing().await?;
         letters.sort_by_key(|l| l.sequence);
         let max = self.config.batch.max_events;
         while !letters.is_empty() {
@@ -508,9 +541,32 @@ impl Worker {
         Ok(())
     }
 
-    /// Writes the batch's progress, retrying storage errors until it sticks:
-    /// going on without it could let the cursor run ahead of the record.
+    /// Starts writing a delivery batch's progress and returns once the
+    /// previous batch's write has landed (its result is what returns).
+    async fn record_behind(&mut self, progress: DeliveryProgress) -> Result<(), LogError> {
+        let previous = self.finish_writing().await;
+        let (log, name, stop) = (
+            self.log.clone(),
+            self.config.name.clone(),
+            self.stop.clone(),
+        );
+        self.writing = Some(tokio::spawn(write_progress(log, name, stop, progress)));
+        previous
+    }
+
+    /// Waits for the write `record_behind` started, if any.
+    pub(super) async fn finish_writing(&mut self) -> Result<(), LogError> {
+        match self.writing.take() {
+            Some(write) => write.await.unwrap_or(Err(LogError::Closed)),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes progress (after any write still in flight), retrying storage
+    /// errors until it sticks: going on without it could let the cursor run
+    /// ahead of the record.
     pub(super) async fn record(&mut self, progress: DeliveryProgress) -> Result<(), LogError> {
+        self.finish_writing().await?;
         loop {
             match self.log.record(progress.clone()).await {
                 Ok(()) => return Ok(()),
@@ -536,25 +592,94 @@ async fn refill(
     log: &Log,
     partition_key: &PartitionKey,
     window: &mut Window,
-    capacity: usize,
+    capacity: Capacity,
 ) -> Result<bool, LogError> {
-    let movable = window.len() - window.waiting(Instant::now());
-    let room = capacity
-        .saturating_sub(movable)
-        .min(WINDOW_HARD_LIMIT.saturating_sub(window.len()));
+    let room = room(window, &capacity);
     if room == 0 {
         return Ok(false);
     }
-    let from = window.read_through() + 1;
-    let records = blocking(log, move |log| log.read_from(from, room)).await?;
+    let records = read(log, window.read_through() + 1, room).await?;
     let caught_up = records.len() < room;
+    push(partition_key, window, records);
+    Ok(caught_up)
+}
+
+/// How many more events the window may take, at most a batch or
+/// [`READ_CHUNK`] at once: a small first read starts delivery sooner, and
+/// the read-ahead keeps the window topped up from then on.
+fn room(window: &Window, capacity: &Capacity) -> usize {
+    let movable = window.len() - window.waiting(Instant::now());
+    capacity
+        .events
+        .saturating_sub(movable)
+        .min(WINDOW_HARD_LIMIT.saturating_sub(window.len()))
+        .min(capacity.read_chunk)
+}
+
+/// How much a destination's window holds and reads at once.
+#[derive(Clone, Copy)]
+struct Capacity {
+    events: usize,
+    read_chunk: usize,
+}
+
+async fn read(log: &Log, from: u64, room: usize) -> Result<Vec<EventRecord>, LogError> {
+    blocking(log, move |log| log.read_from(from, room)).await
+}
+
+/// Starts reading the events after the window's last, up to `capacity`
+/// counting the ones already in it; the window is not touched until the
+/// result is pushed.
+fn read_ahead(
+    log: &Log,
+    window: &Window,
+    capacity: Capacity,
+) -> impl Future<Output = Result<Vec<EventRecord>, LogError>> + use<> {
+    let (log, from, room) = (
+        log.clone(),
+        window.read_through() + 1,
+        room(window, &capacity),
+    );
+    let read = tokio::spawn(async move {
+        if room == 0 {
+            return Ok(Vec::new());
+        }
+        read(&log, from, room).await
+    });
+    async move { read.await.unwrap_or(Err(LogError::Closed)) }
+}
+
+fn push(partition_key: &PartitionKey, window: &mut Window, records: Vec<EventRecord>) {
     let now = Instant::now();
     for record in records {
         let key = partition_key.extract(&record);
         let bytes = record.payload.get().len() + record.metadata.get().len() + 256;
         window.push(record, key, bytes, now);
     }
-    Ok(caught_up)
+}
+
+/// Writes one batch's progress, retrying storage errors every second until
+/// it sticks or the destination stops (then the events are delivered again
+/// after a restart: at least once).
+async fn write_progress(
+    log: Log,
+    destination: String,
+    mut stop: watch::Receiver<bool>,
+    progress: DeliveryProgress,
+) -> Result<(), LogError> {
+    loop {
+        match log.record(progress.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(LogError::Closed) => return Err(LogError::Closed),
+            Err(e) => {
+                tracing::error!(destination = %destination, error = %e, "cannot record delivery progress; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return Err(e),
+                }
+            }
+        }
+    }
 }
 
 /// An attempt record, `delivered` until the verdict says otherwise.
