@@ -47,6 +47,18 @@ pub fn free_port() -> u16 {
         .expect("a free port on 127.0.0.1")
 }
 
+/// The config of the destination `bench`: `plugin`, its `[destinations.<plugin>]`
+/// table (`settings`, TOML lines), and delivery batches of `batch` events
+/// with a 20 ms linger, or the engine's defaults.
+pub fn destination(plugin: &str, batch: Option<usize>, settings: &str) -> String {
+    let batch = batch.map_or(String::new(), |n| {
+        format!("batch = {{ max_events = {n}, linger = \"20ms\" }}\n")
+    });
+    format!(
+        "[[destinations]]\nname = \"bench\"\nplugin = \"{plugin}\"\n{batch}[destinations.{plugin}]\n{settings}\n"
+    )
+}
+
 /// An empty scratch directory `name` under the data dir.
 pub fn fresh_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = root.join(name);

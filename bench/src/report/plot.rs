@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{Measurement, Report, Unit};
 
-const WIDTH: f64 = 1000.0;
+const WIDTH: f64 = 1080.0;
 const LABEL_WIDTH: f64 = 380.0;
 const BAR_AREA: f64 = 330.0;
 const BAR: f64 = 13.0;
@@ -119,8 +119,8 @@ fn panel(out: &mut String, mut y: f64, title: &str, rows: &[&Measurement]) -> f6
             let text = format!(
                 "{} ({}{})",
                 m.unit.format(c.summary.median),
-                truncate(&c.name, 36),
-                m.ratio.map_or(String::new(), |r| format!(", ours {r:.2}×"))
+                truncate(&c.name, 28),
+                m.ratio.map_or(String::new(), |r| format!(": ours {r:.2}×"))
             );
             bar(out, y, c.summary.median, scale, CEILING, &text);
             y += BAR + 1.0;

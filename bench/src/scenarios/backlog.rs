@@ -169,9 +169,7 @@ async fn build(context: &Context, brokers: &str) -> anyhow::Result<Built> {
 
 /// A kafka destination `bench` with the default batching, topic `backlog`.
 fn destination(brokers: &str) -> String {
-    format!(
-        "[[destinations]]\nname = \"bench\"\nplugin = \"kafka\"\n[destinations.kafka]\nbrokers = \"{brokers}\"\ntopic = \"backlog\"\n"
-    )
+    kafka::destination(brokers, "backlog", None)
 }
 
 fn log_mib(dir: &Path) -> f64 {

@@ -192,17 +192,11 @@ pub async fn raw_producer(brokers: &str, topic: &str, events: &[Value]) -> anyho
 }
 
 /// The engine's config for a kafka destination named `bench`.
-pub fn destination(brokers: &str, topic: &str, batch: usize) -> String {
-    format!(
-        r#"
-[[destinations]]
-name = "bench"
-plugin = "kafka"
-batch = {{ max_events = {batch}, linger = "20ms" }}
-[destinations.kafka]
-brokers = "{brokers}"
-topic = "{topic}"
-"#
+pub fn destination(brokers: &str, topic: &str, batch: Option<usize>) -> String {
+    engine::destination(
+        "kafka",
+        batch,
+        &format!("brokers = \"{brokers}\"\ntopic = \"{topic}\""),
     )
 }
 
@@ -219,7 +213,7 @@ async fn through_pushrail(
     let server = Server::start(
         &context.engine,
         &dir,
-        &destination(brokers, topic, DELIVER_BATCH),
+        &destination(brokers, topic, Some(DELIVER_BATCH)),
     )
     .await?;
     // Warm, as the raw producer is: one event delivered before timing.

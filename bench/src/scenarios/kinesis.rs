@@ -149,19 +149,13 @@ async fn through_pushrail(
     events: &[Value],
 ) -> anyhow::Result<f64> {
     let dir = engine::fresh_dir(&context.data_dir, "kinesis")?;
-    let config = format!(
-        r#"
-[[destinations]]
-name = "bench"
-plugin = "kinesis"
-batch = {{ max_events = {DELIVER_BATCH}, linger = "20ms" }}
-[destinations.kinesis]
-stream_name = "{stream}"
-region = "us-east-1"
-endpoint_url = "{endpoint}"
-ordering = "{ordering}"
-auth = {{ mode = "static", access_key_id = "AKIDBENCH", secret_access_key = "secret" }}
-"#
+    let config = engine::destination(
+        "kinesis",
+        Some(DELIVER_BATCH),
+        &format!(
+            "stream_name = \"{stream}\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\nordering = \"{ordering}\"\n\
+             auth = {{ mode = \"static\", access_key_id = \"AKIDBENCH\", secret_access_key = \"secret\" }}"
+        ),
     );
     let server = Server::start(&context.engine, &dir, &config).await?;
     let started = Instant::now();

@@ -73,9 +73,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
 
 /// The engine's config: a kafka destination with default batching.
 fn config(brokers: &str, topic: &str) -> String {
-    format!(
-        "[[destinations]]\nname = \"bench\"\nplugin = \"kafka\"\n[destinations.kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\n"
-    )
+    kafka::destination(brokers, topic, None)
 }
 
 /// Events/s from the first post to no lag, single-event posts from many clients.
