@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 
-use super::kafka::{self, Brokers};
+use super::kafka;
 use super::{Context, Scenario};
 use crate::engine::{self, Server, rss_mib};
 use crate::events;
@@ -26,13 +26,12 @@ const CEILING_EVENTS: usize = 100_000;
 const RSS_GOAL_MIB: f64 = 256.0;
 
 pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
-    let brokers = Brokers::start().await?;
-    brokers.create_topic("backlog")?;
-    brokers.create_topic("raw")?;
+    // The mock cluster: delivery is measured, not a broker's disk or network.
+    let brokers = kafka::mock_cluster(&["backlog", "raw"])?;
     let count = context.scale.backlog_events;
-    let built = build(context, &brokers.mock()).await?;
+    let built = build(context, &brokers.bootstrap_servers()).await?;
     let ceiling_events = events::events(count.min(CEILING_EVENTS), KEYS);
-    let raw = kafka::raw_producer(&brokers.mock(), "raw", &ceiling_events).await?;
+    let raw = kafka::raw_producer(&brokers.bootstrap_servers(), "raw", &ceiling_events).await?;
     let n = group(count);
     let rss_goal = format!("< {RSS_GOAL_MIB} MiB");
     Ok(vec![
@@ -79,16 +78,15 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
 }
 
 pub async fn recovery(context: &Context) -> anyhow::Result<Vec<Measurement>> {
-    let brokers = Brokers::start().await?;
-    brokers.create_topic("backlog")?;
+    let brokers = kafka::mock_cluster(&["backlog"])?;
     let count = context.scale.backlog_events;
     // Reuse the log the backlog scenario left, if it has N events; its
     // broker is gone, so the config points at this one.
     let dir = context.data_dir.join("backlog");
-    let config = destination(&brokers.mock());
+    let config = destination(&brokers.bootstrap_servers());
     let left = std::fs::read_to_string(dir.join(COUNT_FILE)).unwrap_or_default();
     if left.trim().parse::<usize>().ok() != Some(count) {
-        build(context, &brokers.mock()).await?;
+        build(context, &brokers.bootstrap_servers()).await?;
     }
     let log_mib = log_mib(&dir);
     let (mut serving, mut delivering) = (Vec::new(), Vec::new());

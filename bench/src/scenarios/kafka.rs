@@ -25,6 +25,19 @@ const DELIVER_BATCH: usize = 10_000;
 const POST_BATCH: usize = 500;
 const POSTERS: usize = 4;
 
+/// librdkafka's mock cluster (in this process) with `topics`.
+pub fn mock_cluster(
+    topics: &[&str],
+) -> anyhow::Result<MockCluster<'static, rdkafka::producer::DefaultProducerContext>> {
+    let cluster = MockCluster::new(1).context("librdkafka mock cluster")?;
+    for topic in topics {
+        cluster
+            .create_topic(topic, PARTITIONS, 1)
+            .with_context(|| format!("mock cluster topic {topic}"))?;
+    }
+    Ok(cluster)
+}
+
 /// The brokers a Kafka scenario runs against, alive while this is.
 pub struct Brokers {
     tansu: Tansu,
@@ -35,7 +48,7 @@ impl Brokers {
     pub async fn start() -> anyhow::Result<Self> {
         Ok(Self {
             tansu: Tansu::start().await,
-            mock: MockCluster::new(1).context("librdkafka mock cluster")?,
+            mock: mock_cluster(&[])?,
         })
     }
 
@@ -49,10 +62,6 @@ impl Brokers {
 
     pub fn tansu(&self) -> String {
         self.tansu.brokers()
-    }
-
-    pub fn mock(&self) -> String {
-        self.mock.bootstrap_servers()
     }
 
     /// Creates `topic` on both.
