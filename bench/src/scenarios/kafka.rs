@@ -12,6 +12,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
+use super::timing::{POST_BATCH, POSTERS, timed_delivery};
 use super::{Context, Scenario};
 use crate::engine::{self, Server};
 use crate::events;
@@ -21,9 +22,6 @@ use crate::services::kafka::Tansu;
 pub const PARTITIONS: i32 = 3;
 /// Events per delivery batch in the throughput runs.
 const DELIVER_BATCH: usize = 10_000;
-/// Events per HTTP batch post, and concurrent posters.
-const POST_BATCH: usize = 500;
-const POSTERS: usize = 4;
 
 /// librdkafka's mock cluster (in this process) with `topics`.
 pub fn mock_cluster(
@@ -225,51 +223,7 @@ async fn through_pushrail(
         &destination(brokers, topic, Some(DELIVER_BATCH)),
     )
     .await?;
-    // Warm, as the raw producer is: one event delivered before timing.
-    server.post_batch(&events[..1]).await?;
-    server.wait_for_no_lag(Duration::from_millis(20)).await?;
-    if paused {
-        server.control("pause").await?;
-    }
-    let mut started = Instant::now();
-    post_concurrently(&server, events, POSTERS, POST_BATCH).await?;
-    if paused {
-        started = Instant::now();
-        server.control("resume").await?;
-    }
-    server.wait_for_no_lag(Duration::from_millis(10)).await?;
-    let elapsed = started.elapsed();
+    let rate = timed_delivery(&server, events, paused).await?;
     server.stop();
-    Ok(events.len() as f64 / elapsed.as_secs_f64())
-}
-
-/// Several services posting at once, as in production; one sequential
-/// client would measure its own round trips.
-pub async fn post_concurrently(
-    server: &Server,
-    events: &[Value],
-    posters: usize,
-    per_post: usize,
-) -> anyhow::Result<()> {
-    let chunks: Vec<&[Value]> = events.chunks(per_post).collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    for part in 0..posters {
-        let mine: Vec<Vec<Value>> = chunks
-            .iter()
-            .skip(part)
-            .step_by(posters)
-            .map(|c| c.to_vec())
-            .collect();
-        let (http, base) = (server.http.clone(), server.base.clone());
-        tasks.spawn(async move {
-            for chunk in mine {
-                engine::post_batch(&http, &base, &chunk).await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        });
-    }
-    for result in tasks.join_all().await {
-        result?;
-    }
-    Ok(())
+    Ok(rate)
 }

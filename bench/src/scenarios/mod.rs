@@ -6,6 +6,7 @@ mod ingest;
 mod kafka;
 mod kinesis;
 mod latency;
+mod timing;
 mod wasm;
 
 use std::path::PathBuf;

@@ -29,7 +29,7 @@ impl Kinesalite {
         );
         let port = free_port();
         let script = format!(
-            "require('kinesalite')({{createStreamMs: 50, shardLimit: 100}}).listen({port}, '127.0.0.1')"
+            "require('kinesalite')({{createStreamMs: 50, shardLimit: 10000}}).listen({port}, '127.0.0.1')"
         );
         let child = Command::new("node")
             .args(["-e", &script])
