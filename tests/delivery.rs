@@ -426,16 +426,19 @@ async fn a_failing_key_waits_while_other_keys_flow() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_during_delivery_skips_nothing() {
-    const EVENTS: usize = 3_000;
+/// Events [`busy_sink`] posts.
+const EVENTS: usize = 3_000;
+
+/// A sink taking EVENTS in batches of 10, with delivery under way: the
+/// server and how many lines it has written so far.
+async fn busy_sink() -> (Server, usize) {
     let rest = plugins("")
         + &misbehave(
             "sink",
             "mode = \"ok\"",
             "batch = { max_events = 10, linger = \"0ms\" }",
         );
-    let mut server = Server::start_with("", &rest).await;
+    let server = Server::start_with("", &rest).await;
     for chunk in 0..(EVENTS / 500) {
         let events = (0..500)
             .map(|i| event(&format!("acct_{}", i % 7), &format!("c{chunk}-{i}")))
@@ -447,6 +450,12 @@ async fn a_crash_during_delivery_skips_nothing() {
         (n >= 100).then_some(n)
     })
     .await;
+    (server, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_delivery_skips_nothing() {
+    let (mut server, seen) = busy_sink().await;
     server.kill9();
     assert!(
         seen < EVENTS,
@@ -476,25 +485,7 @@ async fn a_crash_during_delivery_skips_nothing() {
 /// graceful stop must still land the last write, so nothing is sent twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_during_delivery_delivers_nothing_twice() {
-    const EVENTS: usize = 3_000;
-    let rest = plugins("")
-        + &misbehave(
-            "sink",
-            "mode = \"ok\"",
-            "batch = { max_events = 10, linger = \"0ms\" }",
-        );
-    let mut server = Server::start_with("", &rest).await;
-    for chunk in 0..(EVENTS / 500) {
-        let events = (0..500)
-            .map(|i| event(&format!("acct_{}", i % 7), &format!("g{chunk}-{i}")))
-            .collect();
-        post_batch(&server, events).await;
-    }
-    let seen = eventually(30, "delivery under way", async || {
-        let n = json_lines(&server, "sink.jsonl").len();
-        (n >= 100).then_some(n)
-    })
-    .await;
+    let (mut server, seen) = busy_sink().await;
     assert_eq!(server.stop(), Some(0), "{}", server.server_log());
     let delivered_before_restart = json_lines(&server, "sink.jsonl").len();
     assert!(
