@@ -89,7 +89,7 @@ pub async fn recovery(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         build(context, &brokers.bootstrap_servers()).await?;
     }
     let log_mib = log_mib(&dir);
-    let (mut serving, mut delivering) = (Vec::new(), Vec::new());
+    let (mut serving, mut accepting, mut delivering) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..context.scale.rounds {
         let started = Instant::now();
         let server = Server::start(&context.engine, &dir, &config).await?;
@@ -97,6 +97,7 @@ pub async fn recovery(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         server
             .post_batch(&[events::event(count + round, 1024, KEYS)])
             .await?;
+        accepting.push(started.elapsed().as_secs_f64());
         server.wait_for_no_lag(Duration::from_millis(2)).await?;
         delivering.push(started.elapsed().as_secs_f64());
         server.stop();
@@ -110,6 +111,12 @@ pub async fn recovery(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             serving,
         )
         .notes(format!("log {log_mib:.0} MiB")),
+        Measurement::new(
+            Scenario::Recovery,
+            format!("restart → a new event accepted (202), {n}-event log"),
+            Unit::Seconds,
+            accepting,
+        ),
         Measurement::new(
             Scenario::Recovery,
             format!("restart → a new event delivered, {n}-event log"),

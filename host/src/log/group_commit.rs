@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::delivery_records::DeliveryProgress;
 use super::error::LogError;
-use super::listing::prune_attempts_batch;
+use super::listing::{AttemptKey, remove_attempts};
 use super::record::{NewEvent, RecordKeys, encode};
 use super::retention::{PruneOutcome, prune_batch};
 use super::tables::{
@@ -38,10 +38,9 @@ pub(crate) enum Command {
         progress: DeliveryProgress,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
-    PruneAttempts {
-        /// Delete attempts that started before this unix time (ms).
-        started_before_ms: u64,
-        reply: oneshot::Sender<Result<(usize, bool), LogError>>,
+    RemoveAttempts {
+        keys: Vec<AttemptKey>,
+        reply: oneshot::Sender<Result<usize, LogError>>,
     },
     Shutdown,
 }
@@ -80,7 +79,7 @@ impl Writer {
             };
             match first {
                 Command::Append { events, reply } => group.push(PendingAppend { events, reply }),
-                Command::Prune { .. } | Command::Record { .. } | Command::PruneAttempts { .. } => {
+                Command::Prune { .. } | Command::Record { .. } | Command::RemoveAttempts { .. } => {
                     self.run_other(first);
                     continue;
                 }
@@ -91,7 +90,7 @@ impl Writer {
             if matches!(
                 deferred,
                 Some(
-                    Command::Prune { .. } | Command::Record { .. } | Command::PruneAttempts { .. }
+                    Command::Prune { .. } | Command::Record { .. } | Command::RemoveAttempts { .. }
                 )
             ) {
                 self.run_other(deferred.take().expect("matched"));
@@ -262,11 +261,8 @@ impl Writer {
                 }
                 let _ = reply.send(result);
             }
-            Command::PruneAttempts {
-                started_before_ms,
-                reply,
-            } => {
-                let _ = reply.send(prune_attempts_batch(&self.db, started_before_ms));
+            Command::RemoveAttempts { keys, reply } => {
+                let _ = reply.send(remove_attempts(&self.db, &keys));
             }
             Command::Append { .. } | Command::Shutdown => unreachable!("handled by run"),
         }

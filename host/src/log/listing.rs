@@ -136,14 +136,26 @@ impl Log {
     }
 
     /// Deletes attempt records that started more than `retention` ago, in
-    /// transactions of a few thousand; returns how many.
+    /// transactions of a few thousand; returns how many. Finding them reads
+    /// every attempt, so it happens on a blocking thread with its own read
+    /// transaction: only the deletes go through the writer, and ingest never
+    /// waits for the scan.
     pub async fn prune_attempts(&self, retention: Duration) -> Result<usize, LogError> {
         let cutoff = super::group_commit::unix_ms(SystemTime::now())
             .saturating_sub(retention.as_millis() as u64);
         let mut total = 0;
         loop {
-            let (deleted, more) = self.run_prune_attempts(cutoff).await?;
-            total += deleted;
+            let db = self.inner.db.clone();
+            let doomed = tokio::task::spawn_blocking(move || {
+                old_attempts(&db, cutoff, PRUNE_ATTEMPTS_CHUNK)
+            })
+            .await
+            .map_err(|_| LogError::Closed)??;
+            if doomed.is_empty() {
+                return Ok(total);
+            }
+            let more = doomed.len() == PRUNE_ATTEMPTS_CHUNK;
+            total += self.remove_attempts(doomed).await?;
             if !more {
                 return Ok(total);
             }
@@ -154,46 +166,50 @@ impl Log {
 /// Attempts per prune transaction.
 pub(crate) const PRUNE_ATTEMPTS_CHUNK: usize = 5_000;
 
-/// Deletes up to [`PRUNE_ATTEMPTS_CHUNK`] attempts that started before
-/// `before_ms`; returns how many and whether more may be left. Runs on the
-/// writer thread.
-pub(crate) fn prune_attempts_batch(
-    db: &Database,
-    before_ms: u64,
-) -> Result<(usize, bool), LogError> {
-    let doomed = {
-        let txn = db.begin_read()?;
-        let table = txn.open_table(ATTEMPTS)?;
-        let mut doomed: Vec<(String, u64, u32)> = Vec::new();
-        for entry in table.iter()? {
-            let (key, bytes) = entry?;
-            let (destination, sequence, attempt) = key.value();
-            let record: AttemptStart =
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
-                    sequence,
-                    reason: e.to_string(),
-                })?;
-            if received_ms(record.started_at) < before_ms {
-                doomed.push((destination.to_owned(), sequence, attempt));
-                if doomed.len() == PRUNE_ATTEMPTS_CHUNK {
-                    break;
-                }
+/// The keys of up to `limit` attempts that started before `before_ms`.
+fn old_attempts(db: &Database, before_ms: u64, limit: usize) -> Result<Vec<AttemptKey>, LogError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(ATTEMPTS)?;
+    let mut doomed = Vec::new();
+    for entry in table.iter()? {
+        let (key, bytes) = entry?;
+        let (destination, sequence, attempt) = key.value();
+        let record: AttemptStart =
+            serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                sequence,
+                reason: e.to_string(),
+            })?;
+        if received_ms(record.started_at) < before_ms {
+            doomed.push((destination.to_owned(), sequence, attempt));
+            if doomed.len() == limit {
+                break;
             }
         }
-        doomed
-    };
-    if doomed.is_empty() {
-        return Ok((0, false));
     }
+    Ok(doomed)
+}
+
+/// (destination, sequence, attempt number): where an attempt is stored.
+pub(crate) type AttemptKey = (String, u64, u32);
+
+/// Deletes `keys` from the attempt log in one transaction; returns how
+/// many were there. Runs on the writer thread.
+pub(crate) fn remove_attempts(db: &Database, keys: &[AttemptKey]) -> Result<usize, LogError> {
     let txn = db.begin_write()?;
+    let mut removed = 0;
     {
         let mut table = txn.open_table(ATTEMPTS)?;
-        for (destination, sequence, attempt) in &doomed {
-            table.remove((destination.as_str(), *sequence, *attempt))?;
+        for (destination, sequence, attempt) in keys {
+            if table
+                .remove((destination.as_str(), *sequence, *attempt))?
+                .is_some()
+            {
+                removed += 1;
+            }
         }
     }
     txn.commit()?;
-    Ok((doomed.len(), doomed.len() == PRUNE_ATTEMPTS_CHUNK))
+    Ok(removed)
 }
 
 /// Just the start time of a stored attempt.

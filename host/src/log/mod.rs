@@ -209,18 +209,15 @@ impl Log {
         answer.await.map_err(|_| LogError::Closed)?
     }
 
-    /// One transaction of [`Log::prune_attempts`], on the writer thread.
-    pub(crate) async fn run_prune_attempts(
+    /// Deletes the attempts at `keys`, in one transaction on the writer thread.
+    pub(crate) async fn remove_attempts(
         &self,
-        started_before_ms: u64,
-    ) -> Result<(usize, bool), LogError> {
+        keys: Vec<listing::AttemptKey>,
+    ) -> Result<usize, LogError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands
-            .send_async(Command::PruneAttempts {
-                started_before_ms,
-                reply,
-            })
+            .send_async(Command::RemoveAttempts { keys, reply })
             .await
             .map_err(|_| LogError::Closed)?;
         answer.await.map_err(|_| LogError::Closed)?
