@@ -12,11 +12,12 @@ use tokio::sync::oneshot;
 
 use super::delivery_records::DeliveryProgress;
 use super::error::LogError;
-use super::listing::{AttemptKey, remove_attempts};
+use super::listing::{AttemptKey, attempt_start_ms, remove_attempts};
 use super::record::{NewEvent, RecordKeys, encode};
-use super::retention::{PruneOutcome, prune_batch};
+use super::retention::{PruneOutcome, prune_batch, received_ms};
 use super::tables::{
-    ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE,
+    ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META,
+    META_NEXT_SEQUENCE,
 };
 use super::{Appended, LogStats};
 use crate::config::GroupCommitConfig;
@@ -292,11 +293,26 @@ fn record_progress(
     {
         let destination = progress.destination.as_str();
         let mut attempts = txn.open_table(ATTEMPTS)?;
+        let mut by_start = txn.open_table(ATTEMPTS_BY_START)?;
         for attempt in &progress.attempts {
             let json = serde_json::to_vec(attempt).expect("attempt records serialize");
-            attempts.insert(
-                (destination, attempt.sequence, attempt.attempt),
-                json.as_slice(),
+            let (sequence, number) = (attempt.sequence, attempt.attempt);
+            // An attempt written again (a batch delivered again after a
+            // crash) keeps one index entry: the new start.
+            let replaced = attempts
+                .insert((destination, sequence, number), json.as_slice())?
+                .map(|old| attempt_start_ms(old.value()));
+            if let Some(started) = replaced {
+                by_start.remove((started, destination, sequence, number))?;
+            }
+            by_start.insert(
+                (
+                    received_ms(&attempt.started_at),
+                    destination,
+                    sequence,
+                    number,
+                ),
+                (),
             )?;
         }
         let mut dead = txn.open_table(DEAD_LETTERS)?;

@@ -9,7 +9,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::error::LogError;
 use super::retention::received_ms;
-use super::tables::{ATTEMPTS, DEAD_LETTERS};
+use super::tables::{ATTEMPTS, ATTEMPTS_BY_START, DEAD_LETTERS, META, META_ATTEMPTS_INDEXED};
 use super::{AttemptOutcome, AttemptRecord, DeadLetter, Log};
 
 /// Most entries one page looks at; a page with a rare filter may come back
@@ -136,10 +136,9 @@ impl Log {
     }
 
     /// Deletes attempt records that started more than `retention` ago, in
-    /// transactions of a few thousand; returns how many. Finding them reads
-    /// every attempt, so it happens on a blocking thread with its own read
-    /// transaction: only the deletes go through the writer, and ingest never
-    /// waits for the scan.
+    /// transactions of a few thousand; returns how many. They are found by
+    /// range in the start-time index, on a blocking thread with its own read
+    /// transaction: only the deletes go through the writer.
     pub async fn prune_attempts(&self, retention: Duration) -> Result<usize, LogError> {
         let cutoff = super::group_commit::unix_ms(SystemTime::now())
             .saturating_sub(retention.as_millis() as u64);
@@ -166,50 +165,86 @@ impl Log {
 /// Attempts per prune transaction.
 pub(crate) const PRUNE_ATTEMPTS_CHUNK: usize = 5_000;
 
-/// The keys of up to `limit` attempts that started before `before_ms`.
+/// (started_at in unix ms, destination, sequence, attempt number): an
+/// attempt's entry in the start-time index.
+pub(crate) type AttemptKey = (u64, String, u64, u32);
+
+/// Up to `limit` attempts that started before `before_ms`, oldest first.
 fn old_attempts(db: &Database, before_ms: u64, limit: usize) -> Result<Vec<AttemptKey>, LogError> {
     let txn = db.begin_read()?;
-    let table = txn.open_table(ATTEMPTS)?;
+    let index = txn.open_table(ATTEMPTS_BY_START)?;
     let mut doomed = Vec::new();
-    for entry in table.iter()? {
-        let (key, bytes) = entry?;
-        let (destination, sequence, attempt) = key.value();
-        let record: AttemptStart =
-            serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
-                sequence,
-                reason: e.to_string(),
-            })?;
-        if received_ms(record.started_at) < before_ms {
-            doomed.push((destination.to_owned(), sequence, attempt));
-            if doomed.len() == limit {
-                break;
-            }
-        }
+    for entry in index.range(..(before_ms, "", 0, 0))?.take(limit) {
+        let (key, _) = entry?;
+        let (started, destination, sequence, attempt) = key.value();
+        doomed.push((started, destination.to_owned(), sequence, attempt));
     }
     Ok(doomed)
 }
 
-/// (destination, sequence, attempt number): where an attempt is stored.
-pub(crate) type AttemptKey = (String, u64, u32);
-
-/// Deletes `keys` from the attempt log in one transaction; returns how
-/// many were there. Runs on the writer thread.
+/// Deletes the attempts at `keys` and their index entries in one
+/// transaction; returns how many attempts were there. On the writer thread.
 pub(crate) fn remove_attempts(db: &Database, keys: &[AttemptKey]) -> Result<usize, LogError> {
     let txn = db.begin_write()?;
     let mut removed = 0;
     {
-        let mut table = txn.open_table(ATTEMPTS)?;
-        for (destination, sequence, attempt) in keys {
-            if table
-                .remove((destination.as_str(), *sequence, *attempt))?
-                .is_some()
-            {
+        let mut attempts = txn.open_table(ATTEMPTS)?;
+        let mut index = txn.open_table(ATTEMPTS_BY_START)?;
+        for (started, destination, sequence, attempt) in keys {
+            index.remove((*started, destination.as_str(), *sequence, *attempt))?;
+            // The attempt may have been written again since (a later start):
+            // then it stays, under its new index entry.
+            let current = attempts
+                .get((destination.as_str(), *sequence, *attempt))?
+                .map(|stored| attempt_start_ms(stored.value()));
+            if current == Some(*started) {
+                attempts.remove((destination.as_str(), *sequence, *attempt))?;
                 removed += 1;
             }
         }
     }
     txn.commit()?;
     Ok(removed)
+}
+
+/// When a stored attempt started, in unix ms (`u64::MAX` if unreadable:
+/// such a record is never old enough to delete).
+pub(crate) fn attempt_start_ms(stored: &[u8]) -> u64 {
+    serde_json::from_slice::<AttemptStart>(stored).map_or(u64::MAX, |a| received_ms(a.started_at))
+}
+
+/// Indexes every attempt by start time, once, for logs written before the
+/// index existed; a no-op afterwards. Blocking; part of opening the log.
+pub(crate) fn index_attempts_once(txn: &redb::WriteTransaction) -> Result<(), LogError> {
+    let mut meta = txn.open_table(META)?;
+    if meta.get(META_ATTEMPTS_INDEXED)?.is_some() {
+        return Ok(());
+    }
+    let attempts = txn.open_table(ATTEMPTS)?;
+    let mut index = txn.open_table(ATTEMPTS_BY_START)?;
+    let mut indexed = 0u64;
+    for entry in attempts.iter()? {
+        let (key, stored) = entry?;
+        let (destination, sequence, attempt) = key.value();
+        index.insert(
+            (
+                attempt_start_ms(stored.value()),
+                destination,
+                sequence,
+                attempt,
+            ),
+            (),
+        )?;
+        indexed += 1;
+    }
+    if indexed > 0 {
+        tracing::info!(
+            attempts = indexed,
+            "indexed the attempt log by start time (once)"
+        );
+    }
+    meta.insert(META_ATTEMPTS_INDEXED, 1)?;
+    Ok(())
 }
 
 /// Just the start time of a stored attempt.

@@ -29,8 +29,8 @@ pub use record::{EventBody, EventRecord, NewEvent};
 pub use retention::{PruneOutcome, spawn_sweeper};
 pub use selection::{Selection, glob_matches};
 use tables::{
-    ATTEMPTS, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE,
-    META_PAUSED_PREFIX,
+    ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META,
+    META_NEXT_SEQUENCE, META_PAUSED_PREFIX,
 };
 
 use crate::config::StorageConfig;
@@ -413,7 +413,9 @@ fn initialize(db: &Database) -> Result<u64, LogError> {
         txn.open_table(IDEMPOTENCY)?;
         txn.open_table(CURSORS)?;
         txn.open_table(ATTEMPTS)?;
+        txn.open_table(ATTEMPTS_BY_START)?;
         txn.open_table(DEAD_LETTERS)?;
+        listing::index_attempts_once(&txn)?;
         let mut meta = txn.open_table(META)?;
         let next = meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value());
         meta.insert(META_NEXT_SEQUENCE, next)?;

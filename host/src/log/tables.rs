@@ -25,6 +25,16 @@ pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 /// (destination, sequence, attempt) → [`super::AttemptRecord`] as JSON.
 pub const ATTEMPTS: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("attempts");
 
+/// (started_at in unix ms, destination, sequence, attempt) of every stored
+/// attempt: the retention sweep finds expired attempts by range instead of
+/// reading them all.
+pub const ATTEMPTS_BY_START: TableDefinition<(u64, &str, u64, u32), ()> =
+    TableDefinition::new("attempts_by_start");
+
+/// `META` key set once every attempt is in [`ATTEMPTS_BY_START`] (logs
+/// written before the index existed are indexed once, when opened).
+pub const META_ATTEMPTS_INDEXED: &str = "attempts_indexed";
+
 /// (destination, sequence) → [`super::DeadLetter`] as JSON.
 pub const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead_letters");
 

@@ -369,3 +369,86 @@ async fn attempt_pages_visit_every_attempt_once_with_filters_and_prune_by_age() 
             .all(|a| a.outcome == AttemptOutcome::Delivered)
     );
 }
+
+async fn record_attempts(log: &Log, attempts: Vec<AttemptRecord>) {
+    log.record(DeliveryProgress {
+        destination: "d".into(),
+        attempts,
+        dead_letters: vec![],
+        discarded: vec![],
+        cursor: 0,
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_attempt_written_again_is_kept_by_its_new_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    let now = format_time(std::time::SystemTime::now());
+    let old = "2020-01-01T00:00:00Z";
+    record_attempts(&log, vec![attempt(1, 1, AttemptOutcome::Delivered, old)]).await;
+    // Delivered again after a crash: the same attempt number, a new start.
+    record_attempts(&log, vec![attempt(1, 1, AttemptOutcome::Delivered, &now)]).await;
+    record_attempts(&log, vec![attempt(2, 1, AttemptOutcome::Delivered, old)]).await;
+
+    let day = Duration::from_secs(86_400);
+    assert_eq!(log.prune_attempts(day).await.unwrap(), 1, "only seq 2's");
+    let left = log
+        .attempts_page("d", &ListFilter::default(), None, 10)
+        .unwrap();
+    let left: Vec<(u64, &str)> = left
+        .items
+        .iter()
+        .map(|a| (a.sequence, a.started_at.as_str()))
+        .collect();
+    assert_eq!(left, vec![(1, now.as_str())]);
+    assert_eq!(
+        log.prune_attempts(day).await.unwrap(),
+        0,
+        "nothing left to find"
+    );
+    log.close();
+}
+
+#[tokio::test]
+async fn a_log_from_before_the_start_index_is_indexed_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = storage(dir.path(), Duration::from_secs(60));
+    let log = Log::open(&config).unwrap();
+    let now = format_time(std::time::SystemTime::now());
+    let attempts = (1..=300)
+        .map(|s| attempt(s, 1, AttemptOutcome::Delivered, "2020-01-01T00:00:00Z"))
+        .chain((301..=400).map(|s| attempt(s, 1, AttemptOutcome::Delivered, &now)))
+        .collect();
+    record_attempts(&log, attempts).await;
+    log.close();
+    drop(log);
+
+    // Make it look like a log written before the index: no entries, no flag.
+    {
+        let db = redb::Database::open(dir.path().join("pushrail.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(tables::ATTEMPTS_BY_START).unwrap();
+        txn.open_table(tables::META)
+            .unwrap()
+            .remove(tables::META_ATTEMPTS_INDEXED)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    let log = Log::open(&config).unwrap();
+    assert_eq!(
+        log.prune_attempts(Duration::from_secs(86_400))
+            .await
+            .unwrap(),
+        300
+    );
+    let left = log
+        .attempts_page("d", &ListFilter::default(), None, 1000)
+        .unwrap();
+    assert_eq!(left.items.len(), 100);
+    assert!(left.items.iter().all(|a| a.sequence > 300));
+    log.close();
+}
