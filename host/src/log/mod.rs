@@ -180,10 +180,18 @@ impl Log {
     /// Appends `events` atomically: after a durable commit every one of them
     /// is stored (or found to be a duplicate); on error none of them is.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, LogError> {
+        self.ask(|reply| Command::Append { events, reply }).await
+    }
+
+    /// Hands the writer thread a command carrying `reply`, and waits for its answer.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, LogError>>) -> Command,
+    ) -> Result<T, LogError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands
-            .send_async(Command::Append { events, reply })
+            .send_async(command(reply))
             .await
             .map_err(|_| LogError::Closed)?;
         answer.await.map_err(|_| LogError::Closed)?
@@ -195,18 +203,13 @@ impl Log {
         below_sequence: u64,
         max_events: usize,
     ) -> Result<PruneOutcome, LogError> {
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .commands
-            .send_async(Command::Prune {
-                received_before_ms,
-                below_sequence,
-                max_events,
-                reply,
-            })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        self.ask(|reply| Command::Prune {
+            received_before_ms,
+            below_sequence,
+            max_events,
+            reply,
+        })
+        .await
     }
 
     /// Deletes the attempts at `keys`, in one transaction on the writer thread.
@@ -214,13 +217,8 @@ impl Log {
         &self,
         keys: Vec<listing::AttemptKey>,
     ) -> Result<usize, LogError> {
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .commands
-            .send_async(Command::RemoveAttempts { keys, reply })
+        self.ask(|reply| Command::RemoveAttempts { keys, reply })
             .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
     }
 
     /// Remembers whether `destination` is paused, across restarts. Blocking.
@@ -284,13 +282,7 @@ impl Log {
 
     /// Writes what one batch of a destination changed; the cursor only moves forward.
     pub async fn record(&self, progress: DeliveryProgress) -> Result<(), LogError> {
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .commands
-            .send_async(Command::Record { progress, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        self.ask(|reply| Command::Record { progress, reply }).await
     }
 
     /// The next sequence `destination` has not finished (1 when it never ran). Blocking.
