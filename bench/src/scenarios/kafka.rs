@@ -23,27 +23,32 @@ pub const PARTITIONS: i32 = 3;
 /// Events per delivery batch in the throughput runs.
 const DELIVER_BATCH: usize = 10_000;
 
-/// librdkafka's mock cluster (in this process) with `topics`.
-pub fn mock_cluster(
-    topics: &[&str],
-) -> anyhow::Result<MockCluster<'static, rdkafka::producer::DefaultProducerContext>> {
+/// librdkafka's mock cluster, in this process.
+type Mock = MockCluster<'static, rdkafka::producer::DefaultProducerContext>;
+
+/// A mock cluster with `topics`.
+pub fn mock_cluster(topics: &[&str]) -> anyhow::Result<Mock> {
     let cluster = MockCluster::new(1).context("librdkafka mock cluster")?;
     for topic in topics {
-        cluster
-            .create_topic(topic, PARTITIONS, 1)
-            .with_context(|| format!("mock cluster topic {topic}"))?;
+        create_mock_topic(&cluster, topic)?;
     }
     Ok(cluster)
 }
 
+fn create_mock_topic(cluster: &Mock, topic: &str) -> anyhow::Result<()> {
+    cluster
+        .create_topic(topic, PARTITIONS, 1)
+        .with_context(|| format!("mock cluster topic {topic}"))
+}
+
 /// The brokers a Kafka scenario runs against, alive while this is.
-pub struct Brokers {
+struct Brokers {
     tansu: Tansu,
-    mock: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    mock: Mock,
 }
 
 impl Brokers {
-    pub async fn start() -> anyhow::Result<Self> {
+    async fn start() -> anyhow::Result<Self> {
         Ok(Self {
             tansu: Tansu::start().await,
             mock: mock_cluster(&[])?,
@@ -51,23 +56,17 @@ impl Brokers {
     }
 
     /// (name, bootstrap servers) of each.
-    pub fn all(&self) -> [(&'static str, String); 2] {
+    fn all(&self) -> [(&'static str, String); 2] {
         [
             ("tansu", self.tansu.brokers()),
             ("librdkafka mock cluster", self.mock.bootstrap_servers()),
         ]
     }
 
-    pub fn tansu(&self) -> String {
-        self.tansu.brokers()
-    }
-
     /// Creates `topic` on both.
-    pub fn create_topic(&self, topic: &str) -> anyhow::Result<()> {
+    fn create_topic(&self, topic: &str) -> anyhow::Result<()> {
         self.tansu.create_topic(topic, PARTITIONS as u32);
-        self.mock
-            .create_topic(topic, PARTITIONS, 1)
-            .with_context(|| format!("mock cluster topic {topic}"))
+        create_mock_topic(&self.mock, topic)
     }
 }
 

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 
-use super::kafka::{self, Brokers};
+use super::kafka::{self, PARTITIONS};
 use super::{Context, Scenario};
 use crate::engine::{self, Server};
 use crate::events;
 use crate::report::{Measurement, Unit};
+use crate::services::kafka::Tansu;
 use crate::stats::percentile;
 
 const PERCENTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")];
@@ -28,9 +29,9 @@ const PERCENTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.99, "p99"), (0.999, "p99
 const PROBE_CLIENTS: usize = 64;
 
 pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
-    let brokers = Brokers::start().await?;
-    let address = brokers.tansu();
-    brokers.create_topic("probe")?;
+    let tansu = Tansu::start().await;
+    let address = tansu.brokers();
+    tansu.create_topic("probe", PARTITIONS as u32);
     let probe = events::events(context.scale.latency_probe_events, 1000);
     let max = max_rate(context, &address, &probe).await?;
     let rate = max / 2.0;
@@ -42,8 +43,8 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
     let mut raw: Vec<Vec<f64>> = vec![Vec::new(); PERCENTILES.len()];
     for round in 0..context.scale.rounds {
         let (raw_topic, our_topic) = (format!("raw-{round}"), format!("ours-{round}"));
-        brokers.create_topic(&raw_topic)?;
-        brokers.create_topic(&our_topic)?;
+        tansu.create_topic(&raw_topic, PARTITIONS as u32);
+        tansu.create_topic(&our_topic, PARTITIONS as u32);
         let sorted = raw_paced(&address, &raw_topic, &events, rate).await?;
         for (values, (p, _)) in raw.iter_mut().zip(PERCENTILES) {
             values.push(percentile(&sorted, p));
@@ -71,15 +72,15 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         .collect())
 }
 
-/// The engine's config: a kafka destination with default batching.
-fn config(brokers: &str, topic: &str) -> String {
-    kafka::destination(brokers, topic, None)
-}
-
 /// Events/s from the first post to no lag, single-event posts from many clients.
 async fn max_rate(context: &Context, brokers: &str, events: &[Value]) -> anyhow::Result<f64> {
     let dir = engine::fresh_dir(&context.data_dir, "latency")?;
-    let server = Server::start(&context.engine, &dir, &config(brokers, "probe")).await?;
+    let server = Server::start(
+        &context.engine,
+        &dir,
+        &kafka::destination(brokers, "probe", None),
+    )
+    .await?;
     let bodies = Arc::new(events.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -159,7 +160,12 @@ async fn ours_paced(
     rate: f64,
 ) -> anyhow::Result<Vec<f64>> {
     let dir = engine::fresh_dir(&context.data_dir, "latency")?;
-    let server = Server::start(&context.engine, &dir, &config(brokers, topic)).await?;
+    let server = Server::start(
+        &context.engine,
+        &dir,
+        &kafka::destination(brokers, topic, None),
+    )
+    .await?;
     // Warm: the producer connected and the topic's metadata known.
     server.post_batch(&events[..1]).await?;
     server.wait_for_no_lag(Duration::from_millis(5)).await?;
