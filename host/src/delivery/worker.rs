@@ -594,12 +594,12 @@ async fn refill(
     window: &mut Window,
     capacity: Capacity,
 ) -> Result<bool, LogError> {
-    let room = room(window, &capacity);
-    if room == 0 {
-        return Ok(false);
-    }
-    let records = read(log, window.read_through() + 1, room).await?;
-    let caught_up = records.len() < room;
+    let (records, caught_up) = read_next(
+        log.clone(),
+        window.read_through() + 1,
+        room(window, &capacity),
+    )
+    .await?;
     push(partition_key, window, records);
     Ok(caught_up)
 }
@@ -623,8 +623,15 @@ struct Capacity {
     read_chunk: usize,
 }
 
-async fn read(log: &Log, from: u64, room: usize) -> Result<Vec<EventRecord>, LogError> {
-    blocking(log, move |log| log.read_from(from, room)).await
+/// Up to `room` events from sequence `from`, and whether that was all the
+/// log had (false when there was no room to look).
+async fn read_next(log: Log, from: u64, room: usize) -> Result<(Vec<EventRecord>, bool), LogError> {
+    if room == 0 {
+        return Ok((Vec::new(), false));
+    }
+    let records = blocking(&log, move |log| log.read_from(from, room)).await?;
+    let caught_up = records.len() < room;
+    Ok((records, caught_up))
 }
 
 /// Starts reading the events after the window's last, up to `capacity`
@@ -635,18 +642,15 @@ fn read_ahead(
     window: &Window,
     capacity: Capacity,
 ) -> impl Future<Output = Result<Vec<EventRecord>, LogError>> + use<> {
-    let (log, from, room) = (
+    let read = tokio::spawn(read_next(
         log.clone(),
         window.read_through() + 1,
         room(window, &capacity),
-    );
-    let read = tokio::spawn(async move {
-        if room == 0 {
-            return Ok(Vec::new());
-        }
-        read(&log, from, room).await
-    });
-    async move { read.await.unwrap_or(Err(LogError::Closed)) }
+    ));
+    async move {
+        let (records, _) = read.await.unwrap_or(Err(LogError::Closed))?;
+        Ok(records)
+    }
 }
 
 fn push(partition_key: &PartitionKey, window: &mut Window, records: Vec<EventRecord>) {
