@@ -76,16 +76,23 @@ fn parse_status(text: &str) -> Result<AttemptOutcome, ApiError> {
     })
 }
 
+/// A list filter's time: from 1970 on.
 fn time_ms(field: &str, text: &str) -> Result<u64, ApiError> {
+    u64::try_from(unix_ms(field, text)?).map_err(|_| not_a_time(field, text))
+}
+
+/// Unix ms of an RFC 3339 time in request field `field`, or a 400 naming it.
+pub fn unix_ms(field: &str, text: &str) -> Result<i128, ApiError> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .and_then(|t| u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
-        .ok_or_else(|| {
-            bad(
-                field,
-                format!("\"{text}\" is not an RFC 3339 time like 2026-05-26T14:21:08Z"),
-            )
-        })
+        .map(|t| t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| not_a_time(field, text))
+}
+
+fn not_a_time(field: &str, text: &str) -> ApiError {
+    bad(
+        field,
+        format!("\"{text}\" is not an RFC 3339 time like 2026-05-26T14:21:08Z"),
+    )
 }
 
 /// A 400 naming the query parameter.

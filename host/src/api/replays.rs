@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::destinations::Items;
 use super::error::{ApiError, FieldError};
+use super::listing::unix_ms;
 use crate::delivery::{DryRunItem, ReplayCommand, ReplayProgress, ReplayStatus};
 use crate::log::{LogError, Selection};
 
@@ -128,19 +129,10 @@ pub async fn start(
 
 /// The range a request names; at least one bound is required.
 fn selection(request: &ReplayRequest) -> Result<Selection, ApiError> {
+    // Before 1970 selects from the start of the log.
     let time = |field: &str, text: &Option<String>| {
         text.as_deref()
-            .map(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
-                    .map_err(|_| {
-                        ApiError::bad_request(FieldError::new(
-                            "invalid_value",
-                            field,
-                            format!("\"{t}\" is not an RFC 3339 time like 2026-05-26T14:21:08Z"),
-                        ))
-                    })
-            })
+            .map(|t| unix_ms(field, t).map(|ms| ms.max(0) as u64))
             .transpose()
     };
     let selection = Selection {
