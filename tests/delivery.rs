@@ -324,7 +324,12 @@ async fn permanent_errors_and_exhausted_retries_go_to_the_dlq() {
             .collect::<Vec<_>>(),
         ["a", "c"]
     );
-    let dead = dlq(&server, "picky").await;
+    // The batch's progress is written just behind its delivery.
+    let dead = eventually(20, "the dead letter", async || {
+        let dead = dlq(&server, "picky").await;
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["eventId"], results[1]["id"]);
     assert_eq!(dead[0]["errorCode"], "Rejected");

@@ -7,7 +7,7 @@ mod kafka;
 mod kinesis;
 mod units;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -472,6 +472,7 @@ fn read_transforms(tables: Vec<Fields<'_, '_, '_>>) -> Vec<TransformConfig> {
 
 fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> {
     let mut names = HashSet::new();
+    let mut files: HashMap<PathBuf, String> = HashMap::new();
     let mut destinations = Vec::new();
     for mut f in tables {
         let name = f.required_string("name");
@@ -549,6 +550,23 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
         if file.is_none() && plugin.as_deref() == Some("file") {
             // The built-in file plugin writes `<name>.jsonl` unless told otherwise.
             file = Some(name.as_ref().map(|n| PathBuf::from(format!("{n}.jsonl"))));
+        }
+        if let Some(Some(path)) = &file {
+            // Two writers of one file would interleave and miscount lines.
+            let normal: PathBuf = path
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
+            let owner = name.clone().unwrap_or_default();
+            if let Some(other) = files.insert(normal, owner) {
+                f.report(
+                    "file",
+                    format!(
+                        "{} is written by destination \"{other}\" too; give each destination its own file",
+                        path.display()
+                    ),
+                );
+            }
         }
         let mut partition_key = partition_key;
         let kinesis = f.table("kinesis").map(|mut k| {

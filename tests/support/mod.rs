@@ -42,8 +42,16 @@ impl Server {
 
     /// Like [`Server::start_with`], with environment variables for `${VAR}`.
     pub async fn start_with_env(extra: &str, rest: &str, env: &[(&str, &str)]) -> Self {
+        let mut server = Self::unstarted(extra, rest, env);
+        server.spawn().await;
+        server
+    }
+
+    /// A server whose directory exists but whose binary is not started yet
+    /// (start it with [`Server::restart`]), e.g. to mount its data dir first.
+    pub fn unstarted(extra: &str, rest: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = Self {
+        Self {
             dir,
             port: free_port(),
             extra_config: extra.to_owned(),
@@ -54,9 +62,7 @@ impl Server {
                 .collect(),
             child: None,
             http: reqwest::Client::new(),
-        };
-        server.spawn().await;
-        server
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -38,6 +38,12 @@ pub struct DestinationStatus {
     pub dead_letters: usize,
     /// Paused by an operator (until resumed or restarted).
     pub paused: bool,
+    /// `running`, `paused`, or `failed`: configured but could not start
+    /// (see `startError`); its events are kept until it runs.
+    pub state: RunState,
+    /// Why the destination could not start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_error: Option<String>,
     /// The most recent failed attempt, if any since the start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
@@ -45,6 +51,14 @@ pub struct DestinationStatus {
     /// start (the running versions stay), by plugin name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plugin_errors: Vec<PluginError>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Paused,
+    Failed,
 }
 
 #[derive(Serialize)]
@@ -75,13 +89,25 @@ pub async fn status(
 
 async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, ApiError> {
     let controls = state.controls.current();
-    let Some(control) = controls.get(&name) else {
-        return Err(ApiError::not_found("destination", "name"));
+    let (state_name, paused, plugins, in_flight, last_error) = match controls.get(&name) {
+        Some(control) => {
+            let paused = *control.paused.borrow();
+            (
+                if paused {
+                    RunState::Paused
+                } else {
+                    RunState::Running
+                },
+                paused,
+                control.live.plugins(),
+                control.live.in_flight(),
+                control.live.last_error(),
+            )
+        }
+        None if controls.contains(&name) => (RunState::Failed, false, Vec::new(), 0, None),
+        None => return Err(ApiError::not_found("destination", "name")),
     };
-    let paused = *control.paused.borrow();
-    let plugins = control.live.plugins();
-    let in_flight = control.live.in_flight();
-    let last_error = control.live.last_error();
+    let start_error = controls.start_error(&name).map(str::to_owned);
     let log = state.log.clone();
     let key = name.clone();
     let (cursor, next, dead_letters, oldest) = tokio::task::spawn_blocking(move || {
@@ -125,6 +151,8 @@ async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, A
         in_flight,
         dead_letters,
         paused,
+        state: state_name,
+        start_error,
         last_error,
         plugin_errors,
     })

@@ -1,7 +1,7 @@
 //! A destination's dead-letter queue: list (paged, by error code and
 //! time), show, discard, and redrive.
 
-use std::time::SystemTime;
+use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -10,9 +10,10 @@ use serde::Serialize;
 use super::AppState;
 use super::error::{ApiError, FieldError};
 use super::listing::{ListQuery, PageBody, bad_cursor, query_rejection};
-use crate::log::{
-    AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, LogError, format_time,
-};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::delivery::Operator;
+use crate::log::{DeadLetter, ListFilter, Log, LogError};
 
 /// `GET /v1/destinations/{name}/dlq?errorCode=&since=&until=&limit=&cursor=`:
 /// the dead-letter queue in log order; `since`/`until` select by the time
@@ -73,37 +74,37 @@ pub async fn dead_letter(
 }
 
 /// `DELETE /v1/destinations/{name}/dlq/{event_id}`: drops the dead letter
-/// without delivering it, and says so in the attempt log.
+/// without delivering it, and says so in the attempt log. The worker does
+/// it between batches, so it never races a redrive of the same letter.
 pub async fn discard(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<DeadLetter>, ApiError> {
     let letter = find_dead_letter(&state, name.clone(), id).await?;
-    let attempt = AttemptRecord {
-        destination: name.clone(),
-        event_id: letter.event_id.clone(),
-        sequence: letter.sequence,
-        attempt: letter.attempts + 1,
-        started_at: format_time(SystemTime::now()),
-        duration_ms: 0,
-        outcome: AttemptOutcome::Discarded,
-        error_code: Some(letter.error_code.clone()),
-        error_message: Some("removed from the dead-letter queue by an operator".into()),
-        coordinates: Default::default(),
-        plugins: Vec::new(),
-        replay: None,
-    };
-    state
-        .log
-        .record(DeliveryProgress {
-            destination: name,
-            attempts: vec![attempt],
-            dead_letters: Vec::new(),
-            discarded: vec![letter.sequence],
-            cursor: 0,
+    let operator = operator_of(&state, &name)?;
+    let (reply, answer) = oneshot::channel();
+    operator
+        .send(Operator::Discard {
+            sequence: letter.sequence,
+            reply,
         })
-        .await?;
-    Ok(Json(letter))
+        .await
+        .map_err(|_| LogError::Closed)?;
+    answer
+        .await
+        .map_err(|_| LogError::Closed)??
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("dead letter", "event_id"))
+}
+
+/// The queue of operator requests of the running destination `name`.
+fn operator_of(state: &AppState, name: &str) -> Result<mpsc::Sender<Operator>, ApiError> {
+    state
+        .controls
+        .current()
+        .get(name)
+        .map(|c| c.operator.clone())
+        .ok_or_else(|| ApiError::not_found("destination", "name"))
 }
 
 /// Which dead letters to redrive: all (empty body), these event ids, or
@@ -131,14 +132,7 @@ pub async fn redrive(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<RedriveQueued>), ApiError> {
-    let Some(queue) = state
-        .controls
-        .current()
-        .get(&name)
-        .map(|c| c.redrive.clone())
-    else {
-        return Err(ApiError::not_found("destination", "name"));
-    };
+    let queue = operator_of(&state, &name)?;
     let request: RedriveRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RedriveRequest::default()
     } else {
@@ -152,27 +146,17 @@ pub async fn redrive(
         })?
     };
     let log = state.log.clone();
-    let letters = tokio::task::spawn_blocking(move || log.dead_letters(&name))
+    let chosen = tokio::task::spawn_blocking(move || choose(&log, &name, &request))
         .await
         .map_err(|_| LogError::Closed)??;
-    let chosen: Vec<DeadLetter> = letters
-        .into_iter()
-        .filter(|l| {
-            request
-                .ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&l.event_id))
-        })
-        .filter(|l| {
-            request
-                .error_code
-                .as_ref()
-                .is_none_or(|code| &l.error_code == code)
-        })
-        .collect();
-    let event_ids: Vec<String> = chosen.iter().map(|l| l.event_id.clone()).collect();
-    if !chosen.is_empty() {
-        queue.send(chosen).await.map_err(|_| LogError::Closed)?;
+    let (sequences, event_ids): (Vec<u64>, Vec<String>) = chosen.into_iter().unzip();
+    if !sequences.is_empty() {
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(Operator::Redrive { sequences, reply })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)??;
     }
     Ok((
         axum::http::StatusCode::ACCEPTED,
@@ -181,4 +165,42 @@ pub async fn redrive(
             event_ids,
         }),
     ))
+}
+
+/// Dead letters read per page while choosing what to redrive: the choice
+/// keeps only sequences and ids, never the queue's events.
+const CHOOSE_PAGE: usize = 500;
+
+/// (sequence, event id) of the dead letters `request` chooses, in log order.
+fn choose(
+    log: &Log,
+    destination: &str,
+    request: &RedriveRequest,
+) -> Result<Vec<(u64, String)>, LogError> {
+    let filter = ListFilter {
+        error_code: request.error_code.clone(),
+        ..ListFilter::default()
+    };
+    let ids: Option<HashSet<&str>> = request
+        .ids
+        .as_ref()
+        .map(|ids| ids.iter().map(String::as_str).collect());
+    let mut chosen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = log.dead_letters_page(destination, &filter, after, CHOOSE_PAGE)?;
+        chosen.extend(
+            page.items
+                .into_iter()
+                .filter(|l| {
+                    ids.as_ref()
+                        .is_none_or(|ids| ids.contains(l.event_id.as_str()))
+                })
+                .map(|l| (l.sequence, l.event_id)),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(chosen),
+        }
+    }
 }

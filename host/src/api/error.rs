@@ -105,8 +105,15 @@ impl From<LogError> for ApiError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     FieldError::whole(
                         "storage_error",
+                        // The details (which may name files) stay in the server's log.
                         format!(
-                            "{other}; nothing from this request was stored, it is safe to retry"
+                            "storage error: {}; nothing from this request was stored, it is safe to retry",
+                            match &other {
+                                LogError::CommitFailed(reason, _) => reason.clone(),
+                                other => other
+                                    .io_failure()
+                                    .unwrap_or_else(|| "see the server log".to_owned()),
+                            }
                         ),
                     ),
                 )

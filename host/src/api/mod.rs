@@ -170,13 +170,12 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Readiness: the log accepts writes.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    if state.log.is_ready() {
-        (StatusCode::OK, Json(json!({"status": "ready"})))
-    } else {
-        (
+    match state.log.unready_reason() {
+        None => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable"})),
-        )
+            Json(json!({"status": "unavailable", "reason": reason})),
+        ),
     }
 }
 

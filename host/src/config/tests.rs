@@ -647,3 +647,28 @@ fn kafka_settings_and_their_problems() {
         assert!(has(&found, path, needle), "{path}: {needle}\n{found:#?}");
     }
 }
+
+#[test]
+fn two_destinations_cannot_write_one_file() {
+    let found = problems(
+        r#"
+[[destinations]]
+name = "a"
+plugin = "file"
+file = { path = "out/events.jsonl" }
+
+[[destinations]]
+name = "b"
+plugin = "file"
+file = { path = "./out/events.jsonl" }
+"#,
+    );
+    assert!(
+        has(
+            &found,
+            "destinations[1].file",
+            "written by destination \"a\" too"
+        ),
+        "{found:?}"
+    );
+}

@@ -6,15 +6,16 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
+use super::redrive::Operator;
 use super::replay::ReplayCommand;
 use super::status::LiveStatus;
-use crate::log::DeadLetter;
 
 /// What an operator can do to a running destination.
 #[derive(Clone)]
 pub struct Control {
-    /// Dead letters to deliver again.
-    pub redrive: mpsc::Sender<Vec<DeadLetter>>,
+    /// Redrive and discard of dead letters, carried out by the worker in
+    /// the order they arrive.
+    pub operator: mpsc::Sender<Operator>,
     /// True while paused: the worker finishes its batch in flight, then waits.
     pub paused: watch::Sender<bool>,
     /// Plugins, events in flight and the last failure, as the worker sees them.
@@ -23,29 +24,52 @@ pub struct Control {
     pub replay: mpsc::Sender<ReplayCommand>,
 }
 
-/// The controls of every running destination, in config order.
+/// The controls of every running destination, and the start errors of
+/// configured destinations that could not start, in config order.
 #[derive(Default)]
 pub struct Controls {
+    /// Every configured destination, running or not.
     names: Vec<String>,
     by_name: HashMap<String, Control>,
+    /// Configured destinations that could not start, with the reason.
+    failed: HashMap<String, String>,
 }
 
 impl Controls {
     pub fn insert(&mut self, name: String, control: Control) {
-        if self.by_name.insert(name.clone(), control).is_none() {
-            self.names.push(name);
+        self.failed.remove(&name);
+        if !self.names.contains(&name) {
+            self.names.push(name.clone());
         }
+        self.by_name.insert(name, control);
     }
 
+    /// Records a configured destination that could not start: it keeps its
+    /// place (retention still waits for its cursor) and shows `error`.
+    pub fn fail(&mut self, name: String, error: String) {
+        self.by_name.remove(&name);
+        if !self.names.contains(&name) {
+            self.names.push(name.clone());
+        }
+        self.failed.insert(name, error);
+    }
+
+    /// The controls of a running destination.
     pub fn get(&self, name: &str) -> Option<&Control> {
         self.by_name.get(name)
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+    /// Why a configured destination is not running, if it could not start.
+    pub fn start_error(&self, name: &str) -> Option<&str> {
+        self.failed.get(name).map(String::as_str)
     }
 
-    /// Destination names in config order.
+    /// True for every configured destination, running or not.
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name) || self.failed.contains_key(name)
+    }
+
+    /// Every configured destination's name in config order, running or not.
     pub fn names(&self) -> &[String] {
         &self.names
     }

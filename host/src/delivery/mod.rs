@@ -7,8 +7,12 @@ pub use backoff::wait as backoff_wait;
 mod controls;
 mod partition_key;
 mod pipeline;
+mod plan;
+mod progress;
+mod redrive;
 mod reload;
 mod replay;
+mod settle;
 mod status;
 mod window;
 mod worker;
@@ -28,6 +32,8 @@ use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
 pub use controls::{Control, Controls, SharedControls};
 use pipeline::Pipeline;
+use progress::ProgressWriter;
+pub use redrive::Operator;
 pub use reload::{ReloadError, ReloadFailure, ReloadReport, Reloader};
 pub use replay::{DryRunItem, ReplayCommand, ReplayProgress, ReplayState, ReplayStatus, Replays};
 pub use status::{LastError, LiveStatus};
@@ -163,7 +169,7 @@ impl Delivery {
         if was_paused {
             tracing::info!(destination = %destination.name, "paused by an operator; resume it to deliver");
         }
-        let (redrive, requests) = mpsc::channel(16);
+        let (operator, requests) = mpsc::channel(16);
         let (paused, pause) = watch::channel(was_paused);
         let (replay, replays) = mpsc::channel(16);
         let (stop, stopped) = watch::channel(false);
@@ -171,7 +177,7 @@ impl Delivery {
         live.set_plugins(pipeline.plugin_ids());
         Ok(Prepared {
             control: Control {
-                redrive,
+                operator,
                 paused,
                 live: live.clone(),
                 replay,
@@ -179,14 +185,18 @@ impl Delivery {
             worker: Worker {
                 live,
                 replays,
-                redrive: requests,
+                operator: requests,
                 paused: pause,
                 config: destination.clone(),
                 log: self.log.clone(),
                 pipeline,
+                writer: ProgressWriter::new(
+                    self.log.clone(),
+                    destination.name.clone(),
+                    stopped.clone(),
+                ),
                 stop: stopped,
                 metrics: self.metrics.clone(),
-                writing: None,
             },
             stop,
         })

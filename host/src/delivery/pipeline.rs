@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::DeliveryError;
-use crate::config::{Config, DestinationConfig};
+use super::settle::{Verdict, merge};
+use crate::config::{BatchConfig, Config, DestinationConfig};
 use crate::runtime::{
     CallError, DestinationInstance, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings,
     TransformInstance, World,
@@ -270,6 +271,79 @@ impl Pipeline {
             events = next;
         }
         Ok(events)
+    }
+
+    /// Runs log events through the transforms and the destination plugin;
+    /// one verdict slot per event (`None`: the plugin gave no outcome).
+    /// What the transforms return is handed to the destination plugin in
+    /// calls within the batch limits, so a transform that fans out cannot
+    /// make one call (or the memory behind it) grow without bound.
+    pub async fn run(&mut self, events: Vec<Event>, limits: &BatchConfig) -> Vec<Option<Verdict>> {
+        let count = events.len();
+        let mut verdicts: Vec<Option<Verdict>> = (0..count).map(|_| None).collect();
+        let mut outgoing: Vec<Event> = Vec::new();
+        let mut origin: Vec<usize> = Vec::new();
+        let mut bytes = 0;
+        for (slot, event) in events.into_iter().enumerate() {
+            match self.transform(event).await {
+                Ok(events) if events.is_empty() => verdicts[slot] = Some(Verdict::Filtered),
+                Ok(events) => {
+                    for event in events {
+                        let size = event.payload.len() + event.metadata.len();
+                        if !outgoing.is_empty()
+                            && (outgoing.len() == limits.max_events
+                                || bytes + size > limits.max_bytes)
+                        {
+                            self.deliver_into(&mut verdicts, &mut outgoing, &mut origin)
+                                .await;
+                            bytes = 0;
+                        }
+                        bytes += size;
+                        origin.push(slot);
+                        outgoing.push(event);
+                    }
+                }
+                Err(failure) => {
+                    verdicts[slot] = Some(Verdict::Dead {
+                        code: failure.code,
+                        message: failure.message,
+                    })
+                }
+            }
+        }
+        if !outgoing.is_empty() {
+            self.deliver_into(&mut verdicts, &mut outgoing, &mut origin)
+                .await;
+        }
+        verdicts
+    }
+
+    /// Delivers `outgoing` and folds each outcome into the verdict of the
+    /// log event it came from (`origin`); empties both.
+    async fn deliver_into(
+        &mut self,
+        verdicts: &mut [Option<Verdict>],
+        outgoing: &mut Vec<Event>,
+        origin: &mut Vec<usize>,
+    ) {
+        let result = self.deliver(outgoing).await;
+        outgoing.clear();
+        match result {
+            Ok(outcomes) => {
+                for (slot, outcome) in origin.drain(..).zip(outcomes) {
+                    merge(&mut verdicts[slot], outcome);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(destination = %self.destination, events = origin.len(), error = %error, "the destination plugin failed the whole batch");
+                for slot in origin.drain(..) {
+                    verdicts[slot] = Some(Verdict::Dead {
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     /// Delivers `batch` through the destination plugin.

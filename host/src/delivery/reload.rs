@@ -124,7 +124,8 @@ impl Delivery {
                     running.push((destination.name.clone(), worker));
                 }
                 Err(e) => {
-                    tracing::error!(destination = %destination.name, error = %e, "destination could not start after the reload");
+                    tracing::error!(destination = %destination.name, error = %e, "destination could not start after the reload; its events are kept until it runs");
+                    controls.fail(destination.name.clone(), e.to_string());
                     report.failed.push(destination.name.clone());
                 }
             }

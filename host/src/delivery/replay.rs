@@ -4,7 +4,7 @@
 //! flowing. Every replayed attempt is in the attempt log with the replay's
 //! id; a replay never moves the cursor and never adds to the DLQ.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -13,9 +13,19 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
 use super::backoff;
+use super::plan::STORAGE_RETRY;
+use super::settle::{Attempted, Item, Next, Run, settle};
 use super::status::LastError;
-use super::worker::{Verdict, Worker, blocking, started_attempt, to_plugin_event};
-use crate::log::{AttemptOutcome, DeliveryProgress, LogError, format_time};
+use super::worker::{Worker, blocking, to_plugin_event};
+use crate::log::{AttemptOutcome, LogError, format_time};
+
+/// A replay chunk's outcomes, counted.
+#[derive(Default)]
+struct Counts {
+    delivered: usize,
+    filtered: usize,
+    failed: usize,
+}
 
 /// What a worker can be asked to do with a range of the log.
 pub enum ReplayCommand {
@@ -153,92 +163,94 @@ impl ActiveReplay {
 }
 
 impl Worker {
+    /// Delivers the next chunk of the oldest replay if it is due, and
+    /// drops it from `replays` once it is finished.
+    pub(super) async fn replay_next(
+        &mut self,
+        replays: &mut VecDeque<ActiveReplay>,
+    ) -> Result<(), LogError> {
+        let Some(job) = replays.front_mut() else {
+            return Ok(());
+        };
+        if job.due > Instant::now() {
+            return Ok(());
+        }
+        match self.replay_step(job).await {
+            Ok(true) => {
+                replays.pop_front();
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) if matches!(e, LogError::Closed) || *self.stop.borrow() => Err(e),
+            Err(e) => {
+                tracing::error!(destination = %self.config.name, error = %e, "replay step failed; retrying");
+                job.due = Instant::now() + STORAGE_RETRY;
+                Ok(())
+            }
+        }
+    }
+
     /// Delivers the next chunk of `job`; true when the replay is finished.
     /// A retryable failure stops the chunk there: that event and the ones
     /// after it are sent again after the backoff, so a key's replayed
     /// events keep their order.
-    pub(super) async fn replay_step(&mut self, job: &mut ActiveReplay) -> Result<bool, LogError> {
-        // Attempt numbers come from the log: the live batch's must be in it.
-        self.finish_writing().await?;
+    async fn replay_step(&mut self, job: &mut ActiveReplay) -> Result<bool, LogError> {
         job.progress.update(|s| s.state = ReplayState::Running);
         let end = (job.position + self.config.batch.max_events).min(job.sequences.len());
         let chunk: Vec<u64> = job.sequences[job.position..end].to_vec();
-        let (records, numbers) = {
-            let (name, wanted) = (self.config.name.clone(), chunk.clone());
-            blocking(&self.log, move |log| {
-                let records = log.read_sequences(&wanted)?;
-                let found: Vec<u64> = records.iter().map(|r| r.sequence).collect();
-                let numbers = log.next_attempt_numbers(&name, &found)?;
-                Ok((records, numbers))
-            })
-            .await?
-        };
+        let wanted = chunk.clone();
+        let records = blocking(&self.log, move |log| log.read_sequences(&wanted)).await?;
         let missing = chunk.len() - records.len();
         let started = Instant::now();
         let started_at = format_time(SystemTime::now());
         let verdicts = self
-            .run_plugins(records.iter().map(to_plugin_event).collect())
+            .pipeline
+            .run(
+                records.iter().map(to_plugin_event).collect(),
+                &self.config.batch,
+            )
             .await;
-        let duration_ms = started.elapsed().as_millis() as u64;
         let plugins = self.pipeline.plugin_ids();
         let replay_id = job.progress.snapshot().id;
-        let mut progress = DeliveryProgress {
-            destination: self.config.name.clone(),
-            attempts: Vec::with_capacity(records.len()),
-            dead_letters: Vec::new(),
-            discarded: Vec::new(),
-            cursor: 0,
+        let attempted = Attempted {
+            destination: &self.config.name,
+            started_at: &started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            plugins: &plugins,
         };
-        let (mut delivered, mut filtered, mut failed) = (0, 0, 0);
-        let mut stopped_at: Option<u64> = None;
-        let mut last_error = None;
-        for ((record, verdict), number) in records.iter().zip(verdicts).zip(numbers) {
-            if stopped_at.is_some() {
-                break;
+        let keys: Vec<String> = records
+            .iter()
+            .map(|r| self.config.partition_key.extract(r))
+            .collect();
+        let items: Vec<Item<'_>> = records
+            .iter()
+            .zip(&keys)
+            .map(|(record, key)| Item {
+                record,
+                key,
+                failures: job.failures,
+            })
+            .collect();
+        let run = Run::Replay {
+            id: &replay_id,
+            retries_left: job.failures < self.config.retry.max_retries,
+        };
+        let settled = settle(run, &attempted, &items, verdicts);
+        let mut counts = Counts::default();
+        for attempt in &settled.progress.attempts {
+            match attempt.outcome {
+                AttemptOutcome::Delivered => counts.delivered += 1,
+                AttemptOutcome::Filtered => counts.filtered += 1,
+                AttemptOutcome::Failed => counts.failed += 1,
+                _ => {}
             }
-            let mut entry = started_attempt(
-                &self.config.name,
-                &record.id,
-                record.sequence,
-                number,
-                &started_at,
-                duration_ms,
-                &plugins,
-            );
-            entry.replay = Some(replay_id.clone());
-            let verdict = verdict.unwrap_or(Verdict::Retry {
-                code: "no_outcome".into(),
-                message: "the plugin returned no outcome for this event".into(),
-            });
-            match verdict {
-                Verdict::Delivered(coordinates) => {
-                    entry.coordinates = coordinates;
-                    delivered += 1;
-                }
-                Verdict::Filtered => {
-                    entry.outcome = AttemptOutcome::Filtered;
-                    filtered += 1;
-                }
-                Verdict::Retry { code, message }
-                    if job.failures < self.config.retry.max_retries =>
-                {
-                    entry.outcome = AttemptOutcome::Retryable;
-                    entry.error_code = Some(code.clone());
-                    entry.error_message = Some(message.clone());
-                    last_error = Some((code, message, record.id.clone()));
-                    stopped_at = Some(record.sequence);
-                }
-                Verdict::Retry { code, message } | Verdict::Dead { code, message } => {
-                    entry.outcome = AttemptOutcome::Failed;
-                    entry.error_code = Some(code.clone());
-                    entry.error_message = Some(message.clone());
-                    last_error = Some((code, message, record.id.clone()));
-                    failed += 1;
-                }
-            }
-            progress.attempts.push(entry);
         }
-        self.record(progress).await?;
+        let stopped_at = records
+            .iter()
+            .zip(&settled.next)
+            .find(|(_, next)| matches!(next, Next::Retry { .. }))
+            .map(|(record, _)| record.sequence);
+        self.writer.write(settled.progress).await?;
 
         let finished_here = match stopped_at {
             None => chunk.len(),
@@ -260,19 +272,14 @@ impl Worker {
         // counted once, when the chunk completes.
         let missing_done = if stopped_at.is_none() { missing } else { 0 };
         job.progress.update(|s| {
-            s.delivered += delivered;
-            s.filtered += filtered;
-            s.failed += failed;
+            s.delivered += counts.delivered;
+            s.filtered += counts.filtered;
+            s.failed += counts.failed;
             s.missing += missing_done;
             s.retries += retried;
             s.done = s.delivered + s.filtered + s.failed + s.missing;
-            if let Some((code, message, event_id)) = last_error {
-                s.last_error = Some(LastError {
-                    code,
-                    message,
-                    event_id,
-                    at: started_at.clone(),
-                });
+            if let Some(error) = settled.last_error {
+                s.last_error = Some(error);
             }
         });
         let finished = job.position >= job.sequences.len();

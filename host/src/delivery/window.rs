@@ -1,144 +1,283 @@
 //! The events a destination has read but not finished, and the choice of
 //! the next batch. Ordering lives here: an event whose key has an earlier
-//! event waiting for a retry is held back, while other keys keep flowing.
+//! event in flight or waiting for a retry is held back, while other keys
+//! keep flowing.
+//!
+//! Only unfinished events are kept: a finished one leaves at once, so
+//! events delivered behind a stuck key cost nothing. Memory is bounded in
+//! bytes as well as in count: events waiting behind their key's stuck head
+//! can be evicted (their record dropped, their place kept) and are read
+//! from the log again when their turn comes.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::log::EventRecord;
 
 pub struct Pending {
-    pub record: Arc<EventRecord>,
-    pub key: String,
-    /// Serialized size, for the batch byte limit.
+    /// `None` while evicted: read again from the log before it can go.
+    pub record: Option<Arc<EventRecord>>,
+    pub key: Arc<str>,
+    /// Stored size, for the batch and window byte limits.
     pub bytes: usize,
-    /// Attempts made so far (numbers the attempt log).
-    pub attempts: u32,
     /// Attempts that failed on their own account: these count against
     /// `retry.max_retries` and set the backoff. Being held back behind an
     /// earlier failed event of the same key does not count.
     pub failures: u32,
+    /// Tried at least once in this process (lingering is for fresh events).
+    pub tried: bool,
     /// Not before this time (for retries).
     pub due: Instant,
     /// When it was read from the log: lingering counts from here.
     pub arrived: Instant,
-    /// Delivered, dead-lettered or filtered: nothing more to do.
-    pub finished: bool,
+    /// Handed to the plugins and not settled yet.
+    pub in_flight: bool,
 }
 
-/// The in-memory window, in log order.
+/// What [`Window::select`] found: a batch to send, and evicted events that
+/// could go if they were loaded again.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Sequences of the batch, in log order.
+    pub batch: Vec<u64>,
+    /// Sequences to read from the log again, in log order.
+    pub reload: Vec<u64>,
+}
+
+/// The in-memory window: unfinished events by sequence.
+#[derive(Default)]
 pub struct Window {
-    entries: VecDeque<Pending>,
+    open: BTreeMap<u64, Pending>,
     /// The highest sequence read into the window.
     read_through: u64,
+    /// Bytes of the records held in memory (evicted ones not counted).
+    loaded_bytes: usize,
 }
 
 impl Window {
     /// A window that starts reading at `cursor`.
     pub fn new(cursor: u64) -> Self {
         Self {
-            entries: VecDeque::new(),
             read_through: cursor.saturating_sub(1),
+            ..Self::default()
         }
     }
 
+    /// Unfinished events, loaded or evicted.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.open.len()
+    }
+
+    pub fn loaded_bytes(&self) -> usize {
+        self.loaded_bytes
     }
 
     pub fn read_through(&self) -> u64 {
         self.read_through
     }
 
-    pub fn push(&mut self, record: EventRecord, key: String, bytes: usize, now: Instant) {
-        self.read_through = record.sequence;
-        self.entries.push_back(Pending {
-            record: Arc::new(record),
-            key,
-            bytes,
-            attempts: 0,
-            failures: 0,
-            due: now,
-            arrived: now,
-            finished: false,
-        });
+    pub fn push(&mut self, record: EventRecord, key: Arc<str>, bytes: usize, now: Instant) {
+        self.read_through = self.read_through.max(record.sequence);
+        self.loaded_bytes += bytes;
+        self.open.insert(
+            record.sequence,
+            Pending {
+                record: Some(Arc::new(record)),
+                key,
+                bytes,
+                failures: 0,
+                tried: false,
+                due: now,
+                arrived: now,
+                in_flight: false,
+            },
+        );
     }
 
-    /// Indices of the next batch: due events in log order, skipping every
-    /// event whose key has an earlier unfinished event that is not due.
-    pub fn select(&self, now: Instant, max_events: usize, max_bytes: usize) -> Vec<usize> {
+    /// The next batch: due events in log order, at most `max_events` and
+    /// `max_bytes` (one oversize event still goes alone), skipping every
+    /// event whose key has an earlier unfinished event that cannot go now.
+    pub fn select(&self, now: Instant, max_events: usize, max_bytes: usize) -> Selection {
         let mut blocked: HashSet<&str> = HashSet::new();
-        let mut batch = Vec::new();
+        let mut selection = Selection::default();
         let mut bytes = 0;
-        for (index, entry) in self.entries.iter().enumerate() {
-            if entry.finished || blocked.contains(entry.key.as_str()) {
+        for (&sequence, entry) in &self.open {
+            if blocked.contains(&*entry.key) {
                 continue;
             }
-            if entry.due > now {
+            if entry.in_flight || entry.due > now {
                 blocked.insert(&entry.key);
                 continue;
             }
-            if batch.len() == max_events || (bytes + entry.bytes > max_bytes && !batch.is_empty()) {
+            if entry.record.is_none() {
+                blocked.insert(&entry.key);
+                if selection.reload.len() < max_events {
+                    selection.reload.push(sequence);
+                }
+                continue;
+            }
+            if selection.batch.len() == max_events
+                || (bytes + entry.bytes > max_bytes && !selection.batch.is_empty())
+            {
                 break;
             }
             bytes += entry.bytes;
-            batch.push(index);
+            selection.batch.push(sequence);
         }
-        batch
+        selection
     }
 
     /// How many unfinished events cannot go now: not due yet, or behind an
     /// earlier event of their key that is not due. They do not count against
-    /// the window's capacity, so that one stuck key cannot stop the others.
+    /// the window's movable capacity, so that one stuck key cannot stop the
+    /// others.
     pub fn waiting(&self, now: Instant) -> usize {
+        self.waiting_entries(now).count()
+    }
+
+    fn waiting_entries(&self, now: Instant) -> impl Iterator<Item = (u64, &Pending)> {
         let mut blocked: HashSet<&str> = HashSet::new();
-        let mut waiting = 0;
-        for entry in self.entries.iter().filter(|e| !e.finished) {
-            if blocked.contains(entry.key.as_str()) || entry.due > now {
+        self.open.iter().filter_map(move |(&sequence, entry)| {
+            if blocked.contains(&*entry.key) {
+                return Some((sequence, entry));
+            }
+            // Behind an event in flight is not waiting: it goes as soon
+            // as that one is settled.
+            if entry.due > now && !entry.in_flight {
                 blocked.insert(&entry.key);
-                waiting += 1;
+                return Some((sequence, entry));
+            }
+            None
+        })
+    }
+
+    /// Drops the records of waiting events, newest first, until at most
+    /// `max_bytes` are loaded. A key's first unfinished event stays, so
+    /// that it can go as soon as it is due. Returns how many were evicted.
+    pub fn evict(&mut self, now: Instant, max_bytes: usize) -> usize {
+        if self.loaded_bytes <= max_bytes {
+            return 0;
+        }
+        let mut heads: HashSet<Arc<str>> = HashSet::new();
+        let mut candidates = Vec::new();
+        for (sequence, entry) in self.waiting_entries(now) {
+            if entry.record.is_none() {
+                continue;
+            }
+            // The first waiting event of a key is its head only if no
+            // earlier event of the key is open; waiting_entries yields in
+            // log order, so the first one seen per key is the earliest.
+            if heads.insert(entry.key.clone()) && entry.due > now {
+                continue;
+            }
+            candidates.push(sequence);
+        }
+        let mut evicted = 0;
+        for sequence in candidates.into_iter().rev() {
+            if self.loaded_bytes <= max_bytes {
+                break;
+            }
+            let entry = self.open.get_mut(&sequence).expect("a candidate is open");
+            entry.record = None;
+            self.loaded_bytes -= entry.bytes;
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// Puts records read again from the log back in their places.
+    pub fn restore(&mut self, records: Vec<EventRecord>) {
+        for record in records {
+            if let Some(entry) = self.open.get_mut(&record.sequence)
+                && entry.record.is_none()
+            {
+                entry.record = Some(Arc::new(record));
+                self.loaded_bytes += entry.bytes;
             }
         }
-        waiting
     }
 
-    pub fn get(&self, index: usize) -> &Pending {
-        &self.entries[index]
-    }
-
-    pub fn get_mut(&mut self, index: usize) -> &mut Pending {
-        &mut self.entries[index]
-    }
-
-    /// Drops the finished events at the front; returns the new cursor: the
-    /// first unfinished sequence, or the one after everything read.
-    pub fn advance(&mut self) -> u64 {
-        while self.entries.front().is_some_and(|e| e.finished) {
-            self.entries.pop_front();
+    /// Forgets an evicted event whose record is gone from the log (it can
+    /// only be gone if retention passed it, which it never does while the
+    /// cursor is behind it; this keeps the window from waiting forever).
+    pub fn forget(&mut self, sequence: u64) {
+        if let Some(entry) = self.open.remove(&sequence)
+            && entry.record.is_some()
+        {
+            self.loaded_bytes -= entry.bytes;
         }
-        self.entries
-            .front()
-            .map_or(self.read_through + 1, |e| e.record.sequence)
     }
 
-    /// The earliest time an unfinished event becomes due.
+    pub fn get(&self, sequence: u64) -> &Pending {
+        &self.open[&sequence]
+    }
+
+    pub fn get_mut(&mut self, sequence: u64) -> &mut Pending {
+        self.open.get_mut(&sequence).expect("an open sequence")
+    }
+
+    /// Marks the batch as handed to the plugins.
+    pub fn send(&mut self, batch: &[u64]) {
+        for sequence in batch {
+            let entry = self.get_mut(*sequence);
+            entry.in_flight = true;
+            entry.tried = true;
+        }
+    }
+
+    /// The event is delivered, dead-lettered or filtered: nothing more to do.
+    pub fn finish(&mut self, sequence: u64) {
+        self.forget(sequence);
+    }
+
+    /// The event goes again at `due` with `failures` failures counted.
+    pub fn retry(&mut self, sequence: u64, failures: u32, due: Instant) {
+        let entry = self.get_mut(sequence);
+        entry.in_flight = false;
+        entry.failures = failures;
+        entry.due = due;
+    }
+
+    /// The first unfinished sequence, or the one after everything read:
+    /// every event below it is finished.
+    pub fn cursor(&self) -> u64 {
+        self.open
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.read_through + 1)
+    }
+
+    /// The earliest time a key's first unfinished event that is not in
+    /// flight becomes due (later events of a key go only after it).
     pub fn next_due(&self) -> Option<Instant> {
-        self.entries
-            .iter()
-            .filter(|e| !e.finished)
+        let mut seen: HashSet<&str> = HashSet::new();
+        self.open
+            .values()
+            .filter(|e| seen.insert(&*e.key) && !e.in_flight)
             .map(|e| e.due)
+            .min()
+    }
+
+    /// When the oldest fresh (never tried) event of `batch` arrived.
+    pub fn oldest_fresh(&self, batch: &[u64]) -> Option<Instant> {
+        batch
+            .iter()
+            .map(|s| self.get(*s))
+            .filter(|e| !e.tried)
+            .map(|e| e.arrived)
             .min()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
 
-    fn record(sequence: u64) -> EventRecord {
+    pub(crate) fn record(sequence: u64) -> EventRecord {
         serde_json::from_value(serde_json::json!({
             "id": format!("evt_{sequence}"), "sequence": sequence, "receivedAt": "2026-05-26T14:21:09Z",
             "eventType": "t", "occurredAt": "2026-05-26T14:21:08Z", "source": "s",
@@ -151,32 +290,67 @@ mod tests {
     fn window(keys: &[&str], now: Instant) -> Window {
         let mut w = Window::new(1);
         for (i, key) in keys.iter().enumerate() {
-            w.push(record(i as u64 + 1), (*key).to_owned(), 100, now);
+            w.push(record(i as u64 + 1), Arc::from(*key), 100, now);
         }
         w
+    }
+
+    fn batch(w: &Window, now: Instant, max: usize) -> Vec<u64> {
+        w.select(now, max, 1 << 20).batch
     }
 
     #[test]
     fn a_retrying_key_holds_back_its_later_events_only() {
         let now = Instant::now();
         let mut w = window(&["a", "b", "a", "c", "a"], now);
-        assert_eq!(w.select(now, 10, 1 << 20), [0, 1, 2, 3, 4]);
-        // Event 0 (key a) failed and waits; everything else was delivered but 2 and 4.
-        w.get_mut(0).due = now + Duration::from_secs(5);
-        w.get_mut(1).finished = true;
-        w.get_mut(3).finished = true;
+        assert_eq!(batch(&w, now, 10), [1, 2, 3, 4, 5]);
+        w.send(&[1, 2, 3, 4, 5]);
+        // Event 1 (key a) failed and waits; b and c were delivered, a's
+        // later events were held back behind 1.
+        w.retry(1, 1, now + Duration::from_secs(5));
+        w.finish(2);
+        w.finish(4);
+        w.retry(3, 0, now);
+        w.retry(5, 0, now);
         assert_eq!(
-            w.select(now, 10, 1 << 20),
-            Vec::<usize>::new(),
+            batch(&w, now, 10),
+            Vec::<u64>::new(),
             "a's later events wait"
         );
-        assert_eq!(w.advance(), 1, "the cursor stays at the waiting event");
+        assert_eq!(w.cursor(), 1, "the cursor stays at the waiting event");
         let later = now + Duration::from_secs(6);
-        assert_eq!(
-            w.select(later, 10, 1 << 20),
-            [0, 2, 4],
-            "in log order once due"
-        );
+        assert_eq!(batch(&w, later, 10), [1, 3, 5], "in log order once due");
+    }
+
+    #[test]
+    fn an_event_in_flight_holds_back_its_key_and_others_go() {
+        let now = Instant::now();
+        let mut w = window(&["a", "b", "a", "c"], now);
+        w.send(&[1, 2]);
+        assert_eq!(batch(&w, now, 10), [4], "a waits for 1; b and c may go");
+        assert_eq!(w.waiting(now), 0, "in flight is not waiting");
+        assert_eq!(w.next_due(), Some(now), "4 is due");
+    }
+
+    #[test]
+    fn finished_events_leave_the_window_behind_a_stuck_head() {
+        let now = Instant::now();
+        let mut w = window(&["stuck"], now);
+        w.send(&[1]);
+        w.retry(1, 1, now + Duration::from_secs(30));
+        for s in 2..=10_001 {
+            w.push(record(s), Arc::from("other"), 100, now);
+        }
+        w.send(&(2..=10_001).collect::<Vec<_>>());
+        for s in 2..=10_001 {
+            w.finish(s);
+        }
+        assert_eq!(w.len(), 1, "only the stuck event stays");
+        assert_eq!(w.loaded_bytes(), 100);
+        assert_eq!(w.cursor(), 1);
+        assert_eq!(w.read_through(), 10_001);
+        w.finish(1);
+        assert_eq!(w.cursor(), 10_002, "after everything read");
     }
 
     #[test]
@@ -184,25 +358,49 @@ mod tests {
         let now = Instant::now();
         let mut w = window(&["k", "k", "a", "k", "b"], now);
         assert_eq!(w.waiting(now), 0);
-        w.get_mut(0).due = now + Duration::from_secs(5);
+        w.get_mut(1).due = now + Duration::from_secs(5);
         assert_eq!(w.waiting(now), 3, "k's three events wait; a and b can go");
+    }
+
+    #[test]
+    fn waiting_events_are_evicted_newest_first_and_reloaded_when_due() {
+        let now = Instant::now();
+        let mut w = window(&["k", "k", "k", "a"], now);
+        w.get_mut(1).due = now + Duration::from_secs(5);
+        assert_eq!(w.evict(now, 400), 0, "within the limit");
+        assert_eq!(w.evict(now, 250), 2, "3, then 2");
+        assert_eq!(w.loaded_bytes(), 200);
+        assert!(w.get(1).record.is_some(), "the stuck head stays");
+        assert!(w.get(4).record.is_some(), "a is not waiting");
+        assert_eq!(w.evict(now, 0), 0, "heads and movable events stay");
+        let later = now + Duration::from_secs(6);
+        let selection = w.select(later, 10, 1 << 20);
+        assert_eq!(
+            selection.batch,
+            [1, 4],
+            "k's evicted events wait for the reload"
+        );
+        assert_eq!(selection.reload, [2]);
+        w.restore(vec![record(2), record(3)]);
+        assert_eq!(w.loaded_bytes(), 400);
+        assert_eq!(batch(&w, later, 10), [1, 2, 3, 4]);
     }
 
     #[test]
     fn limits_and_cursor() {
         let now = Instant::now();
         let mut w = window(&["a", "b", "c", "d"], now);
-        assert_eq!(w.select(now, 2, 1 << 20), [0, 1]);
-        assert_eq!(w.select(now, 10, 250), [0, 1], "byte limit");
+        assert_eq!(batch(&w, now, 2), [1, 2]);
+        assert_eq!(w.select(now, 10, 250).batch, [1, 2], "byte limit");
         assert_eq!(
-            w.select(now, 10, 50),
-            [0],
+            w.select(now, 10, 50).batch,
+            [1],
             "one oversize event still goes alone"
         );
-        for i in 0..4 {
-            w.get_mut(i).finished = true;
+        for s in 1..=4 {
+            w.finish(s);
         }
-        assert_eq!(w.advance(), 5);
+        assert_eq!(w.cursor(), 5);
         assert_eq!(w.len(), 0);
         assert_eq!(w.next_due(), None);
     }

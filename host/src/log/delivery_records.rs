@@ -79,7 +79,7 @@ pub struct DeadLetter {
 }
 
 /// Everything one delivered batch changes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DeliveryProgress {
     pub destination: String,
     pub attempts: Vec<AttemptRecord>,

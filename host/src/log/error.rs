@@ -17,8 +17,10 @@ pub enum LogError {
     Storage(#[from] redb::Error),
     #[error("stored record {sequence} is unreadable: {reason}")]
     Corrupt { sequence: u64, reason: String },
+    /// The message is safe to show API clients (no paths); the second
+    /// field is the I/O failure behind it, if that was the cause.
     #[error("the commit holding these events failed, nothing was stored: {0}")]
-    CommitFailed(String),
+    CommitFailed(String, Option<String>),
     #[error("the log is shutting down")]
     Closed,
 }
@@ -41,3 +43,25 @@ storage_error_from!(
     redb::StorageError,
     redb::CommitError
 );
+
+impl LogError {
+    /// A short description of an I/O failure of the storage (disk full, a
+    /// failing disk), without paths; `None` for other errors.
+    pub fn io_failure(&self) -> Option<String> {
+        match self {
+            LogError::Storage(redb::Error::Io(e)) => Some(io_kind(e)),
+            LogError::Storage(redb::Error::PreviousIo) => Some("an earlier I/O error".to_owned()),
+            LogError::CommitFailed(_, Some(reason)) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// What went wrong, by kind only (an `io::Error` may carry a path).
+fn io_kind(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(28) => "no space left on the device".to_owned(),
+        Some(code) => format!("I/O error {code} ({})", error.kind()),
+        None => format!("I/O error ({})", error.kind()),
+    }
+}

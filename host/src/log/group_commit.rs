@@ -3,6 +3,7 @@
 //! every request is answered only after the transaction holding its events
 //! committed (or failed, in which case none of its events exist).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::delivery_records::DeliveryProgress;
 use super::error::LogError;
-use super::listing::{AttemptKey, attempt_start_ms, remove_attempts};
+use super::listing::{AttemptKey, remove_attempts};
 use super::record::{NewEvent, RecordKeys, encode};
 use super::retention::{PruneOutcome, prune_batch, received_ms};
 use super::tables::{
@@ -58,6 +59,8 @@ pub(crate) struct Writer {
     /// When the last commit with fsync happened: delivery progress is
     /// committed without one until a second has passed (see `record_progress`).
     pub last_durable: Instant,
+    /// Where a storage failure is reported for readiness.
+    pub health: Arc<super::Health>,
 }
 
 struct PendingAppend {
@@ -178,12 +181,14 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = group.len(), "log commit failed; requests answered with an error");
+                self.health.observe(&e);
                 self.next_sequence = first_sequence;
-                let message = e.to_string();
+                let io = e.io_failure();
+                let message = io.clone().unwrap_or_else(|| "storage error".to_owned());
                 for pending in group.drain(..) {
                     let _ = pending
                         .reply
-                        .send(Err(LogError::CommitFailed(message.clone())));
+                        .send(Err(LogError::CommitFailed(message.clone(), io.clone())));
                 }
             }
         }
@@ -257,6 +262,9 @@ impl Writer {
             Command::Record { progress, reply } => {
                 let durable = self.last_durable.elapsed() >= DURABLE_PROGRESS_EVERY;
                 let result = record_progress(&self.db, &progress, durable);
+                if let Err(e) = &result {
+                    self.health.observe(e);
+                }
                 if durable && result.is_ok() {
                     self.last_durable = Instant::now();
                 }
@@ -294,17 +302,23 @@ fn record_progress(
         let destination = progress.destination.as_str();
         let mut attempts = txn.open_table(ATTEMPTS)?;
         let mut by_start = txn.open_table(ATTEMPTS_BY_START)?;
+        // Every attempt gets the next free number of its event here, so no
+        // attempt ever overwrites another (restarts, redrives and replays
+        // included); a dead letter counts the attempt that put it there.
+        let mut numbers: HashMap<u64, u32> = HashMap::new();
         for attempt in &progress.attempts {
-            let json = serde_json::to_vec(attempt).expect("attempt records serialize");
-            let (sequence, number) = (attempt.sequence, attempt.attempt);
-            // An attempt written again (a batch delivered again after a
-            // crash) keeps one index entry: the new start.
-            let replaced = attempts
-                .insert((destination, sequence, number), json.as_slice())?
-                .map(|old| attempt_start_ms(old.value()));
-            if let Some(started) = replaced {
-                by_start.remove((started, destination, sequence, number))?;
-            }
+            let sequence = attempt.sequence;
+            let last = attempts
+                .range((destination, sequence, 0)..=(destination, sequence, u32::MAX))?
+                .next_back()
+                .transpose()?
+                .map_or(0, |(key, _)| key.value().2);
+            let number = last.saturating_add(1);
+            numbers.insert(sequence, number);
+            let mut attempt = attempt.clone();
+            attempt.attempt = number;
+            let json = serde_json::to_vec(&attempt).expect("attempt records serialize");
+            attempts.insert((destination, sequence, number), json.as_slice())?;
             by_start.insert(
                 (
                     received_ms(&attempt.started_at),
@@ -317,7 +331,11 @@ fn record_progress(
         }
         let mut dead = txn.open_table(DEAD_LETTERS)?;
         for letter in &progress.dead_letters {
-            let json = serde_json::to_vec(letter).expect("dead letters serialize");
+            let mut letter = letter.clone();
+            if let Some(&number) = numbers.get(&letter.sequence) {
+                letter.attempts = number;
+            }
+            let json = serde_json::to_vec(&letter).expect("dead letters serialize");
             dead.insert((destination, letter.sequence), json.as_slice())?;
         }
         for &sequence in &progress.discarded {

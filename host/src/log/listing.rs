@@ -16,6 +16,10 @@ use super::{AttemptOutcome, AttemptRecord, DeadLetter, Log};
 /// short (even empty) with a `next` key to continue from.
 const MAX_SCANNED: usize = 50_000;
 
+/// Most stored bytes one page of dead letters reads (each carries a copy of
+/// its event, up to 1 MiB): a page stops there, with a `next` key.
+const MAX_PAGE_BYTES: usize = 8 << 20;
+
 /// Which entries a page keeps; `None` keeps everything.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -103,6 +107,7 @@ impl Log {
         let txn = self.inner.db.begin_read()?;
         let table = txn.open_table(DEAD_LETTERS)?;
         let start = after.map_or(0, |s| s.saturating_add(1));
+        let mut bytes_read = 0;
         let mut page = Page {
             items: Vec::new(),
             next: None,
@@ -113,9 +118,10 @@ impl Log {
         {
             let (key, bytes) = entry?;
             let sequence = key.value().1;
-            if page.items.len() == limit || scanned == MAX_SCANNED {
+            if page.items.len() == limit || scanned == MAX_SCANNED || bytes_read >= MAX_PAGE_BYTES {
                 return Ok(page);
             }
+            bytes_read += bytes.value().len();
             page.next = Some(sequence);
             let letter: DeadLetter =
                 serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {

@@ -101,6 +101,36 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<LogStats>,
     committed: tokio::sync::watch::Receiver<u64>,
+    health: Arc<Health>,
+}
+
+/// Whether storage still works: redb refuses every write after an I/O
+/// error (disk full, failing disk) until the process restarts, so the
+/// first such error is kept and readiness reports it.
+#[derive(Debug, Default)]
+pub struct Health {
+    failure: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// Remembers `error` if it is an I/O failure of the storage.
+    pub(crate) fn observe(&self, error: &LogError) {
+        if let Some(reason) = error.io_failure() {
+            let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if failure.is_none() {
+                tracing::error!(reason = %reason, "the log's storage failed; it refuses writes until restarted");
+                *failure = Some(reason);
+            }
+        }
+    }
+
+    /// The storage failure, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl Log {
@@ -128,6 +158,7 @@ impl Log {
         let db = Arc::new(db);
         let (commands, receiver) = flume::bounded(QUEUE_DEPTH);
         let stats = Arc::new(LogStats::default());
+        let health = Arc::new(Health::default());
         let (committed_tx, committed) = tokio::sync::watch::channel(next_sequence);
         let writer = Writer {
             committed: committed_tx,
@@ -138,6 +169,7 @@ impl Log {
             idempotency_window: config.idempotency_window,
             next_sequence,
             stats: stats.clone(),
+            health: health.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("pushrail-log-writer".into())
@@ -154,6 +186,7 @@ impl Log {
                 writer: Mutex::new(Some(handle)),
                 stats,
                 committed,
+                health,
             }),
         })
     }
@@ -164,6 +197,17 @@ impl Log {
 
     pub fn stats(&self) -> &LogStats {
         &self.inner.stats
+    }
+
+    /// Why the log cannot accept writes (`None`: it can): shutting down, or
+    /// the storage failed. The reason names no file-system path.
+    pub fn unready_reason(&self) -> Option<String> {
+        if !self.is_ready() {
+            return Some("the log is shutting down".into());
+        }
+        self.inner.health.failure().map(|reason| {
+            format!("the log's storage failed ({reason}); restart after fixing the disk")
+        })
     }
 
     /// True while the writer accepts appends.
@@ -275,6 +319,31 @@ impl Log {
         Ok(out)
     }
 
+    /// Events with sequence ≥ `from`, in log order, each with its stored
+    /// size: at most `max_events`, and no more once `max_bytes` is reached
+    /// (at least one). True when that was everything the log had. Blocking.
+    pub fn read_from_bounded(
+        &self,
+        from: u64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<(EventRecord, usize)>, bool), LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for entry in events.range(from..)? {
+            if out.len() == max_events || (bytes >= max_bytes && !out.is_empty()) {
+                return Ok((out, false));
+            }
+            let (sequence, stored) = entry?;
+            let size = stored.value().len();
+            bytes += size;
+            out.push((decode(stored.value(), sequence.value())?, size));
+        }
+        Ok((out, true))
+    }
+
     /// Watches the next sequence: it changes after every commit that stored events.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.committed.clone()
@@ -346,23 +415,6 @@ impl Log {
         Ok(table
             .range((destination, 0)..=(destination, u64::MAX))?
             .count())
-    }
-
-    /// The dead-letter queue of `destination`, in log order. Blocking.
-    pub fn dead_letters(&self, destination: &str) -> Result<Vec<DeadLetter>, LogError> {
-        let txn = self.inner.db.begin_read()?;
-        let table = txn.open_table(DEAD_LETTERS)?;
-        let mut out = Vec::new();
-        for entry in table.range((destination, 0)..=(destination, u64::MAX))? {
-            let (key, bytes) = entry?;
-            out.push(
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
-                    sequence: key.value().1,
-                    reason: e.to_string(),
-                })?,
-            );
-        }
-        Ok(out)
     }
 
     /// The sequence the next new event will get.

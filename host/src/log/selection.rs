@@ -4,7 +4,7 @@ use redb::ReadableDatabase;
 
 use super::error::LogError;
 use super::retention::received_ms;
-use super::tables::{ATTEMPTS, EVENTS};
+use super::tables::EVENTS;
 use super::{EventRecord, Log};
 
 /// Which stored events a replay covers: a sequence range and/or a receipt
@@ -76,27 +76,6 @@ impl Log {
             if let Some(bytes) = events.get(sequence)? {
                 out.push(super::decode(bytes.value(), sequence)?);
             }
-        }
-        Ok(out)
-    }
-
-    /// For each sequence, the number the next attempt to deliver it to
-    /// `destination` gets (1 when it never had one). Blocking.
-    pub fn next_attempt_numbers(
-        &self,
-        destination: &str,
-        sequences: &[u64],
-    ) -> Result<Vec<u32>, LogError> {
-        let txn = self.inner.db.begin_read()?;
-        let table = txn.open_table(ATTEMPTS)?;
-        let mut out = Vec::with_capacity(sequences.len());
-        for &sequence in sequences {
-            let last = table
-                .range((destination, sequence, 0)..=(destination, sequence, u32::MAX))?
-                .next_back()
-                .transpose()?
-                .map_or(0, |(key, _)| key.value().2);
-            out.push(last.saturating_add(1));
         }
         Ok(out)
     }

@@ -383,27 +383,45 @@ async fn record_attempts(log: &Log, attempts: Vec<AttemptRecord>) {
 }
 
 #[tokio::test]
-async fn an_attempt_written_again_is_kept_by_its_new_start() {
+async fn every_attempt_gets_its_own_number_and_expires_by_its_own_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
     let now = format_time(std::time::SystemTime::now());
     let old = "2020-01-01T00:00:00Z";
-    record_attempts(&log, vec![attempt(1, 1, AttemptOutcome::Delivered, old)]).await;
-    // Delivered again after a crash: the same attempt number, a new start.
+    record_attempts(&log, vec![attempt(1, 1, AttemptOutcome::Retryable, old)]).await;
+    // Delivered again after a restart, numbered 1 again by the worker: the
+    // log gives it the next number instead of overwriting the first.
     record_attempts(&log, vec![attempt(1, 1, AttemptOutcome::Delivered, &now)]).await;
     record_attempts(&log, vec![attempt(2, 1, AttemptOutcome::Delivered, old)]).await;
+    let numbers: Vec<(u32, AttemptOutcome)> = log
+        .attempts("d", 1)
+        .unwrap()
+        .iter()
+        .map(|a| (a.attempt, a.outcome))
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            (1, AttemptOutcome::Retryable),
+            (2, AttemptOutcome::Delivered)
+        ]
+    );
 
     let day = Duration::from_secs(86_400);
-    assert_eq!(log.prune_attempts(day).await.unwrap(), 1, "only seq 2's");
+    assert_eq!(
+        log.prune_attempts(day).await.unwrap(),
+        2,
+        "the two old ones"
+    );
     let left = log
         .attempts_page("d", &ListFilter::default(), None, 10)
         .unwrap();
-    let left: Vec<(u64, &str)> = left
+    let left: Vec<(u64, u32, &str)> = left
         .items
         .iter()
-        .map(|a| (a.sequence, a.started_at.as_str()))
+        .map(|a| (a.sequence, a.attempt, a.started_at.as_str()))
         .collect();
-    assert_eq!(left, vec![(1, now.as_str())]);
+    assert_eq!(left, vec![(1, 2, now.as_str())]);
     assert_eq!(
         log.prune_attempts(day).await.unwrap(),
         0,

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::PluginErrorRecord;
 use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, log, types};
+use super::plugin_log::{self, LogBudget};
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::{self as kafka_sink, KafkaSink};
 use crate::sinks::kinesis::{KinesisSink, Record};
@@ -32,6 +33,7 @@ pub struct HostState {
     plugin: Arc<str>,
     destination: Arc<str>,
     sinks: SinkBindings,
+    log_budget: LogBudget,
 }
 
 impl HostState {
@@ -46,10 +48,7 @@ impl HostState {
             // No preopens, no environment, no network, no args: nothing ambient.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                limit: memory_limit,
-                exceeded: false,
-            },
+            limiter: MemoryLimiter::new(memory_limit),
             clock: CallClock {
                 budget: time_budget,
                 started: None,
@@ -58,6 +57,7 @@ impl HostState {
             plugin: plugin.into(),
             destination: destination.into(),
             sinks,
+            log_budget: LogBudget::default(),
         }
     }
 }
@@ -71,27 +71,55 @@ impl WasiView for HostState {
     }
 }
 
-/// Caps linear memory; remembers that the cap was hit so that the
-/// resulting trap can be reported as "memory limit", not a generic trap.
+/// Caps the linear memory of a whole instance (all its memories together:
+/// a component may hold several core modules, each with its own), and
+/// the number of memories, tables and instances it may create. Remembers
+/// that the cap was hit so that the resulting trap can be reported as
+/// "memory limit", not a generic trap.
 pub struct MemoryLimiter {
     limit: usize,
+    /// Bytes of every linear memory of the instance together.
+    total: usize,
     pub exceeded: bool,
 }
+
+impl MemoryLimiter {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            total: 0,
+            exceeded: false,
+        }
+    }
+}
+
+/// Linear memories one instance may have (a Rust component has one; the
+/// rest is headroom for other toolchains' adapters).
+const MAX_MEMORIES: usize = 4;
+/// Tables one instance may have.
+const MAX_TABLES: usize = 16;
+/// Core instances one component instance may create (its modules, shims
+/// and adapters).
+const MAX_INSTANCES: usize = 32;
+/// Elements one table may hold.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = self.total - current.min(self.total) + desired;
+        if total > self.limit {
             self.exceeded = true;
             return Err(wasmtime::format_err!(
-                "the plugin tried to grow its memory to {desired} bytes, over the limit of {} (plugins.memory_limit)",
+                "the plugin tried to grow its memory to {total} bytes in all, over the limit of {} (plugins.memory_limit)",
                 self.limit
             ));
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -101,7 +129,19 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
     }
 }
 
@@ -136,12 +176,24 @@ impl types::Host for HostState {}
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
         let (plugin, destination) = (&*self.plugin, &*self.destination);
+        let Some(dropped) = self.log_budget.admit(Instant::now()) else {
+            return;
+        };
+        if dropped > 0 {
+            tracing::warn!(
+                plugin,
+                destination,
+                dropped,
+                "plugin log lines dropped: over the rate limit"
+            );
+        }
+        let message = plugin_log::sanitize(&message);
         match level {
-            log::Level::Trace => tracing::trace!(plugin, destination, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, destination, "{message}"),
-            log::Level::Info => tracing::info!(plugin, destination, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, destination, "{message}"),
-            log::Level::Error => tracing::error!(plugin, destination, "{message}"),
+            log::Level::Trace => tracing::trace!(plugin, destination, "plugin says: {message}"),
+            log::Level::Debug => tracing::debug!(plugin, destination, "plugin says: {message}"),
+            log::Level::Info => tracing::info!(plugin, destination, "plugin says: {message}"),
+            log::Level::Warn => tracing::warn!(plugin, destination, "plugin says: {message}"),
+            log::Level::Error => tracing::error!(plugin, destination, "plugin says: {message}"),
         }
     }
 }
@@ -259,5 +311,67 @@ impl kafka::Host for HostState {
                 }),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wasmtime::component::{Component, Linker};
+
+    use super::{HostState, SinkBindings};
+    use crate::runtime::{instance::new_store, sandbox};
+
+    /// A component whose `modules` core modules each have a memory that
+    /// grows by `pages` 64 KiB pages when instantiated.
+    fn component(modules: usize, pages: u32) -> String {
+        let mut text = String::from("(component\n");
+        for i in 0..modules {
+            text.push_str(&format!(
+                "(core module $m{i} (memory 0) (func $grow (drop (memory.grow (i32.const {pages})))) (start $grow))\n(core instance (instantiate $m{i}))\n"
+            ));
+        }
+        text.push(')');
+        text
+    }
+
+    /// Instantiates `text` under a 1 MiB cap; the error, if any.
+    async fn instantiate(text: &str) -> (Result<(), String>, bool) {
+        let engine = sandbox::engine().unwrap();
+        let component = Component::new(&engine, text).unwrap();
+        let state = HostState::new(
+            "attacker",
+            "d",
+            SinkBindings::default(),
+            1 << 20,
+            Duration::from_secs(1),
+        );
+        let mut store = new_store(&engine, state);
+        store.set_epoch_deadline(1_000);
+        let linker: Linker<HostState> = Linker::new(&engine);
+        let result = linker
+            .instantiate_async(&mut store, &component)
+            .await
+            .map(drop)
+            .map_err(|e| format!("{e:#}"));
+        (result, store.data().limiter.exceeded)
+    }
+
+    #[tokio::test]
+    async fn the_memory_cap_counts_every_memory_of_an_instance() {
+        assert_eq!(instantiate(&component(1, 10)).await, (Ok(()), false));
+        let (result, exceeded) = instantiate(&component(2, 10)).await;
+        assert!(
+            exceeded,
+            "two memories of 640 KiB are over a 1 MiB cap: {result:?}"
+        );
+        assert!(result.unwrap_err().contains("plugins.memory_limit"));
+    }
+
+    #[tokio::test]
+    async fn an_instance_may_not_create_many_memories() {
+        let (result, _) = instantiate(&component(8, 0)).await;
+        assert!(result.is_err(), "8 memories are refused");
     }
 }

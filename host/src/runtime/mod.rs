@@ -7,6 +7,7 @@ mod bindings;
 mod error;
 mod host;
 mod instance;
+mod plugin_log;
 mod registry;
 mod sandbox;
 mod versions;

@@ -5,9 +5,13 @@
 //! Modes: `ok`, `discard` (delivered without writing: for benchmarks), `trap`, `loop`, `oom`, `wrong_count`,
 //! `fail_first` (retryable for the first `times` calls),
 //! `fail_key` (retryable for events of customer `key` in the first `times` calls that carry it),
-//! `permanent` (permanent error for events of customer `key`).
+//! `permanent` (permanent error for events of customer `key`),
+//! `stuck` (retryable, forever, for events of the customers in `keys`),
+//! `log_flood` (logs `times` lines that try to forge host log lines, then delivers).
 
-use pushrail_sdk::{Destination, Error, Event, Outcome, export_destination, file, parse_config};
+use pushrail_sdk::{
+    Destination, Error, Event, Outcome, export_destination, file, log, parse_config,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -22,6 +26,8 @@ struct Settings {
     times: u32,
     #[serde(default)]
     key: String,
+    #[serde(default)]
+    keys: Vec<String>,
 }
 
 /// Public so that benchmarks can run the same logic natively.
@@ -90,6 +96,22 @@ impl Destination for Misbehave {
                     |e| !(failing && e.customer_external_id == key),
                     retryable,
                 )
+            }
+            "stuck" => {
+                let keys = &self.settings.keys;
+                deliver_all(
+                    &batch,
+                    |e| !keys.contains(&e.customer_external_id),
+                    retryable,
+                )
+            }
+            "log_flood" => {
+                for i in 0..self.settings.times {
+                    log::error(&format!(
+                        "line {i}\n2026-01-01T00:00:00.000000Z ERROR pushrail::app: FORGED by a plugin\u{1b}[2J"
+                    ));
+                }
+                deliver_all(&batch, |_| true, retryable)
             }
             "permanent" => {
                 let key = self.settings.key.clone();

@@ -1,0 +1,450 @@
+//! Fault paths of delivery, seen from outside: the real binary, real plugin
+//! components, stuck keys, restarts, concurrent operator requests, a
+//! plugin that tries to forge log lines, and a disk that fills up.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{PLUGIN_DIR, Server, event, eventually, json_lines, post_batch, sized_event};
+
+/// A `misbehave` destination writing to `<name>.jsonl`.
+fn misbehave(name: &str, settings: &str, extra: &str) -> String {
+    format!(
+        "[plugins]\ndir = \"{PLUGIN_DIR}\"\n\n[[destinations]]\nname = \"{name}\"\nplugin = \"misbehave\"\nfile = {{ path = \"{name}.jsonl\" }}\nconfig = {{ {settings} }}\n{extra}\n"
+    )
+}
+
+/// Posts `count` events of customers `other_0..other_{customers}` in
+/// batches of 1,000.
+async fn post_others(server: &Server, count: usize, customers: usize) {
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
+        let events = chunk
+            .iter()
+            .map(|i| event(&format!("other_{}", i % customers), &format!("o{i}")))
+            .collect();
+        post_batch(server, events).await;
+    }
+}
+
+async fn status(server: &Server, name: &str) -> Value {
+    let (code, body) = server.get(&format!("/v1/destinations/{name}")).await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+async fn attempts(server: &Server, id: &str) -> Vec<Value> {
+    let (code, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
+    assert_eq!(code, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+/// Defect 1: events delivered behind a stuck head counted against the
+/// window, so after 4 batches every other key stalled.
+#[tokio::test]
+async fn one_stuck_key_never_stalls_the_other_keys() {
+    let server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            r#"mode = "stuck", keys = ["stuck"]"#,
+            "batch = { linger = \"10ms\" }\nretry = { initial_wait = \"1h\", max_wait = \"1h\" }",
+        ),
+    )
+    .await;
+    post_batch(&server, vec![event("stuck", "s0")]).await;
+    post_others(&server, 10_000, 50).await;
+    let lines = eventually(120, "10,000 other-key events delivered", async || {
+        let lines = json_lines(&server, "d.jsonl");
+        (lines.len() >= 10_000).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 10_000);
+    assert!(lines.iter().all(|l| l["customer"] != "stuck"));
+    let s = status(&server, "d").await;
+    assert_eq!(s["cursor"], 1, "the stuck event holds the cursor: {s}");
+    assert_eq!(s["lagEvents"], 10_001, "{s}");
+}
+
+#[tokio::test]
+async fn several_stuck_keys_never_stall_the_other_keys() {
+    let server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            r#"mode = "stuck", keys = ["stuck_a", "stuck_b", "stuck_c"]"#,
+            "batch = { linger = \"10ms\" }\nretry = { initial_wait = \"1h\", max_wait = \"1h\" }",
+        ),
+    )
+    .await;
+    // Each stuck key also has later events, which wait behind it.
+    let mut events = Vec::new();
+    for round in 0..20 {
+        for key in ["stuck_a", "stuck_b", "stuck_c"] {
+            events.push(event(key, &format!("{key}_{round}")));
+        }
+    }
+    post_batch(&server, events).await;
+    post_others(&server, 10_000, 7).await;
+    let lines = eventually(120, "10,000 other-key events delivered", async || {
+        let lines = json_lines(&server, "d.jsonl");
+        (lines.len() >= 10_000).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 10_000, "no stuck key's event was delivered");
+    // Per key, log order.
+    let mut last = std::collections::HashMap::new();
+    for line in &lines {
+        let sequence = line["sequence"].as_u64().unwrap();
+        let previous = last.insert(line["customer"].as_str().unwrap().to_owned(), sequence);
+        assert!(previous.is_none_or(|p| p < sequence), "order of {line}");
+    }
+}
+
+/// Defect 2: the window held every waiting event's record in memory.
+/// With 1 MiB events of a stuck key piling up, memory must stay bounded
+/// while the other keys keep flowing.
+#[tokio::test]
+async fn memory_stays_bounded_with_a_stuck_key_and_large_events() {
+    let server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            r#"mode = "stuck", keys = ["stuck"]"#,
+            "batch = { linger = \"10ms\" }\nretry = { initial_wait = \"1h\", max_wait = \"1h\" }",
+        ),
+    )
+    .await;
+    let mb = 1_000_000;
+    // 320 MB waiting behind the stuck head, then 40 MB of other keys.
+    for i in 0..320 {
+        let (code, body) = server
+            .post("/v1/events", &sized_event("stuck", &format!("s{i}"), mb))
+            .await;
+        assert_eq!(code, 202, "{body}");
+    }
+    for i in 0..40 {
+        let (code, body) = server
+            .post(
+                "/v1/events",
+                &sized_event(&format!("other_{i}"), &format!("o{i}"), mb),
+            )
+            .await;
+        assert_eq!(code, 202, "{body}");
+    }
+    eventually(120, "the other keys' 40 events delivered", async || {
+        (json_lines(&server, "d.jsonl").len() >= 40).then_some(())
+    })
+    .await;
+    let peak = peak_rss_mib(server.pid());
+    println!("peak RSS with 320 MB waiting behind a stuck key: {peak} MiB");
+    assert!(
+        peak < 300,
+        "peak RSS {peak} MiB: waiting events must not all be held in memory"
+    );
+}
+
+/// VmHWM of a process, in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024
+}
+
+/// Defect 5: attempt numbers restarted at 1 after a restart, overwriting
+/// the first attempt's record.
+#[tokio::test]
+async fn attempts_keep_their_own_records_across_a_restart() {
+    let mut server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            r#"mode = "fail_key", key = "acct_x", times = 1"#,
+            "batch = { linger = \"10ms\" }\nretry = { initial_wait = \"1h\", max_wait = \"1h\" }",
+        ),
+    )
+    .await;
+    let id = post_batch(&server, vec![event("acct_x", "x1")]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(20, "the first attempt", async || {
+        (attempts(&server, &id).await.len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(server.stop(), Some(0));
+    server.restart().await;
+    // A fresh plugin instance fails the key's first call again.
+    let found = eventually(20, "the attempt after the restart", async || {
+        let found = attempts(&server, &id).await;
+        (found.len() >= 2).then_some(found)
+    })
+    .await;
+    let numbers: Vec<u64> = found
+        .iter()
+        .map(|a| a["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2], "{found:#?}");
+    assert!(found.iter().all(|a| a["outcome"] == "retryable"));
+}
+
+/// Defect 5: two redrives of one dead letter delivered it twice, and a
+/// discard racing a redrive could deliver it as well.
+#[tokio::test]
+async fn concurrent_redrives_and_a_discard_deliver_a_dead_letter_at_most_once() {
+    let server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            // The first call carrying acct_x fails; with no retries it is
+            // dead-lettered, and any redrive then delivers it.
+            r#"mode = "fail_key", key = "acct_x", times = 1"#,
+            "batch = { linger = \"10ms\" }\nretry = { max_retries = 0 }",
+        ),
+    )
+    .await;
+    let id = post_batch(&server, vec![event("acct_x", "x1")]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(20, "the dead letter", async || {
+        (status(&server, "d").await["deadLetters"] == 1).then_some(())
+    })
+    .await;
+    let empty = json!({});
+    let redrive = || server.post("/v1/destinations/d/dlq/redrive", &empty);
+    let ((a, _), (b, _)) = tokio::join!(redrive(), redrive());
+    assert_eq!((a, b), (202, 202));
+    eventually(20, "the DLQ empty", async || {
+        (status(&server, "d").await["deadLetters"] == 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = json_lines(&server, "d.jsonl");
+    assert_eq!(delivered.len(), 1, "delivered once: {delivered:#?}");
+    let found = attempts(&server, &id).await;
+    let numbers: Vec<u64> = found
+        .iter()
+        .map(|a| a["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        [1, 2],
+        "one failed attempt, one redrive: {found:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_discard_racing_a_redrive_either_delivers_or_discards() {
+    let server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            r#"mode = "fail_key", key = "acct_x", times = 1"#,
+            "batch = { linger = \"10ms\" }\nretry = { max_retries = 0 }",
+        ),
+    )
+    .await;
+    let id = post_batch(&server, vec![event("acct_x", "x1")]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(20, "the dead letter", async || {
+        (status(&server, "d").await["deadLetters"] == 1).then_some(())
+    })
+    .await;
+    let discard = async {
+        let url = server.url(&format!("/v1/destinations/d/dlq/{id}"));
+        server
+            .http
+            .delete(url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let empty = json!({});
+    let ((redriven, _), discarded) = tokio::join!(
+        server.post("/v1/destinations/d/dlq/redrive", &empty),
+        discard
+    );
+    assert_eq!(redriven, 202);
+    eventually(20, "the DLQ empty", async || {
+        (status(&server, "d").await["deadLetters"] == 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = json_lines(&server, "d.jsonl").len();
+    match discarded {
+        200 => assert_eq!(delivered, 0, "discarded, yet delivered"),
+        404 => assert_eq!(delivered, 1, "the redrive came first and delivered it"),
+        other => panic!("discard answered {other}"),
+    }
+    assert_eq!(
+        status(&server, "d").await["deadLetters"],
+        0,
+        "it never comes back"
+    );
+}
+
+/// Defect 4: a destination that could not start after a reload dropped
+/// out of retention's view, and its undelivered events were deleted.
+#[tokio::test]
+async fn a_destination_that_cannot_start_keeps_its_events() {
+    let storage = "retention = \"1s\"\nidempotency_window = \"1s\"\nretention_interval = \"100ms\"";
+    let before = misbehave("d", r#"mode = "ok""#, "batch = { linger = \"10ms\" }");
+    let mut server = Server::start_with_env(
+        "",
+        &format!("{storage}\n{before}"),
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+        ],
+    )
+    .await;
+    let (code, _) = server.post("/v1/destinations/d/pause", &json!({})).await;
+    assert_eq!(code, 200);
+    let id = post_batch(&server, vec![event("acct_1", "k1")]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The same destination, now a Kinesis one with no region anywhere:
+    // the config is valid, but the destination cannot start.
+    let after = format!(
+        "[plugins]\ndir = \"{PLUGIN_DIR}\"\n\n[[destinations]]\nname = \"d\"\nplugin = \"kinesis\"\n[destinations.kinesis]\nstream_name = \"orders\"\nendpoint_url = \"http://127.0.0.1:9\"\n"
+    );
+    let config = std::fs::read_to_string(server.config_path()).unwrap();
+    let head = config.split("[plugins]").next().unwrap();
+    std::fs::write(server.config_path(), format!("{head}{after}")).unwrap();
+    let (code, report) = server.post("/v1/admin/reload", &json!({})).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["failed"], json!(["d"]), "{report}");
+    let s = status(&server, "d").await;
+    assert_eq!(s["state"], "failed", "{s}");
+    assert!(s["startError"].as_str().unwrap().contains("region"), "{s}");
+    // Many retention sweeps later the event is still there.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (code, body) = server.get(&format!("/v1/events/{id}")).await;
+    assert_eq!(code, 200, "the undelivered event was deleted: {body}");
+    assert_eq!(status(&server, "d").await["lagEvents"], 1);
+    let _ = &mut server;
+}
+
+/// Defect 12: a plugin's log messages were written verbatim and without a
+/// limit, so it could forge host log lines and flood the log.
+#[tokio::test]
+async fn a_plugin_cannot_forge_or_flood_log_lines() {
+    let server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            r#"mode = "log_flood", times = 2000"#,
+            "batch = { linger = \"10ms\" }",
+        ),
+    )
+    .await;
+    post_batch(&server, vec![event("acct_1", "k1")]).await;
+    eventually(20, "the event delivered", async || {
+        (json_lines(&server, "d.jsonl").len() == 1).then_some(())
+    })
+    .await;
+    post_batch(&server, vec![event("acct_1", "k2")]).await;
+    eventually(20, "the second event delivered", async || {
+        (json_lines(&server, "d.jsonl").len() == 2).then_some(())
+    })
+    .await;
+    let log = server.server_log();
+    let forged = log
+        .lines()
+        .filter(|l| l.contains("FORGED"))
+        .collect::<Vec<_>>();
+    assert!(!forged.is_empty(), "the plugin's lines are logged");
+    assert!(
+        forged
+            .iter()
+            .all(|l| l.contains("plugin says") && l.contains("\\n2026")),
+        "every plugin line stays one tagged line: {:?}",
+        forged.iter().find(|l| !l.contains("plugin says"))
+    );
+    assert!(!log.contains('\u{1b}'), "no terminal escapes reach the log");
+    assert!(
+        forged.len() <= 300,
+        "{} of 4,000 lines logged",
+        forged.len()
+    );
+    assert!(log.contains("plugin log lines dropped"), "the drop is said");
+}
+
+/// A small tmpfs mounted on a server's data directory; unmounted (lazily)
+/// after the server is killed.
+struct SmallDisk {
+    server: Server,
+}
+
+impl SmallDisk {
+    /// Needs root (CI runs as root): `mount -t tmpfs`.
+    async fn start(megabytes: u32, rest: &str) -> Self {
+        let mut server = Server::unstarted("", rest, &[]);
+        std::fs::create_dir_all(server.data_dir()).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(server.data_dir())
+            .status()
+            .expect("run mount");
+        assert!(mounted.success(), "this test mounts a tmpfs and needs root");
+        server.restart().await;
+        Self { server }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        self.server.kill9();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.server.data_dir())
+            .status();
+    }
+}
+
+/// Defect 14: after redb reported an I/O error every write failed, but
+/// readiness stayed 200; and storage errors must not show file paths.
+#[tokio::test]
+async fn a_full_disk_turns_readiness_off_and_errors_name_no_paths() {
+    let disk = SmallDisk::start(24, "[plugins]\ncache = false\n").await;
+    let server = &disk.server;
+    let (code, _) = server.get("/readyz").await;
+    assert_eq!(code, 200);
+    let mut failure = None;
+    for i in 0..100 {
+        let (code, body) = server
+            .post(
+                "/v1/events",
+                &sized_event("acct_1", &format!("k{i}"), 1_000_000),
+            )
+            .await;
+        if code != 202 {
+            failure = Some((code, body));
+            break;
+        }
+    }
+    let (code, body) = failure.expect("the disk fills up within 100 MB");
+    assert_eq!(code, 500, "{body}");
+    assert_eq!(body["error"]["code"], "storage_error", "{body}");
+    let text = body.to_string();
+    let dir = server.data_dir().display().to_string();
+    assert!(
+        !text.contains(&dir) && !text.contains("/tmp"),
+        "a path in {text}"
+    );
+    let (code, ready) = server.get("/readyz").await;
+    assert_eq!(code, 503, "{ready}");
+    assert!(
+        ready["reason"].as_str().unwrap().contains("storage failed"),
+        "{ready}"
+    );
+    assert!(!ready.to_string().contains(&dir), "{ready}");
+}
