@@ -5,7 +5,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
@@ -89,22 +88,11 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let mut stopping = stop_rx.clone();
-    let graceful = async move {
-        let _ = stopping.wait_for(|s| *s).await;
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
-    };
-    // Responses are small and latency-bound: send them without Nagle's delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let server = crate::api::serve(listener, app, &config.server, stop_rx.clone());
     let timeout = config.server.shutdown_timeout;
     let mut stopped = stop_rx;
     let result = tokio::select! {
-        result = server => result.map_err(AppError::Serve),
+        () = server => Ok(()),
         _ = async {
             let _ = stopped.wait_for(|s| *s).await;
             tokio::time::sleep(timeout).await;

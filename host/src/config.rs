@@ -97,6 +97,16 @@ pub struct ServerConfig {
     pub api_tokens: Vec<Secret>,
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Most open client connections; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how
+    /// long a kept-alive connection may sit idle.
+    pub header_read_timeout: Duration,
+    /// How long one request may take, reading its body included.
+    pub request_timeout: Duration,
+    /// Bytes of request bodies being read at once, over all connections;
+    /// more requests wait.
+    pub max_body_memory: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -376,12 +386,31 @@ fn read_server(fields: Option<Fields<'_, '_, '_>>) -> ServerConfig {
             );
         }
         let shutdown_timeout = f.duration("shutdown_timeout", Duration::from_secs(30));
+        let max_connections = f.integer("max_connections", 4096, 1..=1_000_000) as usize;
+        let header_read_timeout = f.duration("header_read_timeout", Duration::from_secs(10));
+        let request_timeout = f.duration("request_timeout", Duration::from_secs(60));
+        for (key, value) in [
+            ("header_read_timeout", header_read_timeout),
+            ("request_timeout", request_timeout),
+        ] {
+            if value.is_zero() {
+                f.report(key, "must be more than 0");
+            }
+        }
+        let max_body_memory = f.size("max_body_memory", 256 << 20);
+        if max_body_memory < body_limit {
+            f.report("max_body_memory", "must be at least body_limit");
+        }
         ServerConfig {
             listen,
             body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
             max_batch_events,
             api_tokens,
             shutdown_timeout,
+            max_connections,
+            header_read_timeout,
+            request_timeout,
+            max_body_memory: usize::try_from(max_body_memory).unwrap_or(usize::MAX),
         }
     })
 }

@@ -10,7 +10,10 @@ mod events;
 mod listing;
 mod openapi;
 mod replays;
+mod serve;
 pub mod validate;
+
+pub use serve::serve;
 
 use std::sync::Arc;
 
@@ -48,6 +51,8 @@ pub struct AppState {
     pub replays: Arc<crate::delivery::Replays>,
     /// The newest plugin versions and failed loads (hot reload).
     pub plugin_versions: Arc<crate::runtime::PluginVersions>,
+    /// Request timeout and the memory of bodies being read.
+    pub request_limits: serve::RequestLimits,
 }
 
 impl AppState {
@@ -71,6 +76,7 @@ impl AppState {
             plugin_versions,
             controls,
             reloader,
+            request_limits: serve::RequestLimits::new(&config.server),
         }
     }
 }
@@ -113,6 +119,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         // JsonBody enforces server.body_limit itself, with a JSON 413.
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            state.request_limits.clone(),
+            serve::limit_request,
+        ))
         .with_state(state)
 }
 

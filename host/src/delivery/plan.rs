@@ -19,7 +19,7 @@ pub const MAX_OPEN_EVENTS: usize = 100_000;
 
 /// Most bytes of event records in memory per destination; past it, events
 /// waiting behind a stuck key are evicted and read again when due.
-pub const MAX_LOADED_BYTES: usize = 64 << 20;
+pub const MAX_LOADED_BYTES: usize = 32 << 20;
 
 /// Most events one log read brings into the window.
 const READ_CHUNK: usize = 5_000;
