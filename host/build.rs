@@ -17,6 +17,10 @@ const PLUGINS: &[(&str, &str)] = &[
     ("misbehave", "pushrail-test-misbehave"),
 ];
 
+/// Test plugins that must be refused, kept out of `PUSHRAIL_PLUGIN_DIR`
+/// (a plugin directory with one of them in it does not start).
+const HOSTILE: &[(&str, &str)] = &[("sleeper", "pushrail-test-sleeper")];
+
 const TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "wasm-plugin";
 
@@ -55,7 +59,7 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for (_, package) in PLUGINS {
+    for (_, package) in PLUGINS.iter().chain(HOSTILE) {
         command.args(["-p", package]);
     }
     // The host's flags and wrappers (clippy, coverage) must not leak into the guests.
@@ -88,6 +92,16 @@ fn main() {
     println!(
         "cargo:rustc-env=PUSHRAIL_PLUGIN_DIR={}",
         plugins_out.display()
+    );
+    let hostile_out = out_dir.join("hostile-plugins");
+    std::fs::create_dir_all(&hostile_out).unwrap();
+    for (name, package) in HOSTILE {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        copy(&built.join(file), &hostile_out.join(format!("{name}.wasm")));
+    }
+    println!(
+        "cargo:rustc-env=PUSHRAIL_HOSTILE_PLUGIN_DIR={}",
+        hostile_out.display()
     );
 }
 

@@ -513,3 +513,106 @@ async fn idle_and_slow_clients_are_cut_off_and_never_block_a_normal_client() {
     let (status, _) = server.get("/readyz").await;
     assert_eq!(status, 200);
 }
+
+/// Defect 10: plugins got full WASI, so one could block on a clock inside
+/// host code where the time budget never fires. They get no clocks now:
+/// such a component is refused when loaded, with a message that says why.
+#[test]
+fn a_plugin_that_sleeps_on_a_wasi_clock_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        format!("{}/sleeper.wasm", env!("PUSHRAIL_HOSTILE_PLUGIN_DIR")),
+        plugins.join("sleeper.wasm"),
+    )
+    .unwrap();
+    let config = dir.path().join("pushrail.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins]\ndir = \"{}\"\n\n[[destinations]]\nname = \"d\"\nplugin = \"sleeper\"\n",
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(support::BIN)
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wasi:clocks"), "{stderr}");
+}
+
+/// Defect 10: time in host functions did not count, so a plugin could
+/// loop over host calls forever. Every call now has a wall-clock deadline.
+#[tokio::test]
+async fn a_plugin_looping_over_host_calls_is_cut_off() {
+    let rest = misbehave(
+        "d",
+        r#"mode = "host_loop""#,
+        "batch = { linger = \"10ms\" }",
+    )
+    .replace(
+        "[plugins]\n",
+        "[plugins]\ntime_limit = \"60s\"\ncall_timeout = \"1s\"\n",
+    );
+    let server = Server::start_with("", &rest).await;
+    let id = post_batch(&server, vec![event("acct_1", "k1")]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dead = eventually(30, "the event dead-lettered", async || {
+        let (_, body) = server.get("/v1/destinations/d/dlq").await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert_eq!(dead[0]["eventId"], id.as_str());
+    assert_eq!(dead[0]["errorCode"], "plugin_timeout", "{dead:#?}");
+    assert!(
+        dead[0]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("call_timeout"),
+        "{dead:#?}"
+    );
+}
+
+/// Defect 10: a trap dead-lettered the whole batch. The batch is now tried
+/// again on fresh instances, split, so only the poison event fails.
+#[tokio::test]
+async fn a_poison_event_fails_alone() {
+    let server = Server::start_with(
+        "",
+        &misbehave(
+            "d",
+            r#"mode = "trap_key", key = "acct_poison""#,
+            "batch = { linger = \"200ms\" }",
+        ),
+    )
+    .await;
+    let mut events: Vec<Value> = (0..9)
+        .map(|i| event(&format!("acct_{i}"), &format!("k{i}")))
+        .collect();
+    events.insert(4, event("acct_poison", "poison"));
+    let results = post_batch(&server, events).await;
+    let dead = eventually(30, "the poison event dead-lettered", async || {
+        let (_, body) = server.get("/v1/destinations/d/dlq").await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    assert_eq!(dead[0]["eventId"], results[4]["id"]);
+    assert_eq!(dead[0]["errorCode"], "plugin_trap");
+    let delivered = eventually(20, "the nine others", async || {
+        let lines = json_lines(&server, "d.jsonl");
+        (lines.len() >= 9).then_some(lines)
+    })
+    .await;
+    assert_eq!(delivered.len(), 9);
+    assert!(delivered.iter().all(|l| l["customer"] != "acct_poison"));
+}

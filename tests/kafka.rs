@@ -212,6 +212,43 @@ async fn topic_authorization_failure_dead_letters_and_redrive_delivers_in_order(
     .await;
 }
 
+/// #12 defect 6: after a fatal error (here: the idempotent producer's
+/// sequence out of step with the broker) librdkafka refuses every record
+/// until the producer is replaced; it used to be retried into the DLQ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_producer_error_recreates_the_producer_and_loses_nothing() {
+    let cluster = mock_cluster(1, "orders", 2);
+    let brokers = cluster.bootstrap_servers();
+    // The head-of-line produce request fails with a sequence error, which
+    // librdkafka raises as a fatal error of the idempotent producer.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
+    );
+    let rest = destination("orders", &brokers, "orders", "")
+        .replace("retry = {", "retry = { max_retries = 3,");
+    let server = Server::start_with("", &rest).await;
+    let posted = post_batch(&server, events(50, 5, "fatal")).await;
+    let records = wait_for_records(&brokers, "orders", 50).await;
+    assert_exactly_once_in_order(&records, &posted);
+    let (_, status) = server.get("/v1/destinations/orders").await;
+    assert_eq!(status["deadLetters"], 0, "{status}");
+    assert_eq!(status["lastError"]["code"], "ProducerFatal", "{status}");
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("pushrail_sink_restarts_total{destination=\"orders\"} 1"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_down_then_up_loses_nothing() {
     let cluster = mock_cluster(1, "orders", 2);

@@ -438,10 +438,90 @@ async fn a_record_over_the_stream_limit_dead_letters_alone() {
     .await;
     assert_eq!(dead.len(), 1, "{dead:#?}");
     assert_eq!(dead[0]["eventId"], results[1]["id"]);
-    assert_eq!(dead[0]["errorCode"], "InvalidArgumentException");
+    assert_eq!(dead[0]["errorCode"], "RecordTooLarge");
     let records = wait_for_records(&kinesis, "limits", 2).await;
     let keys: Vec<&str> = records.iter().map(|r| r.partition_key.as_str()).collect();
     assert_eq!(keys, ["acct_a", "acct_b"], "the others were delivered");
+}
+
+/// #12 defect 8: real Kinesis (and moto, which validates like it) rejects
+/// a whole PutRecords call when one record is over 1 MiB, which used to
+/// take every neighbour of an oversize record into the DLQ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_oversize_record_never_fails_its_neighbours_on_a_validating_kinesis() {
+    let moto = support::moto::Moto::start().await;
+    let client = support::kinesis::client(&moto.url());
+    support::kinesis::create_stream(&client, "validated", 1).await;
+    let server = Server::start_with(
+        "",
+        &destination("validated", &moto.url(), "validated", "", QUICK_RETRY),
+    )
+    .await;
+    let mut posted: Vec<Value> = (0..10)
+        .map(|i| event(&format!("acct_{i}"), &format!("small{i}")))
+        .collect();
+    // Under the 1 MiB ingest limit; its record, with the envelope, is over
+    // Kinesis' 1 MiB record limit.
+    posted.push(support::sized_event("acct_big", "big", (1 << 20) - 40));
+    let results = post_batch(&server, posted).await;
+    let dead = eventually(30, "the oversize record in the DLQ", async || {
+        let (_, body) = server.get("/v1/destinations/validated/dlq").await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert_eq!(dead.len(), 1, "only the oversize record: {dead:#?}");
+    assert_eq!(dead[0]["eventId"], results[10]["id"]);
+    assert_eq!(dead[0]["errorCode"], "RecordTooLarge");
+    // The ten others are in the stream, read back from moto.
+    let stored = eventually(30, "ten records in the stream", async || {
+        let stored = read_stream(&client, "validated").await;
+        (stored.len() >= 10).then_some(stored)
+    })
+    .await;
+    let mut ids: Vec<String> = stored
+        .iter()
+        .map(|r| r["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = results[..10]
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+/// Every record's data in a one-shard stream, through the SDK.
+async fn read_stream(client: &aws_sdk_kinesis::Client, stream: &str) -> Vec<Value> {
+    let shards = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("ListShards");
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let iterator = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator");
+        let page = client
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().unwrap())
+            .limit(10_000)
+            .send()
+            .await
+            .expect("GetRecords");
+        for record in page.records() {
+            out.push(serde_json::from_slice(record.data().as_ref()).expect("JSON data"));
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

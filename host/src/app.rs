@@ -133,10 +133,7 @@ async fn start(config: &Config, log: &Log, metrics: Arc<Metrics>) -> Result<Star
         .plugins
         .cache
         .then(|| config.storage.data_dir.join("plugin-cache"));
-    let limits = Limits {
-        memory: config.plugins.memory_limit,
-        time: config.plugins.time_limit,
-    };
+    let limits = Limits::from_config(&config.plugins);
     let runtime = Runtime::new(limits, cache_dir)?;
     let registry = runtime.load_plugins(config.plugins.dir.as_deref())?;
     let versions = PluginVersions::new(&registry);

@@ -237,6 +237,9 @@ pub struct PluginsConfig {
     pub memory_limit: usize,
     /// Most guest time one call may take.
     pub time_limit: Duration,
+    /// Wall-clock time one plugin call may take, the host functions it
+    /// calls (network round trips) included.
+    pub call_timeout: Duration,
     /// Keep compiled plugins under `<data_dir>/plugin-cache`.
     pub cache: bool,
     /// How often `dir` is checked for new or changed `.wasm` files (hot
@@ -465,10 +468,15 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
         if time_limit < Duration::from_millis(10) {
             f.report("time_limit", "must be at least 10ms");
         }
+        let call_timeout = f.duration("call_timeout", Duration::from_secs(300));
+        if call_timeout < Duration::from_millis(10) {
+            f.report("call_timeout", "must be at least 10ms");
+        }
         PluginsConfig {
             dir: f.string("dir").map(PathBuf::from),
             memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
             time_limit,
+            call_timeout,
             cache: f.boolean("cache", true),
             watch_interval: f.duration("watch_interval", Duration::from_secs(2)),
         }

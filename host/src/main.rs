@@ -122,10 +122,7 @@ fn check_plugins(config: &Config) -> Result<Vec<String>, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let limits = Limits {
-            memory: config.plugins.memory_limit,
-            time: config.plugins.time_limit,
-        };
+        let limits = Limits::from_config(&config.plugins);
         let engine = Runtime::new(limits, None).map_err(|e| e.to_string())?;
         let registry = engine
             .load_plugins(config.plugins.dir.as_deref())

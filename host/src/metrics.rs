@@ -81,6 +81,8 @@ pub struct DestinationMetrics {
     pub plugin_seconds: Histogram,
     /// plugin name → (seconds in its calls, calls): the WASM cost per plugin.
     pub plugin_calls: BTreeMap<String, (f64, u64)>,
+    /// Sink clients recreated after a fatal error (a Kafka producer).
+    pub sink_restarts: u64,
 }
 
 impl Default for DestinationMetrics {
@@ -91,6 +93,7 @@ impl Default for DestinationMetrics {
             batch_events: Histogram::new(&SIZES),
             plugin_seconds: Histogram::new(&SECONDS),
             plugin_calls: BTreeMap::new(),
+            sink_restarts: 0,
         }
     }
 }
@@ -220,6 +223,19 @@ impl Metrics {
                     escape(name)
                 );
             }
+        }
+        counter(
+            &mut out,
+            "pushrail_sink_restarts_total",
+            "Sink clients recreated after a fatal error (a Kafka producer).",
+        );
+        for (name, d) in &destinations {
+            let _ = writeln!(
+                out,
+                "pushrail_sink_restarts_total{{destination=\"{}\"}} {}",
+                escape(name),
+                d.sink_restarts
+            );
         }
         for (metric, help, index) in [
             (

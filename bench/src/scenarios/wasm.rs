@@ -34,6 +34,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         Limits {
             memory: 64 << 20,
             time: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(300),
         },
         None,
     )?;

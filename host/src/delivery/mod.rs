@@ -152,7 +152,7 @@ impl Delivery {
         config: &Config,
         destination: &DestinationConfig,
     ) -> Result<Prepared, DeliveryError> {
-        let sinks = bind_sinks(&self.data_dir, destination).await?;
+        let sinks = bind_sinks(&self.data_dir, destination, &self.metrics).await?;
         let mut pipeline = Pipeline::start(
             self.runtime.clone(),
             &self.versions,
@@ -303,6 +303,7 @@ async fn validate_destination(
 async fn bind_sinks(
     data_dir: &Path,
     destination: &crate::config::DestinationConfig,
+    metrics: &Arc<Metrics>,
 ) -> Result<SinkBindings, DeliveryError> {
     let file = match &destination.file {
         Some(path) => {
@@ -325,16 +326,17 @@ async fn bind_sinks(
         ),
         None => None,
     };
-    let kafka =
-        match &destination.kafka {
-            Some(config) => Some(KafkaSink::connect(&destination.name, config).map_err(
-                |error| DeliveryError::Kafka {
+    let kafka = match &destination.kafka {
+        Some(config) => Some(
+            KafkaSink::connect(&destination.name, config, metrics.clone()).map_err(|error| {
+                DeliveryError::Kafka {
                     destination: destination.name.clone(),
                     error,
-                },
-            )?),
-            None => None,
-        };
+                }
+            })?,
+        ),
+        None => None,
+    };
     Ok(SinkBindings {
         file,
         kinesis,

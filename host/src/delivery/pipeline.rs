@@ -254,14 +254,12 @@ impl Pipeline {
                     code,
                     message: format!("transform {stage_name}: {message}"),
                 };
-                let instance = self
-                    .stage_instance(index)
-                    .await
-                    .map_err(|e| failure(e.code().to_owned(), e.to_string()))?;
-                let started = Instant::now();
-                let result = instance.transform(&event).await;
-                let plugin = self.stages[index].plugin.name.clone();
-                self.count_call(plugin, started.elapsed());
+                let mut result = self.transform_once(index, &event).await;
+                if matches!(&result, Err(e) if e.is_sandbox_failure()) {
+                    // Once more on a fresh instance: the failure may have
+                    // been the instance's, not this event's.
+                    result = self.transform_once(index, &event).await;
+                }
                 match result {
                     Ok(Ok(out)) => next.extend(out),
                     Ok(Err(e)) => return Err(failure(e.code, e.message)),
@@ -271,6 +269,21 @@ impl Pipeline {
             events = next;
         }
         Ok(events)
+    }
+
+    /// One call of stage `index` on `event`, on a fresh instance if the
+    /// last call failed.
+    async fn transform_once(
+        &mut self,
+        index: usize,
+        event: &Event,
+    ) -> Result<Result<Vec<Event>, crate::runtime::PluginErrorRecord>, CallError> {
+        let instance = self.stage_instance(index).await?;
+        let started = Instant::now();
+        let result = instance.transform(event).await;
+        let plugin = self.stages[index].plugin.name.clone();
+        self.count_call(plugin, started.elapsed());
+        result
     }
 
     /// Runs log events through the transforms and the destination plugin;
@@ -326,24 +339,63 @@ impl Pipeline {
         outgoing: &mut Vec<Event>,
         origin: &mut Vec<usize>,
     ) {
-        let result = self.deliver(outgoing).await;
+        let results = self.deliver_isolating(outgoing).await;
         outgoing.clear();
-        match result {
-            Ok(outcomes) => {
-                for (slot, outcome) in origin.drain(..).zip(outcomes) {
-                    merge(&mut verdicts[slot], outcome);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(destination = %self.destination, events = origin.len(), error = %error, "the destination plugin failed the whole batch");
-                for slot in origin.drain(..) {
+        for (slot, result) in origin.drain(..).zip(results) {
+            match result {
+                Ok(outcome) => merge(&mut verdicts[slot], outcome),
+                Err(error) => {
                     verdicts[slot] = Some(Verdict::Dead {
                         code: error.code().to_owned(),
                         message: error.to_string(),
-                    });
+                    })
                 }
             }
         }
+    }
+
+    /// Delivers `batch`, one result per event. A sandbox failure (trap,
+    /// time, memory) may come from one poison event, so the batch is tried
+    /// again on fresh instances in halves, down to single events, and a
+    /// single event once more, before its events fail. A batch spends at
+    /// most about 2·log2(n) failing calls on this; other failures (a broken
+    /// contract) fail the whole call at once.
+    async fn deliver_isolating(&mut self, batch: &[Event]) -> Vec<Result<Outcome, CallError>> {
+        let mut results: Vec<Option<Result<Outcome, CallError>>> = vec![None; batch.len()];
+        let mut budget = 2 * (usize::BITS - batch.len().leading_zeros()) as usize + 2;
+        // (events, tried alone already), first half on top.
+        let mut work = vec![(0..batch.len(), false)];
+        while let Some((range, retried)) = work.pop() {
+            let error = match self.deliver(&batch[range.clone()]).await {
+                Ok(outcomes) => {
+                    for (i, outcome) in range.zip(outcomes) {
+                        results[i] = Some(Ok(outcome));
+                    }
+                    continue;
+                }
+                Err(error) => error,
+            };
+            tracing::warn!(destination = %self.destination, events = range.len(), error = %error, "the destination plugin failed a whole call");
+            let isolate = error.is_sandbox_failure() && budget > 0 && !retried;
+            if !isolate {
+                for i in range {
+                    results[i] = Some(Err(error.clone()));
+                }
+                continue;
+            }
+            budget -= 1;
+            if range.len() == 1 {
+                work.push((range, true));
+            } else {
+                let middle = range.start + range.len() / 2;
+                work.push((middle..range.end, false));
+                work.push((range.start..middle, false));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every event gets a result"))
+            .collect()
     }
 
     /// Delivers `batch` through the destination plugin.

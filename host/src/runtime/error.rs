@@ -28,6 +28,8 @@ pub enum CallError {
     Trap(String),
     #[error("the plugin ran longer than its time budget of {0:?} (plugins.time_limit)")]
     Timeout(Duration),
+    #[error("the plugin call took longer than {0:?} of wall-clock time (plugins.call_timeout)")]
+    WallTimeout(Duration),
     #[error("{0}")]
     MemoryLimit(String),
     #[error("the plugin broke the contract: {0}")]
@@ -37,10 +39,20 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// A failure of the sandboxed call itself (trap, time, memory): it
+    /// may come from one poison event, so the batch is tried again on a
+    /// fresh instance, split, before any event is dead-lettered.
+    pub fn is_sandbox_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Trap(_) | Self::Timeout(_) | Self::WallTimeout(_) | Self::MemoryLimit(_)
+        )
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Trap(_) => "plugin_trap",
-            Self::Timeout(_) => "plugin_timeout",
+            Self::Timeout(_) | Self::WallTimeout(_) => "plugin_timeout",
             Self::MemoryLimit(_) => "plugin_memory_limit",
             Self::Contract(_) => "plugin_contract",
             Self::Init { .. } => "plugin_init",

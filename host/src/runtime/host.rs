@@ -29,6 +29,8 @@ pub struct HostState {
     table: ResourceTable,
     pub(super) limiter: MemoryLimiter,
     pub(super) clock: CallClock,
+    /// Wall-clock bound of one call (`plugins.call_timeout`).
+    pub(super) call_timeout: Duration,
     /// `plugin` and `destination` tag the plugin's log lines.
     plugin: Arc<str>,
     destination: Arc<str>,
@@ -43,17 +45,15 @@ impl HostState {
         sinks: SinkBindings,
         memory_limit: usize,
         time_budget: Duration,
+        call_timeout: Duration,
     ) -> Self {
         Self {
             // No preopens, no environment, no network, no args: nothing ambient.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
-            clock: CallClock {
-                budget: time_budget,
-                started: None,
-                in_host: Duration::ZERO,
-            },
+            clock: CallClock::new(time_budget),
+            call_timeout,
             plugin: plugin.into(),
             destination: destination.into(),
             sinks,
@@ -145,29 +145,36 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Measures a call's time in guest code only: time spent in host functions
-/// (which may wait on a network) does not count against the plugin's budget.
+/// Counts a call's guest time in epoch ticks: the epoch callback runs when
+/// guest code crosses a tick, so a tick counts only if the guest ran in
+/// it. Waiting for the executor (CPU load) or in a host function (a
+/// network round trip) costs at most one tick per resumption, so a healthy
+/// plugin on a busy machine is not timed out, while a loop — in guest code
+/// or over host calls — is. The wall-clock deadline of each call
+/// ([`super::Limits::call_timeout`]) bounds everything else.
 pub struct CallClock {
     pub budget: Duration,
-    pub started: Option<Instant>,
-    pub in_host: Duration,
+    ticks: u32,
 }
 
 impl CallClock {
+    pub fn new(budget: Duration) -> Self {
+        Self { budget, ticks: 0 }
+    }
+
     pub fn start(&mut self) {
-        self.started = Some(Instant::now());
-        self.in_host = Duration::ZERO;
+        self.ticks = 0;
     }
 
-    /// Guest time used by the call in progress.
-    pub fn guest_time(&self) -> Duration {
-        self.started
-            .map(|s| s.elapsed().saturating_sub(self.in_host))
-            .unwrap_or_default()
-    }
-
-    pub fn over_budget(&self) -> bool {
+    /// Counts one tick of guest time; true once the budget is used up.
+    pub fn tick(&mut self) -> bool {
+        self.ticks = self.ticks.saturating_add(1);
         self.guest_time() > self.budget
+    }
+
+    /// Guest time used by the call in progress, to the tick.
+    pub fn guest_time(&self) -> Duration {
+        super::sandbox::EPOCH_TICK * self.ticks
     }
 }
 
@@ -209,9 +216,7 @@ impl file::Host for HostState {
                 ),
             });
         };
-        let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || sink.append_lines(&lines)).await;
-        self.clock.in_host += started.elapsed();
         match result {
             Ok(Ok(first)) => Ok(first),
             Ok(Err(e)) => Err(PluginErrorRecord {
@@ -250,9 +255,7 @@ impl kinesis::Host for HostState {
                 data: r.data,
             })
             .collect();
-        let started = Instant::now();
         let results = sink.put_records(&records).await;
-        self.clock.in_host += started.elapsed();
         results
             .into_iter()
             .map(|r| match r {
@@ -294,9 +297,7 @@ impl kafka::Host for HostState {
                 headers: r.headers,
             })
             .collect();
-        let started = Instant::now();
         let results = sink.produce(records).await;
-        self.clock.in_host += started.elapsed();
         results
             .into_iter()
             .map(|r| match r {
@@ -346,6 +347,7 @@ mod tests {
             SinkBindings::default(),
             1 << 20,
             Duration::from_secs(1),
+            Duration::from_secs(10),
         );
         let mut store = new_store(&engine, state);
         store.set_epoch_deadline(1_000);

@@ -3,6 +3,7 @@
 //! and a fresh one made, which [`Instance::is_poisoned`] tells.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -34,14 +35,25 @@ pub type TransformInstance = Instance<Transform>;
 pub(super) fn new_store(engine: &wasmtime::Engine, state: HostState) -> Store<HostState> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    store.epoch_deadline_callback(|ctx| {
-        if ctx.data().clock.over_budget() {
+    store.epoch_deadline_callback(|mut ctx| {
+        if ctx.data_mut().clock.tick() {
             Ok(UpdateDeadline::Interrupt)
         } else {
             Ok(UpdateDeadline::Yield(1))
         }
     });
     store
+}
+
+/// Runs one call into the plugin under the wall-clock deadline; a call
+/// cut off there is dropped mid-way (the instance must not be used again).
+async fn within_deadline<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or(Err(CallError::WallTimeout(deadline)))
 }
 
 fn begin_call(store: &mut Store<HostState>) {
@@ -91,31 +103,42 @@ impl Instance<Destination> {
         pre: &DestinationPre<HostState>,
         config: &str,
     ) -> Result<Self, CallError> {
-        begin_call(&mut store);
-        let bindings = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(&store, e))?;
-        let result = bindings.call_init(&mut store, config).await;
-        init_result(&store, result)?;
-        Ok(Self {
-            store,
-            bindings,
-            plugin,
-            poisoned: false,
+        let deadline = store.data().call_timeout;
+        within_deadline(deadline, async move {
+            begin_call(&mut store);
+            let bindings = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| classify(&store, e))?;
+            let result = bindings.call_init(&mut store, config).await;
+            init_result(&store, result)?;
+            Ok(Self {
+                store,
+                bindings,
+                plugin,
+                poisoned: false,
+            })
         })
+        .await
     }
 
     /// Delivers `batch`; exactly one outcome per event or an error for the whole call.
     pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
         begin_call(&mut self.store);
-        let outcomes = match self.bindings.call_deliver(&mut self.store, batch).await {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
-                self.poisoned = true;
-                return Err(classify(&self.store, e));
-            }
-        };
+        // Poisoned until the call returns: a call cut off by the deadline
+        // leaves the instance in the middle of it.
+        self.poisoned = true;
+        let deadline = self.store.data().call_timeout;
+        let (store, bindings) = (&mut self.store, &self.bindings);
+        let called = within_deadline(deadline, async {
+            bindings
+                .call_deliver(&mut *store, batch)
+                .await
+                .map_err(|e| classify(store, e))
+        })
+        .await;
+        let outcomes = called?;
+        self.poisoned = false;
         if outcomes.len() != batch.len() {
             return Err(CallError::Contract(format!(
                 "deliver returned {} outcomes for {} events",
@@ -134,19 +157,23 @@ impl Instance<Transform> {
         pre: &TransformPre<HostState>,
         config: &str,
     ) -> Result<Self, CallError> {
-        begin_call(&mut store);
-        let bindings = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(&store, e))?;
-        let result = bindings.call_init(&mut store, config).await;
-        init_result(&store, result)?;
-        Ok(Self {
-            store,
-            bindings,
-            plugin,
-            poisoned: false,
+        let deadline = store.data().call_timeout;
+        within_deadline(deadline, async move {
+            begin_call(&mut store);
+            let bindings = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| classify(&store, e))?;
+            let result = bindings.call_init(&mut store, config).await;
+            init_result(&store, result)?;
+            Ok(Self {
+                store,
+                bindings,
+                plugin,
+                poisoned: false,
+            })
         })
+        .await
     }
 
     /// Runs the transform on one event: `Ok(Err(..))` is the plugin's own
@@ -156,12 +183,18 @@ impl Instance<Transform> {
         event: &Event,
     ) -> Result<Result<Vec<Event>, PluginErrorRecord>, CallError> {
         begin_call(&mut self.store);
-        self.bindings
-            .call_transform(&mut self.store, event)
-            .await
-            .map_err(|e| {
-                self.poisoned = true;
-                classify(&self.store, e)
-            })
+        self.poisoned = true;
+        let deadline = self.store.data().call_timeout;
+        let (store, bindings) = (&mut self.store, &self.bindings);
+        let called = within_deadline(deadline, async {
+            bindings
+                .call_transform(&mut *store, event)
+                .await
+                .map_err(|e| classify(store, e))
+        })
+        .await;
+        let verdict = called?;
+        self.poisoned = false;
+        Ok(verdict)
     }
 }

@@ -11,6 +11,7 @@ mod plugin_log;
 mod registry;
 mod sandbox;
 mod versions;
+mod wasi;
 mod watcher;
 
 use std::path::PathBuf;
@@ -36,6 +37,18 @@ pub struct Limits {
     pub memory: usize,
     /// Guest time one call may use.
     pub time: Duration,
+    /// Wall-clock time one call may take, host functions included.
+    pub call_timeout: Duration,
+}
+
+impl Limits {
+    pub fn from_config(plugins: &crate::config::PluginsConfig) -> Self {
+        Self {
+            memory: plugins.memory_limit,
+            time: plugins.time_limit,
+            call_timeout: plugins.call_timeout,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,14 +75,14 @@ impl Runtime {
         let engine_error = |e: wasmtime::Error| RuntimeError::Engine(format!("{e:#}"));
         let engine = sandbox::engine().map_err(engine_error)?;
         let mut destination_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut destination_linker).map_err(engine_error)?;
+        wasi::add_to_linker(&mut destination_linker).map_err(engine_error)?;
         bindings::destination::Destination::add_to_linker::<_, HasSelf<_>>(
             &mut destination_linker,
             |s| s,
         )
         .map_err(engine_error)?;
         let mut transform_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut transform_linker).map_err(engine_error)?;
+        wasi::add_to_linker(&mut transform_linker).map_err(engine_error)?;
         bindings::transform::Transform::add_to_linker::<_, HasSelf<_>>(
             &mut transform_linker,
             |s| s,
@@ -135,6 +148,7 @@ impl Runtime {
             sinks,
             self.limits.memory,
             self.limits.time,
+            self.limits.call_timeout,
         );
         let store = instance::new_store(&self.engine, state);
         DestinationInstance::start(store, plugin.clone(), pre, config).await
@@ -159,6 +173,7 @@ impl Runtime {
             SinkBindings::default(),
             self.limits.memory,
             self.limits.time,
+            self.limits.call_timeout,
         );
         let store = instance::new_store(&self.engine, state);
         TransformInstance::start(store, plugin.clone(), pre, config).await

@@ -7,16 +7,18 @@
 mod classify;
 mod producer;
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 
 use super::Failure;
 use crate::config::KafkaConfig;
+use crate::metrics::Metrics;
 use producer::ProducerContext;
 pub use producer::client_config;
 
@@ -54,7 +56,11 @@ fn failure(error: &RdKafkaError) -> Failure {
 }
 
 pub struct KafkaSink {
-    producer: FutureProducer<ProducerContext>,
+    /// Replaced whole after a fatal error (see [`KafkaSink::recover`]).
+    producer: RwLock<Arc<FutureProducer<ProducerContext>>>,
+    destination: String,
+    config: KafkaConfig,
+    metrics: Arc<Metrics>,
     topic: String,
     /// How long a record may wait for room in librdkafka's local queue.
     queue_wait: Duration,
@@ -73,15 +79,25 @@ const TOPIC_FAILURES: &[&str] = &[
     "UnknownPartition",
 ];
 
+/// The code of records that failed because their producer hit a fatal
+/// error (it was recreated; they are retried).
+pub const PRODUCER_FATAL: &str = "ProducerFatal";
+
+type Producer_ = FutureProducer<ProducerContext>;
+
 impl KafkaSink {
     /// Creates the producer (connecting happens in the background: a broker
     /// that is down now is not an error, its records are retried).
-    pub fn connect(destination: &str, config: &KafkaConfig) -> Result<Arc<Self>, KafkaError> {
-        let producer: FutureProducer<ProducerContext> = client_config(config)
-            .create_with_context(ProducerContext::new(destination, config))
-            .map_err(|e| KafkaError::Settings(settings_message(&e)))?;
+    pub fn connect(
+        destination: &str,
+        config: &KafkaConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, KafkaError> {
         Ok(Arc::new(Self {
-            producer,
+            producer: RwLock::new(Arc::new(new_producer(destination, config)?)),
+            destination: destination.to_owned(),
+            config: config.clone(),
+            metrics,
             topic: config.topic.clone(),
             queue_wait: config.producer.delivery_timeout,
             stale_metadata: AtomicBool::new(false),
@@ -90,20 +106,42 @@ impl KafkaSink {
 
     /// Checks that librdkafka accepts the settings, without keeping a producer.
     pub fn check(destination: &str, config: &KafkaConfig) -> Result<(), KafkaError> {
-        Self::connect(destination, config).map(drop)
+        new_producer(destination, config).map(drop)
+    }
+
+    fn current(&self) -> Arc<Producer_> {
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Produces `records` in order and waits for every acknowledgement;
-    /// one result per record, in order.
+    /// one result per record, in order. A record whose key already failed
+    /// to enqueue in this call is not sent (it would overtake the failed
+    /// one): it fails as retryable, behind it.
     pub async fn produce(self: &Arc<Self>, records: Vec<Record>) -> Vec<Result<Location, Failure>> {
+        let producer = self.current();
         if self.stale_metadata.swap(false, Ordering::Relaxed) {
-            self.refresh_metadata().await;
+            self.refresh_metadata(&producer).await;
         }
         let mut pending = Vec::with_capacity(records.len());
+        let mut failed_keys: HashSet<&[u8]> = HashSet::new();
         for record in &records {
-            pending.push(self.enqueue(record).await);
+            let key = record.key.as_deref();
+            if key.is_some_and(|k| failed_keys.contains(k)) {
+                pending.push(Err(held_back()));
+                continue;
+            }
+            let enqueued = self.enqueue(&producer, record).await;
+            if enqueued.is_err()
+                && let Some(key) = key
+            {
+                failed_keys.insert(key);
+            }
+            pending.push(enqueued);
         }
-        self.send_now().await;
+        self.send_now(&producer).await;
         let mut results = Vec::with_capacity(records.len());
         for enqueued in pending {
             let result = match enqueued {
@@ -123,6 +161,20 @@ impl KafkaSink {
             };
             results.push(result);
         }
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            self.recover(&producer, &format!("{code:?}: {reason}"));
+            for result in &mut results {
+                if let Err(failure) = result {
+                    *failure = Failure {
+                        code: PRODUCER_FATAL.into(),
+                        message: format!(
+                            "the Kafka producer hit a fatal error ({code:?}: {reason}); it was recreated and the record will be retried"
+                        ),
+                        retryable: true,
+                    };
+                }
+            }
+        }
         let topic_failed = results
             .iter()
             .any(|r| matches!(r, Err(f) if TOPIC_FAILURES.contains(&f.code.as_str())));
@@ -132,8 +184,36 @@ impl KafkaSink {
         results
     }
 
+    /// After a fatal error (e.g. the idempotent producer lost its sequence
+    /// with the broker) a producer refuses everything until it is
+    /// replaced: purge and drop it, and create a new one. Records that did
+    /// not land are failed as retryable and go again, in order, through
+    /// the new producer.
+    fn recover(&self, failed: &Arc<Producer_>, reason: &str) {
+        let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&current, failed) {
+            return; // another call already replaced it
+        }
+        failed.purge(PurgeConfig::default().queue().inflight().non_blocking());
+        match new_producer(&self.destination, &self.config) {
+            Ok(producer) => {
+                *current = Arc::new(producer);
+                tracing::error!(destination = %self.destination, reason, "the Kafka producer hit a fatal error; it was recreated and the affected records will be retried");
+                self.metrics
+                    .destination(&self.destination, |m| m.sink_restarts += 1);
+            }
+            Err(e) => {
+                tracing::error!(destination = %self.destination, reason, error = %e, "the Kafka producer hit a fatal error and could not be recreated; retrying later");
+            }
+        }
+    }
+
     /// Hands one record to librdkafka, waiting while its local queue is full.
-    async fn enqueue(&self, record: &Record) -> Result<rdkafka::producer::DeliveryFuture, Failure> {
+    async fn enqueue(
+        &self,
+        producer: &Producer_,
+        record: &Record,
+    ) -> Result<rdkafka::producer::DeliveryFuture, Failure> {
         let deadline = tokio::time::Instant::now() + self.queue_wait;
         loop {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
@@ -149,7 +229,7 @@ impl KafkaSink {
             if let Some(key) = &record.key {
                 future_record = future_record.key(key);
             }
-            match self.producer.send_result(future_record) {
+            match producer.send_result(future_record) {
                 Ok(delivery) => return Ok(delivery),
                 Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
                     if tokio::time::Instant::now() < deadline =>
@@ -160,37 +240,33 @@ impl KafkaSink {
             }
         }
     }
-}
 
-impl KafkaSink {
     /// Sends what is queued without waiting out `linger_ms`: the delivery
     /// batch already collected these records (its own `batch.linger`), and
     /// the worker waits for their acknowledgements before the next batch,
     /// so lingering again would only add latency. Returns when everything
     /// is acknowledged or failed, or after `delivery_timeout`.
-    async fn send_now(self: &Arc<Self>) {
-        let sink = self.clone();
+    async fn send_now(&self, producer: &Arc<Producer_>) {
+        let producer = producer.clone();
         let timeout_ms = i32::try_from(self.queue_wait.as_millis()).unwrap_or(i32::MAX);
         let _ = tokio::task::spawn_blocking(move || {
             // rdkafka's `flush` sleeps in 100 ms polls while its own poll
             // thread serves the acknowledgements; librdkafka's waits in 10 ms
-            // steps. SAFETY: the pointer is the live producer `sink` owns,
-            // and rd_kafka_flush may be called from any thread.
-            unsafe {
-                rdkafka::bindings::rd_kafka_flush(sink.producer.client().native_ptr(), timeout_ms)
-            }
+            // steps. SAFETY: the pointer is the live producer this closure
+            // owns, and rd_kafka_flush may be called from any thread.
+            unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms) }
         })
         .await;
     }
 
     /// Asks the brokers for the topic's metadata now (librdkafka updates its
     /// cache from the answer); a failure here shows up in the produce.
-    async fn refresh_metadata(self: &Arc<Self>) {
-        let sink = self.clone();
+    async fn refresh_metadata(&self, producer: &Arc<Producer_>) {
+        let (producer, topic) = (producer.clone(), self.topic.clone());
         let refreshed = tokio::task::spawn_blocking(move || {
-            sink.producer
+            producer
                 .client()
-                .fetch_metadata(Some(&sink.topic), Duration::from_secs(5))
+                .fetch_metadata(Some(&topic), Duration::from_secs(5))
                 .map(drop)
         })
         .await;
@@ -198,6 +274,22 @@ impl KafkaSink {
             tracing::warn!(topic = %self.topic, error = %e, "Kafka metadata refresh failed");
         }
     }
+}
+
+/// A record not sent because an earlier record of its key failed to
+/// enqueue in the same call.
+fn held_back() -> Failure {
+    Failure {
+        code: "HeldBack".into(),
+        message: "not sent: an earlier record of its key could not be enqueued".into(),
+        retryable: true,
+    }
+}
+
+fn new_producer(destination: &str, config: &KafkaConfig) -> Result<Producer_, KafkaError> {
+    client_config(config)
+        .create_with_context(ProducerContext::new(destination, config))
+        .map_err(|e| KafkaError::Settings(settings_message(&e)))
 }
 
 /// librdkafka's own words for a rejected property (`No such configuration

@@ -26,9 +26,35 @@ pub fn calls(sizes: &[usize], max_records: usize) -> Vec<std::ops::Range<usize>>
     out
 }
 
+/// Like [`calls`], but the records flagged `alone` each get a call of their
+/// own (after the others); returns the positions in each call.
+pub fn calls_with_alone(sizes: &[usize], alone: &[bool], max_records: usize) -> Vec<Vec<usize>> {
+    let grouped: Vec<usize> = (0..sizes.len()).filter(|&i| !alone[i]).collect();
+    let grouped_sizes: Vec<usize> = grouped.iter().map(|&i| sizes[i]).collect();
+    let mut out: Vec<Vec<usize>> = calls(&grouped_sizes, max_records)
+        .into_iter()
+        .map(|range| grouped[range].to_vec())
+        .collect();
+    out.extend((0..sizes.len()).filter(|&i| alone[i]).map(|i| vec![i]));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_of_a_rejected_call_go_one_by_one() {
+        let sizes = [10; 5];
+        assert_eq!(
+            calls_with_alone(&sizes, &[false; 5], 500),
+            [vec![0, 1, 2, 3, 4]]
+        );
+        assert_eq!(
+            calls_with_alone(&sizes, &[false, true, false, true, false], 500),
+            [vec![0, 2, 4], vec![1], vec![3]]
+        );
+    }
 
     #[test]
     fn splits_by_count_and_bytes() {

@@ -24,6 +24,20 @@ pub fn is_transient(code: &str) -> bool {
     TRANSIENT.contains(&code)
 }
 
+/// Codes with which Kinesis rejects a whole request as malformed (one
+/// bad record makes the whole PutRecords call fail this way).
+const INVALID_REQUEST: &[&str] = &[
+    "ValidationException",
+    "InvalidArgumentException",
+    "SerializationException",
+];
+
+/// True when a whole call was refused as invalid: splitting it may let the
+/// good records through.
+pub fn is_invalid_request(code: &str) -> bool {
+    INVALID_REQUEST.contains(&code)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

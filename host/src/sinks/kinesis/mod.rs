@@ -93,31 +93,47 @@ impl KinesisSink {
             records.iter().map(validate).collect();
         let mut last_error: Vec<Option<Failure>> = vec![None; records.len()];
         let mut failures = vec![0u32; records.len()];
+        // Records of a call Kinesis rejected whole as invalid: each goes
+        // alone next, so one bad record fails by itself.
+        let mut alone = vec![false; records.len()];
         loop {
             let sendable = self.sendable(records, &results, &failures);
             if sendable.is_empty() {
                 break;
             }
             let mut throttled = 0;
-            let sizes: Vec<usize> = sendable
-                .iter()
-                .map(|&i| records[i].data.len() + records[i].partition_key.len())
-                .collect();
+            let sizes: Vec<usize> = sendable.iter().map(|&i| records[i].size()).collect();
+            let flags: Vec<bool> = sendable.iter().map(|&i| alone[i]).collect();
             // The calls of one round go out concurrently: in strict ordering a
             // round holds at most one record per key, so none can overtake another.
-            let calls: Vec<&[usize]> = batching::calls(&sizes, self.max_records_per_call)
-                .into_iter()
-                .map(|call| &sendable[call])
-                .collect();
+            let calls: Vec<Vec<usize>> =
+                batching::calls_with_alone(&sizes, &flags, self.max_records_per_call)
+                    .into_iter()
+                    .map(|call| call.into_iter().map(|n| sendable[n]).collect())
+                    .collect();
             let mut answers: Vec<Vec<Result<Location, Failure>>> = Vec::with_capacity(calls.len());
             for group in calls.chunks(CONCURRENT_CALLS) {
                 let in_flight: Vec<_> = group
                     .iter()
-                    .map(|indices| self.put_call(records, indices))
+                    .map(|indices| self.put_call(records, indices.as_slice()))
                     .collect();
                 answers.extend(futures_util::future::join_all(in_flight).await);
             }
             for (indices, answer) in calls.iter().zip(answers) {
+                let rejected_whole = indices.len() > 1
+                    && answer
+                        .iter()
+                        .all(|r| matches!(r, Err(f) if classify::is_invalid_request(&f.code)));
+                if rejected_whole {
+                    tracing::warn!(
+                        records = indices.len(),
+                        "Kinesis rejected a whole PutRecords call as invalid; sending its records one by one to find the bad one"
+                    );
+                    for &i in indices {
+                        alone[i] = true;
+                    }
+                    continue;
+                }
                 for (&i, result) in indices.iter().zip(answer) {
                     match result {
                         Ok(location) => results[i] = Some(Ok(location)),
@@ -233,8 +249,29 @@ impl KinesisSink {
     }
 }
 
-/// A record Kinesis would reject anyway fails here, alone and for good.
+/// Kinesis' limit on one record: its data and partition key together.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+impl Record {
+    /// What counts against Kinesis' record and call limits.
+    pub fn size(&self) -> usize {
+        self.data.len() + self.partition_key.len()
+    }
+}
+
+/// A record Kinesis would reject anyway fails here, alone and for good:
+/// sent, it would make Kinesis reject the whole call with its neighbours.
 fn validate(record: &Record) -> Option<Result<Location, Failure>> {
+    if record.size() > MAX_RECORD_BYTES {
+        return Some(Err(Failure {
+            code: "RecordTooLarge".into(),
+            message: format!(
+                "the record is {} bytes (data and partition key), over Kinesis' limit of {MAX_RECORD_BYTES}",
+                record.size()
+            ),
+            retryable: false,
+        }));
+    }
     let chars = record.partition_key.chars().count();
     if chars == 0 || chars > MAX_PARTITION_KEY_CHARS {
         return Some(Err(Failure {

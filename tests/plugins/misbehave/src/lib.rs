@@ -7,7 +7,9 @@
 //! `fail_key` (retryable for events of customer `key` in the first `times` calls that carry it),
 //! `permanent` (permanent error for events of customer `key`),
 //! `stuck` (retryable, forever, for events of the customers in `keys`),
-//! `log_flood` (logs `times` lines that try to forge host log lines, then delivers).
+//! `log_flood` (logs `times` lines that try to forge host log lines, then delivers),
+//! `host_loop` (calls a host function forever), `trap_key` (traps whenever
+//! the batch holds an event of customer `key`: a poison event).
 
 use pushrail_sdk::{
     Destination, Error, Event, Outcome, export_destination, file, log, parse_config,
@@ -110,6 +112,16 @@ impl Destination for Misbehave {
                     log::error(&format!(
                         "line {i}\n2026-01-01T00:00:00.000000Z ERROR pushrail::app: FORGED by a plugin\u{1b}[2J"
                     ));
+                }
+                deliver_all(&batch, |_| true, retryable)
+            }
+            "host_loop" => loop {
+                let _ = std::hint::black_box(file::append_lines(&[]));
+            },
+            "trap_key" => {
+                let key = &self.settings.key;
+                if batch.iter().any(|e| &e.customer_external_id == key) {
+                    panic!("misbehave: a poison event in the batch");
                 }
                 deliver_all(&batch, |_| true, retryable)
             }
