@@ -68,10 +68,15 @@ pub async fn start(
             ),
         )
     })?;
-    let selection = selection(&request)?;
+    let mut selection = selection(&request)?;
     let log = state.log.clone();
-    let (sequences, too_many) =
-        tokio::task::spawn_blocking(move || log.select(&selection, MAX_REPLAY_EVENTS))
+    // A replay covers what is stored now; events arriving while it runs are
+    // live traffic, not part of it.
+    let last = log.next_sequence()?.saturating_sub(1);
+    selection.to_sequence = Some(selection.to_sequence.map_or(last, |to| to.min(last)));
+    let counted = selection.clone();
+    let (total, too_many) =
+        tokio::task::spawn_blocking(move || log.count_selected(&counted, MAX_REPLAY_EVENTS))
             .await
             .map_err(|_| LogError::Closed)??;
     if too_many {
@@ -80,7 +85,6 @@ pub async fn start(
             format!("a replay covers at most {MAX_REPLAY_EVENTS} events; narrow the range"),
         )));
     }
-    let total = sequences.len();
     if request.dry_run.unwrap_or(false) {
         let limit = request.limit.unwrap_or(DRY_RUN_DEFAULT);
         if !(1..=DRY_RUN_MAX).contains(&limit) {
@@ -90,7 +94,10 @@ pub async fn start(
                 format!("must be from 1 to {DRY_RUN_MAX}"),
             )));
         }
-        let shown: Vec<u64> = sequences.into_iter().take(limit).collect();
+        let log = state.log.clone();
+        let (shown, _) = tokio::task::spawn_blocking(move || log.select(&selection, limit))
+            .await
+            .map_err(|_| LogError::Closed)??;
         let (reply, answer) = tokio::sync::oneshot::channel();
         control
             .replay
@@ -110,15 +117,11 @@ pub async fn start(
     }
     let id = format!("rpl_{}", ulid::Ulid::new());
     let progress = ReplayProgress::new(id.clone(), name.clone(), total);
-    state
-        .replays
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), progress.clone());
+    crate::delivery::remember_replay(&state.replays, progress.clone());
     control
         .replay
         .send(ReplayCommand::Start {
-            sequences,
+            selection,
             progress: progress.clone(),
         })
         .await

@@ -35,7 +35,10 @@ use pipeline::Pipeline;
 use progress::ProgressWriter;
 pub use redrive::Operator;
 pub use reload::{ReloadError, ReloadFailure, ReloadReport, Reloader};
-pub use replay::{DryRunItem, ReplayCommand, ReplayProgress, ReplayState, ReplayStatus, Replays};
+pub use replay::{
+    DryRunItem, ReplayCommand, ReplayProgress, ReplayState, ReplayStatus, Replays,
+    remember as remember_replay,
+};
 pub use status::{LastError, LiveStatus};
 use worker::Worker;
 

@@ -17,7 +17,7 @@ use super::plan::STORAGE_RETRY;
 use super::settle::{Attempted, Item, Next, Run, settle};
 use super::status::LastError;
 use super::worker::{Worker, blocking, to_plugin_event};
-use crate::log::{AttemptOutcome, LogError, format_time};
+use crate::log::{AttemptOutcome, LogError, Selection, format_time};
 
 /// A replay chunk's outcomes, counted.
 #[derive(Default)]
@@ -29,9 +29,11 @@ struct Counts {
 
 /// What a worker can be asked to do with a range of the log.
 pub enum ReplayCommand {
-    /// Deliver these sequences again, reporting into `progress`.
+    /// Deliver the events `selection` covers again, reporting into
+    /// `progress`. The selection is walked a chunk at a time, so a replay
+    /// of millions of events holds only one chunk in memory.
     Start {
-        sequences: Vec<u64>,
+        selection: Selection,
         progress: Arc<ReplayProgress>,
     },
     /// Run these sequences through the transforms only and say what the
@@ -118,8 +120,32 @@ impl ReplayProgress {
     }
 }
 
-/// Every replay of the process, by id (kept until restart).
+/// The replays of the process, by id: every running one, and the most
+/// recent finished ones (kept until restart).
 pub type Replays = Mutex<HashMap<String, Arc<ReplayProgress>>>;
+
+/// Finished replays kept for `GET /v1/replays`; older ones are forgotten.
+const KEPT_FINISHED: usize = 1_000;
+
+/// Adds `progress` to `replays`, forgetting the oldest finished replays
+/// beyond [`KEPT_FINISHED`] so the list cannot grow without bound.
+pub fn remember(replays: &Replays, progress: Arc<ReplayProgress>) {
+    let mut replays = replays.lock().unwrap_or_else(|p| p.into_inner());
+    let id = progress.snapshot().id;
+    replays.insert(id, progress);
+    let mut finished: Vec<(String, String)> = replays
+        .values()
+        .map(|p| p.snapshot())
+        .filter(|s| matches!(s.state, ReplayState::Done | ReplayState::Interrupted))
+        .map(|s| (s.created_at, s.id))
+        .collect();
+    if finished.len() > KEPT_FINISHED {
+        finished.sort();
+        for (_, id) in &finished[..finished.len() - KEPT_FINISHED] {
+            replays.remove(id);
+        }
+    }
+}
 
 /// What a dry run shows for one log event.
 #[derive(Debug, Serialize)]
@@ -138,19 +164,20 @@ pub struct DryRunItem {
 
 /// A replay the worker is working through.
 pub struct ActiveReplay {
-    sequences: Vec<u64>,
-    position: usize,
-    /// Failed attempts of the event at `position`.
+    selection: Selection,
+    /// The lowest sequence not finished yet.
+    next: u64,
+    /// Failed attempts of the event at `next`.
     failures: u32,
     pub due: Instant,
     progress: Arc<ReplayProgress>,
 }
 
 impl ActiveReplay {
-    pub fn new(sequences: Vec<u64>, progress: Arc<ReplayProgress>) -> Self {
+    pub fn new(selection: Selection, progress: Arc<ReplayProgress>) -> Self {
         Self {
-            sequences,
-            position: 0,
+            next: selection.from_sequence.unwrap_or(0),
+            selection,
             failures: 0,
             due: Instant::now(),
             progress,
@@ -196,11 +223,29 @@ impl Worker {
     /// events keep their order.
     async fn replay_step(&mut self, job: &mut ActiveReplay) -> Result<bool, LogError> {
         job.progress.update(|s| s.state = ReplayState::Running);
-        let end = (job.position + self.config.batch.max_events).min(job.sequences.len());
-        let chunk: Vec<u64> = job.sequences[job.position..end].to_vec();
-        let wanted = chunk.clone();
-        let records = blocking(&self.log, move |log| log.read_sequences(&wanted)).await?;
-        let missing = chunk.len() - records.len();
+        let rest = Selection {
+            from_sequence: Some(job.next),
+            ..job.selection.clone()
+        };
+        let max = self.config.batch.max_events;
+        let records = blocking(&self.log, move |log| {
+            let (chunk, _) = log.select(&rest, max)?;
+            log.read_sequences(&chunk)
+        })
+        .await?;
+        if records.is_empty() {
+            // Whatever the request covered and is gone now was deleted by
+            // retention before its turn.
+            job.progress.update(|s| {
+                s.missing = s.total.saturating_sub(s.delivered + s.filtered + s.failed);
+                s.done = s.total;
+            });
+            job.progress.finish(ReplayState::Done);
+            let s = job.progress.snapshot();
+            tracing::info!(destination = %self.config.name, replay = %s.id, delivered = s.delivered, failed = s.failed, missing = s.missing, "replay done");
+            return Ok(true);
+        }
+        let last = records.last().map_or(job.next, |r| r.sequence);
         let started = Instant::now();
         let started_at = format_time(SystemTime::now());
         let verdicts = self
@@ -252,11 +297,7 @@ impl Worker {
             .map(|(record, _)| record.sequence);
         self.writer.write(settled.progress).await?;
 
-        let finished_here = match stopped_at {
-            None => chunk.len(),
-            Some(sequence) => chunk.iter().position(|&s| s == sequence).unwrap_or(0),
-        };
-        job.position += finished_here;
+        job.next = stopped_at.unwrap_or(last + 1);
         match stopped_at {
             Some(_) => {
                 job.failures += 1;
@@ -268,27 +309,18 @@ impl Worker {
             }
         }
         let retried = usize::from(stopped_at.is_some());
-        // Events of this chunk before the stop are done; `missing` ones are
-        // counted once, when the chunk completes.
-        let missing_done = if stopped_at.is_none() { missing } else { 0 };
         job.progress.update(|s| {
             s.delivered += counts.delivered;
             s.filtered += counts.filtered;
             s.failed += counts.failed;
-            s.missing += missing_done;
             s.retries += retried;
             s.done = s.delivered + s.filtered + s.failed + s.missing;
             if let Some(error) = settled.last_error {
                 s.last_error = Some(error);
             }
         });
-        let finished = job.position >= job.sequences.len();
-        if finished {
-            job.progress.finish(ReplayState::Done);
-            let s = job.progress.snapshot();
-            tracing::info!(destination = %self.config.name, replay = %s.id, delivered = s.delivered, failed = s.failed, "replay done");
-        }
-        Ok(finished)
+        // Finished once a read finds nothing more (the next step).
+        Ok(false)
     }
 
     /// The transforms' output for `sequences`, without delivering anything.
@@ -342,4 +374,29 @@ fn event_json(event: &crate::runtime::Event) -> String {
         object["correlationId"] = serde_json::json!(correlation_id);
     }
     object.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_replays_are_forgotten_oldest_first_running_ones_never() {
+        let replays = Replays::default();
+        let running = ReplayProgress::new("rpl_running".into(), "d".into(), 1);
+        remember(&replays, running);
+        for i in 0..KEPT_FINISHED + 5 {
+            let done = ReplayProgress::new(format!("rpl_{i:05}"), "d".into(), 1);
+            done.finish(ReplayState::Done);
+            remember(&replays, done);
+        }
+        let kept = replays.lock().unwrap();
+        assert_eq!(kept.len(), KEPT_FINISHED + 1);
+        assert!(kept.contains_key("rpl_running"));
+        assert!(
+            !kept.contains_key("rpl_00000"),
+            "the oldest finished went first"
+        );
+        assert!(kept.contains_key(&format!("rpl_{:05}", KEPT_FINISHED + 4)));
+    }
 }

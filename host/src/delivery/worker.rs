@@ -210,9 +210,9 @@ impl Worker {
     async fn accept(&mut self, command: ReplayCommand, replays: &mut VecDeque<ActiveReplay>) {
         match command {
             ReplayCommand::Start {
-                sequences,
+                selection,
                 progress,
-            } => replays.push_back(ActiveReplay::new(sequences, progress)),
+            } => replays.push_back(ActiveReplay::new(selection, progress)),
             ReplayCommand::DryRun { sequences, reply } => {
                 let _ = reply.send(self.dry_run(sequences).await);
             }

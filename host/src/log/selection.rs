@@ -30,13 +30,49 @@ struct SelectionKeys<'a> {
 
 impl Log {
     /// The sequences of the stored events `selection` covers, in log order,
-    /// at most `max`; `Err` only for storage problems. Blocking.
+    /// at most `max`, and whether more follow; `Err` only for storage
+    /// problems. Blocking.
     pub fn select(&self, selection: &Selection, max: usize) -> Result<(Vec<u64>, bool), LogError> {
+        let mut out = Vec::new();
+        let more = self.walk(selection, |sequence| {
+            if out.len() == max {
+                return false;
+            }
+            out.push(sequence);
+            true
+        })?;
+        Ok((out, more))
+    }
+
+    /// How many stored events `selection` covers, counting to `max`, and
+    /// whether there are more. Blocking.
+    pub fn count_selected(
+        &self,
+        selection: &Selection,
+        max: usize,
+    ) -> Result<(usize, bool), LogError> {
+        let mut count = 0;
+        let more = self.walk(selection, |_| {
+            if count == max {
+                return false;
+            }
+            count += 1;
+            true
+        })?;
+        Ok((count, more))
+    }
+
+    /// Calls `take` with each sequence `selection` covers, in log order,
+    /// until it returns false; true when it stopped early.
+    fn walk(
+        &self,
+        selection: &Selection,
+        mut take: impl FnMut(u64) -> bool,
+    ) -> Result<bool, LogError> {
         let txn = self.inner.db.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let from = selection.from_sequence.unwrap_or(0);
         let to = selection.to_sequence.unwrap_or(u64::MAX);
-        let mut out = Vec::new();
         for entry in events.range(from..=to)? {
             let (sequence, bytes) = entry?;
             let sequence = sequence.value();
@@ -58,12 +94,11 @@ impl Log {
             {
                 continue;
             }
-            if out.len() == max {
-                return Ok((out, true));
+            if !take(sequence) {
+                return Ok(true);
             }
-            out.push(sequence);
         }
-        Ok((out, false))
+        Ok(false)
     }
 
     /// The stored events with these sequences, in the given order, skipping
