@@ -249,6 +249,88 @@ async fn a_fatal_producer_error_recreates_the_producer_and_loses_nothing() {
     );
 }
 
+/// The partition (of 2) librdkafka's murmur2 partitioner gives each of
+/// `keys`, found by producing them to a probe topic.
+async fn partitions_of(brokers: &str, keys: &[String]) -> Vec<i32> {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("probe producer");
+    let mut partitions = Vec::new();
+    for key in keys {
+        let delivered = producer
+            .send(
+                FutureRecord::to("probe").key(key).payload("{}"),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("probe delivered");
+        partitions.push(delivered.partition);
+    }
+    partitions
+}
+
+/// #12 defect 7: when a record of a key could not be enqueued (librdkafka's
+/// local queue stayed full) a later, smaller record of the same key still
+/// fit, was sent, and landed first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_failure_holds_back_the_keys_later_records() {
+    let cluster = MockCluster::new(2).expect("mock cluster");
+    cluster.create_topic("orders", 2, 1).expect("topic");
+    cluster.create_topic("probe", 2, 1).expect("probe topic");
+    for topic in ["orders", "probe"] {
+        cluster.partition_leader(topic, 0, Some(1)).expect("leader");
+        cluster.partition_leader(topic, 1, Some(2)).expect("leader");
+    }
+    let brokers = cluster.bootstrap_servers();
+    let candidates: Vec<String> = (0..20).map(|i| format!("acct_{i}")).collect();
+    let partitions = partitions_of(&brokers, &candidates).await;
+    let blocked = &candidates[partitions.iter().position(|p| *p == 0).unwrap()];
+    let key = &candidates[partitions.iter().position(|p| *p == 1).unwrap()];
+    // Partition 0's leader goes down: the blocked customer's record sits in
+    // librdkafka's queue, which holds 2 KiB.
+    cluster.broker_down(1).expect("broker down");
+    let rest = destination(
+        "orders",
+        &brokers,
+        "orders",
+        "",
+    )
+    .replace("linger = \"20ms\"", "linger = \"300ms\"")
+    .replace(
+        "linger_ms = 5",
+        "linger_ms = 5\ndelivery_timeout = \"1s\"\n[destinations.kafka.producer.properties]\n\"queue.buffering.max.kbytes\" = 2",
+    );
+    let server = Server::start_with("", &rest).await;
+    let mut filler = support::sized_event(blocked, "filler", 1_200);
+    filler["payload"]["n"] = json!(0);
+    let first = support::sized_event(key, "first", 1_200);
+    let second = event(key, "second");
+    // In one call: the filler fits; the key's first record does not (the
+    // queue stays full until the filler times out); its second, small one
+    // would fit.
+    let posted = post_batch(&server, vec![filler, first, second]).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cluster.broker_up(1).expect("broker up");
+    let records = wait_for_records(&brokers, "orders", 3).await;
+    let order: Vec<u64> = records
+        .iter()
+        .filter(|r| r.key == *key)
+        .map(|r| r.value["sequence"].as_u64().unwrap())
+        .collect();
+    let first_seq = posted[1]["sequence"].as_u64().unwrap();
+    let second_seq = posted[2]["sequence"].as_u64().unwrap();
+    let landed_first = order.iter().position(|s| *s == first_seq).unwrap();
+    let landed_second = order.iter().position(|s| *s == second_seq).unwrap();
+    assert!(
+        landed_first < landed_second,
+        "the key's records in log order: {order:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_down_then_up_loses_nothing() {
     let cluster = mock_cluster(1, "orders", 2);
