@@ -153,16 +153,15 @@ fn peak_rss_mib(pid: u32) -> u64 {
     kib / 1024
 }
 
-/// Defect 5: attempt numbers restarted at 1 after a restart, overwriting
-/// the first attempt's record.
-#[tokio::test]
-async fn attempts_keep_their_own_records_across_a_restart() {
-    let mut server = Server::start_with(
+/// A server whose destination `d` (with `retry`) fails the first call that
+/// carries customer acct_x, and one event of acct_x posted (its id).
+async fn acct_x_fails_once(retry: &str) -> (Server, String) {
+    let server = Server::start_with(
         "",
         &misbehave(
             "d",
             r#"mode = "fail_key", key = "acct_x", times = 1"#,
-            "batch = { linger = \"10ms\" }\nretry = { initial_wait = \"1h\", max_wait = \"1h\" }",
+            &format!("batch = {{ linger = \"10ms\" }}\n{retry}"),
         ),
     )
     .await;
@@ -170,6 +169,15 @@ async fn attempts_keep_their_own_records_across_a_restart() {
         .as_str()
         .unwrap()
         .to_owned();
+    (server, id)
+}
+
+/// Defect 5: attempt numbers restarted at 1 after a restart, overwriting
+/// the first attempt's record.
+#[tokio::test]
+async fn attempts_keep_their_own_records_across_a_restart() {
+    let (mut server, id) =
+        acct_x_fails_once("retry = { initial_wait = \"1h\", max_wait = \"1h\" }").await;
     eventually(20, "the first attempt", async || {
         (attempts(&server, &id).await.len() == 1).then_some(())
     })
@@ -190,29 +198,23 @@ async fn attempts_keep_their_own_records_across_a_restart() {
     assert!(found.iter().all(|a| a["outcome"] == "retryable"));
 }
 
-/// Defect 5: two redrives of one dead letter delivered it twice, and a
-/// discard racing a redrive could deliver it as well.
-#[tokio::test]
-async fn concurrent_redrives_and_a_discard_deliver_a_dead_letter_at_most_once() {
-    let server = Server::start_with(
-        "",
-        &misbehave(
-            "d",
-            // The first call carrying acct_x fails; with no retries it is
-            // dead-lettered, and any redrive then delivers it.
-            r#"mode = "fail_key", key = "acct_x", times = 1"#,
-            "batch = { linger = \"10ms\" }\nretry = { max_retries = 0 }",
-        ),
-    )
-    .await;
-    let id = post_batch(&server, vec![event("acct_x", "x1")]).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// A server whose destination `d` holds one dead letter (returned: its
+/// event id) that any redrive delivers: the first call carrying acct_x
+/// fails, and with no retries that dead-letters it.
+async fn a_dead_letter_a_redrive_delivers() -> (Server, String) {
+    let (server, id) = acct_x_fails_once("retry = { max_retries = 0 }").await;
     eventually(20, "the dead letter", async || {
         (status(&server, "d").await["deadLetters"] == 1).then_some(())
     })
     .await;
+    (server, id)
+}
+
+/// Defect 5: two redrives of one dead letter delivered it twice, and a
+/// discard racing a redrive could deliver it as well.
+#[tokio::test]
+async fn concurrent_redrives_and_a_discard_deliver_a_dead_letter_at_most_once() {
+    let (server, id) = a_dead_letter_a_redrive_delivers().await;
     let empty = json!({});
     let redrive = || server.post("/v1/destinations/d/dlq/redrive", &empty);
     let ((a, _), (b, _)) = tokio::join!(redrive(), redrive());
@@ -238,23 +240,7 @@ async fn concurrent_redrives_and_a_discard_deliver_a_dead_letter_at_most_once() 
 
 #[tokio::test]
 async fn a_discard_racing_a_redrive_either_delivers_or_discards() {
-    let server = Server::start_with(
-        "",
-        &misbehave(
-            "d",
-            r#"mode = "fail_key", key = "acct_x", times = 1"#,
-            "batch = { linger = \"10ms\" }\nretry = { max_retries = 0 }",
-        ),
-    )
-    .await;
-    let id = post_batch(&server, vec![event("acct_x", "x1")]).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    eventually(20, "the dead letter", async || {
-        (status(&server, "d").await["deadLetters"] == 1).then_some(())
-    })
-    .await;
+    let (server, id) = a_dead_letter_a_redrive_delivers().await;
     let discard = async {
         let url = server.url(&format!("/v1/destinations/d/dlq/{id}"));
         server

@@ -475,13 +475,13 @@ async fn one_oversize_record_never_fails_its_neighbours_on_a_validating_kinesis(
     assert_eq!(dead[0]["errorCode"], "RecordTooLarge");
     // The ten others are in the stream, read back from moto.
     let stored = eventually(30, "ten records in the stream", async || {
-        let stored = read_stream(&client, "validated").await;
+        let stored = support::kinesis::read_all(&client, "validated").await;
         (stored.len() >= 10).then_some(stored)
     })
     .await;
     let mut ids: Vec<String> = stored
         .iter()
-        .map(|r| r["eventId"].as_str().unwrap().to_owned())
+        .map(|r| r.data["eventId"].as_str().unwrap().to_owned())
         .collect();
     ids.sort();
     let mut expected: Vec<String> = results[..10]
@@ -490,38 +490,6 @@ async fn one_oversize_record_never_fails_its_neighbours_on_a_validating_kinesis(
         .collect();
     expected.sort();
     assert_eq!(ids, expected);
-}
-
-/// Every record's data in a one-shard stream, through the SDK.
-async fn read_stream(client: &aws_sdk_kinesis::Client, stream: &str) -> Vec<Value> {
-    let shards = client
-        .list_shards()
-        .stream_name(stream)
-        .send()
-        .await
-        .expect("ListShards");
-    let mut out = Vec::new();
-    for shard in shards.shards() {
-        let iterator = client
-            .get_shard_iterator()
-            .stream_name(stream)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("GetShardIterator");
-        let page = client
-            .get_records()
-            .shard_iterator(iterator.shard_iterator().unwrap())
-            .limit(10_000)
-            .send()
-            .await
-            .expect("GetRecords");
-        for record in page.records() {
-            out.push(serde_json::from_slice(record.data().as_ref()).expect("JSON data"));
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

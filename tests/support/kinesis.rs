@@ -86,53 +86,7 @@ impl Kinesis {
 
     /// Every record of the stream: per shard, in the shard's order.
     pub async fn read_all(&self, stream: &str) -> Vec<StreamRecord> {
-        let shards = self
-            .client
-            .list_shards()
-            .stream_name(stream)
-            .send()
-            .await
-            .expect("ListShards");
-        let mut out = Vec::new();
-        for shard in shards.shards() {
-            let mut iterator = self
-                .client
-                .get_shard_iterator()
-                .stream_name(stream)
-                .shard_id(shard.shard_id())
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .expect("GetShardIterator")
-                .shard_iterator()
-                .map(str::to_owned);
-            while let Some(it) = iterator {
-                let page = self
-                    .client
-                    .get_records()
-                    .shard_iterator(it)
-                    .limit(10_000)
-                    .send()
-                    .await
-                    .expect("GetRecords");
-                for record in page.records() {
-                    out.push(StreamRecord {
-                        shard_id: shard.shard_id().to_owned(),
-                        sequence_number: record.sequence_number().to_owned(),
-                        partition_key: record.partition_key().unwrap_or_default().to_owned(),
-                        data: serde_json::from_slice(record.data().as_ref())
-                            .expect("record data is JSON"),
-                    });
-                }
-                let caught_up = page.records().is_empty() || page.millis_behind_latest() == Some(0);
-                iterator = if caught_up {
-                    None
-                } else {
-                    page.next_shard_iterator().map(str::to_owned)
-                };
-            }
-        }
-        out
+        read_all(&self.client, stream).await
     }
 
     /// Makes records over `bytes` fail, each alone, with InvalidArgumentException.
@@ -173,6 +127,55 @@ pub struct StreamRecord {
     pub sequence_number: String,
     pub partition_key: String,
     pub data: serde_json::Value,
+}
+
+/// Every record of the stream: per shard, in the shard's order (any Kinesis
+/// API server).
+pub async fn read_all(client: &Client, stream: &str) -> Vec<StreamRecord> {
+    let shards = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("ListShards");
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator")
+            .shard_iterator()
+            .map(str::to_owned);
+        while let Some(it) = iterator {
+            let page = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(10_000)
+                .send()
+                .await
+                .expect("GetRecords");
+            for record in page.records() {
+                out.push(StreamRecord {
+                    shard_id: shard.shard_id().to_owned(),
+                    sequence_number: record.sequence_number().to_owned(),
+                    partition_key: record.partition_key().unwrap_or_default().to_owned(),
+                    data: serde_json::from_slice(record.data().as_ref())
+                        .expect("record data is JSON"),
+                });
+            }
+            let caught_up = page.records().is_empty() || page.millis_behind_latest() == Some(0);
+            iterator = if caught_up {
+                None
+            } else {
+                page.next_shard_iterator().map(str::to_owned)
+            };
+        }
+    }
+    out
 }
 
 /// Creates a stream and waits until it is ACTIVE (any Kinesis API server).

@@ -9,12 +9,12 @@
 //! redrive), so nothing is delivered twice.
 
 use std::collections::VecDeque;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
-use super::settle::{Attempted, Item, Run, settle};
-use super::worker::{Worker, blocking, to_plugin_event};
+use super::settle::Run;
+use super::worker::{Worker, blocking};
 use crate::log::{
     AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, EventRecord, LogError, format_time,
 };
@@ -113,36 +113,7 @@ impl Worker {
         if records.is_empty() {
             return Ok(());
         }
-        let started = Instant::now();
-        let started_at = format_time(SystemTime::now());
-        let verdicts = self
-            .pipeline
-            .run(
-                records.iter().map(to_plugin_event).collect(),
-                &self.config.batch,
-            )
-            .await;
-        let plugins = self.pipeline.plugin_ids();
-        let attempted = Attempted {
-            destination: &self.config.name,
-            started_at: &started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            plugins: &plugins,
-        };
-        let keys: Vec<String> = records
-            .iter()
-            .map(|r| self.config.partition_key.extract(r))
-            .collect();
-        let items: Vec<Item<'_>> = records
-            .iter()
-            .zip(&keys)
-            .map(|(record, key)| Item {
-                record,
-                key,
-                failures: 0,
-            })
-            .collect();
-        let settled = settle(Run::Redrive, &attempted, &items, verdicts);
+        let settled = self.attempt(&records, Run::Redrive, 0).await;
         tracing::info!(
             destination = %self.config.name,
             delivered = settled.progress.discarded.len(),

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::backoff;
 use super::plan::STORAGE_RETRY;
-use super::settle::{Attempted, Item, Next, Run, settle};
+use super::settle::{Next, Run};
 use super::status::LastError;
 use super::worker::{Worker, blocking, to_plugin_event};
 use crate::log::{AttemptOutcome, LogError, Selection, format_time};
@@ -133,15 +133,16 @@ pub fn remember(replays: &Replays, progress: Arc<ReplayProgress>) {
     let mut replays = replays.lock().unwrap_or_else(|p| p.into_inner());
     let id = progress.snapshot().id;
     replays.insert(id, progress);
-    let mut finished: Vec<(String, String)> = replays
+    // Replay ids are ULIDs: in id order is in creation order.
+    let mut finished: Vec<String> = replays
         .values()
         .map(|p| p.snapshot())
         .filter(|s| matches!(s.state, ReplayState::Done | ReplayState::Interrupted))
-        .map(|s| (s.created_at, s.id))
+        .map(|s| s.id)
         .collect();
     if finished.len() > KEPT_FINISHED {
         finished.sort();
-        for (_, id) in &finished[..finished.len() - KEPT_FINISHED] {
+        for id in &finished[..finished.len() - KEPT_FINISHED] {
             replays.remove(id);
         }
     }
@@ -246,41 +247,12 @@ impl Worker {
             return Ok(true);
         }
         let last = records.last().map_or(job.next, |r| r.sequence);
-        let started = Instant::now();
-        let started_at = format_time(SystemTime::now());
-        let verdicts = self
-            .pipeline
-            .run(
-                records.iter().map(to_plugin_event).collect(),
-                &self.config.batch,
-            )
-            .await;
-        let plugins = self.pipeline.plugin_ids();
         let replay_id = job.progress.snapshot().id;
-        let attempted = Attempted {
-            destination: &self.config.name,
-            started_at: &started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            plugins: &plugins,
-        };
-        let keys: Vec<String> = records
-            .iter()
-            .map(|r| self.config.partition_key.extract(r))
-            .collect();
-        let items: Vec<Item<'_>> = records
-            .iter()
-            .zip(&keys)
-            .map(|(record, key)| Item {
-                record,
-                key,
-                failures: job.failures,
-            })
-            .collect();
         let run = Run::Replay {
             id: &replay_id,
             retries_left: job.failures < self.config.retry.max_retries,
         };
-        let settled = settle(run, &attempted, &items, verdicts);
+        let settled = self.attempt(&records, run, job.failures).await;
         let mut counts = Counts::default();
         for attempt in &settled.progress.attempts {
             match attempt.outcome {

@@ -19,7 +19,7 @@ use super::plan::{self, Limits, Room, STORAGE_RETRY, Step};
 use super::progress::ProgressWriter;
 use super::redrive::Operator;
 use super::replay::{ActiveReplay, ReplayCommand};
-use super::settle::{Attempted, Item, Next, Run, settle};
+use super::settle::{Attempted, Item, Next, Run, Settled, settle};
 use super::status::LiveStatus;
 use super::window::Window;
 use crate::config::DestinationConfig;
@@ -288,6 +288,41 @@ impl Worker {
         let written = self.writer.write_behind(progress).await;
         self.live.set_in_flight(0);
         written
+    }
+
+    /// One attempt at `records` outside live delivery (a redrive or a
+    /// replay chunk), settled as `run`; `failures` counted so far.
+    pub(super) async fn attempt(
+        &mut self,
+        records: &[EventRecord],
+        run: Run<'_>,
+        failures: u32,
+    ) -> Settled {
+        let started = Instant::now();
+        let started_at = format_time(SystemTime::now());
+        let events = records.iter().map(to_plugin_event).collect();
+        let verdicts = self.pipeline.run(events, &self.config.batch).await;
+        let plugins = self.pipeline.plugin_ids();
+        let attempted = Attempted {
+            destination: &self.config.name,
+            started_at: &started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            plugins: &plugins,
+        };
+        let keys: Vec<String> = records
+            .iter()
+            .map(|r| self.config.partition_key.extract(r))
+            .collect();
+        let items: Vec<Item<'_>> = records
+            .iter()
+            .zip(&keys)
+            .map(|(record, key)| Item {
+                record,
+                key,
+                failures,
+            })
+            .collect();
+        settle(run, &attempted, &items, verdicts)
     }
 
     /// Updates the destination's metrics after a batch.

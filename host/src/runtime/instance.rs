@@ -96,21 +96,71 @@ impl<B> Instance<B> {
     }
 }
 
-impl Instance<Destination> {
+/// The generated bindings of one world: how to instantiate them and call
+/// their `init`, so both worlds start the same way.
+pub trait WorldBindings: Sized + Send {
+    type Pre: Sync;
+
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+
+    fn init(
+        &self,
+        store: &mut Store<HostState>,
+        config: &str,
+    ) -> impl Future<Output = wasmtime::Result<Result<(), PluginErrorRecord>>> + Send;
+}
+
+impl WorldBindings for Destination {
+    type Pre = DestinationPre<HostState>;
+
+    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+        pre.instantiate_async(store).await
+    }
+
+    async fn init(
+        &self,
+        store: &mut Store<HostState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), PluginErrorRecord>> {
+        self.call_init(store, config).await
+    }
+}
+
+impl WorldBindings for Transform {
+    type Pre = TransformPre<HostState>;
+
+    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+        pre.instantiate_async(store).await
+    }
+
+    async fn init(
+        &self,
+        store: &mut Store<HostState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), PluginErrorRecord>> {
+        self.call_init(store, config).await
+    }
+}
+
+impl<B: WorldBindings> Instance<B> {
+    /// Instantiates the plugin and calls its `init` with `config`, within
+    /// the call deadline.
     pub(super) async fn start(
         mut store: Store<HostState>,
         plugin: Arc<Plugin>,
-        pre: &DestinationPre<HostState>,
+        pre: &B::Pre,
         config: &str,
     ) -> Result<Self, CallError> {
         let deadline = store.data().call_timeout;
         within_deadline(deadline, async move {
             begin_call(&mut store);
-            let bindings = pre
-                .instantiate_async(&mut store)
+            let bindings = B::instantiate(pre, &mut store)
                 .await
                 .map_err(|e| classify(&store, e))?;
-            let result = bindings.call_init(&mut store, config).await;
+            let result = bindings.init(&mut store, config).await;
             init_result(&store, result)?;
             Ok(Self {
                 store,
@@ -121,24 +171,36 @@ impl Instance<Destination> {
         })
         .await
     }
+}
 
-    /// Delivers `batch`; exactly one outcome per event or an error for the whole call.
-    pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
+impl<B: WorldBindings> Instance<B> {
+    /// Runs one call into the plugin under the wall-clock deadline. The
+    /// instance counts as poisoned until the call returns: one that failed
+    /// or was cut off must not be used again.
+    async fn call<R>(
+        &mut self,
+        f: impl AsyncFnOnce(&B, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
         begin_call(&mut self.store);
-        // Poisoned until the call returns: a call cut off by the deadline
-        // leaves the instance in the middle of it.
         self.poisoned = true;
         let deadline = self.store.data().call_timeout;
         let (store, bindings) = (&mut self.store, &self.bindings);
-        let called = within_deadline(deadline, async {
-            bindings
-                .call_deliver(&mut *store, batch)
-                .await
-                .map_err(|e| classify(store, e))
+        let result = within_deadline(deadline, async {
+            let called = f(bindings, &mut *store).await;
+            called.map_err(|e| classify(store, e))
         })
-        .await;
-        let outcomes = called?;
+        .await?;
         self.poisoned = false;
+        Ok(result)
+    }
+}
+
+impl Instance<Destination> {
+    /// Delivers `batch`; exactly one outcome per event or an error for the whole call.
+    pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
+        let outcomes = self
+            .call(async |bindings, store| bindings.call_deliver(store, batch).await)
+            .await?;
         if outcomes.len() != batch.len() {
             return Err(CallError::Contract(format!(
                 "deliver returned {} outcomes for {} events",
@@ -151,50 +213,13 @@ impl Instance<Destination> {
 }
 
 impl Instance<Transform> {
-    pub(super) async fn start(
-        mut store: Store<HostState>,
-        plugin: Arc<Plugin>,
-        pre: &TransformPre<HostState>,
-        config: &str,
-    ) -> Result<Self, CallError> {
-        let deadline = store.data().call_timeout;
-        within_deadline(deadline, async move {
-            begin_call(&mut store);
-            let bindings = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| classify(&store, e))?;
-            let result = bindings.call_init(&mut store, config).await;
-            init_result(&store, result)?;
-            Ok(Self {
-                store,
-                bindings,
-                plugin,
-                poisoned: false,
-            })
-        })
-        .await
-    }
-
     /// Runs the transform on one event: `Ok(Err(..))` is the plugin's own
     /// verdict on the event, `Err(..)` a failure of the call.
     pub async fn transform(
         &mut self,
         event: &Event,
     ) -> Result<Result<Vec<Event>, PluginErrorRecord>, CallError> {
-        begin_call(&mut self.store);
-        self.poisoned = true;
-        let deadline = self.store.data().call_timeout;
-        let (store, bindings) = (&mut self.store, &self.bindings);
-        let called = within_deadline(deadline, async {
-            bindings
-                .call_transform(&mut *store, event)
-                .await
-                .map_err(|e| classify(store, e))
-        })
-        .await;
-        let verdict = called?;
-        self.poisoned = false;
-        Ok(verdict)
+        self.call(async |bindings, store| bindings.call_transform(store, event).await)
+            .await
     }
 }
