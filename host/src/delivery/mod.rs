@@ -9,6 +9,7 @@ mod partition_key;
 mod pipeline;
 mod plan;
 mod progress;
+mod reading;
 mod redrive;
 mod reload;
 mod replay;

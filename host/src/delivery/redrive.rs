@@ -13,8 +13,9 @@ use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
+use super::reading::blocking;
 use super::settle::Run;
-use super::worker::{Worker, blocking};
+use super::worker::Worker;
 use crate::log::{
     AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, EventRecord, LogError, format_time,
 };

@@ -14,9 +14,10 @@ use tokio::sync::oneshot;
 
 use super::backoff;
 use super::plan::STORAGE_RETRY;
+use super::reading::blocking;
 use super::settle::{Next, Run};
 use super::status::LastError;
-use super::worker::{Worker, blocking, to_plugin_event};
+use super::worker::{Worker, to_plugin_event};
 use crate::log::{AttemptOutcome, LogError, Selection, format_time};
 
 /// A replay chunk's outcomes, counted.

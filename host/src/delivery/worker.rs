@@ -15,8 +15,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::backoff;
 use super::pipeline::Pipeline;
-use super::plan::{self, Limits, Room, STORAGE_RETRY, Step};
+use super::plan::{self, Limits, STORAGE_RETRY, Step};
 use super::progress::ProgressWriter;
+use super::reading::{blocking, read_next, read_next_owned};
 use super::redrive::Operator;
 use super::replay::{ActiveReplay, ReplayCommand};
 use super::settle::{Attempted, Item, Next, Run, Settled, settle};
@@ -352,40 +353,6 @@ impl Worker {
         });
     }
 
-    /// Adds events read from the log to the window; true when that was all
-    /// the log had.
-    fn push(&self, window: &mut Window, read: Read) -> bool {
-        let now = Instant::now();
-        for (record, bytes) in read.records {
-            if record.sequence <= window.read_through() {
-                continue;
-            }
-            let key: Arc<str> = Arc::from(self.config.partition_key.extract(&record));
-            window.push(record, key, bytes, now);
-        }
-        read.caught_up
-    }
-
-    /// Reads evicted events back from the log.
-    async fn reload(&mut self, window: &mut Window, sequences: Vec<u64>) {
-        let wanted = sequences.clone();
-        match blocking(&self.log, move |log| log.read_sequences(&wanted)).await {
-            Ok(records) => {
-                for &sequence in &sequences {
-                    if !records.iter().any(|r| r.sequence == sequence) {
-                        tracing::error!(destination = %self.config.name, sequence, "an unfinished event is gone from the log; skipping it");
-                        window.forget(sequence);
-                    }
-                }
-                window.restore(records);
-            }
-            Err(e) => {
-                tracing::error!(destination = %self.config.name, error = %e, "cannot read waiting events back; retrying");
-                self.pause(STORAGE_RETRY).await;
-            }
-        }
-    }
-
     pub(super) async fn pause(&mut self, duration: Duration) {
         tokio::select! {
             _ = tokio::time::sleep(duration) => {}
@@ -394,50 +361,12 @@ impl Worker {
     }
 }
 
-/// Events read from the log, each with its stored size.
-pub(super) struct Read {
-    records: Vec<(EventRecord, usize)>,
-    caught_up: bool,
-}
-
-/// Reads the events after the window's last, within `room`.
-async fn read_next(log: &Log, window: &Window, room: Room) -> Result<Read, LogError> {
-    read_next_owned(log.clone(), window.read_through(), room).await
-}
-
-/// Up to `room` events after sequence `after`, and whether that was all
-/// the log had (false when there was no room to look).
-async fn read_next_owned(log: Log, after: u64, room: Room) -> Result<Read, LogError> {
-    if room.is_empty() {
-        return Ok(Read {
-            records: Vec::new(),
-            caught_up: false,
-        });
-    }
-    let (records, caught_up) = blocking(&log, move |log| {
-        log.read_from_bounded(after + 1, room.events, room.bytes)
-    })
-    .await?;
-    Ok(Read { records, caught_up })
-}
-
 /// The earlier of two optional instants.
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// Runs a blocking log read off the async threads.
-pub(super) async fn blocking<T: Send + 'static>(
-    log: &Log,
-    f: impl FnOnce(&Log) -> Result<T, LogError> + Send + 'static,
-) -> Result<T, LogError> {
-    let log = log.clone();
-    tokio::task::spawn_blocking(move || f(&log))
-        .await
-        .map_err(|_| LogError::Closed)?
 }
 
 pub(super) fn to_plugin_event(record: &EventRecord) -> Event {

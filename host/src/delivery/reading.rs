@@ -1,0 +1,85 @@
+//! How a destination's worker reads the log: new events after the
+//! window's last (within the room the plan gives), and evicted events
+//! read back when their key moves. Reads run off the async threads.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::plan::{Room, STORAGE_RETRY};
+use super::window::Window;
+use super::worker::Worker;
+use crate::log::{EventRecord, Log, LogError};
+
+impl Worker {
+    /// Adds events read from the log to the window; true when that was all
+    /// the log had.
+    pub(super) fn push(&self, window: &mut Window, read: Read) -> bool {
+        let now = Instant::now();
+        for (record, bytes) in read.records {
+            if record.sequence <= window.read_through() {
+                continue;
+            }
+            let key: Arc<str> = Arc::from(self.config.partition_key.extract(&record));
+            window.push(record, key, bytes, now);
+        }
+        read.caught_up
+    }
+
+    /// Reads evicted events back from the log.
+    pub(super) async fn reload(&mut self, window: &mut Window, sequences: Vec<u64>) {
+        let wanted = sequences.clone();
+        match blocking(&self.log, move |log| log.read_sequences(&wanted)).await {
+            Ok(records) => {
+                for &sequence in &sequences {
+                    if !records.iter().any(|r| r.sequence == sequence) {
+                        tracing::error!(destination = %self.config.name, sequence, "an unfinished event is gone from the log; skipping it");
+                        window.forget(sequence);
+                    }
+                }
+                window.restore(records);
+            }
+            Err(e) => {
+                tracing::error!(destination = %self.config.name, error = %e, "cannot read waiting events back; retrying");
+                self.pause(STORAGE_RETRY).await;
+            }
+        }
+    }
+}
+
+/// Events read from the log, each with its stored size.
+pub(super) struct Read {
+    pub(super) records: Vec<(EventRecord, usize)>,
+    pub(super) caught_up: bool,
+}
+
+/// Reads the events after the window's last, within `room`.
+pub(super) async fn read_next(log: &Log, window: &Window, room: Room) -> Result<Read, LogError> {
+    read_next_owned(log.clone(), window.read_through(), room).await
+}
+
+/// Up to `room` events after sequence `after`, and whether that was all
+/// the log had (false when there was no room to look).
+pub(super) async fn read_next_owned(log: Log, after: u64, room: Room) -> Result<Read, LogError> {
+    if room.is_empty() {
+        return Ok(Read {
+            records: Vec::new(),
+            caught_up: false,
+        });
+    }
+    let (records, caught_up) = blocking(&log, move |log| {
+        log.read_from_bounded(after + 1, room.events, room.bytes)
+    })
+    .await?;
+    Ok(Read { records, caught_up })
+}
+
+/// Runs a blocking log read off the async threads.
+pub(super) async fn blocking<T: Send + 'static>(
+    log: &Log,
+    f: impl FnOnce(&Log) -> Result<T, LogError> + Send + 'static,
+) -> Result<T, LogError> {
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || f(&log))
+        .await
+        .map_err(|_| LogError::Closed)?
+}
