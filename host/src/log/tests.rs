@@ -470,3 +470,50 @@ async fn a_log_from_before_the_start_index_is_indexed_when_opened() {
     assert!(left.items.iter().all(|a| a.sequence > 300));
     log.close();
 }
+
+/// #12 defect 2: a DLQ page of 1,000 dead letters of 1 MiB each was 1 GB in
+/// memory. A page stops after 8 MiB and says where to go on.
+#[tokio::test]
+async fn dead_letter_pages_are_bounded_in_bytes_and_miss_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    let big = RawValue::from_string(format!("{{\"pad\":\"{}\"}}", "x".repeat(1 << 20))).unwrap();
+    let letters = (1..=20)
+        .map(|sequence| DeadLetter {
+            destination: "d".into(),
+            sequence,
+            event_id: format!("evt_{sequence}"),
+            error_code: "Rejected".into(),
+            error_message: "no".into(),
+            attempts: 1,
+            dead_lettered_at: format_time(std::time::SystemTime::now()),
+            event: big.clone(),
+        })
+        .collect();
+    log.record(DeliveryProgress {
+        destination: "d".into(),
+        dead_letters: letters,
+        ..DeliveryProgress::default()
+    })
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = log
+            .dead_letters_page("d", &ListFilter::default(), after, 1_000)
+            .unwrap();
+        assert!(
+            page.items.len() <= 9,
+            "{} letters of 1 MiB in one page",
+            page.items.len()
+        );
+        seen.extend(page.items.iter().map(|l| l.sequence));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=20).collect::<Vec<_>>());
+    log.close();
+}

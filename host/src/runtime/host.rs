@@ -376,4 +376,88 @@ mod tests {
         let (result, _) = instantiate(&component(8, 0)).await;
         assert!(result.is_err(), "8 memories are refused");
     }
+
+    /// Exports `spin(n)`: a loop of `n` iterations, all guest code.
+    const SPINNER: &str = r#"(component
+      (core module $m
+        (func (export "spin") (param $n i32)
+          (loop $l
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))))
+      (core instance $i (instantiate $m))
+      (func (export "spin") (param "n" u32) (canon lift (core func $i "spin"))))"#;
+
+    /// Runs `spin(n)` under a guest-time `budget`; its wall time, or the error.
+    async fn spin(
+        engine: &wasmtime::Engine,
+        component: &Component,
+        n: u32,
+        budget: Duration,
+    ) -> Result<Duration, String> {
+        let state = HostState::new(
+            "spinner",
+            "d",
+            SinkBindings::default(),
+            1 << 20,
+            budget,
+            Duration::from_secs(60),
+        );
+        let mut store = new_store(engine, state);
+        let linker: Linker<HostState> = Linker::new(engine);
+        let instance = linker
+            .instantiate_async(&mut store, component)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let spin = instance
+            .get_typed_func::<(u32,), ()>(&mut store, "spin")
+            .map_err(|e| format!("{e:#}"))?;
+        store.data_mut().clock.start();
+        store.set_epoch_deadline(1);
+        let started = std::time::Instant::now();
+        spin.call_async(&mut store, (n,))
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(started.elapsed())
+    }
+
+    /// Defect 10: guest time was wall time minus host time, so a plugin
+    /// whose thread waited for the CPU was timed out. Only the ticks the
+    /// guest ran in count now; a loop is still stopped.
+    #[tokio::test]
+    async fn waiting_for_the_cpu_does_not_count_as_guest_time() {
+        let engine = sandbox::engine().unwrap();
+        let _ticker = sandbox::EpochTicker::start(engine.clone());
+        let component = Component::new(&engine, SPINNER).unwrap();
+        let roomy = Duration::from_secs(30);
+        // About 50 ms of guest work on this machine.
+        let probe = 20_000_000;
+        let took = spin(&engine, &component, probe, roomy).await.unwrap();
+        let n = ((probe as f64) * 0.050 / took.as_secs_f64()).clamp(1e5, 2e9) as u32;
+        let alone = spin(&engine, &component, n, roomy).await.unwrap();
+
+        // The executor's thread is busy elsewhere 12 × 40 ms while the
+        // plugin runs: far more wall time than its budget.
+        let budget = alone + Duration::from_millis(250);
+        let hog = async {
+            for _ in 0..12 {
+                std::thread::sleep(Duration::from_millis(40));
+                tokio::task::yield_now().await;
+            }
+        };
+        let (starved, ()) = tokio::join!(spin(&engine, &component, n, budget), hog);
+        let wall = starved.expect("a healthy plugin waiting for the CPU is not timed out");
+        assert!(
+            wall > budget,
+            "the plugin waited {wall:?}, more than its budget {budget:?}, and still ran"
+        );
+
+        let looping = spin(
+            &engine,
+            &component,
+            i32::MAX as u32,
+            Duration::from_millis(100),
+        )
+        .await;
+        assert!(looping.is_err(), "a loop is still interrupted");
+    }
 }
