@@ -225,9 +225,7 @@ async fn a_fatal_producer_error_recreates_the_producer_and_loses_nothing() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
     );
-    let rest = destination("orders", &brokers, "orders", "")
-        .replace("retry = {", "retry = { max_retries = 3,");
-    let server = Server::start_with("", &rest).await;
+    let server = Server::start_with("", &destination("orders", &brokers, "orders", "")).await;
     let posted = post_batch(&server, events(50, 5, "fatal")).await;
     let records = wait_for_records(&brokers, "orders", 50).await;
     assert_exactly_once_in_order(&records, &posted);

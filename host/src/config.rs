@@ -175,7 +175,7 @@ impl DestinationConfig {
         serde_json::json!({
             "name": self.name,
             "plugin": self.plugin,
-            "partition_key": self.partition_key.as_str(),
+            "partition_key": self.partition_key.to_text(),
             "file": self.file.as_ref().map(|p| serde_json::json!({ "path": p })),
             "kinesis": kinesis,
             "kafka": self.kafka.as_ref().map(|k| serde_json::json!({ "topic": k.topic })),
@@ -187,38 +187,8 @@ impl DestinationConfig {
 /// A field path naming an event's partition key: `customerExternalId`,
 /// `eventType`, `source`, `idempotencyKey`, `correlationId`,
 /// `metadata.<field>…`, `payload.<field>…`, or `random` (no ordering).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionKey(String);
-
-impl PartitionKey {
-    pub const ENVELOPE_FIELDS: [&'static str; 5] = [
-        "customerExternalId",
-        "eventType",
-        "source",
-        "idempotencyKey",
-        "correlationId",
-    ];
-
-    pub fn parse(text: &str) -> Option<Self> {
-        let valid = text == "random"
-            || Self::ENVELOPE_FIELDS.contains(&text)
-            || ["metadata.", "payload."].iter().any(|prefix| {
-                text.strip_prefix(prefix)
-                    .is_some_and(|rest| rest.split('.').all(|part| !part.is_empty()))
-            });
-        valid.then(|| Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for PartitionKey {
-    fn default() -> Self {
-        Self("customerExternalId".into())
-    }
-}
+/// The plugins read the same paths with the same code (`pushrail-event`).
+pub use pushrail_event::FieldPath as PartitionKey;
 
 /// A named transform with its config, usable by any destination.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,7 @@
 //! Conveniences on [`Event`]: its JSON parts and its canonical form.
 
-use serde_json::{Map, Value};
+use pushrail_event::{EventFields, FieldPath, canonical_json};
+use serde_json::Value;
 
 use crate::{Error, Event};
 
@@ -32,94 +33,58 @@ impl Event {
     /// The value at a partition-key path: an envelope field
     /// (`customerExternalId`, `eventType`, `source`, `idempotencyKey`,
     /// `correlationId`), `metadata.<field>…`, `payload.<field>…`, or
-    /// `random` (the event id, which spreads evenly). Missing: empty.
+    /// `random` (the event id, which spreads evenly). Missing or not a
+    /// path: empty. The host orders delivery by the same function.
     pub fn field(&self, path: &str) -> String {
-        match path {
-            "customerExternalId" => self.customer_external_id.clone(),
-            "eventType" => self.event_type.clone(),
-            "source" => self.source.clone(),
-            "idempotencyKey" => self.idempotency_key.clone(),
-            "correlationId" => self.correlation_id.clone().unwrap_or_default(),
-            "random" => self.id.clone(),
-            _ => {
-                let (root, rest) = match path.split_once('.') {
-                    Some(("metadata", rest)) => (self.metadata_value(), rest),
-                    Some(("payload", rest)) => (self.payload_value(), rest),
-                    _ => return String::new(),
-                };
-                let Ok(root) = root else {
-                    return String::new();
-                };
-                match rest
-                    .split('.')
-                    .try_fold(&root, |value, part| value.get(part))
-                {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                }
-            }
-        }
+        FieldPath::parse(path).map_or_else(String::new, |path| path.value_in(self))
     }
 
     /// The canonical JSON event with Pushrail's envelope fields (`eventId`,
     /// `sequence`) first: what destinations write as a record.
     pub fn to_json(&self) -> Result<Value, Error> {
-        let mut out = Map::new();
-        out.insert("eventId".into(), self.id.clone().into());
-        out.insert("sequence".into(), self.sequence.into());
-        out.insert("eventType".into(), self.event_type.clone().into());
-        out.insert("occurredAt".into(), self.occurred_at.clone().into());
-        out.insert("source".into(), self.source.clone().into());
-        out.insert(
-            "customerExternalId".into(),
-            self.customer_external_id.clone().into(),
-        );
-        out.insert("idempotencyKey".into(), self.idempotency_key.clone().into());
-        if let Some(correlation) = &self.correlation_id {
-            out.insert("correlationId".into(), correlation.clone().into());
-        }
-        out.insert("payload".into(), self.payload_value()?);
-        out.insert("metadata".into(), self.metadata_value()?);
-        Ok(Value::Object(out))
+        serde_json::from_str(&self.to_json_string()?)
+            .map_err(|e| Error::new("bad_event", e.to_string()))
+    }
+
+    /// [`Event::to_json`] as text, built without parsing the payload and
+    /// metadata (they are spliced in after a validity check): what a
+    /// destination writes per record, at a fraction of the cost. The host
+    /// renders events with the same function.
+    pub fn to_json_string(&self) -> Result<String, Error> {
+        canonical_json(self).map_err(|e| Error::new("bad_event", e.to_string()))
     }
 }
 
-impl Event {
-    /// [`Event::to_json`] as text, built without parsing the payload and
-    /// metadata (they are spliced in after a validity check): what a
-    /// destination writes per record, at a fraction of the cost.
-    pub fn to_json_string(&self) -> Result<String, Error> {
-        for (name, text) in [("payload", &self.payload), ("metadata", &self.metadata)] {
-            serde_json::from_str::<serde::de::IgnoredAny>(text)
-                .map_err(|e| Error::new("bad_event", format!("{name} is not JSON: {e}")))?;
-        }
-        let mut out = String::with_capacity(self.payload.len() + self.metadata.len() + 320);
-        let field = |out: &mut String, name: &str, value: &str| {
-            out.push_str(name);
-            out.push_str(&serde_json::to_string(value).expect("strings serialize"));
-        };
-        field(&mut out, "{\"eventId\":", &self.id);
-        out.push_str(",\"sequence\":");
-        out.push_str(&self.sequence.to_string());
-        field(&mut out, ",\"eventType\":", &self.event_type);
-        field(&mut out, ",\"occurredAt\":", &self.occurred_at);
-        field(&mut out, ",\"source\":", &self.source);
-        field(
-            &mut out,
-            ",\"customerExternalId\":",
-            &self.customer_external_id,
-        );
-        field(&mut out, ",\"idempotencyKey\":", &self.idempotency_key);
-        if let Some(correlation) = &self.correlation_id {
-            field(&mut out, ",\"correlationId\":", correlation);
-        }
-        out.push_str(",\"payload\":");
-        out.push_str(self.payload.trim());
-        out.push_str(",\"metadata\":");
-        out.push_str(self.metadata.trim());
-        out.push('}');
-        Ok(out)
+impl EventFields for Event {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn sequence(&self) -> u64 {
+        self.sequence
+    }
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+    fn occurred_at(&self) -> &str {
+        &self.occurred_at
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn customer_external_id(&self) -> &str {
+        &self.customer_external_id
+    }
+    fn idempotency_key(&self) -> &str {
+        &self.idempotency_key
+    }
+    fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+    fn payload(&self) -> &str {
+        &self.payload
+    }
+    fn metadata(&self) -> &str {
+        &self.metadata
     }
 }
 

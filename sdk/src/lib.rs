@@ -55,6 +55,10 @@ pub mod transform {
 }
 
 pub use destination::pushrail::plugin::types::{Error, Event, Outcome};
+/// The event logic the host shares with plugins: field paths (partition
+/// keys), canonical JSON and `*` patterns — the host computes them with
+/// the same code.
+pub use pushrail_event::{EventFields, FieldPath, glob_matches};
 
 /// A transform plugin: one instance lives across many events.
 pub trait Transform: Sized + 'static {

@@ -105,7 +105,7 @@ fn a_full_config_parses_with_interpolation() {
     assert!(!d.retry.jitter);
     assert_eq!(d.config["stream_name"], "orders");
     assert_eq!(d.config["secret"], "t0ken");
-    assert_eq!(d.partition_key.as_str(), "metadata.region");
+    assert_eq!(d.partition_key.to_text(), "metadata.region");
     let settings = d.plugin_settings();
     assert_eq!(settings["config"]["stream_name"], "orders");
     assert_eq!(settings["partition_key"], "metadata.region");
@@ -128,7 +128,7 @@ fn the_embedded_default_delivers_to_a_local_file() {
         ("local", "file")
     );
     assert_eq!(local.file, Some(PathBuf::from("local.jsonl")));
-    assert_eq!(local.partition_key.as_str(), "customerExternalId");
+    assert_eq!(local.partition_key.to_text(), "customerExternalId");
 }
 
 #[test]
@@ -437,7 +437,7 @@ fn kinesis_settings_and_their_problems() {
     assert_eq!(k.ordering, KinesisOrdering::Relaxed);
     assert_eq!(k.max_records_per_call, 250);
     assert_eq!(
-        d.partition_key.as_str(),
+        d.partition_key.to_text(),
         "metadata.region",
         "the kinesis table sets the partition key"
     );
@@ -557,7 +557,7 @@ fn kafka_settings_and_their_problems() {
     let k = d.kafka.as_ref().unwrap();
     assert_eq!(k.brokers, ["k1:9092", "k2:9092"]);
     assert_eq!(k.topic, "orders.v1");
-    assert_eq!(d.partition_key.as_str(), "payload.orderId");
+    assert_eq!(d.partition_key.to_text(), "payload.orderId");
     assert_eq!(k.producer.acks, KafkaAcks::Leader);
     assert_eq!(k.producer.compression, KafkaCompression::Lz4);
     assert_eq!(k.producer.delivery_timeout, Duration::from_secs(30));

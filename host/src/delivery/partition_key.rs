@@ -1,46 +1,80 @@
-//! Reading an event's partition key: the field that orders its delivery.
+//! The stored event as the shared event logic reads it, so that the host
+//! computes partition keys exactly as the plugins do.
 
-use serde_json::Value;
+use pushrail_event::EventFields;
 
-use crate::config::PartitionKey;
 use crate::log::EventRecord;
 
-impl PartitionKey {
-    /// The key of `event`. A missing field is the empty key (such events are
-    /// ordered among themselves); `random` gives every event its own key.
-    pub fn extract(&self, event: &EventRecord) -> String {
-        let path = self.as_str();
-        match path {
-            "customerExternalId" => event.customer_external_id.clone(),
-            "eventType" => event.event_type.clone(),
-            "source" => event.source.clone(),
-            "idempotencyKey" => event.idempotency_key.clone(),
-            "correlationId" => event.correlation_id.clone().unwrap_or_default(),
-            "random" => format!("\u{0}{}", event.sequence),
-            _ => {
-                let (raw, rest) = match path.split_once('.') {
-                    Some(("metadata", rest)) => (event.metadata.get(), rest),
-                    Some((_, rest)) => (event.payload.get(), rest),
-                    None => return String::new(),
-                };
-                let Ok(root) = serde_json::from_str::<Value>(raw) else {
-                    return String::new();
-                };
-                let found = rest
-                    .split('.')
-                    .try_fold(&root, |value, part| value.get(part));
-                match found {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                }
-            }
-        }
+impl EventFields for EventRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn sequence(&self) -> u64 {
+        self.sequence
+    }
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+    fn occurred_at(&self) -> &str {
+        &self.occurred_at
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn customer_external_id(&self) -> &str {
+        &self.customer_external_id
+    }
+    fn idempotency_key(&self) -> &str {
+        &self.idempotency_key
+    }
+    fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+    fn payload(&self) -> &str {
+        self.payload.get()
+    }
+    fn metadata(&self) -> &str {
+        self.metadata.get()
+    }
+}
+
+impl EventFields for crate::runtime::Event {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn sequence(&self) -> u64 {
+        self.sequence
+    }
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+    fn occurred_at(&self) -> &str {
+        &self.occurred_at
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn customer_external_id(&self) -> &str {
+        &self.customer_external_id
+    }
+    fn idempotency_key(&self) -> &str {
+        &self.idempotency_key
+    }
+    fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+    fn payload(&self) -> &str {
+        &self.payload
+    }
+    fn metadata(&self) -> &str {
+        &self.metadata
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use pushrail_event::{FieldPath, canonical_json};
+
     use super::*;
 
     fn record() -> EventRecord {
@@ -52,19 +86,24 @@ mod tests {
         .unwrap()
     }
 
+    /// The stored record and the event the plugins get from it read the
+    /// same: same keys, same canonical JSON.
     #[test]
-    fn extracts_each_kind_of_path() {
-        let event = record();
-        let key = |p: &str| PartitionKey::parse(p).unwrap().extract(&event);
-        assert_eq!(key("customerExternalId"), "acct_1");
-        assert_eq!(key("eventType"), "order.completed");
-        assert_eq!(key("correlationId"), "");
-        assert_eq!(key("metadata.region"), "eu");
-        assert_eq!(key("payload.order.id"), "ord_1");
-        assert_eq!(key("payload.order.n"), "3");
-        assert_eq!(key("payload.missing"), "");
-        assert_ne!(key("random"), key("eventType"));
-        assert!(PartitionKey::parse("payload.").is_none());
-        assert!(PartitionKey::parse("customer").is_none());
+    fn the_record_and_the_plugin_event_read_the_same() {
+        let record = record();
+        let event = crate::delivery::worker::to_plugin_event(&record);
+        for path in [
+            "customerExternalId",
+            "payload.order.n",
+            "metadata.region",
+            "random",
+        ] {
+            let path = FieldPath::parse(path).unwrap();
+            assert_eq!(path.value_in(&record), path.value_in(&event));
+        }
+        assert_eq!(
+            canonical_json(&record).unwrap(),
+            canonical_json(&event).unwrap()
+        );
     }
 }

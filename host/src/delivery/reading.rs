@@ -19,7 +19,7 @@ impl Worker {
             if record.sequence <= window.read_through() {
                 continue;
             }
-            let key: Arc<str> = Arc::from(self.config.partition_key.extract(&record));
+            let key: Arc<str> = Arc::from(self.config.partition_key.value_in(&record));
             window.push(record, key, bytes, now);
         }
         read.caught_up

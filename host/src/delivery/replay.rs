@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use pushrail_event::canonical_json;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
@@ -304,12 +305,13 @@ impl Worker {
         let records = blocking(&self.log, move |log| log.read_sequences(&sequences)).await?;
         let mut items = Vec::with_capacity(records.len());
         for record in records {
-            let partition_key = self.config.partition_key.extract(&record);
+            let partition_key = self.config.partition_key.value_in(&record);
             let (records, error) = match self.pipeline.transform(to_plugin_event(&record)).await {
                 Ok(events) => (
                     events
                         .iter()
-                        .filter_map(|e| RawValue::from_string(event_json(e)).ok())
+                        .filter_map(|e| canonical_json(e).ok())
+                        .filter_map(|json| RawValue::from_string(json).ok())
                         .collect(),
                     None,
                 ),
@@ -328,25 +330,6 @@ impl Worker {
         }
         Ok(items)
     }
-}
-
-/// A plugin event as the canonical JSON a destination plugin renders.
-fn event_json(event: &crate::runtime::Event) -> String {
-    let mut object = serde_json::json!({
-        "eventId": event.id,
-        "sequence": event.sequence,
-        "eventType": event.event_type,
-        "occurredAt": event.occurred_at,
-        "source": event.source,
-        "customerExternalId": event.customer_external_id,
-        "idempotencyKey": event.idempotency_key,
-        "payload": serde_json::from_str::<serde_json::Value>(&event.payload).unwrap_or_default(),
-        "metadata": serde_json::from_str::<serde_json::Value>(&event.metadata).unwrap_or_default(),
-    });
-    if let Some(correlation_id) = &event.correlation_id {
-        object["correlationId"] = serde_json::json!(correlation_id);
-    }
-    object.to_string()
 }
 
 #[cfg(test)]

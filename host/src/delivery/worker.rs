@@ -312,7 +312,7 @@ impl Worker {
         };
         let keys: Vec<String> = records
             .iter()
-            .map(|r| self.config.partition_key.extract(r))
+            .map(|r| self.config.partition_key.value_in(r))
             .collect();
         let items: Vec<Item<'_>> = records
             .iter()

@@ -27,7 +27,7 @@ use group_commit::{Command, Writer};
 pub use listing::{ListFilter, Page};
 pub use record::{EventBody, EventRecord, NewEvent};
 pub use retention::{PruneOutcome, spawn_sweeper};
-pub use selection::{Selection, glob_matches};
+pub use selection::Selection;
 use tables::{
     ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META,
     META_NEXT_SEQUENCE, META_PAUSED_PREFIX,

@@ -2,6 +2,8 @@
 
 use redb::ReadableDatabase;
 
+use pushrail_event::glob_matches;
+
 use super::error::LogError;
 use super::retention::received_ms;
 use super::tables::EVENTS;
@@ -113,41 +115,5 @@ impl Log {
             }
         }
         Ok(out)
-    }
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_matches;
-
-    #[test]
-    fn globs() {
-        assert!(glob_matches("order.*", "order.completed"));
-        assert!(glob_matches("order.completed", "order.completed"));
-        assert!(!glob_matches("order.completed", "order.completed.v2"));
-        assert!(glob_matches("*.completed", "order.completed"));
-        assert!(glob_matches("o*r.*d", "order.completed"));
-        assert!(!glob_matches("invoice.*", "order.completed"));
-        assert!(glob_matches("*", "anything"));
     }
 }

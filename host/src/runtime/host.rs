@@ -435,16 +435,22 @@ mod tests {
         let n = ((probe as f64) * 0.050 / took.as_secs_f64()).clamp(1e5, 2e9) as u32;
         let alone = spin(&engine, &component, n, roomy).await.unwrap();
 
-        // The executor's thread is busy elsewhere 12 × 40 ms while the
-        // plugin runs: far more wall time than its budget.
-        let budget = alone + Duration::from_millis(250);
+        // Every time the plugin yields, the executor's thread is busy
+        // elsewhere for 100 ms: far more wall time than its budget.
+        let budget = alone * 2 + Duration::from_millis(100);
+        let done = std::sync::atomic::AtomicBool::new(false);
         let hog = async {
-            for _ in 0..12 {
-                std::thread::sleep(Duration::from_millis(40));
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
                 tokio::task::yield_now().await;
             }
         };
-        let (starved, ()) = tokio::join!(spin(&engine, &component, n, budget), hog);
+        let run = async {
+            let result = spin(&engine, &component, n, budget).await;
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        };
+        let (starved, ()) = tokio::join!(run, hog);
         let wall = starved.expect("a healthy plugin waiting for the CPU is not timed out");
         assert!(
             wall > budget,
