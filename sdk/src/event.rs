@@ -1,6 +1,6 @@
 //! Conveniences on [`Event`]: its JSON parts and its canonical form.
 
-use pushrail_event::{EventFields, FieldPath, canonical_json};
+use pushrail_event::{FieldPath, canonical_json};
 use serde_json::Value;
 
 use crate::{Error, Event};
@@ -55,38 +55,7 @@ impl Event {
     }
 }
 
-impl EventFields for Event {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn sequence(&self) -> u64 {
-        self.sequence
-    }
-    fn event_type(&self) -> &str {
-        &self.event_type
-    }
-    fn occurred_at(&self) -> &str {
-        &self.occurred_at
-    }
-    fn source(&self) -> &str {
-        &self.source
-    }
-    fn customer_external_id(&self) -> &str {
-        &self.customer_external_id
-    }
-    fn idempotency_key(&self) -> &str {
-        &self.idempotency_key
-    }
-    fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
-    }
-    fn payload(&self) -> &str {
-        &self.payload
-    }
-    fn metadata(&self) -> &str {
-        &self.metadata
-    }
-}
+pushrail_event::impl_event_fields!(Event);
 
 fn object_text(name: &str, value: &Value) -> Result<String, Error> {
     if !value.is_object() {

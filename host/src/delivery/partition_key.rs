@@ -38,38 +38,8 @@ impl EventFields for EventRecord {
     }
 }
 
-impl EventFields for crate::runtime::Event {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn sequence(&self) -> u64 {
-        self.sequence
-    }
-    fn event_type(&self) -> &str {
-        &self.event_type
-    }
-    fn occurred_at(&self) -> &str {
-        &self.occurred_at
-    }
-    fn source(&self) -> &str {
-        &self.source
-    }
-    fn customer_external_id(&self) -> &str {
-        &self.customer_external_id
-    }
-    fn idempotency_key(&self) -> &str {
-        &self.idempotency_key
-    }
-    fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
-    }
-    fn payload(&self) -> &str {
-        &self.payload
-    }
-    fn metadata(&self) -> &str {
-        &self.metadata
-    }
-}
+// The plugin's view of the event: the WIT record's generated binding.
+pushrail_event::impl_event_fields!(crate::runtime::Event);
 
 #[cfg(test)]
 mod tests {

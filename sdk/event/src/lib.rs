@@ -39,6 +39,49 @@ pub trait EventFields {
     fn metadata(&self) -> &str;
 }
 
+/// Implements [`EventFields`] for a struct shaped like the WIT `event`
+/// record (the SDK's `Event`, the host's generated binding of it): fields
+/// `id`, `sequence`, `event_type`, `occurred_at`, `source`,
+/// `customer_external_id`, `idempotency_key`, `correlation_id:
+/// Option<String>`, and `payload` and `metadata` as JSON text.
+#[macro_export]
+macro_rules! impl_event_fields {
+    ($type:ty) => {
+        impl $crate::EventFields for $type {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn sequence(&self) -> u64 {
+                self.sequence
+            }
+            fn event_type(&self) -> &str {
+                &self.event_type
+            }
+            fn occurred_at(&self) -> &str {
+                &self.occurred_at
+            }
+            fn source(&self) -> &str {
+                &self.source
+            }
+            fn customer_external_id(&self) -> &str {
+                &self.customer_external_id
+            }
+            fn idempotency_key(&self) -> &str {
+                &self.idempotency_key
+            }
+            fn correlation_id(&self) -> Option<&str> {
+                self.correlation_id.as_deref()
+            }
+            fn payload(&self) -> &str {
+                &self.payload
+            }
+            fn metadata(&self) -> &str {
+                &self.metadata
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 pub(crate) mod test_event {
     use super::EventFields;
