@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Server, event, sized_event};
+use support::{Server, event, eventually, sized_event};
 
 #[tokio::test]
 async fn posted_events_read_back_and_survive_a_restart() {
@@ -376,4 +376,33 @@ async fn bearer_tokens_guard_everything_but_health_checks() {
         !server.server_log().contains("s3cret-token"),
         "tokens are never logged"
     );
+}
+
+/// Values with JSON escapes (a quote, a backslash) are stored escaped; the
+/// log's own lookups used to read them as borrowed text and failed: a
+/// repeated idempotency key with a quote answered 500, a replay over an
+/// event type with a quote failed, and retention stopped at such an event.
+#[tokio::test]
+async fn keys_and_types_with_quotes_and_backslashes_work_everywhere() {
+    let server = Server::start_with(
+        "",
+        "retention = \"1s\"\nidempotency_window = \"1s\"\nretention_interval = \"200ms\"\n",
+    )
+    .await;
+    let mut tricky = event("acct_\"1\"", "key \"quoted\" \\ back");
+    tricky["eventType"] = json!("order.\"completed\"");
+    tricky["source"] = json!("billing\\eu");
+    let (status, first) = server.post("/v1/events", &tricky).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = server.post("/v1/events", &tricky).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["id"], first["id"]);
+    // With no destination nothing holds it back: retention deletes it.
+    let id = first["id"].as_str().unwrap().to_owned();
+    eventually(20, "the event deleted by retention", async || {
+        let (status, _) = server.get(&format!("/v1/events/{id}")).await;
+        (status == 404).then_some(())
+    })
+    .await;
 }

@@ -365,7 +365,7 @@ fn read_id(
             sequence,
             reason: e.to_string(),
         })?;
-    Ok(keys.id.to_owned())
+    Ok(keys.id.into_owned())
 }
 
 /// `evt_` and a ULID: unique without coordination, and sortable by time.

@@ -2,6 +2,8 @@
 //! (`id`, `sequence`, `receivedAt`) followed by the canonical event. The same
 //! bytes are what `GET /v1/events/{id}` returns.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -58,18 +60,20 @@ pub struct EventRecord {
     pub metadata: Box<RawValue>,
 }
 
-/// The few fields the retention sweep and duplicate lookups need, borrowed.
+/// The few fields the retention sweep and duplicate lookups need,
+/// borrowed when they can be (a value with a JSON escape in it, such as a
+/// quote in an idempotency key, is unescaped into an owned copy).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RecordKeys<'a> {
     #[serde(borrow)]
-    pub id: &'a str,
+    pub id: Cow<'a, str>,
     #[serde(borrow)]
-    pub received_at: &'a str,
+    pub received_at: Cow<'a, str>,
     #[serde(borrow)]
-    pub source: &'a str,
+    pub source: Cow<'a, str>,
     #[serde(borrow)]
-    pub idempotency_key: &'a str,
+    pub idempotency_key: Cow<'a, str>,
 }
 
 /// Builds the stored record by prefixing the body object with the log's fields.
@@ -114,6 +118,9 @@ mod tests {
         assert_eq!(record.correlation_id.as_deref(), Some("req_1"));
         assert_eq!(record.payload.get(), r#"{"amount":12900}"#);
         let keys: RecordKeys<'_> = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!((keys.source, keys.idempotency_key), ("billing", "k1"));
+        assert_eq!(
+            (keys.source.as_ref(), keys.idempotency_key.as_ref()),
+            ("billing", "k1")
+        );
     }
 }

@@ -48,7 +48,7 @@ pub(crate) fn prune_batch(
                     sequence,
                     reason: e.to_string(),
                 })?;
-            if received_ms(record.received_at) >= received_before_ms {
+            if received_ms(&record.received_at) >= received_before_ms {
                 break;
             }
             if doomed.len() == max_events {
@@ -57,9 +57,9 @@ pub(crate) fn prune_batch(
             }
             doomed.push((
                 sequence,
-                record.id.to_owned(),
-                record.source.to_owned(),
-                record.idempotency_key.to_owned(),
+                record.id.into_owned(),
+                record.source.into_owned(),
+                record.idempotency_key.into_owned(),
             ));
         }
         for (sequence, id, source, key) in &doomed {

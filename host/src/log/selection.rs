@@ -22,12 +22,15 @@ pub struct Selection {
     pub event_type: Option<String>,
 }
 
-/// Only the fields a selection looks at.
+/// Only the fields a selection looks at (owned only when a value has a
+/// JSON escape in it, e.g. a quote in an event type).
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SelectionKeys<'a> {
-    received_at: &'a str,
-    event_type: &'a str,
+    #[serde(borrow)]
+    received_at: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    event_type: std::borrow::Cow<'a, str>,
 }
 
 impl Log {
@@ -83,7 +86,7 @@ impl Log {
                     sequence,
                     reason: e.to_string(),
                 })?;
-            let at = received_ms(keys.received_at);
+            let at = received_ms(&keys.received_at);
             if selection.until_ms.is_some_and(|u| at >= u) {
                 // Receipt times follow sequences: nothing later can match.
                 break;
@@ -92,7 +95,7 @@ impl Log {
                 continue;
             }
             if let Some(pattern) = &selection.event_type
-                && !glob_matches(pattern, keys.event_type)
+                && !glob_matches(pattern, &keys.event_type)
             {
                 continue;
             }
