@@ -15,6 +15,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("route", "pushrail-example-route"),
     ("enrich", "pushrail-example-enrich"),
     ("misbehave", "pushrail-test-misbehave"),
+    ("shout", "pushrail-test-shout"),
 ];
 
 /// Test plugins that must be refused, kept out of `PUSHRAIL_PLUGIN_DIR`

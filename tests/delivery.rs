@@ -754,3 +754,25 @@ batch = { linger = "10ms" }
         "same bytes: {rendered} vs {written}"
     );
 }
+
+/// #17: the SDK's shortest transform (a function and one macro line, as
+/// its docs show) builds into a working component.
+#[tokio::test]
+async fn a_function_exported_with_one_macro_line_is_a_transform() {
+    let rest = plugins("")
+        + r#"
+[[destinations]]
+name = "local"
+plugin = "file"
+transforms = ["shout"]
+batch = { linger = "10ms" }
+"#;
+    let server = Server::start_with("", &rest).await;
+    post_batch(&server, vec![event("acct_1", "k1")]).await;
+    let lines = eventually(20, "the line in local.jsonl", async || {
+        let lines = json_lines(&server, "local.jsonl");
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines[0]["eventType"], "ORDER.COMPLETED");
+}

@@ -7,22 +7,16 @@
 //! `cargo build --release --target wasm32-wasip2`.
 //!
 //! ```no_run
-//! use pushrail_sdk::{Error, Event, Transform, export_transform};
-//!
-//! struct Shout;
-//!
-//! impl Transform for Shout {
-//!     fn init(_config: &str) -> Result<Self, Error> {
-//!         Ok(Shout)
-//!     }
-//!     fn transform(&mut self, mut event: Event) -> Result<Vec<Event>, Error> {
-//!         event.event_type = event.event_type.to_uppercase();
-//!         Ok(vec![event])
-//!     }
+//! use pushrail_sdk::{Error, Event, export_transform_fn};
+//! fn shout(mut event: Event) -> Result<Vec<Event>, Error> {
+//!     event.event_type = event.event_type.to_uppercase();
+//!     Ok(vec![event])
 //! }
-//!
-//! export_transform!(Shout);
+//! export_transform_fn!(shout);
 //! ```
+//!
+//! A transform with a config or state implements [`Transform`] and is
+//! exported with [`export_transform!`]; see the examples in the repository.
 
 mod event;
 
@@ -250,6 +244,33 @@ macro_rules! export_transform {
             }
 
             $crate::transform::export_transform_world!(PushrailTransform with_types_in $crate::transform);
+        };
+    };
+}
+
+/// Exports a plain function `fn(Event) -> Result<Vec<Event>, Error>` as a
+/// stateless transform (its config is ignored): the shortest plugin there is.
+#[macro_export]
+macro_rules! export_transform_fn {
+    ($f:path) => {
+        const _: () = {
+            /// The function, as a [`Transform`]($crate::Transform).
+            struct PushrailTransformFn;
+
+            impl $crate::Transform for PushrailTransformFn {
+                fn init(_config: &str) -> Result<Self, $crate::Error> {
+                    Ok(Self)
+                }
+
+                fn transform(
+                    &mut self,
+                    event: $crate::Event,
+                ) -> Result<Vec<$crate::Event>, $crate::Error> {
+                    $f(event)
+                }
+            }
+
+            $crate::export_transform!(PushrailTransformFn);
         };
     };
 }

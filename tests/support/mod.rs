@@ -235,7 +235,8 @@ pub fn sized_event(customer: &str, key: &str, size: usize) -> Value {
     e
 }
 
-/// Where build.rs put the plugin components: file, redact, route, enrich, misbehave.
+/// Where build.rs put the plugin components: file, kinesis, kafka, redact, route, enrich,
+/// misbehave, shout.
 pub const PLUGIN_DIR: &str = env!("PUSHRAIL_PLUGIN_DIR");
 
 /// The JSON lines of a file under the server's data directory (none if absent).
