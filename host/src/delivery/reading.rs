@@ -33,7 +33,7 @@ impl Worker {
                 for &sequence in &sequences {
                     if !records.iter().any(|r| r.sequence == sequence) {
                         tracing::error!(destination = %self.config.name, sequence, "an unfinished event is gone from the log; skipping it");
-                        window.forget(sequence);
+                        window.finish(sequence);
                     }
                 }
                 window.restore(records);
@@ -52,14 +52,9 @@ pub(super) struct Read {
     pub(super) caught_up: bool,
 }
 
-/// Reads the events after the window's last, within `room`.
-pub(super) async fn read_next(log: &Log, window: &Window, room: Room) -> Result<Read, LogError> {
-    read_next_owned(log.clone(), window.read_through(), room).await
-}
-
 /// Up to `room` events after sequence `after`, and whether that was all
 /// the log had (false when there was no room to look).
-pub(super) async fn read_next_owned(log: Log, after: u64, room: Room) -> Result<Read, LogError> {
+pub(super) async fn read_next(log: Log, after: u64, room: Room) -> Result<Read, LogError> {
     if room.is_empty() {
         return Ok(Read {
             records: Vec::new(),

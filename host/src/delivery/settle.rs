@@ -144,7 +144,7 @@ pub fn settle(
                 let failure = Failure::new(code, message);
                 match run {
                     Run::Live { .. } if held_back => {
-                        attempt.fail(AttemptOutcome::Retryable, &failure);
+                        fail(&mut attempt, AttemptOutcome::Retryable, &failure);
                         Next::Retry {
                             failures: item.failures,
                             held_back: true,
@@ -152,7 +152,7 @@ pub fn settle(
                     }
                     Run::Live { max_retries } if item.failures < max_retries => {
                         failed_keys.insert(item.key);
-                        attempt.fail(AttemptOutcome::Retryable, &failure);
+                        fail(&mut attempt, AttemptOutcome::Retryable, &failure);
                         settled.last_error = Some(failure.last_error(attempted, record));
                         Next::Retry {
                             failures: item.failures + 1,
@@ -170,7 +170,7 @@ pub fn settle(
                     Run::Replay {
                         retries_left: true, ..
                     } => {
-                        attempt.fail(AttemptOutcome::Retryable, &failure);
+                        fail(&mut attempt, AttemptOutcome::Retryable, &failure);
                         settled.last_error = Some(failure.last_error(attempted, record));
                         stopped = true;
                         Next::Retry {
@@ -179,7 +179,7 @@ pub fn settle(
                         }
                     }
                     Run::Replay { .. } => {
-                        attempt.fail(AttemptOutcome::Failed, &failure);
+                        fail(&mut attempt, AttemptOutcome::Failed, &failure);
                         settled.last_error = Some(failure.last_error(attempted, record));
                         Next::Done
                     }
@@ -188,7 +188,7 @@ pub fn settle(
             Verdict::Dead { code, message } => {
                 let failure = Failure::new(code, message);
                 if let Run::Replay { .. } = run {
-                    attempt.fail(AttemptOutcome::Failed, &failure);
+                    fail(&mut attempt, AttemptOutcome::Failed, &failure);
                     settled.last_error = Some(failure.last_error(attempted, record));
                     Next::Done
                 } else {
@@ -243,7 +243,7 @@ fn dead(
     attempt: &mut AttemptRecord,
     failure: Failure,
 ) -> Next {
-    attempt.fail(AttemptOutcome::DeadLettered, &failure);
+    fail(attempt, AttemptOutcome::DeadLettered, &failure);
     settled.last_error = Some(failure.last_error(attempted, record));
     settled.progress.dead_letters.push(DeadLetter {
         destination: attempted.destination.to_owned(),
@@ -278,16 +278,11 @@ fn new_attempt(attempted: &Attempted<'_>, record: &EventRecord) -> AttemptRecord
     }
 }
 
-trait Fail {
-    fn fail(&mut self, outcome: AttemptOutcome, failure: &Failure);
-}
-
-impl Fail for AttemptRecord {
-    fn fail(&mut self, outcome: AttemptOutcome, failure: &Failure) {
-        self.outcome = outcome;
-        self.error_code = Some(failure.code.clone());
-        self.error_message = Some(failure.message.clone());
-    }
+/// Marks `attempt` as failed with `outcome` and `failure`.
+fn fail(attempt: &mut AttemptRecord, outcome: AttemptOutcome, failure: &Failure) {
+    attempt.outcome = outcome;
+    attempt.error_code = Some(failure.code.clone());
+    attempt.error_message = Some(failure.message.clone());
 }
 
 /// Folds one plugin outcome into the verdict of its log event: a split

@@ -198,17 +198,6 @@ impl Window {
         }
     }
 
-    /// Forgets an evicted event whose record is gone from the log (it can
-    /// only be gone if retention passed it, which it never does while the
-    /// cursor is behind it; this keeps the window from waiting forever).
-    pub fn forget(&mut self, sequence: u64) {
-        if let Some(entry) = self.open.remove(&sequence)
-            && entry.record.is_some()
-        {
-            self.loaded_bytes -= entry.bytes;
-        }
-    }
-
     pub fn get(&self, sequence: u64) -> &Pending {
         &self.open[&sequence]
     }
@@ -226,9 +215,16 @@ impl Window {
         }
     }
 
-    /// The event is delivered, dead-lettered or filtered: nothing more to do.
+    /// Nothing more to do for the event: delivered, dead-lettered or
+    /// filtered — or, read back after eviction, gone from the log (only
+    /// retention deletes events, never ahead of the cursor; this keeps the
+    /// window from waiting for it forever).
     pub fn finish(&mut self, sequence: u64) {
-        self.forget(sequence);
+        if let Some(entry) = self.open.remove(&sequence)
+            && entry.record.is_some()
+        {
+            self.loaded_bytes -= entry.bytes;
+        }
     }
 
     /// The event goes again at `due` with `failures` failures counted.

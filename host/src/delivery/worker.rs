@@ -17,7 +17,7 @@ use super::backoff;
 use super::pipeline::Pipeline;
 use super::plan::{self, Limits, STORAGE_RETRY, Step};
 use super::progress::ProgressWriter;
-use super::reading::{blocking, read_next, read_next_owned};
+use super::reading::{blocking, read_next};
 use super::redrive::Operator;
 use super::replay::{ActiveReplay, ReplayCommand};
 use super::settle::{Attempted, Item, Next, Run, Settled, settle};
@@ -124,9 +124,8 @@ impl Worker {
             self.replay_next(&mut queued.replays).await?;
 
             let now = Instant::now();
-            let caught_up = match read_next(&self.log, &window, plan::room(&window, &limits, now))
-                .await
-            {
+            let room = plan::room(&window, &limits, now);
+            let caught_up = match read_next(self.log.clone(), window.read_through(), room).await {
                 Ok(read) => self.push(&mut window, read),
                 Err(LogError::Closed) => break Ok(()),
                 Err(e) => {
@@ -158,11 +157,8 @@ impl Worker {
                     // Read the events after this batch while it is out, so
                     // that the log read and the delivery overlap.
                     let room = plan::room(&window, &limits.with_batch_out(batch.len()), now);
-                    let ahead = tokio::spawn(read_next_owned(
-                        self.log.clone(),
-                        window.read_through(),
-                        room,
-                    ));
+                    let ahead =
+                        tokio::spawn(read_next(self.log.clone(), window.read_through(), room));
                     self.deliver(&mut window, batch).await?;
                     match ahead.await {
                         Ok(Ok(read)) => {
@@ -223,8 +219,6 @@ impl Worker {
     /// One attempt at `batch`; its progress is written behind the next batch.
     async fn deliver(&mut self, window: &mut Window, batch: Vec<u64>) -> Result<(), LogError> {
         window.send(&batch);
-        let started = Instant::now();
-        let started_at = format_time(SystemTime::now());
         let records: Vec<Arc<EventRecord>> = batch
             .iter()
             .map(|&s| {
@@ -236,16 +230,6 @@ impl Worker {
             })
             .collect();
         self.live.set_in_flight(records.len());
-        let events = records.iter().map(|r| to_plugin_event(r)).collect();
-        let verdicts = self.pipeline.run(events, &self.config.batch).await;
-        let plugin_time = started.elapsed();
-        let plugins = self.pipeline.plugin_ids();
-        let attempted = Attempted {
-            destination: &self.config.name,
-            started_at: &started_at,
-            duration_ms: plugin_time.as_millis() as u64,
-            plugins: &plugins,
-        };
         let items: Vec<Item<'_>> = batch
             .iter()
             .zip(&records)
@@ -259,7 +243,7 @@ impl Worker {
             })
             .collect();
         let max_retries = self.config.retry.max_retries;
-        let settled = settle(Run::Live { max_retries }, &attempted, &items, verdicts);
+        let (settled, plugin_time) = self.attempt_items(&items, Run::Live { max_retries }).await;
         drop(items);
 
         let now = Instant::now();
@@ -299,17 +283,6 @@ impl Worker {
         run: Run<'_>,
         failures: u32,
     ) -> Settled {
-        let started = Instant::now();
-        let started_at = format_time(SystemTime::now());
-        let events = records.iter().map(to_plugin_event).collect();
-        let verdicts = self.pipeline.run(events, &self.config.batch).await;
-        let plugins = self.pipeline.plugin_ids();
-        let attempted = Attempted {
-            destination: &self.config.name,
-            started_at: &started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            plugins: &plugins,
-        };
         let keys: Vec<String> = records
             .iter()
             .map(|r| self.config.partition_key.value_in(r))
@@ -323,7 +296,25 @@ impl Worker {
                 failures,
             })
             .collect();
-        settle(run, &attempted, &items, verdicts)
+        self.attempt_items(&items, run).await.0
+    }
+
+    /// Runs the events of `items` through the plugins as one attempt and
+    /// settles it as `run`; also returns the time spent in the plugins.
+    async fn attempt_items(&mut self, items: &[Item<'_>], run: Run<'_>) -> (Settled, Duration) {
+        let started = Instant::now();
+        let started_at = format_time(SystemTime::now());
+        let events = items.iter().map(|i| to_plugin_event(i.record)).collect();
+        let verdicts = self.pipeline.run(events, &self.config.batch).await;
+        let plugin_time = started.elapsed();
+        let plugins = self.pipeline.plugin_ids();
+        let attempted = Attempted {
+            destination: &self.config.name,
+            started_at: &started_at,
+            duration_ms: plugin_time.as_millis() as u64,
+            plugins: &plugins,
+        };
+        (settle(run, &attempted, items, verdicts), plugin_time)
     }
 
     /// Updates the destination's metrics after a batch.

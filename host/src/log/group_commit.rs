@@ -259,9 +259,12 @@ impl Writer {
                     max_events,
                 ));
             }
-            Command::Record { progress, reply } => {
+            Command::Record {
+                mut progress,
+                reply,
+            } => {
                 let durable = self.last_durable.elapsed() >= DURABLE_PROGRESS_EVERY;
-                let result = record_progress(&self.db, &progress, durable);
+                let result = record_progress(&self.db, &mut progress, durable);
                 if let Err(e) = &result {
                     self.health.observe(e);
                 }
@@ -290,7 +293,7 @@ const DURABLE_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// durable commit — any ingest, or this one within a second — persists them.
 fn record_progress(
     db: &Database,
-    progress: &DeliveryProgress,
+    progress: &mut DeliveryProgress,
     durable: bool,
 ) -> Result<(), LogError> {
     let mut txn = db.begin_write()?;
@@ -306,7 +309,7 @@ fn record_progress(
         // attempt ever overwrites another (restarts, redrives and replays
         // included); a dead letter counts the attempt that put it there.
         let mut numbers: HashMap<u64, u32> = HashMap::new();
-        for attempt in &progress.attempts {
+        for attempt in &mut progress.attempts {
             let sequence = attempt.sequence;
             let last = attempts
                 .range((destination, sequence, 0)..=(destination, sequence, u32::MAX))?
@@ -315,9 +318,8 @@ fn record_progress(
                 .map_or(0, |(key, _)| key.value().2);
             let number = last.saturating_add(1);
             numbers.insert(sequence, number);
-            let mut attempt = attempt.clone();
             attempt.attempt = number;
-            let json = serde_json::to_vec(&attempt).expect("attempt records serialize");
+            let json = serde_json::to_vec(&*attempt).expect("attempt records serialize");
             attempts.insert((destination, sequence, number), json.as_slice())?;
             by_start.insert(
                 (
@@ -330,12 +332,11 @@ fn record_progress(
             )?;
         }
         let mut dead = txn.open_table(DEAD_LETTERS)?;
-        for letter in &progress.dead_letters {
-            let mut letter = letter.clone();
+        for letter in &mut progress.dead_letters {
             if let Some(&number) = numbers.get(&letter.sequence) {
                 letter.attempts = number;
             }
-            let json = serde_json::to_vec(&letter).expect("dead letters serialize");
+            let json = serde_json::to_vec(&*letter).expect("dead letters serialize");
             dead.insert((destination, letter.sequence), json.as_slice())?;
         }
         for &sequence in &progress.discarded {

@@ -6,6 +6,7 @@
 mod delivery_records;
 mod error;
 mod group_commit;
+mod health;
 mod listing;
 pub mod record;
 mod retention;
@@ -24,6 +25,7 @@ pub use delivery_records::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryPr
 pub use error::LogError;
 pub use group_commit::format_time;
 use group_commit::{Command, Writer};
+pub use health::Health;
 pub use listing::{ListFilter, Page};
 pub use record::{EventBody, EventRecord, NewEvent};
 pub use retention::{PruneOutcome, spawn_sweeper};
@@ -102,35 +104,6 @@ struct Inner {
     stats: Arc<LogStats>,
     committed: tokio::sync::watch::Receiver<u64>,
     health: Arc<Health>,
-}
-
-/// Whether storage still works: redb refuses every write after an I/O
-/// error (disk full, failing disk) until the process restarts, so the
-/// first such error is kept and readiness reports it.
-#[derive(Debug, Default)]
-pub struct Health {
-    failure: Mutex<Option<String>>,
-}
-
-impl Health {
-    /// Remembers `error` if it is an I/O failure of the storage.
-    pub(crate) fn observe(&self, error: &LogError) {
-        if let Some(reason) = error.io_failure() {
-            let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-            if failure.is_none() {
-                tracing::error!(reason = %reason, "the log's storage failed; it refuses writes until restarted");
-                *failure = Some(reason);
-            }
-        }
-    }
-
-    /// The storage failure, if any.
-    pub fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
 }
 
 impl Log {
