@@ -6,6 +6,7 @@ pub mod kafka;
 pub mod kinesis;
 pub mod kinesis_proxy;
 pub mod moto;
+pub mod venv;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub struct Server {
     env: Vec<(String, String)>,
     child: Option<Child>,
     pub http: reqwest::Client,
+    /// The bearer token `http` sends, once [`Server::authorize`] set one.
+    pub token: Option<String>,
 }
 
 impl Server {
@@ -62,7 +65,22 @@ impl Server {
                 .collect(),
             child: None,
             http: reqwest::Client::new(),
+            token: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every later request.
+    pub fn authorize(&mut self, token: &str) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+        self.http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("http client");
+        self.token = Some(token.to_owned());
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use super::AppState;
 use super::destinations::Items;
 use super::error::ApiError;
-use super::listing::{ListQuery, PageBody, bad_cursor, query_rejection};
+use super::listing::{ListQuery, PageBody, bad_cursor, cursor_number, query_rejection};
 use crate::log::{AttemptRecord, LogError};
 
 /// `GET /v1/events/{id}/attempts`: every attempt at every destination, per
@@ -69,5 +69,5 @@ pub async fn destination_attempts(
 /// `"<sequence>.<attempt>"`.
 fn parse_cursor(text: &str) -> Option<(u64, u32)> {
     let (sequence, attempt) = text.split_once('.')?;
-    Some((sequence.parse().ok()?, attempt.parse().ok()?))
+    Some((cursor_number(sequence, 19)?, cursor_number(attempt, 9)?))
 }

@@ -1,11 +1,12 @@
 //! Optional bearer-token authentication for every route but health checks.
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
 use super::AppState;
+use super::codes::ErrorCode;
 use super::error::{ApiError, FieldError};
 
 pub async fn require_token(
@@ -23,7 +24,7 @@ pub async fn require_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(presented) = presented else {
-        state.metrics.rejected("unauthorized");
+        state.metrics.rejected(ErrorCode::Unauthorized.as_str());
         return Err(unauthorized("missing Authorization: Bearer <token> header"));
     };
     let known = state.tokens.iter().fold(false, |found, t| {
@@ -32,16 +33,13 @@ pub async fn require_token(
     if known {
         Ok(next.run(request).await)
     } else {
-        state.metrics.rejected("unauthorized");
+        state.metrics.rejected(ErrorCode::Unauthorized.as_str());
         Err(unauthorized("the bearer token is not valid"))
     }
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        FieldError::whole("unauthorized", message),
-    )
+    ApiError::new(FieldError::whole(ErrorCode::Unauthorized, message))
 }
 
 /// Compares without an early exit, so timing does not reveal a prefix match.

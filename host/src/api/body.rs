@@ -3,10 +3,13 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::AppState;
+use super::codes::ErrorCode;
 use super::error::{ApiError, FieldError};
 
 /// How much of an oversize body is read and thrown away so that the client,
@@ -20,62 +23,125 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let content_type = content_type(&req);
         if !is_json(content_type) {
-            let shown = if content_type.is_empty() {
-                "none"
-            } else {
-                content_type
-            };
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                FieldError::whole(
-                    "unsupported_media_type",
-                    format!("Content-Type must be application/json, found {shown}"),
-                ),
-            ));
+            return Err(unsupported(content_type));
         }
-        let limit = state.limits.body_limit;
-        let mut body = req.into_body();
-        let mut bytes = Vec::new();
-        let mut seen = 0usize;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                ApiError::bad_request(FieldError::whole(
-                    "unreadable_body",
-                    format!("could not read the request body: {e}"),
-                ))
-            })?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            seen += data.len();
-            if seen > limit {
-                bytes = Vec::new();
-                if seen > DRAIN_LIMIT {
-                    break;
-                }
-            } else {
-                bytes.extend_from_slice(&data);
-            }
-        }
-        if seen > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                FieldError::whole(
-                    "body_too_large",
-                    format!(
-                        "the request body is larger than server.body_limit ({limit} bytes); send fewer events per batch"
-                    ),
-                ),
-            ));
-        }
-        Ok(Self(Bytes::from(bytes)))
+        read_limited(req, state.limits.body_limit).await.map(Self)
     }
+}
+
+/// The body of an operator request (redrive, replay): a JSON object, or no
+/// body at all (`None`). Null members are refused rather than read as
+/// absent, so a request means one thing.
+pub struct OperatorBody(pub Option<Map<String, Value>>);
+
+impl FromRequest<AppState> for OperatorBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = content_type(&req).to_owned();
+        let bytes = read_limited(req, state.limits.body_limit).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !is_json(&content_type) {
+            return Err(unsupported(&content_type));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            FieldError::whole(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        let Value::Object(members) = value else {
+            return Err(FieldError::whole(
+                ErrorCode::InvalidType,
+                "the body must be a JSON object",
+            )
+            .into());
+        };
+        if let Some((name, _)) = members.iter().find(|(_, v)| v.is_null()) {
+            return Err(FieldError::new(
+                ErrorCode::InvalidType,
+                name.clone(),
+                format!("{name} is null; leave it out instead"),
+            )
+            .into());
+        }
+        Ok(Self(Some(members)))
+    }
+}
+
+impl OperatorBody {
+    /// The body as `T` (its `Default` when there is none); `shape` tells
+    /// the client what a valid body looks like.
+    pub fn parse<T: DeserializeOwned + Default>(self, shape: &str) -> Result<T, ApiError> {
+        match self.0 {
+            None => Ok(T::default()),
+            Some(members) => serde_json::from_value(Value::Object(members)).map_err(|e| {
+                FieldError::whole(ErrorCode::InvalidValue, format!("{shape}: {e}")).into()
+            }),
+        }
+    }
+}
+
+fn content_type(req: &Request) -> &str {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn unsupported(content_type: &str) -> ApiError {
+    let shown = if content_type.is_empty() {
+        "none"
+    } else {
+        content_type
+    };
+    FieldError::whole(
+        ErrorCode::UnsupportedMediaType,
+        format!("Content-Type must be application/json, found {shown}"),
+    )
+    .into()
+}
+
+/// The whole body, or a 413 once it passes `limit` (after draining a bounded
+/// amount, so that a client still sending receives the answer).
+async fn read_limited(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = req.into_body();
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            FieldError::whole(
+                ErrorCode::UnreadableBody,
+                format!("could not read the request body: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > limit {
+            bytes = Vec::new();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        } else {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        return Err(FieldError::whole(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "the request body is larger than server.body_limit ({limit} bytes); send fewer events per batch"
+            ),
+        )
+        .into());
+    }
+    Ok(Bytes::from(bytes))
 }
 
 fn is_json(content_type: &str) -> bool {

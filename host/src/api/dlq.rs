@@ -8,8 +8,9 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 
 use super::AppState;
-use super::error::{ApiError, FieldError};
-use super::listing::{ListQuery, PageBody, bad_cursor, query_rejection};
+use super::body::OperatorBody;
+use super::error::ApiError;
+use super::listing::{ListQuery, PageBody, bad_cursor, cursor_number, query_rejection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::delivery::Operator;
@@ -30,7 +31,7 @@ pub async fn dead_letters(
     let after = request
         .cursor
         .as_deref()
-        .map(|c| c.parse::<u64>().map_err(|_| bad_cursor()))
+        .map(|c| cursor_number::<u64>(c, 19).ok_or_else(bad_cursor))
         .transpose()?;
     let log = state.log.clone();
     let page = tokio::task::spawn_blocking(move || {
@@ -130,21 +131,11 @@ pub struct RedriveQueued {
 pub async fn redrive(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: OperatorBody,
 ) -> Result<(axum::http::StatusCode, Json<RedriveQueued>), ApiError> {
     let queue = operator_of(&state, &name)?;
-    let request: RedriveRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RedriveRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            FieldError::whole(
-                "invalid_value",
-                format!(
-                    "a redrive body is {{}}, {{\"ids\": [...]}} or {{\"errorCode\": \"...\"}}: {e}"
-                ),
-            )
-        })?
-    };
+    let request: RedriveRequest =
+        body.parse("a redrive body is {}, {\"ids\": [...]} or {\"errorCode\": \"...\"}")?;
     let log = state.log.clone();
     let chosen = tokio::task::spawn_blocking(move || choose(&log, &name, &request))
         .await

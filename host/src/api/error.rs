@@ -5,19 +5,20 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::codes::ErrorCode;
 use crate::log::LogError;
 
 /// A problem with one field of one event, as found by validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// The JSON field at fault (`occurredAt`, `events[3].payload`); `None` for the whole body.
     pub field: Option<String>,
 }
 
 impl FieldError {
-    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -25,7 +26,7 @@ impl FieldError {
         }
     }
 
-    pub fn whole(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn whole(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -51,72 +52,62 @@ pub struct ItemError {
     pub error: FieldError,
 }
 
+/// An error answer: the status comes from the code (see `codes.rs`).
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
     pub error: FieldError,
     pub items: Vec<ItemError>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error: FieldError) -> Self {
+    pub fn new(error: FieldError) -> Self {
         Self {
-            status,
             error,
             items: Vec::new(),
         }
     }
 
-    pub fn bad_request(error: FieldError) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, error)
+    pub fn status(&self) -> StatusCode {
+        self.error.code.status()
     }
 
     pub fn not_found(what: &str, field: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            FieldError::new("not_found", field, format!("no {what} with that {field}")),
-        )
+        Self::new(FieldError::new(
+            ErrorCode::NotFound,
+            field,
+            format!("no {what} with that {field}"),
+        ))
     }
 }
 
 impl From<FieldError> for ApiError {
     fn from(error: FieldError) -> Self {
-        let status = match error.code {
-            "event_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Self::new(status, error)
+        Self::new(error)
     }
 }
 
 impl From<LogError> for ApiError {
     fn from(error: LogError) -> Self {
         match error {
-            LogError::Closed => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                FieldError::whole(
-                    "unavailable",
-                    "the server is shutting down; retry against another instance or later",
-                ),
-            ),
+            LogError::Closed => Self::new(FieldError::whole(
+                ErrorCode::Unavailable,
+                "the server is shutting down; retry against another instance or later",
+            )),
             other => {
                 tracing::error!(error = %other, "storage failure while serving a request");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    FieldError::whole(
-                        "storage_error",
-                        // The details (which may name files) stay in the server's log.
-                        format!(
-                            "storage error: {}; nothing from this request was stored, it is safe to retry",
-                            match &other {
-                                LogError::CommitFailed(reason, _) => reason.clone(),
-                                other => other
-                                    .io_failure()
-                                    .unwrap_or_else(|| "see the server log".to_owned()),
-                            }
-                        ),
+                Self::new(FieldError::whole(
+                    ErrorCode::StorageError,
+                    // The details (which may name files) stay in the server's log.
+                    format!(
+                        "storage error: {}; nothing from this request was stored, it is safe to retry",
+                        match &other {
+                            LogError::CommitFailed(reason, _) => reason.clone(),
+                            other => other
+                                .io_failure()
+                                .unwrap_or_else(|| "see the server log".to_owned()),
+                        }
                     ),
-                )
+                ))
             }
         }
     }
@@ -129,7 +120,7 @@ struct Body<'a> {
 
 #[derive(Serialize)]
 struct Inner<'a> {
-    code: &'static str,
+    code: ErrorCode,
     message: &'a str,
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -147,13 +138,10 @@ impl IntoResponse for ApiError {
             },
         };
         let json = serde_json::to_vec(&body).expect("error bodies serialize");
-        let mut response = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            json,
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let status = self.status();
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::body::JsonBody;
+use super::codes::ErrorCode;
 use super::error::{ApiError, FieldError, ItemError};
 use super::validate::{parse_event, split_object};
 use crate::log::Appended;
@@ -71,7 +72,7 @@ fn count(state: &AppState, appended: &[Appended]) {
 /// Counts a rejected request by its error code.
 fn counted_rejection<T>(state: &AppState, result: Result<T, ApiError>) -> Result<T, ApiError> {
     if let Err(e) = &result {
-        state.metrics.rejected(e.error.code);
+        state.metrics.rejected(e.error.code.as_str());
     }
     result
 }
@@ -96,7 +97,7 @@ async fn accept_batch(
     let mut fields = split_object(text, "the batch")?;
     if let Some(unknown) = fields.keys().find(|k| k.as_str() != "events") {
         return Err(FieldError::new(
-            "unknown_field",
+            ErrorCode::UnknownField,
             unknown.clone(),
             "unknown field; a batch has only events",
         )
@@ -104,22 +105,27 @@ async fn accept_batch(
     }
     let raw = fields
         .remove("events")
-        .ok_or_else(|| FieldError::new("missing_field", "events", "events is required"))?;
+        .ok_or_else(|| FieldError::new(ErrorCode::MissingField, "events", "events is required"))?;
     let items: Vec<&serde_json::value::RawValue> =
         serde_json::from_str(raw.get()).map_err(|_| {
             FieldError::new(
-                "invalid_type",
+                ErrorCode::InvalidType,
                 "events",
                 "events must be an array of event objects",
             )
         })?;
     if items.is_empty() {
-        return Err(FieldError::new("invalid_value", "events", "events must not be empty").into());
+        return Err(FieldError::new(
+            ErrorCode::InvalidValue,
+            "events",
+            "events must not be empty",
+        )
+        .into());
     }
     let limit = state.limits.max_batch_events;
     if items.len() > limit {
         return Err(FieldError::new(
-            "too_many_events",
+            ErrorCode::TooManyEvents,
             "events",
             format!(
                 "a batch holds at most {limit} events (server.max_batch_events); this one has {}",
@@ -140,8 +146,8 @@ async fn accept_batch(
         }
     }
     if let Some(first) = rejected.first() {
-        let mut error = ApiError::bad_request(FieldError {
-            code: "invalid_batch",
+        let mut error = ApiError::new(FieldError {
+            code: ErrorCode::InvalidBatch,
             message: format!(
                 "{} of {} events are invalid; nothing was stored. First: {}",
                 rejected.len(),
@@ -174,6 +180,10 @@ pub async fn get_event(
 }
 
 fn utf8(body: &[u8]) -> Result<&str, FieldError> {
-    std::str::from_utf8(body)
-        .map_err(|e| FieldError::whole("malformed_json", format!("the body is not UTF-8: {e}")))
+    std::str::from_utf8(body).map_err(|e| {
+        FieldError::whole(
+            ErrorCode::MalformedJson,
+            format!("the body is not UTF-8: {e}"),
+        )
+    })
 }

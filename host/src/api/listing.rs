@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::codes::ErrorCode;
 use super::error::{ApiError, FieldError};
 use crate::log::{AttemptOutcome, ListFilter};
 
@@ -76,13 +77,14 @@ fn parse_status(text: &str) -> Result<AttemptOutcome, ApiError> {
     })
 }
 
-/// A list filter's time: from 1970 on.
-fn time_ms(field: &str, text: &str) -> Result<u64, ApiError> {
-    u64::try_from(unix_ms(field, text)?).map_err(|_| not_a_time(field, text))
+/// A list filter's time in unix ms; times before 1970 mean 1970 (nothing
+/// in the log is older).
+pub fn time_ms(field: &str, text: &str) -> Result<u64, ApiError> {
+    Ok(unix_ms(field, text)?.clamp(0, u64::MAX as i128) as u64)
 }
 
 /// Unix ms of an RFC 3339 time in request field `field`, or a 400 naming it.
-pub fn unix_ms(field: &str, text: &str) -> Result<i128, ApiError> {
+fn unix_ms(field: &str, text: &str) -> Result<i128, ApiError> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| not_a_time(field, text))
@@ -97,7 +99,14 @@ fn not_a_time(field: &str, text: &str) -> ApiError {
 
 /// A 400 naming the query parameter.
 pub fn bad(field: &str, message: String) -> ApiError {
-    ApiError::bad_request(FieldError::new("invalid_value", field, message))
+    ApiError::new(FieldError::new(ErrorCode::InvalidValue, field, message))
+}
+
+/// A number in a cursor: 1 to `max_digits` ASCII digits, exactly what
+/// the document's cursor pattern allows (no sign, no spaces).
+pub fn cursor_number<T: std::str::FromStr>(text: &str, max_digits: usize) -> Option<T> {
+    let digits = (1..=max_digits).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
 }
 
 /// An invalid `cursor` (one this server did not hand out).
@@ -110,8 +119,8 @@ pub fn bad_cursor() -> ApiError {
 
 /// An unknown or malformed query parameter, as our JSON 400.
 pub fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::bad_request(FieldError::whole(
-        "invalid_value",
+    ApiError::new(FieldError::whole(
+        ErrorCode::InvalidValue,
         format!(
             "{}; the parameters are status, errorCode, since, until, limit and cursor",
             rejection.body_text()

@@ -3,6 +3,7 @@
 mod attempts;
 mod auth;
 mod body;
+mod codes;
 mod destinations;
 mod dlq;
 mod error;
@@ -23,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde_json::json;
 
+pub use codes::ErrorCode;
 pub use error::{ApiError, FieldError};
 
 use crate::config::{Config, Secret};
@@ -53,6 +55,8 @@ pub struct AppState {
     pub plugin_versions: Arc<crate::runtime::PluginVersions>,
     /// Request timeout and the memory of bodies being read.
     pub request_limits: serve::RequestLimits,
+    /// `/openapi.json` as it holds for this server.
+    pub openapi: axum::body::Bytes,
 }
 
 impl AppState {
@@ -77,6 +81,10 @@ impl AppState {
             controls,
             reloader,
             request_limits: serve::RequestLimits::new(&config.server),
+            openapi: openapi::for_server(
+                !config.server.api_tokens.is_empty(),
+                config.server.max_batch_events,
+            ),
         }
     }
 }
@@ -159,14 +167,14 @@ async fn admin_reload(
     use crate::delivery::ReloadFailure;
     match state.reloader.reload().await {
         Ok(report) => Ok(Json(report)),
-        Err(e @ ReloadFailure::NoConfigFile) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            FieldError::whole("no_config_file", e.to_string()),
-        )),
+        Err(e @ ReloadFailure::NoConfigFile) => Err(ApiError::new(FieldError::whole(
+            ErrorCode::NoConfigFile,
+            e.to_string(),
+        ))),
         Err(e) => {
             tracing::warn!(error = %e, "config reload refused; the running config stays");
-            Err(ApiError::bad_request(FieldError::whole(
-                "invalid_config",
+            Err(ApiError::new(FieldError::whole(
+                ErrorCode::InvalidConfig,
                 e.to_string(),
             )))
         }
@@ -190,11 +198,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        FieldError::whole(
-            "not_found",
-            "no such route; see /v1/events and /v1/events/batch",
-        ),
-    )
+    ApiError::new(FieldError::whole(
+        ErrorCode::NotFound,
+        "no such route; see /v1/events and /v1/events/batch",
+    ))
 }

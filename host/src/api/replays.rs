@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::body::OperatorBody;
+use super::codes::ErrorCode;
 use super::destinations::Items;
 use super::error::{ApiError, FieldError};
-use super::listing::unix_ms;
+use super::listing::time_ms;
 use crate::delivery::{DryRunItem, ReplayCommand, ReplayProgress, ReplayStatus};
 use crate::log::{LogError, Selection};
 
@@ -54,20 +56,23 @@ pub struct DryRun {
 pub async fn start(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: OperatorBody,
 ) -> Result<Response, ApiError> {
     let controls = state.controls.current();
     let Some(control) = controls.get(&name) else {
         return Err(ApiError::not_found("destination", "name"));
     };
-    let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {
-        FieldError::whole(
-            "invalid_value",
-            format!(
-                "a replay body is {{\"fromSequence\", \"toSequence\"}} and/or {{\"since\", \"until\"}}, with optional \"eventType\" and \"dryRun\": {e}"
-            ),
-        )
-    })?;
+    let request: ReplayRequest = body.parse(
+        "a replay body is {\"fromSequence\", \"toSequence\"} and/or {\"since\", \"until\"}, with optional \"eventType\" and \"dryRun\"",
+    )?;
+    let limit = request.limit.unwrap_or(DRY_RUN_DEFAULT);
+    if !(1..=DRY_RUN_MAX).contains(&limit) {
+        return Err(ApiError::new(FieldError::new(
+            ErrorCode::InvalidValue,
+            "limit",
+            format!("must be from 1 to {DRY_RUN_MAX}"),
+        )));
+    }
     let mut selection = selection(&request)?;
     let log = state.log.clone();
     // A replay covers what is stored now; events arriving while it runs are
@@ -80,20 +85,12 @@ pub async fn start(
             .await
             .map_err(|_| LogError::Closed)??;
     if too_many {
-        return Err(ApiError::bad_request(FieldError::whole(
-            "too_many_events",
+        return Err(ApiError::new(FieldError::whole(
+            ErrorCode::TooManyEvents,
             format!("a replay covers at most {MAX_REPLAY_EVENTS} events; narrow the range"),
         )));
     }
     if request.dry_run.unwrap_or(false) {
-        let limit = request.limit.unwrap_or(DRY_RUN_DEFAULT);
-        if !(1..=DRY_RUN_MAX).contains(&limit) {
-            return Err(ApiError::bad_request(FieldError::new(
-                "invalid_value",
-                "limit",
-                format!("must be from 1 to {DRY_RUN_MAX}"),
-            )));
-        }
         let log = state.log.clone();
         let (shown, _) = tokio::task::spawn_blocking(move || log.select(&selection, limit))
             .await
@@ -130,14 +127,12 @@ pub async fn start(
     Ok((StatusCode::ACCEPTED, Json(progress.snapshot())).into_response())
 }
 
-/// The range a request names; at least one bound is required.
+/// The range a request names; a start is required. A range that selects
+/// nothing (an end before its start) is a replay of 0 events, as a list
+/// with such bounds is an empty page.
 fn selection(request: &ReplayRequest) -> Result<Selection, ApiError> {
-    // Before 1970 selects from the start of the log.
-    let time = |field: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| unix_ms(field, t).map(|ms| ms.max(0) as u64))
-            .transpose()
-    };
+    let time =
+        |field: &str, text: &Option<String>| text.as_deref().map(|t| time_ms(field, t)).transpose();
     let selection = Selection {
         from_sequence: request.from_sequence,
         to_sequence: request.to_sequence,
@@ -146,28 +141,10 @@ fn selection(request: &ReplayRequest) -> Result<Selection, ApiError> {
         event_type: request.event_type.clone(),
     };
     if selection.from_sequence.is_none() && selection.since_ms.is_none() {
-        return Err(ApiError::bad_request(FieldError::new(
-            "missing_field",
+        return Err(ApiError::new(FieldError::new(
+            ErrorCode::MissingField,
             "fromSequence",
             "a replay needs a start: fromSequence or since",
-        )));
-    }
-    if let (Some(from), Some(to)) = (selection.from_sequence, selection.to_sequence)
-        && to < from
-    {
-        return Err(ApiError::bad_request(FieldError::new(
-            "invalid_value",
-            "toSequence",
-            "must be at least fromSequence",
-        )));
-    }
-    if let (Some(since), Some(until)) = (selection.since_ms, selection.until_ms)
-        && until <= since
-    {
-        return Err(ApiError::bad_request(FieldError::new(
-            "invalid_value",
-            "until",
-            "must be after since",
         )));
     }
     Ok(selection)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::codes::ErrorCode;
 use super::error::{ApiError, FieldError};
 use crate::config::ServerConfig;
 
@@ -148,10 +149,8 @@ pub async fn limit_request(
     };
     match tokio::time::timeout(limits.timeout, run).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            FieldError::whole(
-                "request_timeout",
+        Err(_) => ApiError::new(FieldError::whole(
+                ErrorCode::RequestTimeout,
                 format!(
                     "the request took longer than server.request_timeout ({}); send it again (a repeated idempotencyKey is never stored twice)",
                     humantime::format_duration(limits.timeout)

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use serde_json::value::RawValue;
 
+use super::codes::ErrorCode;
 use super::error::FieldError;
 use crate::config::MAX_EVENT_BYTES;
 use crate::log::{EventBody, NewEvent};
@@ -36,9 +37,15 @@ pub fn split_object<'a>(
 ) -> Result<BTreeMap<String, &'a RawValue>, FieldError> {
     serde_json::from_str(raw).map_err(|e| {
         if e.is_data() {
-            FieldError::whole("invalid_type", format!("{what} must be a JSON object"))
+            FieldError::whole(
+                ErrorCode::InvalidType,
+                format!("{what} must be a JSON object"),
+            )
         } else {
-            FieldError::whole("malformed_json", format!("{what} is not valid JSON: {e}"))
+            FieldError::whole(
+                ErrorCode::MalformedJson,
+                format!("{what} is not valid JSON: {e}"),
+            )
         }
     })
 }
@@ -48,7 +55,7 @@ pub fn parse_event(raw: &str) -> Result<NewEvent, FieldError> {
     let fields = split_object(raw, "the event")?;
     if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(FieldError::new(
-            "unknown_field",
+            ErrorCode::UnknownField,
             unknown.clone(),
             format!("unknown field; an event has {}", FIELDS.join(", ")),
         ));
@@ -59,7 +66,7 @@ pub fn parse_event(raw: &str) -> Result<NewEvent, FieldError> {
         .is_err()
     {
         return Err(FieldError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "occurredAt",
             format!("\"{occurred_at}\" is not an RFC 3339 time like \"2026-05-26T14:21:08.493Z\""),
         ));
@@ -86,7 +93,7 @@ pub fn parse_event(raw: &str) -> Result<NewEvent, FieldError> {
     });
     if event.body.len() > MAX_EVENT_BYTES {
         return Err(FieldError::whole(
-            "event_too_large",
+            ErrorCode::EventTooLarge,
             format!(
                 "the event is {} bytes serialized; the limit is {MAX_EVENT_BYTES} (1 MiB, the Kinesis record limit)",
                 event.body.len()
@@ -97,19 +104,19 @@ pub fn parse_event(raw: &str) -> Result<NewEvent, FieldError> {
 }
 
 fn required_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<String, FieldError> {
-    let raw = fields
-        .get(name)
-        .ok_or_else(|| FieldError::new("missing_field", name, format!("{name} is required")))?;
+    let raw = fields.get(name).ok_or_else(|| {
+        FieldError::new(ErrorCode::MissingField, name, format!("{name} is required"))
+    })?;
     if !raw.get().starts_with('"') {
         return Err(FieldError::new(
-            "invalid_type",
+            ErrorCode::InvalidType,
             name,
             format!("{name} must be a string, found {}", kind(raw)),
         ));
     }
     serde_json::from_str(raw.get()).map_err(|e| {
         FieldError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             name,
             format!("{name} is not a valid string: {e}"),
         )
@@ -122,21 +129,21 @@ fn key_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<String
     let value = required_string(fields, name)?;
     if value.trim().is_empty() {
         return Err(FieldError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             name,
             format!("{name} must not be empty"),
         ));
     }
     if value.chars().count() > MAX_KEY_CHARS {
         return Err(FieldError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             name,
             format!("{name} is longer than {MAX_KEY_CHARS} characters"),
         ));
     }
     if value.chars().any(char::is_control) {
         return Err(FieldError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             name,
             format!("{name} must not contain control characters"),
         ));
@@ -154,7 +161,7 @@ fn object<'a>(
         None => Ok(Cow::Borrowed(&EMPTY_OBJECT)),
         Some(raw) if raw.get().starts_with('{') => Ok(compact(raw)),
         Some(raw) => Err(FieldError::new(
-            "invalid_type",
+            ErrorCode::InvalidType,
             name,
             format!("{name} must be an object, found {}", kind(raw)),
         )),
@@ -263,7 +270,10 @@ mod tests {
             "idempotencyKey",
         ] {
             let e = error(&with(field, None));
-            assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some(field)));
+            assert_eq!(
+                (e.code.as_str(), e.field.as_deref()),
+                ("missing_field", Some(field))
+            );
         }
     }
 
@@ -283,7 +293,7 @@ mod tests {
         for (field, value, code) in cases {
             let e = error(&with(field, Some(value)));
             assert_eq!(
-                (e.code, e.field.as_deref()),
+                (e.code.as_str(), e.field.as_deref()),
                 (code, Some(field)),
                 "{field}={value}"
             );
@@ -291,7 +301,7 @@ mod tests {
         let long = format!("\"{}\"", "k".repeat(MAX_KEY_CHARS + 1));
         assert_eq!(
             error(&with("idempotencyKey", Some(&long))).code,
-            "invalid_value"
+            ErrorCode::InvalidValue
         );
     }
 
@@ -299,18 +309,18 @@ mod tests {
     fn unknown_fields_malformed_json_and_non_objects() {
         let e = error(&with("eventtype", Some("\"x\"")));
         assert_eq!(
-            (e.code, e.field.as_deref()),
+            (e.code.as_str(), e.field.as_deref()),
             ("unknown_field", Some("eventtype"))
         );
-        assert_eq!(error("{\"eventType\": ").code, "malformed_json");
-        assert_eq!(error("[1]").code, "invalid_type");
-        assert_eq!(error("\"event\"").code, "invalid_type");
+        assert_eq!(error("{\"eventType\": ").code.as_str(), "malformed_json");
+        assert_eq!(error("[1]").code.as_str(), "invalid_type");
+        assert_eq!(error("\"event\"").code.as_str(), "invalid_type");
     }
 
     #[test]
     fn oversize_events_are_rejected() {
         let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(MAX_EVENT_BYTES));
         let e = error(&with("payload", Some(&big)));
-        assert_eq!((e.code, e.field), ("event_too_large", None));
+        assert_eq!((e.code.as_str(), e.field), ("event_too_large", None));
     }
 }

@@ -74,10 +74,13 @@ impl Log {
         selection: &Selection,
         mut take: impl FnMut(u64) -> bool,
     ) -> Result<bool, LogError> {
-        let txn = self.inner.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
         let from = selection.from_sequence.unwrap_or(0);
         let to = selection.to_sequence.unwrap_or(u64::MAX);
+        if from > to {
+            return Ok(false);
+        }
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
         for entry in events.range(from..=to)? {
             let (sequence, bytes) = entry?;
             let sequence = sequence.value();
