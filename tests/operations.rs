@@ -170,6 +170,24 @@ async fn the_dlq_pages_and_filters_and_status_shows_the_last_error() {
     )
     .await;
     assert!(later.is_empty());
+    // Times before 1970 are valid RFC 3339 times: they mean 1970.
+    let (early, _) = all_pages(
+        &server,
+        "/v1/destinations/picky/dlq",
+        "since=1073-02-09T20:42:53Z",
+    )
+    .await;
+    assert_eq!(early.len(), 10);
+    // A redrive body must be an object without nulls: `[null, null]` used
+    // to be read as "no filter" and redrove every dead letter.
+    for body in [json!([null, null]), json!({"ids": null}), json!("all")] {
+        let (status, answer) = server
+            .post("/v1/destinations/picky/dlq/redrive", &body)
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+    }
+    let (_, picky) = server.get("/v1/destinations/picky").await;
+    assert_eq!(picky["deadLetters"], 10, "nothing was redriven: {picky}");
     let (status, body) = server
         .get("/v1/destinations/picky/dlq?status=delivered")
         .await;
