@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod failure_codes;
 pub mod log;
 pub mod metrics;
 pub mod runtime;

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use serde_json::value::RawValue;
 
 use super::status::LastError;
+use crate::failure_codes;
 use crate::log::{
     AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress, EventRecord, format_time,
 };
@@ -31,7 +32,7 @@ pub enum Verdict {
 impl Verdict {
     pub fn no_outcome() -> Self {
         Verdict::Retry {
-            code: "no_outcome".into(),
+            code: failure_codes::NO_OUTCOME.into(),
             message: "the plugin returned no outcome for this event".into(),
         }
     }

@@ -1,5 +1,6 @@
 //! Errors of the plugin runtime: loading a component, and calling one.
 
+use crate::failure_codes;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,11 +52,11 @@ impl CallError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Trap(_) => "plugin_trap",
-            Self::Timeout(_) | Self::WallTimeout(_) => "plugin_timeout",
-            Self::MemoryLimit(_) => "plugin_memory_limit",
-            Self::Contract(_) => "plugin_contract",
-            Self::Init { .. } => "plugin_init",
+            Self::Trap(_) => failure_codes::PLUGIN_TRAP,
+            Self::Timeout(_) | Self::WallTimeout(_) => failure_codes::PLUGIN_TIMEOUT,
+            Self::MemoryLimit(_) => failure_codes::PLUGIN_MEMORY_LIMIT,
+            Self::Contract(_) => failure_codes::PLUGIN_CONTRACT,
+            Self::Init { .. } => failure_codes::PLUGIN_INIT,
         }
     }
 }

@@ -11,6 +11,7 @@ use super::bindings::PluginErrorRecord;
 use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, log, types};
 use super::plugin_log::{self, LogBudget};
 use super::sandbox::{CallClock, MemoryLimiter};
+use crate::failure_codes;
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::{self as kafka_sink, KafkaSink};
 use crate::sinks::kinesis::{KinesisSink, Record};
@@ -102,7 +103,7 @@ impl file::Host for HostState {
     async fn append_lines(&mut self, lines: Vec<String>) -> Result<u64, PluginErrorRecord> {
         let Some(sink) = self.sinks.file.clone() else {
             return Err(PluginErrorRecord {
-                code: "no_file_output".into(),
+                code: failure_codes::NO_FILE_OUTPUT.into(),
                 message: format!(
                     "destination {} has no [destinations.file] output configured",
                     self.destination
@@ -113,11 +114,11 @@ impl file::Host for HostState {
         match result {
             Ok(Ok(first)) => Ok(first),
             Ok(Err(e)) => Err(PluginErrorRecord {
-                code: "io_error".into(),
+                code: failure_codes::IO_ERROR.into(),
                 message: e.to_string(),
             }),
             Err(e) => Err(PluginErrorRecord {
-                code: "io_error".into(),
+                code: failure_codes::IO_ERROR.into(),
                 message: format!("the file write task failed: {e}"),
             }),
         }
@@ -131,7 +132,7 @@ impl kinesis::Host for HostState {
     ) -> Vec<Result<kinesis::KinesisLocation, kinesis::KinesisFailure>> {
         let Some(sink) = self.sinks.kinesis.clone() else {
             let failure = kinesis::KinesisFailure {
-                code: "no_kinesis_output".into(),
+                code: failure_codes::NO_KINESIS_OUTPUT.into(),
                 message: format!(
                     "destination {} has no [destinations.kinesis] stream configured",
                     self.destination
@@ -173,7 +174,7 @@ impl kafka::Host for HostState {
     ) -> Vec<Result<kafka::KafkaLocation, kafka::KafkaFailure>> {
         let Some(sink) = self.sinks.kafka.clone() else {
             let failure = kafka::KafkaFailure {
-                code: "no_kafka_output".into(),
+                code: failure_codes::NO_KAFKA_OUTPUT.into(),
                 message: format!(
                     "destination {} has no [destinations.kafka] topic configured",
                     self.destination

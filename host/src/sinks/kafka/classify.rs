@@ -1,5 +1,6 @@
 //! Which Kafka errors are worth retrying.
 
+use crate::failure_codes;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Errors that pass with time: leadership moves, brokers restarting,
@@ -41,7 +42,7 @@ pub fn classify(error: &KafkaError) -> (String, bool) {
     match error.rdkafka_error_code() {
         Some(code) => (format!("{code:?}"), TRANSIENT.contains(&code)),
         // Not a broker or librdkafka code: the producer itself is gone.
-        None => ("ProducerUnavailable".into(), true),
+        None => (failure_codes::PRODUCER_UNAVAILABLE.into(), true),
     }
 }
 

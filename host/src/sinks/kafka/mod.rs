@@ -18,6 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 
 use super::Failure;
 use crate::config::KafkaConfig;
+use crate::failure_codes;
 use crate::metrics::Metrics;
 use producer::ProducerContext;
 pub use producer::client_config;
@@ -78,10 +79,6 @@ const TOPIC_FAILURES: &[&str] = &[
     "UnknownTopic",
     "UnknownPartition",
 ];
-
-/// The code of records that failed because their producer hit a fatal
-/// error (it was recreated; they are retried).
-pub const PRODUCER_FATAL: &str = "ProducerFatal";
 
 type Producer_ = FutureProducer<ProducerContext>;
 
@@ -153,7 +150,7 @@ impl KafkaSink {
                     }),
                     Ok(Err((error, _))) => Err(failure(&error)),
                     Err(_canceled) => Err(Failure {
-                        code: "ProducerUnavailable".into(),
+                        code: failure_codes::PRODUCER_UNAVAILABLE.into(),
                         message: "the producer shut down before the broker answered".into(),
                         retryable: true,
                     }),
@@ -166,7 +163,7 @@ impl KafkaSink {
             for result in &mut results {
                 if let Err(failure) = result {
                     *failure = Failure {
-                        code: PRODUCER_FATAL.into(),
+                        code: failure_codes::PRODUCER_FATAL.into(),
                         message: format!(
                             "the Kafka producer hit a fatal error ({code:?}: {reason}); it was recreated and the record will be retried"
                         ),
@@ -280,7 +277,7 @@ impl KafkaSink {
 /// enqueue in the same call.
 fn held_back() -> Failure {
     Failure {
-        code: "HeldBack".into(),
+        code: failure_codes::HELD_BACK.into(),
         message: "not sent: an earlier record of its key could not be enqueued".into(),
         retryable: true,
     }

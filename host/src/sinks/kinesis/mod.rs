@@ -17,6 +17,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use super::{Failure, error_chain};
 use crate::config::{KinesisConfig, KinesisOrdering, KinesisStream, RetryConfig};
+use crate::failure_codes;
 pub use batching::MAX_CALL_BYTES;
 
 /// Longest partition key Kinesis accepts, in Unicode characters.
@@ -158,7 +159,7 @@ impl KinesisSink {
             .map(|(result, error)| {
                 result.unwrap_or_else(|| {
                     Err(error.unwrap_or_else(|| Failure {
-                        code: "HeldBack".into(),
+                        code: failure_codes::HELD_BACK.into(),
                         message: "not sent: an earlier record with the same partition key has not landed yet".into(),
                         retryable: true,
                     }))
@@ -229,12 +230,12 @@ impl KinesisSink {
                                 sequence_number: sequence.to_owned(),
                             }),
                             (_, _, code) => {
-                                let code = code.unwrap_or("UnknownError");
+                                let code = code.unwrap_or(failure_codes::UNKNOWN_ERROR);
                                 Err(failure(code, entry.error_message().unwrap_or(code)))
                             }
                         },
                         None => Err(failure(
-                            "InternalFailure",
+                            failure_codes::INTERNAL_FAILURE,
                             "PutRecords returned fewer results than records",
                         )),
                     })
@@ -264,7 +265,7 @@ impl Record {
 fn validate(record: &Record) -> Option<Result<Location, Failure>> {
     if record.size() > MAX_RECORD_BYTES {
         return Some(Err(Failure {
-            code: "RecordTooLarge".into(),
+            code: failure_codes::RECORD_TOO_LARGE.into(),
             message: format!(
                 "the record is {} bytes (data and partition key), over Kinesis' limit of {MAX_RECORD_BYTES}",
                 record.size()
@@ -275,7 +276,7 @@ fn validate(record: &Record) -> Option<Result<Location, Failure>> {
     let chars = record.partition_key.chars().count();
     if chars == 0 || chars > MAX_PARTITION_KEY_CHARS {
         return Some(Err(Failure {
-            code: "InvalidPartitionKey".into(),
+            code: failure_codes::INVALID_PARTITION_KEY.into(),
             message: format!(
                 "a partition key must be 1 to {MAX_PARTITION_KEY_CHARS} characters; this one has {chars}"
             ),

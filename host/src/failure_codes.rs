@@ -1,0 +1,101 @@
+//! The failure codes the host itself records on attempts and dead letters
+//! (`errorCode`), as opposed to those a service names (Kinesis and Kafka
+//! error names such as `ProvisionedThroughputExceededException`) or a plugin
+//! chooses. Operators filter and redrive by them, so each is one constant
+//! here, and the README's table of them is checked against this list.
+//!
+//! Runtime and plugin-boundary failures are snake_case; failures a sink
+//! raises among a service's own error names follow that service's
+//! PascalCase, so one destination's codes read alike.
+
+macro_rules! failure_codes {
+    ($($name:ident = $code:literal, $retry:literal, $when:literal;)+) => {
+        $(#[doc = $when] pub const $name: &str = $code;)+
+
+        /// Every code with whether the event is retried and when it is
+        /// recorded, in the README's order.
+        pub const ALL: &[(&str, &str, &str)] = &[$(($code, $retry, $when)),+];
+    };
+}
+
+failure_codes! {
+    PLUGIN_TRAP = "plugin_trap", "no (each event was tried twice alone first)",
+        "a plugin trapped (a panic, an out-of-bounds access); after the batch is split to find the event, only that event fails";
+    PLUGIN_TIMEOUT = "plugin_timeout", "no (each event was tried twice alone first)",
+        "a plugin call passed `plugins.time_limit` (guest time) or `plugins.call_timeout` (wall time)";
+    PLUGIN_MEMORY_LIMIT = "plugin_memory_limit", "no (each event was tried twice alone first)",
+        "a plugin instance grew past `plugins.memory_limit`";
+    PLUGIN_CONTRACT = "plugin_contract", "no",
+        "a plugin broke the interface contract (e.g. returned a different number of outcomes than events)";
+    PLUGIN_INIT = "plugin_init", "no",
+        "a plugin's `init` refused its config";
+    NO_OUTCOME = "no_outcome", "yes",
+        "the plugin returned no outcome for the event";
+    IO_ERROR = "io_error", "as the plugin decides (a host-function error)",
+        "the file sink could not write (the message says why, e.g. no space left)";
+    NO_FILE_OUTPUT = "no_file_output", "as the plugin decides (a host-function error)",
+        "a plugin called the file host function on a destination without `file = {...}`";
+    NO_KINESIS_OUTPUT = "no_kinesis_output", "as the plugin decides (a host-function error)",
+        "a plugin called the Kinesis host function on a destination without `kinesis = {...}`";
+    NO_KAFKA_OUTPUT = "no_kafka_output", "as the plugin decides (a host-function error)",
+        "a plugin called the Kafka host function on a destination without `kafka = {...}`";
+    HELD_BACK = "HeldBack", "yes",
+        "not sent because an earlier record of the same partition key in the same call failed (order is kept)";
+    RECORD_TOO_LARGE = "RecordTooLarge", "no",
+        "a Kinesis record over 1 MiB (data plus partition key); dead-lettered alone, its neighbours are sent";
+    INVALID_PARTITION_KEY = "InvalidPartitionKey", "no",
+        "a Kinesis partition key that is empty or over 256 characters";
+    INTERNAL_FAILURE = "InternalFailure", "yes",
+        "Kinesis answered PutRecords with fewer results than records";
+    UNKNOWN_ERROR = "UnknownError", "no",
+        "Kinesis failed a record without naming an error";
+    PRODUCER_UNAVAILABLE = "ProducerUnavailable", "yes",
+        "the Kafka producer shut down before the broker answered";
+    PRODUCER_FATAL = "ProducerFatal", "yes",
+        "the Kafka producer hit a fatal error; it was recreated and the record is retried";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+
+    const TABLE_START: &str = "| code | retried | when |\n";
+
+    fn markdown_table() -> String {
+        let mut out = format!("{TABLE_START}|---|---|---|\n");
+        for (code, retried, when) in ALL {
+            out.push_str(&format!("| `{code}` | {retried} | {when} |\n"));
+        }
+        out
+    }
+
+    #[test]
+    fn the_readme_failure_code_table_is_this_list() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let start = readme
+            .find(TABLE_START)
+            .expect("the README has the failure-code table");
+        let end = readme[start..]
+            .find("\n\n")
+            .map_or(readme.len(), |i| start + i + 1);
+        if std::env::var_os("PUSHRAIL_BLESS").is_some() {
+            let updated = format!("{}{}{}", &readme[..start], markdown_table(), &readme[end..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert_eq!(
+            &readme[start..end],
+            markdown_table(),
+            "the README's failure codes differ from failure_codes.rs; run PUSHRAIL_BLESS=1 cargo test -p pushrail failure_codes"
+        );
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, _, _) in ALL {
+            assert!(seen.insert(code), "{code} twice");
+        }
+    }
+}
