@@ -56,7 +56,7 @@ pub async fn run(
         listener,
         delivery,
         background,
-        versions,
+        plugin_versions,
     } = match started {
         Ok(parts) => parts,
         Err(e) => {
@@ -81,7 +81,7 @@ pub async fn run(
         metrics,
         controls,
         reloader.clone(),
-        versions,
+        plugin_versions,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -117,7 +117,7 @@ struct Started {
     delivery: Delivery,
     /// The retention sweeper and the plugin directory watcher.
     background: Vec<tokio::task::JoinHandle<()>>,
-    versions: Arc<PluginVersions>,
+    plugin_versions: Arc<PluginVersions>,
 }
 
 /// Everything between opening the log and serving: plugins, delivery,
@@ -136,8 +136,15 @@ async fn start(config: &Config, log: &Log, metrics: Arc<Metrics>) -> Result<Star
     let limits = Limits::from_config(&config.plugins);
     let runtime = Runtime::new(limits, cache_dir)?;
     let registry = runtime.load_plugins(config.plugins.dir.as_deref())?;
-    let versions = PluginVersions::new(&registry);
-    let delivery = Delivery::start(config, log, runtime.clone(), versions.clone(), metrics).await?;
+    let plugin_versions = PluginVersions::new(&registry);
+    let delivery = Delivery::start(
+        config,
+        log,
+        runtime.clone(),
+        plugin_versions.clone(),
+        metrics,
+    )
+    .await?;
     tracing::info!(
         destinations = config.destinations.len(),
         plugins = registry.names().collect::<Vec<_>>().join(","),
@@ -159,14 +166,14 @@ async fn start(config: &Config, log: &Log, metrics: Arc<Metrics>) -> Result<Star
             runtime,
             dir.clone(),
             config.plugins.watch_interval,
-            versions.clone(),
+            plugin_versions.clone(),
         ));
     }
     Ok(Started {
         listener,
         delivery,
         background,
-        versions,
+        plugin_versions,
     })
 }
 

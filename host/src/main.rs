@@ -127,8 +127,8 @@ fn check_plugins(config: &Config) -> Result<Vec<String>, String> {
         let registry = engine
             .load_plugins(config.plugins.dir.as_deref())
             .map_err(|e| e.to_string())?;
-        let plugins = pushrail::runtime::PluginVersions::new(&registry);
-        let problems = pushrail::delivery::validate(config, engine, &plugins).await;
+        let plugin_versions = pushrail::runtime::PluginVersions::new(&registry);
+        let problems = pushrail::delivery::validate(config, engine, &plugin_versions).await;
         Ok(problems.iter().map(ToString::to_string).collect())
     })
 }

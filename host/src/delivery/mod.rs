@@ -107,7 +107,7 @@ struct Prepared {
 pub struct Delivery {
     log: Log,
     runtime: Arc<Runtime>,
-    versions: Arc<PluginVersions>,
+    plugin_versions: Arc<PluginVersions>,
     metrics: Arc<Metrics>,
     data_dir: PathBuf,
     /// In config order.
@@ -123,13 +123,13 @@ impl Delivery {
         config: &Config,
         log: &Log,
         runtime: Arc<Runtime>,
-        versions: Arc<PluginVersions>,
+        plugin_versions: Arc<PluginVersions>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, DeliveryError> {
         let mut delivery = Self {
             log: log.clone(),
             runtime,
-            versions,
+            plugin_versions,
             metrics,
             data_dir: config.storage.data_dir.clone(),
             running: Vec::new(),
@@ -159,13 +159,13 @@ impl Delivery {
         let sinks = bind_sinks(&self.data_dir, destination, &self.metrics).await?;
         let mut pipeline = Pipeline::start(
             self.runtime.clone(),
-            &self.versions,
+            &self.plugin_versions,
             config,
             destination,
             sinks,
         )
         .await?;
-        pipeline.follow(self.versions.clone());
+        pipeline.follow(self.plugin_versions.clone());
         let was_paused = self.log.is_paused(&destination.name).unwrap_or_else(|e| {
             tracing::warn!(destination = %destination.name, error = %e, "cannot read the paused flag; starting unpaused");
             false
@@ -264,11 +264,11 @@ fn transforms_of(config: &Config, destination: &DestinationConfig) -> Vec<Transf
 pub async fn validate(
     config: &Config,
     runtime: Arc<Runtime>,
-    plugins: &PluginVersions,
+    plugin_versions: &PluginVersions,
 ) -> Vec<DeliveryError> {
     let mut problems = Vec::new();
     for destination in &config.destinations {
-        problems.extend(validate_destination(config, destination, &runtime, plugins).await);
+        problems.extend(validate_destination(config, destination, &runtime, plugin_versions).await);
     }
     problems
 }
@@ -278,12 +278,12 @@ async fn validate_destination(
     config: &Config,
     destination: &DestinationConfig,
     runtime: &Arc<Runtime>,
-    plugins: &PluginVersions,
+    plugin_versions: &PluginVersions,
 ) -> Vec<DeliveryError> {
     let mut problems = Vec::new();
     let started = Pipeline::start(
         runtime.clone(),
-        plugins,
+        plugin_versions,
         config,
         destination,
         SinkBindings::default(),

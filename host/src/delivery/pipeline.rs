@@ -38,8 +38,8 @@ pub struct Pipeline {
     instance: Option<DestinationInstance>,
     /// plugin name → (time in its calls, calls) since the last [`Pipeline::take_call_times`].
     call_times: BTreeMap<String, (Duration, u64)>,
-    /// Newer plugin versions to switch to (hot reload), and the last one seen.
-    versions: Option<(Arc<PluginVersions>, tokio::sync::watch::Receiver<u64>)>,
+    /// Newer plugin plugin_versions to switch to (hot reload), and the last one seen.
+    plugin_versions: Option<(Arc<PluginVersions>, tokio::sync::watch::Receiver<u64>)>,
 }
 
 impl Pipeline {
@@ -47,13 +47,13 @@ impl Pipeline {
     /// so that a bad config is reported at startup, not at the first event.
     pub async fn start(
         runtime: Arc<Runtime>,
-        plugins: &PluginVersions,
+        plugin_versions: &PluginVersions,
         config: &Config,
         destination: &DestinationConfig,
         sinks: SinkBindings,
     ) -> Result<Self, DeliveryError> {
         let plugin = resolve(
-            plugins,
+            plugin_versions,
             &destination.name,
             &destination.plugin,
             World::Destination,
@@ -65,7 +65,12 @@ impl Pipeline {
                     Some(named) => (named.plugin.as_str(), named.config.to_string()),
                     None => (reference.as_str(), "{}".to_owned()),
                 };
-            let plugin = resolve(plugins, &destination.name, plugin_name, World::Transform)?;
+            let plugin = resolve(
+                plugin_versions,
+                &destination.name,
+                plugin_name,
+                World::Transform,
+            )?;
             stages.push(Stage {
                 name: reference.clone(),
                 plugin,
@@ -82,7 +87,7 @@ impl Pipeline {
             stages,
             instance: None,
             call_times: BTreeMap::new(),
-            versions: None,
+            plugin_versions: None,
         };
         let init_error = |plugin: &str, error: CallError| DeliveryError::Init {
             destination: destination.name.clone(),
@@ -104,28 +109,28 @@ impl Pipeline {
         Ok(pipeline)
     }
 
-    /// Follows `versions`: [`Pipeline::refresh`] switches to what it publishes.
-    pub fn follow(&mut self, versions: Arc<PluginVersions>) {
-        let mut seen = versions.subscribe();
+    /// Follows `plugin_versions`: [`Pipeline::refresh`] switches to what it publishes.
+    pub fn follow(&mut self, plugin_versions: Arc<PluginVersions>) {
+        let mut seen = plugin_versions.subscribe();
         seen.mark_unchanged();
-        self.versions = Some((versions, seen));
+        self.plugin_versions = Some((plugin_versions, seen));
     }
 
-    /// Switches to newer plugin versions; called between batches, so a batch
+    /// Switches to newer plugin plugin_versions; called between batches, so a batch
     /// runs entirely on one version. A version that cannot start here (wrong
     /// world, or its `init` refuses the config) is recorded and the running
     /// one stays. True when something switched.
     pub async fn refresh(&mut self) -> bool {
-        let Some((versions, seen)) = &mut self.versions else {
+        let Some((plugin_versions, seen)) = &mut self.plugin_versions else {
             return false;
         };
         if !seen.has_changed().unwrap_or(false) {
             return false;
         }
         seen.mark_unchanged();
-        let versions = versions.clone();
+        let plugin_versions = plugin_versions.clone();
         let mut switched = false;
-        if let Some(newest) = versions.get(&self.plugin.name)
+        if let Some(newest) = plugin_versions.get(&self.plugin.name)
             && newest.hash != self.plugin.hash
         {
             let started = match newest.world() {
@@ -150,12 +155,12 @@ impl Pipeline {
                     self.instance = Some(instance);
                     switched = true;
                 }
-                Err(error) => self.refuse(&versions, &newest, error),
+                Err(error) => self.refuse(&plugin_versions, &newest, error),
             }
         }
         for index in 0..self.stages.len() {
             let current = self.stages[index].plugin.clone();
-            let Some(newest) = versions.get(&current.name) else {
+            let Some(newest) = plugin_versions.get(&current.name) else {
                 continue;
             };
             if newest.hash == current.hash {
@@ -179,7 +184,7 @@ impl Pipeline {
                     stage.instance = Some(instance);
                     switched = true;
                 }
-                Err(error) => self.refuse(&versions, &newest, error),
+                Err(error) => self.refuse(&plugin_versions, &newest, error),
             }
         }
         switched
@@ -189,9 +194,9 @@ impl Pipeline {
         tracing::info!(destination = %self.destination, plugin = %newest.name, hash = &newest.hash[..12], "switched to the new plugin version");
     }
 
-    fn refuse(&self, versions: &PluginVersions, newest: &Plugin, error: String) {
+    fn refuse(&self, plugin_versions: &PluginVersions, newest: &Plugin, error: String) {
         tracing::warn!(destination = %self.destination, plugin = %newest.name, %error, "new plugin version refused; the running version stays");
-        versions.fail(
+        plugin_versions.fail(
             &newest.name,
             format!("version {} could not start: {error}", &newest.hash[..12]),
         );
@@ -317,7 +322,7 @@ impl Pipeline {
                     }
                 }
                 Err(failure) => {
-                    verdicts[slot] = Some(Verdict::Dead {
+                    verdicts[slot] = Some(Verdict::Permanent {
                         code: failure.code,
                         message: failure.message,
                     })
@@ -345,7 +350,7 @@ impl Pipeline {
             match result {
                 Ok(outcome) => merge(&mut verdicts[slot], outcome),
                 Err(error) => {
-                    verdicts[slot] = Some(Verdict::Dead {
+                    verdicts[slot] = Some(Verdict::Permanent {
                         code: error.code().to_owned(),
                         message: error.to_string(),
                     })
@@ -419,13 +424,13 @@ impl Pipeline {
 }
 
 fn resolve(
-    registry: &PluginVersions,
+    plugin_versions: &PluginVersions,
     destination: &str,
     name: &str,
     world: World,
 ) -> Result<Arc<Plugin>, DeliveryError> {
-    let Some(plugin) = registry.get(name) else {
-        return Err(match registry.error(name) {
+    let Some(plugin) = plugin_versions.get(name) else {
+        return Err(match plugin_versions.error(name) {
             Some(error) => DeliveryError::PluginFailed {
                 destination: destination.to_owned(),
                 error,
@@ -433,7 +438,7 @@ fn resolve(
             None => DeliveryError::UnknownPlugin {
                 destination: destination.to_owned(),
                 plugin: name.to_owned(),
-                available: registry.names().join(", "),
+                available: plugin_versions.names().join(", "),
             },
         });
     };

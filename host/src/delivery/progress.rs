@@ -161,7 +161,7 @@ async fn wait_or_stop(mut stop: watch::Receiver<bool>, duration: Duration) {
 fn merge(mut earlier: DeliveryProgress, later: DeliveryProgress) -> DeliveryProgress {
     earlier.attempts.extend(later.attempts);
     earlier.dead_letters.extend(later.dead_letters);
-    earlier.discarded.extend(later.discarded);
+    earlier.leave_dlq.extend(later.leave_dlq);
     earlier.cursor = earlier.cursor.max(later.cursor);
     earlier
 }
@@ -198,7 +198,7 @@ mod tests {
         DeliveryProgress {
             destination: "d".into(),
             cursor,
-            discarded: dead.to_vec(),
+            leave_dlq: dead.to_vec(),
             ..DeliveryProgress::default()
         }
     }
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(written.len(), 1, "one transaction for both");
         assert_eq!(written[0].cursor, 21);
         assert_eq!(
-            written[0].discarded,
+            written[0].leave_dlq,
             [5, 15],
             "the failed batch's changes are in it"
         );

@@ -40,7 +40,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::error!(destination = %self.config.name, error = %e, "cannot read waiting events back; retrying");
-                self.pause(STORAGE_RETRY).await;
+                self.back_off(STORAGE_RETRY).await;
             }
         }
     }

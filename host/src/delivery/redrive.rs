@@ -74,7 +74,7 @@ impl Worker {
             .write(DeliveryProgress {
                 destination: self.config.name.clone(),
                 attempts: vec![attempt],
-                discarded: vec![sequence],
+                leave_dlq: vec![sequence],
                 ..DeliveryProgress::default()
             })
             .await?;
@@ -117,7 +117,7 @@ impl Worker {
         let settled = self.attempt(&records, Run::Redrive, 0).await;
         tracing::info!(
             destination = %self.config.name,
-            delivered = settled.progress.discarded.len(),
+            delivered = settled.progress.leave_dlq.len(),
             still_dead = settled.progress.dead_letters.len(),
             "redrive batch done"
         );

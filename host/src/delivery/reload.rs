@@ -73,7 +73,7 @@ impl Delivery {
                 continue;
             }
             problems.extend(
-                validate_destination(&new, destination, &self.runtime, &self.versions).await,
+                validate_destination(&new, destination, &self.runtime, &self.plugin_versions).await,
             );
             starting.push(destination.clone());
         }

@@ -25,13 +25,13 @@ use crate::runtime::Outcome;
 pub enum Verdict {
     Delivered(BTreeMap<String, String>),
     Filtered,
-    Retry { code: String, message: String },
-    Dead { code: String, message: String },
+    Retryable { code: String, message: String },
+    Permanent { code: String, message: String },
 }
 
 impl Verdict {
     pub fn no_outcome() -> Self {
-        Verdict::Retry {
+        Verdict::Retryable {
             code: failure_codes::NO_OUTCOME.into(),
             message: "the plugin returned no outcome for this event".into(),
         }
@@ -130,18 +130,18 @@ pub fn settle(
                     settled.latencies.push(latency);
                 }
                 if matches!(run, Run::Redrive) {
-                    settled.progress.discarded.push(record.sequence);
+                    settled.progress.leave_dlq.push(record.sequence);
                 }
                 Next::Done
             }
             Verdict::Filtered => {
                 attempt.outcome = AttemptOutcome::Filtered;
                 if matches!(run, Run::Redrive) {
-                    settled.progress.discarded.push(record.sequence);
+                    settled.progress.leave_dlq.push(record.sequence);
                 }
                 Next::Done
             }
-            Verdict::Retry { code, message } => {
+            Verdict::Retryable { code, message } => {
                 let failure = Failure::new(code, message);
                 match run {
                     Run::Live { .. } if held_back => {
@@ -186,7 +186,7 @@ pub fn settle(
                     }
                 }
             }
-            Verdict::Dead { code, message } => {
+            Verdict::Permanent { code, message } => {
                 let failure = Failure::new(code, message);
                 if let Run::Replay { .. } = run {
                     fail(&mut attempt, AttemptOutcome::Failed, &failure);
@@ -291,23 +291,21 @@ fn fail(attempt: &mut AttemptRecord, outcome: AttemptOutcome, failure: &Failure)
 pub fn merge(verdict: &mut Option<Verdict>, outcome: Outcome) {
     let incoming = match outcome {
         Outcome::Delivered(coordinates) => Verdict::Delivered(coordinates.into_iter().collect()),
-        Outcome::Retryable(e) => Verdict::Retry {
+        Outcome::Retryable(e) => Verdict::Retryable {
             code: e.code,
             message: e.message,
         },
-        Outcome::Permanent(e) => Verdict::Dead {
+        Outcome::Permanent(e) => Verdict::Permanent {
             code: e.code,
             message: e.message,
         },
     };
     *verdict = Some(match (verdict.take(), incoming) {
         (None, v) => v,
-        (Some(Verdict::Dead { code, message }), _) | (_, Verdict::Dead { code, message }) => {
-            Verdict::Dead { code, message }
-        }
-        (Some(Verdict::Retry { code, message }), _) | (_, Verdict::Retry { code, message }) => {
-            Verdict::Retry { code, message }
-        }
+        (Some(Verdict::Permanent { code, message }), _)
+        | (_, Verdict::Permanent { code, message }) => Verdict::Permanent { code, message },
+        (Some(Verdict::Retryable { code, message }), _)
+        | (_, Verdict::Retryable { code, message }) => Verdict::Retryable { code, message },
         (Some(Verdict::Delivered(mut a)), Verdict::Delivered(b)) => {
             a.extend(b);
             Verdict::Delivered(a)
@@ -335,7 +333,7 @@ mod tests {
     use crate::delivery::window::tests::record;
 
     fn retry() -> Option<Verdict> {
-        Some(Verdict::Retry {
+        Some(Verdict::Retryable {
             code: "Flaky".into(),
             message: "try again".into(),
         })
@@ -406,7 +404,7 @@ mod tests {
     #[test]
     fn redrive_delivered_leave_the_dlq_and_failures_stay() {
         let s = run(Run::Redrive, &["a", "b"], 0, vec![delivered(), retry()]);
-        assert_eq!(s.progress.discarded, [1]);
+        assert_eq!(s.progress.leave_dlq, [1]);
         assert_eq!(s.progress.dead_letters.len(), 1);
         assert_eq!(s.progress.dead_letters[0].sequence, 2);
     }

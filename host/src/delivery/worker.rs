@@ -119,7 +119,7 @@ impl Worker {
                     break Err(e);
                 }
                 tracing::error!(destination = %self.config.name, error = %e, "redrive step failed; retrying");
-                self.pause(STORAGE_RETRY).await;
+                self.back_off(STORAGE_RETRY).await;
             }
             self.replay_next(&mut queued.replays).await?;
 
@@ -130,7 +130,7 @@ impl Worker {
                 Err(LogError::Closed) => break Ok(()),
                 Err(e) => {
                     tracing::error!(destination = %self.config.name, error = %e, "cannot read the log; retrying");
-                    self.pause(STORAGE_RETRY).await;
+                    self.back_off(STORAGE_RETRY).await;
                     continue;
                 }
             };
@@ -344,7 +344,9 @@ impl Worker {
         });
     }
 
-    pub(super) async fn pause(&mut self, duration: Duration) {
+    /// Waits `duration` (e.g. before retrying storage), or less if the
+    /// worker is told to stop. Not the operator's pause (`paused`).
+    pub(super) async fn back_off(&mut self, duration: Duration) {
         tokio::select! {
             _ = tokio::time::sleep(duration) => {}
             _ = self.stop.changed() => {}

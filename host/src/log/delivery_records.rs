@@ -84,8 +84,9 @@ pub struct DeliveryProgress {
     pub destination: String,
     pub attempts: Vec<AttemptRecord>,
     pub dead_letters: Vec<DeadLetter>,
-    /// Sequences to remove from the dead-letter queue.
-    pub discarded: Vec<u64>,
+    /// Sequences that leave the dead-letter queue: discarded by an
+    /// operator, or delivered by a redrive.
+    pub leave_dlq: Vec<u64>,
     /// The next sequence this destination has not finished (never moves back).
     pub cursor: u64,
 }

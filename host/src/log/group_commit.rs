@@ -339,7 +339,7 @@ fn record_progress(
             let json = serde_json::to_vec(&*letter).expect("dead letters serialize");
             dead.insert((destination, letter.sequence), json.as_slice())?;
         }
-        for &sequence in &progress.discarded {
+        for &sequence in &progress.leave_dlq {
             dead.remove((destination, sequence))?;
         }
         let mut cursors = txn.open_table(CURSORS)?;

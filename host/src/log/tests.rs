@@ -302,7 +302,7 @@ async fn attempt_pages_visit_every_attempt_once_with_filters_and_prune_by_age() 
         destination: "d".into(),
         attempts,
         dead_letters: vec![],
-        discarded: vec![],
+        leave_dlq: vec![],
         cursor: 501,
     })
     .await
@@ -375,7 +375,7 @@ async fn record_attempts(log: &Log, attempts: Vec<AttemptRecord>) {
         destination: "d".into(),
         attempts,
         dead_letters: vec![],
-        discarded: vec![],
+        leave_dlq: vec![],
         cursor: 0,
     })
     .await

@@ -22,7 +22,7 @@ pub fn spawn_watcher(
     runtime: Arc<Runtime>,
     dir: PathBuf,
     interval: Duration,
-    versions: Arc<PluginVersions>,
+    plugin_versions: Arc<PluginVersions>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // Files as loaded (or found already running) and as last seen.
@@ -40,7 +40,7 @@ pub fn spawn_watcher(
                     continue;
                 }
                 settled.insert(path.clone(), *signature);
-                load(&runtime, &versions, path).await;
+                load(&runtime, &plugin_versions, path).await;
             }
             seen = now;
         }
@@ -48,7 +48,7 @@ pub fn spawn_watcher(
 }
 
 /// Loads one file and publishes it, unless it is the version running.
-async fn load(runtime: &Arc<Runtime>, versions: &Arc<PluginVersions>, path: &Path) {
+async fn load(runtime: &Arc<Runtime>, plugin_versions: &Arc<PluginVersions>, path: &Path) {
     let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
         return;
     };
@@ -65,15 +65,18 @@ async fn load(runtime: &Arc<Runtime>, versions: &Arc<PluginVersions>, path: &Pat
     .unwrap_or_else(|e| Err(format!("the load task failed: {e}")));
     match loaded {
         Ok(plugin) => {
-            if versions.get(&name).is_some_and(|p| p.hash == plugin.hash) {
+            if plugin_versions
+                .get(&name)
+                .is_some_and(|p| p.hash == plugin.hash)
+            {
                 return;
             }
             tracing::info!(plugin = %name, hash = &plugin.hash[..12], path = %path.display(), "new plugin version loaded; destinations switch to it between batches");
-            versions.publish(plugin);
+            plugin_versions.publish(plugin);
         }
         Err(error) => {
             tracing::warn!(plugin = %name, path = %path.display(), %error, "new plugin version not loaded; the running version stays");
-            versions.fail(&name, error);
+            plugin_versions.fail(&name, error);
         }
     }
 }
