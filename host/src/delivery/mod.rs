@@ -5,6 +5,7 @@
 mod backoff;
 pub use backoff::wait as backoff_wait;
 mod controls;
+mod failure;
 mod partition_key;
 mod pipeline;
 mod plan;
@@ -32,6 +33,7 @@ use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
 pub use controls::{Control, Controls, SharedControls};
+pub use failure::Failure;
 use pipeline::Pipeline;
 use progress::ProgressWriter;
 pub use redrive::Operator;

@@ -7,19 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::DeliveryError;
+use super::failure::Failure;
 use super::settle::{Verdict, merge};
 use crate::config::{BatchConfig, Config, DestinationConfig};
 use crate::runtime::{
     CallError, DestinationInstance, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings,
     TransformInstance, World,
 };
-
-/// A transform failed an event: the event goes to the dead-letter queue.
-#[derive(Debug, Clone)]
-pub struct TransformFailure {
-    pub code: String,
-    pub message: String,
-}
 
 struct Stage {
     name: String,
@@ -249,15 +243,14 @@ impl Pipeline {
     }
 
     /// Runs `event` through every transform in order.
-    pub async fn transform(&mut self, event: Event) -> Result<Vec<Event>, TransformFailure> {
+    pub async fn transform(&mut self, event: Event) -> Result<Vec<Event>, Failure> {
         let mut events = vec![event];
         for index in 0..self.stages.len() {
             let mut next = Vec::with_capacity(events.len());
             for event in events {
                 let stage_name = self.stages[index].name.clone();
-                let failure = |code: String, message: String| TransformFailure {
-                    code,
-                    message: format!("transform {stage_name}: {message}"),
+                let failure = |code: String, message: String| {
+                    Failure::new(code, format!("transform {stage_name}: {message}"))
                 };
                 let mut result = self.transform_once(index, &event).await;
                 if matches!(&result, Err(e) if e.is_sandbox_failure()) {
@@ -321,12 +314,7 @@ impl Pipeline {
                         outgoing.push(event);
                     }
                 }
-                Err(failure) => {
-                    verdicts[slot] = Some(Verdict::Permanent {
-                        code: failure.code,
-                        message: failure.message,
-                    })
-                }
+                Err(failure) => verdicts[slot] = Some(Verdict::Permanent(failure)),
             }
         }
         if !outgoing.is_empty() {
@@ -350,10 +338,10 @@ impl Pipeline {
             match result {
                 Ok(outcome) => merge(&mut verdicts[slot], outcome),
                 Err(error) => {
-                    verdicts[slot] = Some(Verdict::Permanent {
-                        code: error.code().to_owned(),
-                        message: error.to_string(),
-                    })
+                    verdicts[slot] = Some(Verdict::Permanent(Failure::new(
+                        error.code(),
+                        error.to_string(),
+                    )))
                 }
             }
         }

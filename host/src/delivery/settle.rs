@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use serde_json::value::RawValue;
 
+use super::failure::Failure;
 use super::status::LastError;
 use crate::failure_codes;
 use crate::log::{
@@ -25,16 +26,16 @@ use crate::runtime::Outcome;
 pub enum Verdict {
     Delivered(BTreeMap<String, String>),
     Filtered,
-    Retryable { code: String, message: String },
-    Permanent { code: String, message: String },
+    Retryable(Failure),
+    Permanent(Failure),
 }
 
 impl Verdict {
     pub fn no_outcome() -> Self {
-        Verdict::Retryable {
-            code: failure_codes::NO_OUTCOME.into(),
-            message: "the plugin returned no outcome for this event".into(),
-        }
+        Verdict::Retryable(Failure::new(
+            failure_codes::NO_OUTCOME,
+            "the plugin returned no outcome for this event",
+        ))
     }
 }
 
@@ -141,8 +142,7 @@ pub fn settle(
                 }
                 Next::Done
             }
-            Verdict::Retryable { code, message } => {
-                let failure = Failure::new(code, message);
+            Verdict::Retryable(failure) => {
                 match run {
                     Run::Live { .. } if held_back => {
                         fail(&mut attempt, AttemptOutcome::Retryable, &failure);
@@ -154,7 +154,7 @@ pub fn settle(
                     Run::Live { max_retries } if item.failures < max_retries => {
                         failed_keys.insert(item.key);
                         fail(&mut attempt, AttemptOutcome::Retryable, &failure);
-                        settled.last_error = Some(failure.last_error(attempted, record));
+                        settled.last_error = Some(last_error(&failure, attempted, record));
                         Next::Retry {
                             failures: item.failures + 1,
                             held_back: false,
@@ -172,7 +172,7 @@ pub fn settle(
                         retries_left: true, ..
                     } => {
                         fail(&mut attempt, AttemptOutcome::Retryable, &failure);
-                        settled.last_error = Some(failure.last_error(attempted, record));
+                        settled.last_error = Some(last_error(&failure, attempted, record));
                         stopped = true;
                         Next::Retry {
                             failures: 0,
@@ -181,16 +181,15 @@ pub fn settle(
                     }
                     Run::Replay { .. } => {
                         fail(&mut attempt, AttemptOutcome::Failed, &failure);
-                        settled.last_error = Some(failure.last_error(attempted, record));
+                        settled.last_error = Some(last_error(&failure, attempted, record));
                         Next::Done
                     }
                 }
             }
-            Verdict::Permanent { code, message } => {
-                let failure = Failure::new(code, message);
+            Verdict::Permanent(failure) => {
                 if let Run::Replay { .. } = run {
                     fail(&mut attempt, AttemptOutcome::Failed, &failure);
-                    settled.last_error = Some(failure.last_error(attempted, record));
+                    settled.last_error = Some(last_error(&failure, attempted, record));
                     Next::Done
                 } else {
                     dead(&mut settled, attempted, record, &mut attempt, failure)
@@ -206,33 +205,12 @@ pub fn settle(
     settled
 }
 
-struct Failure {
-    code: String,
-    message: String,
-}
-
-impl Failure {
-    fn new(code: String, message: String) -> Self {
-        Self { code, message }
-    }
-
-    fn gave_up(self, failures: u32) -> Self {
-        Self {
-            message: format!(
-                "{} (gave up after {failures} failed attempts)",
-                self.message
-            ),
-            code: self.code,
-        }
-    }
-
-    fn last_error(&self, attempted: &Attempted<'_>, record: &EventRecord) -> LastError {
-        LastError {
-            code: self.code.clone(),
-            message: self.message.clone(),
-            event_id: record.id.clone(),
-            at: attempted.started_at.to_owned(),
-        }
+/// The status's last error for `failure` of `record`.
+fn last_error(failure: &Failure, attempted: &Attempted<'_>, record: &EventRecord) -> LastError {
+    LastError {
+        failure: failure.clone(),
+        event_id: record.id.clone(),
+        at: attempted.started_at.to_owned(),
     }
 }
 
@@ -245,7 +223,7 @@ fn dead(
     failure: Failure,
 ) -> Next {
     fail(attempt, AttemptOutcome::DeadLettered, &failure);
-    settled.last_error = Some(failure.last_error(attempted, record));
+    settled.last_error = Some(last_error(&failure, attempted, record));
     settled.progress.dead_letters.push(DeadLetter {
         destination: attempted.destination.to_owned(),
         sequence: record.sequence,
@@ -291,21 +269,17 @@ fn fail(attempt: &mut AttemptRecord, outcome: AttemptOutcome, failure: &Failure)
 pub fn merge(verdict: &mut Option<Verdict>, outcome: Outcome) {
     let incoming = match outcome {
         Outcome::Delivered(coordinates) => Verdict::Delivered(coordinates.into_iter().collect()),
-        Outcome::Retryable(e) => Verdict::Retryable {
-            code: e.code,
-            message: e.message,
-        },
-        Outcome::Permanent(e) => Verdict::Permanent {
-            code: e.code,
-            message: e.message,
-        },
+        Outcome::Retryable(e) => Verdict::Retryable(Failure::new(e.code, e.message)),
+        Outcome::Permanent(e) => Verdict::Permanent(Failure::new(e.code, e.message)),
     };
     *verdict = Some(match (verdict.take(), incoming) {
         (None, v) => v,
-        (Some(Verdict::Permanent { code, message }), _)
-        | (_, Verdict::Permanent { code, message }) => Verdict::Permanent { code, message },
-        (Some(Verdict::Retryable { code, message }), _)
-        | (_, Verdict::Retryable { code, message }) => Verdict::Retryable { code, message },
+        (Some(Verdict::Permanent(failure)), _) | (_, Verdict::Permanent(failure)) => {
+            Verdict::Permanent(failure)
+        }
+        (Some(Verdict::Retryable(failure)), _) | (_, Verdict::Retryable(failure)) => {
+            Verdict::Retryable(failure)
+        }
         (Some(Verdict::Delivered(mut a)), Verdict::Delivered(b)) => {
             a.extend(b);
             Verdict::Delivered(a)
@@ -333,10 +307,7 @@ mod tests {
     use crate::delivery::window::tests::record;
 
     fn retry() -> Option<Verdict> {
-        Some(Verdict::Retryable {
-            code: "Flaky".into(),
-            message: "try again".into(),
-        })
+        Some(Verdict::Retryable(Failure::new("Flaky", "try again")))
     }
 
     fn delivered() -> Option<Verdict> {

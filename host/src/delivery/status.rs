@@ -10,8 +10,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastError {
-    pub code: String,
-    pub message: String,
+    #[serde(flatten)]
+    pub failure: super::Failure,
     pub event_id: String,
     pub at: String,
 }
