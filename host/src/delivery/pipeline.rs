@@ -127,21 +127,16 @@ impl Pipeline {
         if let Some(newest) = plugin_versions.get(&self.plugin.name)
             && newest.hash != self.plugin.hash
         {
-            let started = match newest.world() {
-                World::Destination => self
-                    .runtime
-                    .destination(
-                        &newest,
-                        &self.destination,
-                        self.sinks.clone(),
-                        &self.settings,
-                    )
-                    .await
-                    .map_err(|e| e.to_string()),
-                other => Err(format!(
-                    "the new version is a {other}, but is used as a destination"
-                )),
-            };
+            let started = self
+                .runtime
+                .destination(
+                    &newest,
+                    &self.destination,
+                    self.sinks.clone(),
+                    &self.settings,
+                )
+                .await
+                .map_err(|e| e.to_string());
             match started {
                 Ok(instance) => {
                     self.note_switch(&newest);
@@ -160,16 +155,11 @@ impl Pipeline {
             if newest.hash == current.hash {
                 continue;
             }
-            let started = match newest.world() {
-                World::Transform => self
-                    .runtime
-                    .transform(&newest, &self.destination, &self.stages[index].config)
-                    .await
-                    .map_err(|e| e.to_string()),
-                other => Err(format!(
-                    "the new version is a {other}, but is used as a transform"
-                )),
-            };
+            let started = self
+                .runtime
+                .transform(&newest, &self.destination, &self.stages[index].config)
+                .await
+                .map_err(|e| e.to_string());
             match started {
                 Ok(instance) => {
                     self.note_switch(&newest);

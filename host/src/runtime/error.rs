@@ -11,14 +11,8 @@ pub enum LoadError {
     Read { path: PathBuf, message: String },
     #[error("plugin `{name}` is not a WebAssembly component: {message}")]
     NotAComponent { name: String, message: String },
-    #[error(
-        "plugin `{name}` implements neither pushrail:plugin world: as a destination: {as_destination}; as a transform: {as_transform}"
-    )]
-    WrongWorld {
-        name: String,
-        as_destination: String,
-        as_transform: String,
-    },
+    #[error("plugin `{name}` implements no pushrail:plugin world: {reasons}")]
+    WrongWorld { name: String, reasons: String },
 }
 
 /// A call into a plugin failed as a whole. Each kind has a stable `code`

@@ -12,9 +12,10 @@ use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, log, 
 use super::plugin_log::{self, LogBudget};
 use super::sandbox::{CallClock, MemoryLimiter};
 use crate::failure_codes;
+use crate::sinks::Failure;
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::{self as kafka_sink, KafkaSink};
-use crate::sinks::kinesis::{KinesisSink, Record};
+use crate::sinks::kinesis::{self as kinesis_sink, KinesisSink, Record};
 
 /// The sinks one destination may use.
 #[derive(Clone, Default)]
@@ -131,15 +132,7 @@ impl kinesis::Host for HostState {
         records: Vec<kinesis::KinesisRecord>,
     ) -> Vec<Result<kinesis::KinesisLocation, kinesis::KinesisFailure>> {
         let Some(sink) = self.sinks.kinesis.clone() else {
-            let failure = kinesis::KinesisFailure {
-                code: failure_codes::NO_KINESIS_OUTPUT.into(),
-                message: format!(
-                    "destination {} has no [destinations.kinesis] stream configured",
-                    self.destination
-                ),
-                retryable: false,
-            };
-            return records.iter().map(|_| Err(failure.clone())).collect();
+            return self.unconfigured(records.len(), failure_codes::NO_KINESIS_OUTPUT, "kinesis");
         };
         let records: Vec<Record> = records
             .into_iter()
@@ -149,21 +142,11 @@ impl kinesis::Host for HostState {
                 data: r.data,
             })
             .collect();
-        let results = sink.put_records(&records).await;
-        results
-            .into_iter()
-            .map(|r| match r {
-                Ok(l) => Ok(kinesis::KinesisLocation {
-                    shard_id: l.shard_id,
-                    sequence_number: l.sequence_number,
-                }),
-                Err(f) => Err(kinesis::KinesisFailure {
-                    code: f.code,
-                    message: f.message,
-                    retryable: f.retryable,
-                }),
-            })
-            .collect()
+        let located = |l: kinesis_sink::Location| kinesis::KinesisLocation {
+            shard_id: l.shard_id,
+            sequence_number: l.sequence_number,
+        };
+        to_wit(sink.put_records(&records).await, located)
     }
 }
 
@@ -173,15 +156,7 @@ impl kafka::Host for HostState {
         records: Vec<kafka::KafkaRecord>,
     ) -> Vec<Result<kafka::KafkaLocation, kafka::KafkaFailure>> {
         let Some(sink) = self.sinks.kafka.clone() else {
-            let failure = kafka::KafkaFailure {
-                code: failure_codes::NO_KAFKA_OUTPUT.into(),
-                message: format!(
-                    "destination {} has no [destinations.kafka] topic configured",
-                    self.destination
-                ),
-                retryable: false,
-            };
-            return records.iter().map(|_| Err(failure.clone())).collect();
+            return self.unconfigured(records.len(), failure_codes::NO_KAFKA_OUTPUT, "kafka");
         };
         let records = records
             .into_iter()
@@ -191,20 +166,59 @@ impl kafka::Host for HostState {
                 headers: r.headers,
             })
             .collect();
-        let results = sink.produce(records).await;
-        results
-            .into_iter()
-            .map(|r| match r {
-                Ok(l) => Ok(kafka::KafkaLocation {
-                    partition: l.partition,
-                    offset: l.offset,
-                }),
-                Err(f) => Err(kafka::KafkaFailure {
+        let located = |l: kafka_sink::Location| kafka::KafkaLocation {
+            partition: l.partition,
+            offset: l.offset,
+        };
+        to_wit(sink.produce(records).await, located)
+    }
+}
+
+impl HostState {
+    /// One permanent failure per record: the destination has no `[output]`
+    /// of this kind configured, so the plugin may not reach one.
+    fn unconfigured<L, F: From<Failure>>(
+        &self,
+        records: usize,
+        code: &str,
+        output: &str,
+    ) -> Vec<Result<L, F>> {
+        let failure = || Failure {
+            code: code.to_owned(),
+            message: format!(
+                "destination {} has no [destinations.{output}] output configured",
+                self.destination
+            ),
+            retryable: false,
+        };
+        (0..records).map(|_| Err(failure().into())).collect()
+    }
+}
+
+/// A sink's per-record results in a world's types.
+fn to_wit<L, W, F: From<Failure>>(
+    results: Vec<Result<L, Failure>>,
+    located: impl Fn(L) -> W,
+) -> Vec<Result<W, F>> {
+    results
+        .into_iter()
+        .map(|r| r.map(&located).map_err(F::from))
+        .collect()
+}
+
+/// The WIT failure records are the sinks' [`Failure`], field for field.
+macro_rules! failure_from_sink {
+    ($($wit:ty),+) => {$(
+        impl From<Failure> for $wit {
+            fn from(f: Failure) -> Self {
+                Self {
                     code: f.code,
                     message: f.message,
                     retryable: f.retryable,
-                }),
-            })
-            .collect()
-    }
+                }
+            }
+        }
+    )+};
 }
+
+failure_from_sink!(kinesis::KinesisFailure, kafka::KafkaFailure);

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::destination::{Destination, DestinationPre};
-use super::bindings::transform::{Transform, TransformPre};
+use super::bindings::destination::Destination;
+use super::bindings::transform::Transform;
 use super::bindings::{Event, Outcome, PluginErrorRecord};
 use super::error::CallError;
 use super::host::HostState;
 use super::registry::Plugin;
+use super::worlds::WorldBindings;
 
 /// A plugin instance of one world (`B` is its generated bindings),
 /// initialized with its config.
@@ -93,55 +94,6 @@ impl<B> Instance<B> {
     /// True after a failed call: the instance must be replaced.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
-    }
-}
-
-/// The generated bindings of one world: how to instantiate them and call
-/// their `init`, so both worlds start the same way.
-pub trait WorldBindings: Sized + Send {
-    type Pre: Sync;
-
-    fn instantiate(
-        pre: &Self::Pre,
-        store: &mut Store<HostState>,
-    ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
-
-    fn init(
-        &self,
-        store: &mut Store<HostState>,
-        config: &str,
-    ) -> impl Future<Output = wasmtime::Result<Result<(), PluginErrorRecord>>> + Send;
-}
-
-impl WorldBindings for Destination {
-    type Pre = DestinationPre<HostState>;
-
-    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
-        pre.instantiate_async(store).await
-    }
-
-    async fn init(
-        &self,
-        store: &mut Store<HostState>,
-        config: &str,
-    ) -> wasmtime::Result<Result<(), PluginErrorRecord>> {
-        self.call_init(store, config).await
-    }
-}
-
-impl WorldBindings for Transform {
-    type Pre = TransformPre<HostState>;
-
-    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
-        pre.instantiate_async(store).await
-    }
-
-    async fn init(
-        &self,
-        store: &mut Store<HostState>,
-        config: &str,
-    ) -> wasmtime::Result<Result<(), PluginErrorRecord>> {
-        self.call_init(store, config).await
     }
 }
 

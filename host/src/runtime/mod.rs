@@ -13,23 +13,25 @@ mod sandbox;
 mod versions;
 mod wasi;
 mod watcher;
+mod worlds;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
 
 pub use bindings::{Event, Outcome, PluginErrorRecord};
 pub use error::{CallError, LoadError};
 use host::HostState;
 pub use host::SinkBindings;
 pub use instance::{DestinationInstance, Instance, TransformInstance};
-pub use registry::{BUILD_PLUGIN_DIR, BUILTINS, Origin, Plugin, Registry, World};
-use registry::{Loader, Pre};
+use registry::Loader;
+pub use registry::{BUILD_PLUGIN_DIR, BUILTINS, Origin, Plugin, Registry};
 pub use versions::PluginVersions;
 pub use watcher::spawn_watcher;
+use worlds::Linkers;
+pub use worlds::{World, WorldBindings};
 
 /// Limits every instance gets.
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +64,7 @@ pub enum RuntimeError {
 /// The engine, its linkers and the epoch ticker; shared by all destinations.
 pub struct Runtime {
     engine: Engine,
-    destination_linker: Linker<HostState>,
-    transform_linker: Linker<HostState>,
+    linkers: Linkers,
     limits: Limits,
     cache_dir: Option<PathBuf>,
     _ticker: sandbox::EpochTicker,
@@ -74,25 +75,11 @@ impl Runtime {
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Arc<Self>, RuntimeError> {
         let engine_error = |e: wasmtime::Error| RuntimeError::Engine(format!("{e:#}"));
         let engine = sandbox::engine().map_err(engine_error)?;
-        let mut destination_linker = Linker::new(&engine);
-        wasi::add_to_linker(&mut destination_linker).map_err(engine_error)?;
-        bindings::destination::Destination::add_to_linker::<_, HasSelf<_>>(
-            &mut destination_linker,
-            |s| s,
-        )
-        .map_err(engine_error)?;
-        let mut transform_linker = Linker::new(&engine);
-        wasi::add_to_linker(&mut transform_linker).map_err(engine_error)?;
-        bindings::transform::Transform::add_to_linker::<_, HasSelf<_>>(
-            &mut transform_linker,
-            |s| s,
-        )
-        .map_err(engine_error)?;
+        let linkers = Linkers::new(&engine).map_err(engine_error)?;
         let ticker = sandbox::EpochTicker::start(engine.clone());
         Ok(Arc::new(Self {
             engine,
-            destination_linker,
-            transform_linker,
+            linkers,
             limits,
             cache_dir,
             _ticker: ticker,
@@ -122,24 +109,26 @@ impl Runtime {
     fn loader(&self) -> Loader<'_> {
         Loader {
             engine: &self.engine,
-            destination_linker: &self.destination_linker,
-            transform_linker: &self.transform_linker,
+            linkers: &self.linkers,
             cache_dir: self.cache_dir.as_deref(),
         }
     }
 
-    /// A new instance of a destination plugin, `init`ialized with `config`.
-    pub async fn destination(
+    /// A new instance of `plugin` as world `B`, `init`ialized with
+    /// `config`; `sinks` are what its host functions may reach.
+    pub async fn start<B: WorldBindings>(
         &self,
         plugin: &Arc<Plugin>,
         destination: &str,
         sinks: SinkBindings,
         config: &str,
-    ) -> Result<DestinationInstance, CallError> {
-        let Pre::Destination(pre) = &plugin.pre else {
+    ) -> Result<Instance<B>, CallError> {
+        let Some(pre) = B::pre(plugin) else {
             return Err(CallError::Contract(format!(
-                "plugin `{}` is a transform, not a destination",
-                plugin.name
+                "plugin `{}` is a {}, not a {}",
+                plugin.name,
+                plugin.world(),
+                B::WORLD
             )));
         };
         let state = HostState::new(
@@ -151,31 +140,28 @@ impl Runtime {
             self.limits.call_timeout,
         );
         let store = instance::new_store(&self.engine, state);
-        DestinationInstance::start(store, plugin.clone(), pre, config).await
+        Instance::start(store, plugin.clone(), pre, config).await
     }
 
-    /// A new instance of a transform plugin, `init`ialized with `config`.
+    /// A new destination instance (see [`Runtime::start`]).
+    pub async fn destination(
+        &self,
+        plugin: &Arc<Plugin>,
+        destination: &str,
+        sinks: SinkBindings,
+        config: &str,
+    ) -> Result<DestinationInstance, CallError> {
+        self.start(plugin, destination, sinks, config).await
+    }
+
+    /// A new transform instance; a transform reaches no sink.
     pub async fn transform(
         &self,
         plugin: &Arc<Plugin>,
         destination: &str,
         config: &str,
     ) -> Result<TransformInstance, CallError> {
-        let Pre::Transform(pre) = &plugin.pre else {
-            return Err(CallError::Contract(format!(
-                "plugin `{}` is a destination, not a transform",
-                plugin.name
-            )));
-        };
-        let state = HostState::new(
-            &plugin.name,
-            destination,
-            SinkBindings::default(),
-            self.limits.memory,
-            self.limits.time,
-            self.limits.call_timeout,
-        );
-        let store = instance::new_store(&self.engine, state);
-        TransformInstance::start(store, plugin.clone(), pre, config).await
+        self.start(plugin, destination, SinkBindings::default(), config)
+            .await
     }
 }

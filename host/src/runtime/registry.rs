@@ -1,7 +1,7 @@
 //! Finding plugins: the built-ins embedded in the binary, then every `*.wasm`
 //! in the plugin directory (a file overrides a built-in of the same name).
 //! Each component is compiled once (precompiled artifacts are cached on disk,
-//! keyed by content hash and engine) and checked against both worlds.
+//! keyed by content hash and engine) and checked against each world.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 
-use super::bindings::{destination::DestinationPre, transform::TransformPre};
 use super::error::LoadError;
-use super::host::HostState;
+use super::worlds::{Linkers, Pre, World};
 
 /// Where build.rs put every component this build made (built-ins, the
 /// example transforms, test plugins): for tests and benchmarks on the machine
@@ -37,21 +36,6 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
     ),
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum World {
-    Destination,
-    Transform,
-}
-
-impl std::fmt::Display for World {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            World::Destination => "destination",
-            World::Transform => "transform",
-        })
-    }
-}
-
 #[derive(Debug, Clone)]
 pub enum Origin {
     BuiltIn,
@@ -65,11 +49,6 @@ pub struct Plugin {
     pub hash: String,
     pub origin: Origin,
     pub(super) pre: Pre,
-}
-
-pub(super) enum Pre {
-    Destination(DestinationPre<HostState>),
-    Transform(TransformPre<HostState>),
 }
 
 impl Plugin {
@@ -109,8 +88,7 @@ impl Registry {
 /// Compiles components, through an on-disk cache when one is configured.
 pub(super) struct Loader<'a> {
     pub engine: &'a Engine,
-    pub destination_linker: &'a Linker<HostState>,
-    pub transform_linker: &'a Linker<HostState>,
+    pub linkers: &'a Linkers,
     pub cache_dir: Option<&'a Path>,
 }
 
@@ -158,29 +136,13 @@ impl Loader<'_> {
     pub fn load(&self, name: &str, bytes: &[u8], origin: Origin) -> Result<Plugin, LoadError> {
         let hash = hex(&Sha256::digest(bytes));
         let component = self.compile(name, bytes, &hash)?;
-        let as_destination = self
-            .destination_linker
-            .instantiate_pre(&component)
-            .and_then(DestinationPre::new);
-        let pre = match as_destination {
-            Ok(pre) => Pre::Destination(pre),
-            Err(destination_error) => {
-                match self
-                    .transform_linker
-                    .instantiate_pre(&component)
-                    .and_then(TransformPre::new)
-                {
-                    Ok(pre) => Pre::Transform(pre),
-                    Err(transform_error) => {
-                        return Err(LoadError::WrongWorld {
-                            name: name.to_owned(),
-                            as_destination: format!("{destination_error:#}"),
-                            as_transform: format!("{transform_error:#}"),
-                        });
-                    }
-                }
-            }
-        };
+        let pre = self
+            .linkers
+            .prepare(&component)
+            .map_err(|reasons| LoadError::WrongWorld {
+                name: name.to_owned(),
+                reasons,
+            })?;
         tracing::debug!(plugin = name, hash = &hash[..12], "plugin loaded");
         Ok(Plugin {
             name: name.to_owned(),
