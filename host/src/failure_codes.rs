@@ -59,35 +59,14 @@ failure_codes! {
 mod tests {
     use super::ALL;
 
-    const TABLE_START: &str = "| code | retried | when |\n";
-
-    fn markdown_table() -> String {
-        let mut out = format!("{TABLE_START}|---|---|---|\n");
-        for (code, retried, when) in ALL {
-            out.push_str(&format!("| `{code}` | {retried} | {when} |\n"));
-        }
-        out
-    }
-
     #[test]
     fn the_readme_failure_code_table_is_this_list() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-        let readme = std::fs::read_to_string(&path).unwrap();
-        let start = readme
-            .find(TABLE_START)
-            .expect("the README has the failure-code table");
-        let end = readme[start..]
-            .find("\n\n")
-            .map_or(readme.len(), |i| start + i + 1);
-        if std::env::var_os("PUSHRAIL_BLESS").is_some() {
-            let updated = format!("{}{}{}", &readme[..start], markdown_table(), &readme[end..]);
-            std::fs::write(&path, updated).unwrap();
-            return;
-        }
-        assert_eq!(
-            &readme[start..end],
-            markdown_table(),
-            "the README's failure codes differ from failure_codes.rs; run PUSHRAIL_BLESS=1 cargo test -p pushrail failure_codes"
+        let rows = ALL.iter().map(|(code, retried, when)| {
+            vec![format!("`{code}`"), retried.to_string(), when.to_string()]
+        });
+        crate::readme_tables::check(
+            &crate::readme_tables::markdown("| code | retried | when |", rows),
+            "failure_codes.rs",
         );
     }
 

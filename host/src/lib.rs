@@ -13,5 +13,7 @@ pub mod delivery;
 pub mod failure_codes;
 pub mod log;
 pub mod metrics;
+#[cfg(test)]
+mod readme_tables;
 pub mod runtime;
 pub mod sinks;

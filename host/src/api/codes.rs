@@ -1,7 +1,7 @@
 //! The catalog of every error code the API answers with: its HTTP status and
 //! when it is returned. It is the one place these facts live — the README's
 //! error table and the `code` enum of `docs/openapi.json` are checked against
-//! it by the tests below (`PUSHRAIL_BLESS=1 cargo test -p pushrail codes`
+//! it by the tests below (`PUSHRAIL_BLESS=1 cargo test -p pushrail --lib`
 //! rewrites the README table from it).
 
 use axum::http::StatusCode;
@@ -94,21 +94,6 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// The README's error table, generated from the catalog.
-#[cfg(test)]
-fn markdown_table() -> String {
-    let mut out = String::from("| status | code | when |\n|---|---|---|\n");
-    for code in ErrorCode::ALL {
-        out.push_str(&format!(
-            "| {} | `{}` | {} |\n",
-            code.status().as_u16(),
-            code.as_str(),
-            code.description()
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,29 +106,18 @@ mod tests {
             .join(path)
     }
 
-    const TABLE_START: &str = "| status | code | when |\n";
-
     #[test]
     fn the_readme_error_table_is_the_catalog() {
-        let path = repo_file("README.md");
-        let readme = std::fs::read_to_string(&path).unwrap();
-        let start = readme
-            .find(TABLE_START)
-            .expect("the README has the error table");
-        let end = readme[start..]
-            .find("\n\n")
-            .map(|i| start + i + 1)
-            .unwrap_or(readme.len());
-        let table = markdown_table();
-        if std::env::var_os("PUSHRAIL_BLESS").is_some() {
-            let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
-            std::fs::write(&path, updated).unwrap();
-            return;
-        }
-        assert_eq!(
-            &readme[start..end],
-            table,
-            "the README's error table differs from api/codes.rs; run PUSHRAIL_BLESS=1 cargo test -p pushrail codes"
+        let rows = ErrorCode::ALL.iter().map(|code| {
+            vec![
+                code.status().as_u16().to_string(),
+                format!("`{code}`"),
+                code.description().to_owned(),
+            ]
+        });
+        crate::readme_tables::check(
+            &crate::readme_tables::markdown("| status | code | when |", rows),
+            "api/codes.rs",
         );
     }
 
