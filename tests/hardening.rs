@@ -337,6 +337,11 @@ async fn a_plugin_cannot_forge_or_flood_log_lines() {
         (json_lines(&server, "d.jsonl").len() == 1).then_some(())
     })
     .await;
+    // The bucket refills at 20 lines a second: after this wait the second
+    // call's first line is let through, and with it the count of the first
+    // call's dropped lines (without it, whether a token accrues during the
+    // second call's loop depends on the machine's speed).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     post_batch(&server, vec![event("acct_1", "k2")]).await;
     eventually(20, "the second event delivered", async || {
         (json_lines(&server, "d.jsonl").len() == 2).then_some(())

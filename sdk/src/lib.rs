@@ -42,8 +42,8 @@ pub mod transform {
         export_macro_name: "export_transform_world",
         default_bindings_module: "pushrail_sdk::transform",
         with: {
-            "pushrail:plugin/types@0.1.0": crate::destination::pushrail::plugin::types,
-            "pushrail:plugin/log@0.1.0": crate::destination::pushrail::plugin::log,
+            "pushrail:plugin/types@0.2.0": crate::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging@0.2.0": crate::destination::pushrail::plugin::logging,
         },
     });
 }
@@ -131,24 +131,29 @@ pub fn deliver_records<R>(
         .collect()
 }
 
-/// Log lines in the host's log, tagged with this plugin.
-pub mod log {
-    use crate::destination::pushrail::plugin::log::{Level, log};
+/// Lines in the host's log output, tagged with this plugin and its
+/// destination (sanitized and rate-limited by the host).
+pub mod logging {
+    use crate::destination::pushrail::plugin::logging::{Level, write};
 
+    /// A debug line.
     pub fn debug(message: &str) {
-        log(Level::Debug, message);
+        write(Level::Debug, message);
     }
 
+    /// An info line.
     pub fn info(message: &str) {
-        log(Level::Info, message);
+        write(Level::Info, message);
     }
 
+    /// A warning.
     pub fn warn(message: &str) {
-        log(Level::Warn, message);
+        write(Level::Warn, message);
     }
 
+    /// An error line.
     pub fn error(message: &str) {
-        log(Level::Error, message);
+        write(Level::Error, message);
     }
 }
 

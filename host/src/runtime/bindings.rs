@@ -1,5 +1,5 @@
 //! Host-side bindings generated from `wit/`. Both worlds share the `types`
-//! and `log` interfaces, generated once in [`destination`].
+//! and `logging` interfaces, generated once in [`destination`].
 
 pub mod destination {
     wasmtime::component::bindgen!({
@@ -18,7 +18,7 @@ pub mod transform {
         exports: { default: async },
         with: {
             "pushrail:plugin/types": super::destination::pushrail::plugin::types,
-            "pushrail:plugin/log": super::destination::pushrail::plugin::log,
+            "pushrail:plugin/logging": super::destination::pushrail::plugin::logging,
         },
     });
 }

@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::PluginErrorRecord;
-use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, log, types};
+use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, logging, types};
 use super::plugin_log::{self, LogBudget};
 use super::sandbox::{CallClock, MemoryLimiter};
 use crate::failure_codes;
@@ -75,8 +75,8 @@ impl WasiView for HostState {
 
 impl types::Host for HostState {}
 
-impl log::Host for HostState {
-    async fn log(&mut self, level: log::Level, message: String) {
+impl logging::Host for HostState {
+    async fn write(&mut self, level: logging::Level, message: String) {
         let (plugin, destination) = (&*self.plugin, &*self.destination);
         let Some(dropped) = self.log_budget.admit(Instant::now()) else {
             return;
@@ -91,11 +91,11 @@ impl log::Host for HostState {
         }
         let message = plugin_log::sanitize(&message);
         match level {
-            log::Level::Trace => tracing::trace!(plugin, destination, "plugin says: {message}"),
-            log::Level::Debug => tracing::debug!(plugin, destination, "plugin says: {message}"),
-            log::Level::Info => tracing::info!(plugin, destination, "plugin says: {message}"),
-            log::Level::Warn => tracing::warn!(plugin, destination, "plugin says: {message}"),
-            log::Level::Error => tracing::error!(plugin, destination, "plugin says: {message}"),
+            logging::Level::Trace => tracing::trace!(plugin, destination, "plugin says: {message}"),
+            logging::Level::Debug => tracing::debug!(plugin, destination, "plugin says: {message}"),
+            logging::Level::Info => tracing::info!(plugin, destination, "plugin says: {message}"),
+            logging::Level::Warn => tracing::warn!(plugin, destination, "plugin says: {message}"),
+            logging::Level::Error => tracing::error!(plugin, destination, "plugin says: {message}"),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! the batch holds an event of customer `key`: a poison event).
 
 use pushrail_sdk::{
-    Destination, Error, Event, Outcome, export_destination, file, log, parse_config,
+    Destination, Error, Event, Outcome, export_destination, file, logging, parse_config,
 };
 use serde::Deserialize;
 
@@ -109,7 +109,7 @@ impl Destination for Misbehave {
             }
             "log_flood" => {
                 for i in 0..self.settings.times {
-                    log::error(&format!(
+                    logging::error(&format!(
                         "line {i}\n2026-01-01T00:00:00.000000Z ERROR pushrail::app: FORGED by a plugin\u{1b}[2J"
                     ));
                 }
