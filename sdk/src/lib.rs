@@ -18,6 +18,8 @@
 //! A transform with a config or state implements [`Transform`] and is
 //! exported with [`export_transform!`]; see the examples in the repository.
 
+#![warn(missing_docs)]
+
 mod event;
 
 /// Generated bindings of the `destination` world.
@@ -75,6 +77,7 @@ pub trait Destination: Sized + 'static {
 }
 
 impl Error {
+    /// An error with a machine-readable `code` and a message for people.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),

@@ -24,3 +24,33 @@ pub mod transform {
 }
 
 pub use destination::pushrail::plugin::types::{Error as PluginErrorRecord, Event, Outcome};
+
+#[cfg(test)]
+mod tests {
+    /// Plugin authors read the WIT: every interface, world, type, field,
+    /// case and function in it says what it is.
+    #[test]
+    fn every_wit_item_is_documented() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        let mut previous = "";
+        let mut undocumented = Vec::new();
+        for line in wit.lines().map(str::trim) {
+            let declares = !(line.is_empty()
+                || line.starts_with("//")
+                || line.starts_with('}')
+                || line.starts_with("use ")
+                || line.starts_with("import ")
+                || line.starts_with("package "));
+            if declares && !previous.starts_with("///") {
+                undocumented.push(line);
+            }
+            if !line.is_empty() {
+                previous = line;
+            }
+        }
+        assert!(
+            undocumented.is_empty(),
+            "undocumented WIT items: {undocumented:#?}"
+        );
+    }
+}

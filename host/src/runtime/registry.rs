@@ -152,6 +152,10 @@ impl Loader<'_> {
         })
     }
 
+    #[allow(
+        unsafe_code,
+        reason = "loading precompiled artifacts; see the SAFETY notes"
+    )]
     fn compile(&self, name: &str, bytes: &[u8], hash: &str) -> Result<Component, LoadError> {
         let not_a_component = |e: wasmtime::Error| LoadError::NotAComponent {
             name: name.to_owned(),

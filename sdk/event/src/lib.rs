@@ -4,6 +4,7 @@
 //! the plugin SDK both use this crate, so a key or a record can never
 //! differ between the two sides. It builds for `wasm32-wasip2` and needs
 //! only `serde_json`.
+
 #![warn(missing_docs)]
 
 mod glob;

@@ -243,6 +243,7 @@ impl KafkaSink {
     /// the worker waits for their acknowledgements before the next batch,
     /// so lingering again would only add latency. Returns when everything
     /// is acknowledged or failed, or after `delivery_timeout`.
+    #[allow(unsafe_code, reason = "librdkafka's own flush; see the SAFETY note")]
     async fn send_now(&self, producer: &Arc<Producer_>) {
         let producer = producer.clone();
         let timeout_ms = i32::try_from(self.queue_wait.as_millis()).unwrap_or(i32::MAX);
