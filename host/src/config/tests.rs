@@ -402,7 +402,7 @@ fn toml_syntax_errors_name_the_line() {
 
 #[test]
 fn unreadable_file_is_a_clear_error() {
-    let err = Config::load(Path::new("/nonexistent/pushrail.toml")).unwrap_err();
+    let err = Config::load(std::path::Path::new("/nonexistent/pushrail.toml")).unwrap_err();
     assert!(
         err.to_string()
             .contains("cannot read config file /nonexistent/pushrail.toml"),

@@ -1,0 +1,399 @@
+//! Reading a config: TOML text (or the embedded default) into a
+//! [`Config`], with `${VAR}` expansion, defaults, and every problem
+//! collected with its TOML path.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::fields::{Context, Fields};
+use super::*;
+
+const EMBEDDED_DEFAULT: &str = r#"
+[[destinations]]
+name = "local"
+plugin = "file"
+"#;
+
+impl Config {
+    /// The config `pushrail serve` runs with when given no file: every
+    /// default, and one destination `local` that appends events to
+    /// `./pushrail-data/local.jsonl` through the built-in `file` plugin.
+    pub fn embedded_default() -> Self {
+        Self::from_toml_str(EMBEDDED_DEFAULT, "<embedded default>", &|_| None)
+            .expect("the embedded default config is valid")
+    }
+
+    /// Reads and validates a config file, expanding `${VAR}` from the process environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string(), &|name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: e.to_string().trim_end().to_owned(),
+                })?;
+        let ctx = Context::new(env);
+        let config = read_config(&table, &ctx);
+        let problems = ctx.into_problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: origin.to_owned(),
+                problems,
+            })
+        }
+    }
+}
+
+fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
+    let mut root = Fields::root(table, ctx);
+    let server = read_server(root.table("server"));
+    let storage = read_storage(root.table("storage"));
+    let plugins = read_plugins(root.table("plugins"));
+    let transforms = read_transforms(root.tables("transforms"));
+    let destinations = read_destinations(root.tables("destinations"));
+    root.finish();
+    Config {
+        server,
+        storage,
+        plugins,
+        transforms,
+        destinations,
+    }
+}
+
+/// Runs `read` over an optional section, with defaults when it is absent.
+fn section<T>(
+    fields: Option<Fields<'_, '_, '_>>,
+    read: impl FnOnce(&mut Fields<'_, '_, '_>) -> T,
+) -> T {
+    let empty = toml::Table::new();
+    let dummy_env = |_: &str| None;
+    match fields {
+        Some(mut f) => {
+            let value = read(&mut f);
+            f.finish();
+            value
+        }
+        None => {
+            let ctx = Context::new(&dummy_env);
+            let mut f = Fields::root(&empty, &ctx);
+            read(&mut f)
+        }
+    }
+}
+
+fn read_server(fields: Option<Fields<'_, '_, '_>>) -> ServerConfig {
+    section(fields, |f| {
+        let listen = f
+            .string("listen")
+            .and_then(|text| match text.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    f.report(
+                        "listen",
+                        format!("expected an address like \"127.0.0.1:8080\", found \"{text}\""),
+                    );
+                    None
+                }
+            })
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let body_limit = f.size("body_limit", 16 << 20);
+        if body_limit < 1024 {
+            f.report("body_limit", "must be at least 1KiB");
+        }
+        let max_batch_events = f.integer("max_batch_events", 1000, 1..=10_000) as usize;
+        let api_tokens: Vec<Secret> = f
+            .string_list("api_tokens")
+            .into_iter()
+            .map(Secret)
+            .collect();
+        if api_tokens.iter().any(|t| t.expose().trim().is_empty()) {
+            f.report(
+                "api_tokens",
+                "a token must not be empty (is its environment variable set to \"\"?)",
+            );
+        }
+        let shutdown_timeout = f.duration("shutdown_timeout", Duration::from_secs(30));
+        let max_connections = f.integer("max_connections", 4096, 1..=1_000_000) as usize;
+        let header_read_timeout = f.duration("header_read_timeout", Duration::from_secs(10));
+        let request_timeout = f.duration("request_timeout", Duration::from_secs(60));
+        for (key, value) in [
+            ("header_read_timeout", header_read_timeout),
+            ("request_timeout", request_timeout),
+        ] {
+            if value.is_zero() {
+                f.report(key, "must be more than 0");
+            }
+        }
+        let max_body_memory = f.size("max_body_memory", 256 << 20);
+        if max_body_memory < body_limit {
+            f.report("max_body_memory", "must be at least body_limit");
+        }
+        ServerConfig {
+            listen,
+            body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
+            max_batch_events,
+            api_tokens,
+            shutdown_timeout,
+            max_connections,
+            header_read_timeout,
+            request_timeout,
+            max_body_memory: usize::try_from(max_body_memory).unwrap_or(usize::MAX),
+        }
+    })
+}
+
+fn read_storage(fields: Option<Fields<'_, '_, '_>>) -> StorageConfig {
+    section(fields, |f| {
+        let data_dir = f
+            .string("data_dir")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("./pushrail-data"));
+        let idempotency_window = f.duration("idempotency_window", Duration::from_secs(24 * 3600));
+        let retention = f.duration("retention", Duration::from_secs(7 * 24 * 3600));
+        if retention < idempotency_window {
+            f.report(
+                "retention",
+                "must be at least idempotency_window, or a duplicate could be accepted after its original was deleted",
+            );
+        }
+        let attempt_retention =
+            f.duration("attempt_retention", Duration::from_secs(30 * 24 * 3600));
+        let cache_size = f.size("cache_size", 64 << 20);
+        if cache_size < 1 << 20 {
+            f.report("cache_size", "must be at least 1MiB");
+        }
+        let retention_interval = f.duration("retention_interval", Duration::from_secs(60));
+        if retention_interval.is_zero() {
+            f.report("retention_interval", "must be greater than zero");
+        }
+        let group_commit = section(f.table("group_commit"), |g| GroupCommitConfig {
+            max_batch: g.integer("max_batch", 4096, 1..=100_000) as usize,
+            max_wait: g.duration("max_wait", Duration::ZERO),
+        });
+        StorageConfig {
+            data_dir,
+            idempotency_window,
+            retention,
+            attempt_retention,
+            cache_size: usize::try_from(cache_size).unwrap_or(usize::MAX),
+            retention_interval,
+            group_commit,
+        }
+    })
+}
+
+fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
+    section(fields, |f| {
+        let memory_limit = f.size("memory_limit", 64 << 20);
+        if memory_limit < 1 << 20 {
+            f.report("memory_limit", "must be at least 1MiB");
+        }
+        let time_limit = f.duration("time_limit", Duration::from_secs(5));
+        if time_limit < Duration::from_millis(10) {
+            f.report("time_limit", "must be at least 10ms");
+        }
+        let call_timeout = f.duration("call_timeout", Duration::from_secs(300));
+        if call_timeout < Duration::from_millis(10) {
+            f.report("call_timeout", "must be at least 10ms");
+        }
+        PluginsConfig {
+            dir: f.string("dir").map(PathBuf::from),
+            memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
+            time_limit,
+            call_timeout,
+            cache: f.boolean("cache", true),
+            watch_interval: f.duration("watch_interval", Duration::from_secs(2)),
+        }
+    })
+}
+
+fn read_transforms(tables: Vec<Fields<'_, '_, '_>>) -> Vec<TransformConfig> {
+    let mut names = HashSet::new();
+    let mut transforms = Vec::new();
+    for mut f in tables {
+        let name = f.required_string("name");
+        if let Some(name) = &name
+            && !names.insert(name.clone())
+        {
+            f.report("name", format!("\"{name}\" is used by another transform"));
+        }
+        let plugin = f.required_string("plugin");
+        let config = f.free_table("config");
+        f.finish();
+        if let (Some(name), Some(plugin)) = (name, plugin) {
+            transforms.push(TransformConfig {
+                name,
+                plugin,
+                config,
+            });
+        }
+    }
+    transforms
+}
+
+fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> {
+    let mut names = HashSet::new();
+    let mut files: HashMap<PathBuf, String> = HashMap::new();
+    let mut destinations = Vec::new();
+    for mut f in tables {
+        let name = f.required_string("name");
+        if let Some(name) = &name {
+            if !valid_name(name) {
+                f.report(
+                    "name",
+                    format!("\"{name}\" may use only a-z, 0-9, '-' and '_' (at most 64)"),
+                );
+            } else if !names.insert(name.clone()) {
+                f.report("name", format!("\"{name}\" is used by another destination"));
+            }
+        }
+        let plugin = f.required_string("plugin");
+        if let Some(plugin) = &plugin
+            && !valid_name(plugin)
+        {
+            f.report(
+                "plugin",
+                format!("\"{plugin}\" may use only a-z, 0-9, '-' and '_' (at most 64)"),
+            );
+        }
+        let transforms = f.string_list("transforms");
+        let batch = section(f.table("batch"), |b| {
+            let max_events = b.integer("max_events", 500, 1..=10_000) as usize;
+            let max_bytes = b.size("max_bytes", 5 << 20);
+            if max_bytes < MAX_EVENT_BYTES as u64 {
+                b.report("max_bytes", "must be at least 1MiB, the largest event");
+            }
+            BatchConfig {
+                max_events,
+                max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+                linger: b.duration("linger", Duration::from_millis(100)),
+            }
+        });
+        let retry = section(f.table("retry"), |r| {
+            let retry = RetryConfig {
+                max_retries: r.integer("max_retries", 10, 0..=1_000_000) as u32,
+                initial_wait: r.duration("initial_wait", Duration::from_millis(500)),
+                max_wait: r.duration("max_wait", Duration::from_secs(60)),
+                backoff: r.choice(
+                    "backoff",
+                    Backoff::Exponential,
+                    &[
+                        ("constant", Backoff::Constant),
+                        ("linear", Backoff::Linear),
+                        ("exponential", Backoff::Exponential),
+                    ],
+                ),
+                jitter: r.boolean("jitter", true),
+            };
+            if retry.max_wait < retry.initial_wait {
+                r.report("max_wait", "must be at least initial_wait");
+            }
+            retry
+        });
+        let partition_key = match f.string("partition_key") {
+            None => PartitionKey::default(),
+            Some(text) => PartitionKey::parse(&text).unwrap_or_else(|| {
+                f.report(
+                    "partition_key",
+                    format!(
+                        "\"{text}\" is not a field path: use one of {}, metadata.<field>, payload.<field> or random",
+                        PartitionKey::ENVELOPE_FIELDS.join(", ")
+                    ),
+                );
+                PartitionKey::default()
+            }),
+        };
+        let mut file = f.table("file").map(|mut t| {
+            let path = t.required_string("path").map(PathBuf::from);
+            t.finish();
+            path
+        });
+        if file.is_none() && plugin.as_deref() == Some("file") {
+            // The built-in file plugin writes `<name>.jsonl` unless told otherwise.
+            file = Some(name.as_ref().map(|n| PathBuf::from(format!("{n}.jsonl"))));
+        }
+        if let Some(Some(path)) = &file {
+            // Two writers of one file would interleave and miscount lines.
+            let normal: PathBuf = path
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
+            let owner = name.clone().unwrap_or_default();
+            if let Some(other) = files.insert(normal, owner) {
+                f.report(
+                    "file",
+                    format!(
+                        "{} is written by destination \"{other}\" too; give each destination its own file",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        let mut partition_key = partition_key;
+        let kinesis = f.table("kinesis").map(|mut k| {
+            let kinesis = kinesis::read(&mut k);
+            if let Some(text) = k.string("partition_key") {
+                match PartitionKey::parse(&text) {
+                    Some(key) => partition_key = key,
+                    None => k.report("partition_key", format!("\"{text}\" is not a field path")),
+                }
+            }
+            k.finish();
+            kinesis
+        });
+        let kafka = f.table("kafka").map(|mut k| {
+            let kafka = kafka::read(&mut k);
+            if let Some(text) = k.string("partition_key") {
+                match PartitionKey::parse(&text) {
+                    Some(key) => partition_key = key,
+                    None => k.report("partition_key", format!("\"{text}\" is not a field path")),
+                }
+            }
+            k.finish();
+            kafka
+        });
+        let config = f.free_table("config");
+        f.finish();
+        if let (Some(name), Some(plugin)) = (name, plugin) {
+            destinations.push(DestinationConfig {
+                name,
+                plugin,
+                transforms,
+                batch,
+                retry,
+                partition_key,
+                file: file.flatten(),
+                kinesis: kinesis.flatten(),
+                kafka: kafka.flatten(),
+                config,
+            });
+        }
+    }
+    destinations
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
