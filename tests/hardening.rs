@@ -311,6 +311,18 @@ async fn a_destination_that_cannot_start_keeps_its_events() {
     let s = status(&server, "d").await;
     assert_eq!(s["state"], "failed", "{s}");
     assert!(s["startError"].as_str().unwrap().contains("region"), "{s}");
+    // `pushrail status` says so too (it used to print "running" for any
+    // destination that was not paused).
+    let output = std::process::Command::new(support::BIN)
+        .args(["status", "--server", &server.url("")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("d "))
+        .unwrap_or_default();
+    assert!(row.contains("failed"), "{stdout}");
     // Many retention sweeps later the event is still there.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (code, body) = server.get(&format!("/v1/events/{id}")).await;

@@ -5,20 +5,21 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
 use crate::delivery::LastError;
 use crate::log::LogError;
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Items<T> {
     pub items: Vec<T>,
 }
 
-/// What `GET /v1/destinations/{name}` tells about a destination.
-#[derive(Serialize)]
+/// What `GET /v1/destinations/{name}` tells about a destination (the
+/// command-line client reads it back).
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationStatus {
     pub name: String,
@@ -42,18 +43,18 @@ pub struct DestinationStatus {
     /// (see `startError`); its events are kept until it runs.
     pub state: RunState,
     /// Why the destination could not start.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_error: Option<String>,
     /// The most recent failed attempt, if any since the start.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
     /// New versions of this destination's plugins that failed to load or
     /// start (the running versions stay), by plugin name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugin_errors: Vec<PluginError>,
 }
 
-#[derive(Serialize, Clone, Copy)]
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Running,
@@ -61,7 +62,7 @@ pub enum RunState {
     Failed,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct PluginError {
     pub plugin: String,
     pub error: String,

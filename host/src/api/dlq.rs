@@ -119,7 +119,7 @@ pub struct RedriveRequest {
     error_code: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedriveQueued {
     pub queued: usize,

@@ -25,7 +25,12 @@ use axum::{Json, Router, middleware};
 use serde_json::json;
 
 pub use codes::ErrorCode;
+/// The response types, which the command-line client reads back.
+pub use destinations::{DestinationStatus, Items, RunState};
+pub use dlq::RedriveQueued;
 pub use error::{ApiError, FieldError};
+pub use listing::PageBody;
+pub use replays::DryRun;
 
 use crate::config::{Config, Secret};
 use crate::delivery::{Reloader, SharedControls};

@@ -42,7 +42,7 @@ pub struct ReplayRequest {
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DryRun {
     pub dry_run: bool,

@@ -2,6 +2,7 @@
 //! in and out, and the API's errors turned into readable messages.
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Why a command could not do its work.
@@ -36,24 +37,31 @@ impl Client {
         }
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    /// `GET path`, read as the API's response type `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call(Method::GET, path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value, ClientError> {
+    /// `POST path` with a JSON body, read as `T`.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> Result<T, ClientError> {
         self.call(Method::POST, path, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+    /// `DELETE path`, read as `T`.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call(Method::DELETE, path, None).await
     }
 
-    async fn call(
+    async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
@@ -74,9 +82,12 @@ impl Client {
                 url: self.base.clone(),
                 reason: crate::sinks::error_chain(&e),
             })?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text)
+                .map_err(|_| ClientError::Unexpected { status, body: text });
+        }
         let json: Option<Value> = serde_json::from_str(&text).ok();
         match (status, json) {
-            (200..=299, Some(json)) => Ok(json),
             (_, Some(json)) if json["error"].is_object() => {
                 let error = &json["error"];
                 Err(ClientError::Api {

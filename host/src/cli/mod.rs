@@ -10,6 +10,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use crate::api::{DestinationStatus, DryRun, Items, PageBody, RedriveQueued, RunState};
+use crate::delivery::{ReplayState, ReplayStatus};
+use crate::log::DeadLetter;
+
 pub use client::{Client, ClientError};
 use table::Table;
 
@@ -116,7 +120,7 @@ where
 
 /// `pushrail status`: every destination, one line each.
 pub async fn status(client: Client) -> Result<(), ClientError> {
-    let list = client.get("/v1/destinations").await?;
+    let list: Items<DestinationStatus> = client.get("/v1/destinations").await?;
     let mut table = Table::new(&[
         "DESTINATION",
         "PLUGIN",
@@ -128,22 +132,22 @@ pub async fn status(client: Client) -> Result<(), ClientError> {
         "DLQ",
         "LAST ERROR",
     ]);
-    for d in items(&list) {
-        let state = if d["paused"] == true {
-            "paused"
-        } else {
-            "running"
+    for d in list.items {
+        let state = match d.state {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Failed => "failed",
         };
-        let last_error = d["lastError"]["code"].as_str().unwrap_or("-").to_owned();
+        let last_error = d.last_error.map_or_else(|| "-".into(), |e| e.failure.code);
         table.row(vec![
-            text(&d["name"]),
-            text(&d["plugin"]),
+            d.name,
+            d.plugin,
             state.into(),
-            text(&d["cursor"]),
-            text(&d["lagEvents"]),
-            format!("{:.1}", d["lagSeconds"].as_f64().unwrap_or(0.0)),
-            text(&d["inFlight"]),
-            text(&d["deadLetters"]),
+            d.cursor.to_string(),
+            d.lag_events.to_string(),
+            format!("{:.1}", d.lag_seconds),
+            d.in_flight.to_string(),
+            d.dead_letters.to_string(),
             last_error,
         ]);
     }
@@ -179,23 +183,23 @@ pub async fn dlq(client: Client, command: DlqCommand) -> Result<(), ClientError>
                 if let Some(c) = &cursor {
                     path.push_str(&format!("&cursor={c}"));
                 }
-                let page = client.get(&path).await?;
-                for letter in items(&page) {
+                let page: PageBody<DeadLetter> = client.get(&path).await?;
+                for letter in page.items {
                     if shown == limit {
                         break;
                     }
                     shown += 1;
                     table.row(vec![
-                        text(&letter["sequence"]),
-                        text(&letter["eventId"]),
-                        text(&letter["errorCode"]),
-                        text(&letter["attempts"]),
-                        text(&letter["deadLetteredAt"]),
-                        shorten(&text(&letter["errorMessage"]), 60),
+                        letter.sequence.to_string(),
+                        letter.event_id,
+                        letter.error_code,
+                        letter.attempts.to_string(),
+                        letter.dead_lettered_at,
+                        shorten(&letter.error_message, 60),
                     ]);
                 }
-                match page["next"].as_str() {
-                    Some(next) if shown < limit => cursor = Some(next.to_owned()),
+                match page.next {
+                    Some(next) if shown < limit => cursor = Some(next),
                     _ => break,
                 }
             }
@@ -206,7 +210,7 @@ pub async fn dlq(client: Client, command: DlqCommand) -> Result<(), ClientError>
             destination,
             event_id,
         } => {
-            let letter = client
+            let letter: Value = client
                 .get(&format!("/v1/destinations/{destination}/dlq/{event_id}"))
                 .await?;
             println!(
@@ -226,19 +230,16 @@ pub async fn dlq(client: Client, command: DlqCommand) -> Result<(), ClientError>
             if let Some(code) = error_code {
                 body["errorCode"] = json!(code);
             }
-            let queued = client
+            let queued: RedriveQueued = client
                 .post(&format!("/v1/destinations/{destination}/dlq/redrive"), body)
                 .await?;
-            println!(
-                "queued {} dead letter(s) for redrive",
-                text(&queued["queued"])
-            );
+            println!("queued {} dead letter(s) for redrive", queued.queued);
         }
         DlqCommand::Discard {
             destination,
             event_id,
         } => {
-            client
+            let _: DeadLetter = client
                 .delete(&format!("/v1/destinations/{destination}/dlq/{event_id}"))
                 .await?;
             println!("discarded {event_id} from {destination}'s dead-letter queue");
@@ -263,41 +264,36 @@ pub async fn replay(client: Client, args: ReplayArgs) -> Result<(), ClientError>
     let path = format!("/v1/destinations/{}/replay", args.destination);
     if args.dry_run {
         body["dryRun"] = json!(true);
-        let dry = client.post(&path, body).await?;
+        let dry: DryRun = client.post(&path, body).await?;
         println!(
             "{} event(s) would be replayed; the first {}:",
-            text(&dry["total"]),
-            items(&dry).len()
+            dry.total,
+            dry.items.len()
         );
         let mut table = Table::new(&["SEQUENCE", "EVENT", "KEY", "RECORDS", "NOTE"]);
-        for item in items(&dry) {
-            let records = item["records"].as_array().map_or(0, Vec::len);
+        for item in dry.items {
+            let records = item.records.len();
+            let note = match item.error {
+                Some(error) => error,
+                None if records == 0 => "dropped by a transform".into(),
+                None => String::new(),
+            };
             table.row(vec![
-                text(&item["sequence"]),
-                text(&item["eventId"]),
-                text(&item["partitionKey"]),
+                item.sequence.to_string(),
+                item.event_id,
+                item.partition_key,
                 records.to_string(),
-                item["error"].as_str().map_or_else(
-                    || {
-                        if records == 0 {
-                            "dropped by a transform".into()
-                        } else {
-                            String::new()
-                        }
-                    },
-                    str::to_owned,
-                ),
+                note,
             ]);
         }
         print!("{}", table.render());
         return Ok(());
     }
-    let started = client.post(&path, body).await?;
-    let id = text(&started["id"]);
+    let started: ReplayStatus = client.post(&path, body).await?;
+    let id = started.id;
     println!(
         "replay {id}: {} event(s) to {}",
-        text(&started["total"]),
-        args.destination
+        started.total, args.destination
     );
     if args.no_wait {
         return Ok(());
@@ -305,11 +301,8 @@ pub async fn replay(client: Client, args: ReplayArgs) -> Result<(), ClientError>
     let tty = std::io::stderr().is_terminal();
     let mut last_printed = None;
     loop {
-        let status = client.get(&format!("/v1/replays/{id}")).await?;
-        let (done, total) = (
-            status["done"].as_u64().unwrap_or(0),
-            status["total"].as_u64().unwrap_or(0),
-        );
+        let status: ReplayStatus = client.get(&format!("/v1/replays/{id}")).await?;
+        let (done, total) = (status.done as u64, status.total as u64);
         let line = progress_bar(done, total);
         if tty {
             eprint!("\r{line}");
@@ -318,23 +311,24 @@ pub async fn replay(client: Client, args: ReplayArgs) -> Result<(), ClientError>
         }
         let _ = std::io::stderr().flush();
         last_printed = Some(done);
-        if status["state"] != "queued" && status["state"] != "running" {
+        if !matches!(status.state, ReplayState::Queued | ReplayState::Running) {
             if tty {
                 eprintln!();
             }
+            let state = serde_json::to_value(status.state).unwrap_or_default();
             println!(
                 "{}: delivered {}, filtered {}, failed {}, missing {}, retries {}",
-                text(&status["state"]),
-                text(&status["delivered"]),
-                text(&status["filtered"]),
-                text(&status["failed"]),
-                text(&status["missing"]),
-                text(&status["retries"])
+                state.as_str().unwrap_or("finished"),
+                status.delivered,
+                status.filtered,
+                status.failed,
+                status.missing,
+                status.retries
             );
-            if let Some(code) = status["lastError"]["code"].as_str() {
+            if let Some(error) = status.last_error {
                 println!(
-                    "last error: {code}: {}",
-                    text(&status["lastError"]["message"])
+                    "last error: {}: {}",
+                    error.failure.code, error.failure.message
                 );
             }
             return Ok(());
@@ -357,19 +351,6 @@ fn progress_bar(done: u64, total: u64) -> String {
         "#".repeat(filled as usize),
         "-".repeat((WIDTH - filled) as usize)
     )
-}
-
-fn items(page: &Value) -> Vec<Value> {
-    page["items"].as_array().cloned().unwrap_or_default()
-}
-
-/// A JSON value as a table cell: strings without quotes, absent as `-`.
-fn text(value: &Value) -> String {
-    match value {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn shorten(text: &str, max: usize) -> String {

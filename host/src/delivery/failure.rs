@@ -2,11 +2,11 @@
 //! delivery layer passes around (a verdict, a transform failure, the last
 //! error a status shows) before it is written on an attempt.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A failure code (a service's error name, a plugin's code, or one of
 /// `crate::failure_codes`) and its message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub code: String,
     pub message: String,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use pushrail_event::canonical_json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
@@ -46,7 +46,7 @@ pub enum ReplayCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayState {
     Queued,
@@ -57,7 +57,7 @@ pub enum ReplayState {
 }
 
 /// `GET /v1/replays/{id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayStatus {
     pub id: String,
@@ -76,10 +76,10 @@ pub struct ReplayStatus {
     pub missing: usize,
     /// Retryable failures that were retried.
     pub retries: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
     pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
 }
 
@@ -151,7 +151,7 @@ pub fn remember(replays: &Replays, progress: Arc<ReplayProgress>) {
 }
 
 /// What a dry run shows for one log event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DryRunItem {
     pub sequence: u64,
@@ -161,7 +161,7 @@ pub struct DryRunItem {
     /// The events the destination plugin would get, after the transforms
     /// (none: a transform dropped it).
     pub records: Vec<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
