@@ -8,8 +8,12 @@ use serde_json::Value;
 /// Why a command could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the Pushrail server at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    #[error("cannot reach the Pushrail server at {url}: {}", crate::sinks::error_chain(.source))]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// The API answered with its JSON error.
     #[error("{status}: {code}: {message}{}", field.as_deref().map(|f| format!(" (field: {f})")).unwrap_or_default())]
     Api {
@@ -72,7 +76,7 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
-            reason: crate::sinks::error_chain(&e),
+            source: e,
         })?;
         let status = response.status().as_u16();
         let text = response
@@ -80,7 +84,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Unreachable {
                 url: self.base.clone(),
-                reason: crate::sinks::error_chain(&e),
+                source: e,
             })?;
         if (200..300).contains(&status) {
             return serde_json::from_str(&text)

@@ -104,9 +104,9 @@ impl Worker {
         for letter in &letters {
             records.push(
                 serde_json::from_str::<EventRecord>(letter.event.get()).map_err(|e| {
-                    LogError::Corrupt {
+                    LogError::Unreadable {
                         sequence: letter.sequence,
-                        reason: e.to_string(),
+                        source: e,
                     }
                 })?,
             );

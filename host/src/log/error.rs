@@ -15,7 +15,12 @@ pub enum LogError {
     Open { path: PathBuf, source: redb::Error },
     #[error("storage error: {0}")]
     Storage(#[from] redb::Error),
-    #[error("stored record {sequence} is unreadable: {reason}")]
+    #[error("stored record {sequence} is unreadable: {source}")]
+    Unreadable {
+        sequence: u64,
+        source: serde_json::Error,
+    },
+    #[error("stored record {sequence} is corrupt: {reason}")]
     Corrupt { sequence: u64, reason: String },
     /// The message is safe to show API clients (no paths); the second
     /// field is the I/O failure behind it, if that was the cause.

@@ -362,9 +362,9 @@ fn read_id(
         reason: "an idempotency key points at a missing event".into(),
     })?;
     let keys: RecordKeys<'_> =
-        serde_json::from_slice(guard.value()).map_err(|e| LogError::Corrupt {
+        serde_json::from_slice(guard.value()).map_err(|e| LogError::Unreadable {
             sequence,
-            reason: e.to_string(),
+            source: e,
         })?;
     Ok(keys.id.into_owned())
 }

@@ -77,9 +77,9 @@ impl Log {
             }
             page.next = Some((sequence, attempt));
             let record: AttemptRecord =
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
                     sequence,
-                    reason: e.to_string(),
+                    source: e,
                 })?;
             let keep = filter.status.is_none_or(|s| s == record.outcome)
                 && filter
@@ -124,9 +124,9 @@ impl Log {
             bytes_read += bytes.value().len();
             page.next = Some(sequence);
             let letter: DeadLetter =
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
                     sequence,
-                    reason: e.to_string(),
+                    source: e,
                 })?;
             let keep = filter
                 .error_code

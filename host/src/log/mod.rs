@@ -346,9 +346,9 @@ impl Log {
         for entry in table.range((destination, sequence, 0)..=(destination, sequence, u32::MAX))? {
             let (_, bytes) = entry?;
             out.push(
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
                     sequence,
-                    reason: e.to_string(),
+                    source: e,
                 })?,
             );
         }
@@ -366,9 +366,9 @@ impl Log {
         table
             .get((destination, sequence))?
             .map(|bytes| {
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
                     sequence,
-                    reason: e.to_string(),
+                    source: e,
                 })
             })
             .transpose()
@@ -415,9 +415,9 @@ impl Log {
 }
 
 fn decode(bytes: &[u8], sequence: u64) -> Result<EventRecord, LogError> {
-    serde_json::from_slice(bytes).map_err(|e| LogError::Corrupt {
+    serde_json::from_slice(bytes).map_err(|e| LogError::Unreadable {
         sequence,
-        reason: e.to_string(),
+        source: e,
     })
 }
 

@@ -44,9 +44,9 @@ pub(crate) fn prune_batch(
             let (sequence, bytes) = entry?;
             let sequence = sequence.value();
             let record: RecordKeys<'_> =
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
                     sequence,
-                    reason: e.to_string(),
+                    source: e,
                 })?;
             if received_ms(&record.received_at) >= received_before_ms {
                 break;

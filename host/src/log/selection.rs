@@ -85,9 +85,9 @@ impl Log {
             let (sequence, bytes) = entry?;
             let sequence = sequence.value();
             let keys: SelectionKeys<'_> =
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Corrupt {
+                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
                     sequence,
-                    reason: e.to_string(),
+                    source: e,
                 })?;
             let at = received_ms(&keys.received_at);
             if selection.until_ms.is_some_and(|u| at >= u) {

@@ -7,8 +7,11 @@ use std::time::Duration;
 /// A component could not be loaded or is not a plugin.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read plugin file {path}: {message}")]
-    Read { path: PathBuf, message: String },
+    #[error("cannot read plugin file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::sync::Arc<std::io::Error>,
+    },
     #[error("plugin `{name}` is not a WebAssembly component: {message}")]
     NotAComponent { name: String, message: String },
     #[error("plugin `{name}` implements no pushrail:plugin world: {reasons}")]

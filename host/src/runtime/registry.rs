@@ -113,7 +113,7 @@ impl Loader<'_> {
             let loaded = std::fs::read(&path)
                 .map_err(|e| LoadError::Read {
                     path: path.clone(),
-                    message: e.to_string(),
+                    source: Arc::new(e),
                 })
                 .and_then(|bytes| self.load(&name, &bytes, Origin::File(path.clone())));
             match loaded {
@@ -202,7 +202,7 @@ fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
         Err(e) => {
             return Err(LoadError::Read {
                 path: dir.to_owned(),
-                message: e.to_string(),
+                source: Arc::new(e),
             });
         }
     };

@@ -27,8 +27,8 @@ pub use producer::client_config;
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     /// librdkafka refused a property; its message names it.
-    #[error("librdkafka rejected the producer settings: {0}")]
-    Settings(String),
+    #[error("librdkafka rejected the producer settings: {}", settings_message(.0))]
+    Settings(#[source] RdKafkaError),
 }
 
 /// A record to produce.
@@ -287,7 +287,7 @@ fn held_back() -> Failure {
 fn new_producer(destination: &str, config: &KafkaConfig) -> Result<Producer_, KafkaError> {
     client_config(config)
         .create_with_context(ProducerContext::new(destination, config))
-        .map_err(|e| KafkaError::Settings(settings_message(&e)))
+        .map_err(KafkaError::Settings)
 }
 
 /// librdkafka's own words for a rejected property (`No such configuration
