@@ -257,10 +257,14 @@ pub fn sized_event(customer: &str, key: &str, size: usize) -> Value {
 /// misbehave, shout.
 pub const PLUGIN_DIR: &str = env!("PUSHRAIL_PLUGIN_DIR");
 
-/// The JSON lines of a file under the server's data directory (none if absent).
+/// The complete JSON lines of a file under the server's data directory
+/// (none if absent). A last line without its newline is a write still in
+/// progress (the server may be appending while a test polls) and is left
+/// for the next read; every complete line must be JSON.
 pub fn json_lines(server: &Server, name: &str) -> Vec<Value> {
-    std::fs::read_to_string(server.data_dir().join(name))
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(server.data_dir().join(name)).unwrap_or_default();
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    complete
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
         .collect()

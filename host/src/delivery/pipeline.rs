@@ -11,25 +11,79 @@ use super::failure::Failure;
 use super::settle::{Verdict, merge};
 use crate::config::{BatchConfig, Config, DestinationConfig};
 use crate::runtime::{
-    CallError, DestinationInstance, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings,
-    TransformInstance, World,
+    CallError, Event, Instance, Outcome, Plugin, PluginVersions, Runtime, SinkBindings, World,
+    WorldBindings,
 };
+use crate::runtime::{Destination, Transform};
 
-struct Stage {
+/// One plugin of the pipeline — the destination plugin or a transform
+/// stage: the version that runs, its config and sinks, and its instance
+/// (started on demand, replaced after a failed call).
+struct Slot<B> {
+    /// The transform's name as configured, or the destination plugin's.
     name: String,
     plugin: Arc<Plugin>,
     config: String,
-    instance: Option<TransformInstance>,
+    sinks: SinkBindings,
+    instance: Option<Instance<B>>,
+}
+
+impl<B: WorldBindings> Slot<B> {
+    fn new(name: String, plugin: Arc<Plugin>, config: String, sinks: SinkBindings) -> Self {
+        Self {
+            name,
+            plugin,
+            config,
+            sinks,
+            instance: None,
+        }
+    }
+
+    /// The live instance, started first if there is none or the last call
+    /// failed.
+    async fn instance(
+        &mut self,
+        runtime: &Runtime,
+        destination: &str,
+    ) -> Result<&mut Instance<B>, CallError> {
+        if self.instance.as_ref().is_none_or(Instance::is_poisoned) {
+            self.instance = None;
+            let started = runtime
+                .start(&self.plugin, destination, self.sinks.clone(), &self.config)
+                .await?;
+            self.instance = Some(started);
+        }
+        Ok(self.instance.as_mut().expect("set above"))
+    }
+
+    /// Switches to `newest` when it is another version that starts here;
+    /// true when it switched, `Err` with why it could not (the running
+    /// version stays).
+    async fn switch(
+        &mut self,
+        runtime: &Runtime,
+        destination: &str,
+        newest: Arc<Plugin>,
+    ) -> Result<bool, String> {
+        if newest.hash == self.plugin.hash {
+            return Ok(false);
+        }
+        let started = runtime
+            .start(&newest, destination, self.sinks.clone(), &self.config)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.plugin = newest;
+        self.instance = Some(started);
+        Ok(true)
+    }
 }
 
 pub struct Pipeline {
     runtime: Arc<Runtime>,
     destination: String,
-    plugin: Arc<Plugin>,
-    sinks: SinkBindings,
-    settings: String,
-    stages: Vec<Stage>,
-    instance: Option<DestinationInstance>,
+    /// The destination plugin.
+    output: Slot<Destination>,
+    stages: Vec<Slot<Transform>>,
     /// plugin name → (time in its calls, calls) since the last [`Pipeline::take_call_times`].
     call_times: BTreeMap<String, (Duration, u64)>,
     /// Newer plugin plugin_versions to switch to (hot reload), and the last one seen.
@@ -65,21 +119,23 @@ impl Pipeline {
                 plugin_name,
                 World::Transform,
             )?;
-            stages.push(Stage {
-                name: reference.clone(),
+            stages.push(Slot::new(
+                reference.clone(),
                 plugin,
-                config: settings,
-                instance: None,
-            });
+                settings,
+                SinkBindings::default(),
+            ));
         }
         let mut pipeline = Self {
             runtime,
             destination: destination.name.clone(),
-            plugin,
-            sinks,
-            settings: destination.plugin_settings().to_string(),
+            output: Slot::new(
+                plugin.name.clone(),
+                plugin,
+                destination.plugin_settings().to_string(),
+                sinks,
+            ),
             stages,
-            instance: None,
             call_times: BTreeMap::new(),
             plugin_versions: None,
         };
@@ -88,18 +144,20 @@ impl Pipeline {
             plugin: plugin.to_owned(),
             error,
         };
-        for index in 0..pipeline.stages.len() {
-            let stage = pipeline.stages[index].name.clone();
-            pipeline
-                .stage_instance(index)
+        let (runtime, name) = (&pipeline.runtime, &pipeline.destination);
+        for stage in &mut pipeline.stages {
+            let stage_name = stage.name.clone();
+            stage
+                .instance(runtime, name)
                 .await
-                .map_err(|e| init_error(&stage, e))?;
+                .map_err(|e| init_error(&stage_name, e))?;
         }
-        let name = pipeline.plugin.name.clone();
+        let plugin_name = pipeline.output.name.clone();
         pipeline
-            .destination_instance()
+            .output
+            .instance(runtime, name)
             .await
-            .map_err(|e| init_error(&name, e))?;
+            .map_err(|e| init_error(&plugin_name, e))?;
         Ok(pipeline)
     }
 
@@ -110,7 +168,7 @@ impl Pipeline {
         self.plugin_versions = Some((plugin_versions, seen));
     }
 
-    /// Switches to newer plugin plugin_versions; called between batches, so a batch
+    /// Switches to newer plugin versions; called between batches, so a batch
     /// runs entirely on one version. A version that cannot start here (wrong
     /// world, or its `init` refuses the config) is recorded and the running
     /// one stays. True when something switched.
@@ -123,113 +181,30 @@ impl Pipeline {
         }
         seen.mark_unchanged();
         let plugin_versions = plugin_versions.clone();
+        let (runtime, destination) = (&self.runtime, self.destination.as_str());
         let mut switched = false;
-        if let Some(newest) = plugin_versions.get(&self.plugin.name)
-            && newest.hash != self.plugin.hash
-        {
-            let started = self
-                .runtime
-                .destination(
-                    &newest,
-                    &self.destination,
-                    self.sinks.clone(),
-                    &self.settings,
-                )
-                .await
-                .map_err(|e| e.to_string());
-            match started {
-                Ok(instance) => {
-                    self.note_switch(&newest);
-                    self.plugin = newest;
-                    self.instance = Some(instance);
-                    switched = true;
-                }
-                Err(error) => self.refuse(&plugin_versions, &newest, error),
-            }
+        if let Some(newest) = plugin_versions.get(&self.output.plugin.name) {
+            let result = self
+                .output
+                .switch(runtime, destination, newest.clone())
+                .await;
+            switched |= report(result, destination, &plugin_versions, &newest);
         }
-        for index in 0..self.stages.len() {
-            let current = self.stages[index].plugin.clone();
-            let Some(newest) = plugin_versions.get(&current.name) else {
-                continue;
-            };
-            if newest.hash == current.hash {
-                continue;
-            }
-            let started = self
-                .runtime
-                .transform(&newest, &self.destination, &self.stages[index].config)
-                .await
-                .map_err(|e| e.to_string());
-            match started {
-                Ok(instance) => {
-                    self.note_switch(&newest);
-                    let stage = &mut self.stages[index];
-                    stage.plugin = newest;
-                    stage.instance = Some(instance);
-                    switched = true;
-                }
-                Err(error) => self.refuse(&plugin_versions, &newest, error),
+        for stage in &mut self.stages {
+            if let Some(newest) = plugin_versions.get(&stage.plugin.name) {
+                let result = stage.switch(runtime, destination, newest.clone()).await;
+                switched |= report(result, destination, &plugin_versions, &newest);
             }
         }
         switched
     }
 
-    fn note_switch(&self, newest: &Plugin) {
-        tracing::info!(destination = %self.destination, plugin = %newest.name, hash = &newest.hash[..12], "switched to the new plugin version");
-    }
-
-    fn refuse(&self, plugin_versions: &PluginVersions, newest: &Plugin, error: String) {
-        tracing::warn!(destination = %self.destination, plugin = %newest.name, %error, "new plugin version refused; the running version stays");
-        plugin_versions.fail(
-            &newest.name,
-            format!("version {} could not start: {error}", &newest.hash[..12]),
-        );
-    }
-
     /// `name@sha256` of every plugin that runs, for the attempt log.
     pub fn plugin_ids(&self) -> Vec<String> {
-        std::iter::once(&self.plugin)
+        std::iter::once(&self.output.plugin)
             .chain(self.stages.iter().map(|s| &s.plugin))
             .map(|p| format!("{}@{}", p.name, p.hash))
             .collect()
-    }
-
-    async fn stage_instance(&mut self, index: usize) -> Result<&mut TransformInstance, CallError> {
-        let stage = &mut self.stages[index];
-        if stage
-            .instance
-            .as_ref()
-            .is_none_or(TransformInstance::is_poisoned)
-        {
-            stage.instance = None;
-            let instance = self
-                .runtime
-                .transform(&stage.plugin, &self.destination, &stage.config)
-                .await?;
-            stage.instance = Some(instance);
-        }
-        Ok(stage.instance.as_mut().expect("set above"))
-    }
-
-    async fn destination_instance(&mut self) -> Result<&mut DestinationInstance, CallError> {
-        if self
-            .instance
-            .as_ref()
-            .is_none_or(DestinationInstance::is_poisoned)
-        {
-            self.instance = None;
-            let instance = self
-                .runtime
-                .destination(
-                    &self.plugin,
-                    &self.destination,
-                    self.sinks.clone(),
-                    &self.settings,
-                )
-                .await?;
-            self.instance = Some(instance);
-        }
-        Ok(self.instance.as_mut().expect("set above"))
     }
 
     /// Runs `event` through every transform in order.
@@ -266,10 +241,11 @@ impl Pipeline {
         index: usize,
         event: &Event,
     ) -> Result<Result<Vec<Event>, crate::runtime::PluginErrorRecord>, CallError> {
-        let instance = self.stage_instance(index).await?;
+        let stage = &mut self.stages[index];
+        let instance = stage.instance(&self.runtime, &self.destination).await?;
         let started = Instant::now();
         let result = instance.transform(event).await;
-        let plugin = self.stages[index].plugin.name.clone();
+        let plugin = stage.plugin.name.clone();
         self.count_call(plugin, started.elapsed());
         result
     }
@@ -384,8 +360,12 @@ impl Pipeline {
     /// Delivers `batch` through the destination plugin.
     pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
         let started = Instant::now();
-        let result = self.destination_instance().await?.deliver(batch).await;
-        self.count_call(self.plugin.name.clone(), started.elapsed());
+        let instance = self
+            .output
+            .instance(&self.runtime, &self.destination)
+            .await?;
+        let result = instance.deliver(batch).await;
+        self.count_call(self.output.plugin.name.clone(), started.elapsed());
         result
     }
 
@@ -398,6 +378,31 @@ impl Pipeline {
     /// Time spent in each plugin's calls since the last call of this, for metrics.
     pub fn take_call_times(&mut self) -> BTreeMap<String, (Duration, u64)> {
         std::mem::take(&mut self.call_times)
+    }
+}
+
+/// Logs a hot-reload switch, or records why a new version was refused;
+/// true when it switched.
+fn report(
+    result: Result<bool, String>,
+    destination: &str,
+    plugin_versions: &PluginVersions,
+    newest: &Plugin,
+) -> bool {
+    match result {
+        Ok(true) => {
+            tracing::info!(%destination, plugin = %newest.name, hash = &newest.hash[..12], "switched to the new plugin version");
+            true
+        }
+        Ok(false) => false,
+        Err(error) => {
+            tracing::warn!(%destination, plugin = %newest.name, %error, "new plugin version refused; the running version stays");
+            plugin_versions.fail(
+                &newest.name,
+                format!("version {} could not start: {error}", &newest.hash[..12]),
+            );
+            false
+        }
     }
 }
 

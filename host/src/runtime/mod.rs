@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use wasmtime::Engine;
 
+pub use bindings::destination::Destination;
+pub use bindings::transform::Transform;
 pub use bindings::{Event, Outcome, PluginErrorRecord};
 pub use error::{CallError, LoadError};
 use host::HostState;
