@@ -78,6 +78,24 @@ fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
     }
 }
 
+/// Reads an output section (`[destinations.kinesis]`, `.kafka`) with
+/// `read`; its own `partition_key`, if set, replaces the destination's.
+fn output<T>(
+    mut k: Fields<'_, '_, '_>,
+    read: impl FnOnce(&mut Fields<'_, '_, '_>) -> T,
+    partition_key: &mut PartitionKey,
+) -> T {
+    let value = read(&mut k);
+    if let Some(text) = k.string("partition_key") {
+        match PartitionKey::parse(&text) {
+            Some(key) => *partition_key = key,
+            None => k.report("partition_key", format!("\"{text}\" is not a field path")),
+        }
+    }
+    k.finish();
+    value
+}
+
 /// Runs `read` over an optional section, with defaults when it is absent.
 fn section<T>(
     fields: Option<Fields<'_, '_, '_>>,
@@ -348,28 +366,12 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
             }
         }
         let mut partition_key = partition_key;
-        let kinesis = f.table("kinesis").map(|mut k| {
-            let kinesis = kinesis::read(&mut k);
-            if let Some(text) = k.string("partition_key") {
-                match PartitionKey::parse(&text) {
-                    Some(key) => partition_key = key,
-                    None => k.report("partition_key", format!("\"{text}\" is not a field path")),
-                }
-            }
-            k.finish();
-            kinesis
-        });
-        let kafka = f.table("kafka").map(|mut k| {
-            let kafka = kafka::read(&mut k);
-            if let Some(text) = k.string("partition_key") {
-                match PartitionKey::parse(&text) {
-                    Some(key) => partition_key = key,
-                    None => k.report("partition_key", format!("\"{text}\" is not a field path")),
-                }
-            }
-            k.finish();
-            kafka
-        });
+        let kinesis = f
+            .table("kinesis")
+            .map(|k| output(k, kinesis::read, &mut partition_key));
+        let kafka = f
+            .table("kafka")
+            .map(|k| output(k, kafka::read, &mut partition_key));
         let config = f.free_table("config");
         f.finish();
         if let (Some(name), Some(plugin)) = (name, plugin) {
