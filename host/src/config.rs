@@ -151,6 +151,43 @@ pub struct DestinationConfig {
     pub kafka: Option<KafkaConfig>,
     /// `config`: free-form settings for the plugin.
     pub config: serde_json::Value,
+    /// Which events the destination gets (`customers`, `event_types`,
+    /// `filter`); all of them by default.
+    pub subscription: Subscription,
+}
+
+/// Which events a destination subscribes to. Events it does not are
+/// passed over: never sent, not even by a replay, and not recorded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Subscription {
+    /// Only these customers' events (`customerExternalId`); empty: every customer.
+    pub customers: Vec<String>,
+    /// Only event types matching one of these `*` patterns; empty: every type.
+    pub event_types: Vec<String>,
+    /// Only events this filter passes.
+    pub filter: Option<pushrail_event::Filter>,
+}
+
+impl Subscription {
+    /// True when the destination gets `event`.
+    pub fn selects(&self, event: &impl pushrail_event::EventFields) -> bool {
+        (self.customers.is_empty()
+            || self
+                .customers
+                .iter()
+                .any(|c| c == event.customer_external_id()))
+            && (self.event_types.is_empty()
+                || self
+                    .event_types
+                    .iter()
+                    .any(|p| pushrail_event::glob_matches(p, event.event_type())))
+            && self.filter.as_ref().is_none_or(|f| f.matches(event))
+    }
+
+    /// True when it selects every event (nothing to check).
+    pub fn is_everything(&self) -> bool {
+        self.customers.is_empty() && self.event_types.is_empty() && self.filter.is_none()
+    }
 }
 
 impl DestinationConfig {

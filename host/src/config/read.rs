@@ -96,6 +96,27 @@ fn output<T>(
     value
 }
 
+/// A destination's `customers`, `event_types` and `filter`.
+fn subscription(f: &mut Fields<'_, '_, '_>) -> Subscription {
+    let customers = f.string_list("customers");
+    let event_types = f.string_list("event_types");
+    let filter = match f.free_table("filter") {
+        serde_json::Value::Object(members) if members.is_empty() => None,
+        value => match pushrail_event::Filter::parse(&value) {
+            Ok(filter) => Some(filter),
+            Err(e) => {
+                f.report("filter", e.to_string());
+                None
+            }
+        },
+    };
+    Subscription {
+        customers,
+        event_types,
+        filter,
+    }
+}
+
 /// Runs `read` over an optional section, with defaults when it is absent.
 fn section<T>(
     fields: Option<Fields<'_, '_, '_>>,
@@ -373,6 +394,7 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
             .table("kafka")
             .map(|k| output(k, kafka::read, &mut partition_key));
         let config = f.free_table("config");
+        let subscription = subscription(&mut f);
         f.finish();
         if let (Some(name), Some(plugin)) = (name, plugin) {
             destinations.push(DestinationConfig {
@@ -386,6 +408,7 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
                 kinesis: kinesis.flatten(),
                 kafka: kafka.flatten(),
                 config,
+                subscription,
             });
         }
     }

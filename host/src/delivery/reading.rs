@@ -19,6 +19,11 @@ impl Worker {
             if record.sequence <= window.read_through() {
                 continue;
             }
+            if !self.config.subscription.selects(&record) {
+                // Not this destination's: passed over, never sent.
+                window.pass_over(record.sequence);
+                continue;
+            }
             let key: Arc<str> = Arc::from(self.config.partition_key.value_in(&record));
             window.push(record, key, bytes, now);
         }

@@ -19,7 +19,7 @@ use super::reading::blocking;
 use super::settle::{Next, Run};
 use super::status::LastError;
 use super::worker::{Worker, to_plugin_event};
-use crate::log::{AttemptOutcome, LogError, Selection, format_time};
+use crate::log::{AttemptOutcome, EventRecord, LogError, Selection, format_time};
 
 /// A replay chunk's outcomes, counted.
 #[derive(Default)]
@@ -150,6 +150,10 @@ pub fn remember(replays: &Replays, progress: Arc<ReplayProgress>) {
     }
 }
 
+/// A dry run's note on an event the destination does not subscribe to.
+const NOT_SUBSCRIBED: &str =
+    "not for this destination (its customers, event_types or filter pass it over)";
+
 /// What a dry run shows for one log event.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -249,6 +253,19 @@ impl Worker {
             return Ok(true);
         }
         let last = records.last().map_or(job.next, |r| r.sequence);
+        // Events the destination does not subscribe to are passed over, as
+        // in live delivery, and count as filtered.
+        let (records, passed_over): (Vec<EventRecord>, Vec<EventRecord>) = records
+            .into_iter()
+            .partition(|r| self.config.subscription.selects(r));
+        if records.is_empty() {
+            job.next = last + 1;
+            job.progress.update(|s| {
+                s.filtered += passed_over.len();
+                s.done = s.delivered + s.filtered + s.failed + s.missing;
+            });
+            return Ok(false);
+        }
         let replay_id = job.progress.snapshot().id;
         let run = Run::Replay {
             id: &replay_id,
@@ -283,6 +300,8 @@ impl Worker {
             }
         }
         let retried = usize::from(stopped_at.is_some());
+        // Those at or after a retry point are read (and counted) again.
+        counts.filtered += passed_over.iter().filter(|r| r.sequence < job.next).count();
         job.progress.update(|s| {
             s.delivered += counts.delivered;
             s.filtered += counts.filtered;
@@ -306,6 +325,16 @@ impl Worker {
         let mut items = Vec::with_capacity(records.len());
         for record in records {
             let partition_key = self.config.partition_key.value_in(&record);
+            if !self.config.subscription.selects(&record) {
+                items.push(DryRunItem {
+                    sequence: record.sequence,
+                    event_id: record.id.clone(),
+                    partition_key,
+                    records: Vec::new(),
+                    error: Some(NOT_SUBSCRIBED.into()),
+                });
+                continue;
+            }
             let (records, error) = match self.pipeline.transform(to_plugin_event(&record)).await {
                 Ok(events) => (
                     events

@@ -77,6 +77,12 @@ impl Window {
         self.read_through
     }
 
+    /// Reads past an event the destination does not subscribe to: it is
+    /// finished without entering the window.
+    pub fn pass_over(&mut self, sequence: u64) {
+        self.read_through = self.read_through.max(sequence);
+    }
+
     pub fn push(&mut self, record: EventRecord, key: Arc<str>, bytes: usize, now: Instant) {
         self.read_through = self.read_through.max(record.sequence);
         self.loaded_bytes += bytes;

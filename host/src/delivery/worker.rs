@@ -90,6 +90,9 @@ impl Worker {
         let mut committed = self.log.subscribe();
         let limits = Limits::for_batch(&self.config.batch);
         let mut queued = Queued::default();
+        // The cursor last written; events passed over move the window's
+        // cursor without a batch, and it is written before sleeping.
+        let mut written = cursor;
         let result = loop {
             if *self.stop.borrow() {
                 break Ok(());
@@ -145,6 +148,15 @@ impl Worker {
                     if queued.due(Instant::now())
                         || (!caught_up && !plan::room(&window, &limits, now).is_empty()) => {}
                 Step::Wait { until, .. } => {
+                    if window.cursor() > written {
+                        written = window.cursor();
+                        let progress = DeliveryProgress {
+                            destination: self.config.name.clone(),
+                            cursor: written,
+                            ..DeliveryProgress::default()
+                        };
+                        self.writer.write_behind(progress).await?;
+                    }
                     let until = earliest(until, queued.replays.front().map(|job| job.due));
                     if !self
                         .sleep(until, &mut committed, caught_up, &mut queued)
@@ -160,6 +172,7 @@ impl Worker {
                     let ahead =
                         tokio::spawn(read_next(self.log.clone(), window.read_through(), room));
                     self.deliver(&mut window, batch).await?;
+                    written = window.cursor();
                     match ahead.await {
                         Ok(Ok(read)) => {
                             self.push(&mut window, read);

@@ -1,16 +1,19 @@
 //! What the host and its plugins must compute the same way about an event:
 //! the value at a field path (the partition key), the canonical JSON a
-//! destination writes, and `*` patterns over event types. The host and
+//! destination writes, `*` patterns over event types, and the filters a
+//! destination subscribes with. The host and
 //! the plugin SDK both use this crate, so a key or a record can never
 //! differ between the two sides. It builds for `wasm32-wasip2` and needs
 //! only `serde_json`.
 
 #![warn(missing_docs)]
 
+mod filter;
 mod glob;
 mod json;
 mod path;
 
+pub use filter::{Filter, FilterError};
 pub use glob::glob_matches;
 pub use json::{CanonicalJsonError, canonical_json};
 pub use path::FieldPath;
