@@ -17,6 +17,7 @@ use support::{PLUGIN_DIR, Server, event, eventually};
 
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const TOKEN: &str = "st-token-5b1f";
+const TOKEN_SECRET: &str = "st-secret-9c1d7e3a0b2f4c6d8e0a1b3c5d7e9f11";
 
 /// A server with a file destination and one that dead-letters `acct_dead`,
 /// holding one stored event and one dead letter for the fuzzer to find.
@@ -26,8 +27,15 @@ async fn server(tokens: bool) -> (Server, String, String) {
     } else {
         String::new()
     };
+    let security = if tokens {
+        format!(
+            "[security]\ntoken_secret = \"{TOKEN_SECRET}\"\naws_principal = \"arn:aws:iam::111122223333:role/pushrail\"\n\n"
+        )
+    } else {
+        String::new()
+    };
     let rest = format!(
-        "[plugins]\ndir = \"{PLUGIN_DIR}\"\n\n\
+        "{security}[plugins]\ndir = \"{PLUGIN_DIR}\"\n\n\
          [[destinations]]\nname = \"local\"\nplugin = \"file\"\nfile = {{ path = \"local.jsonl\" }}\n\n\
          [[destinations]]\nname = \"dead\"\nplugin = \"misbehave\"\nfile = {{ path = \"dead.jsonl\" }}\n\
          config = {{ mode = \"permanent\", key = \"acct_dead\" }}\nbatch = {{ linger = \"10ms\" }}\n"

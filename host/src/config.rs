@@ -20,6 +20,7 @@ pub use kafka::{
     ScramMechanism,
 };
 pub use kinesis::{KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream};
+pub use read::is_iam_arn;
 pub use units::{parse_duration, parse_size};
 
 /// The largest serialized event we accept: Kinesis' record limit.
@@ -75,6 +76,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub plugins: PluginsConfig,
+    pub security: SecurityConfig,
     pub transforms: Vec<TransformConfig>,
     pub destinations: Vec<DestinationConfig>,
 }
@@ -129,6 +131,18 @@ pub struct GroupCommitConfig {
     /// How long the writer waits for more requests before committing;
     /// zero commits whatever is queued as soon as the previous commit ends.
     pub max_wait: Duration,
+}
+
+/// `[security]`: what customer tokens are signed with, and the identity
+/// customers' roles must trust.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecurityConfig {
+    /// Signs customer tokens (HS256, at least 32 bytes); without it no
+    /// customer token can be minted or accepted.
+    pub token_secret: Option<Secret>,
+    /// The AWS principal Pushrail assumes customers' roles as
+    /// (`arn:aws:iam::111122223333:role/pushrail`), for their trust policies.
+    pub aws_principal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

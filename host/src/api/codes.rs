@@ -64,10 +64,14 @@ catalog! {
         "`POST /v1/admin/reload`: the config file has problems (the message lists them); the running config stays";
     Unauthorized = "unauthorized", UNAUTHORIZED,
         "tokens are configured and the request has none or a wrong one";
+    Forbidden = "forbidden", FORBIDDEN,
+        "a customer token asked for something outside its own customer (the operator's routes, minting tokens)";
     NotFound = "not_found", NOT_FOUND,
-        "unknown event id, destination, dead letter, replay or route";
+        "unknown event id, customer, destination, dead letter, replay or route (and another customer's, for a customer token)";
     RequestTimeout = "request_timeout", REQUEST_TIMEOUT,
         "the request took longer than `server.request_timeout` (e.g. a body sent too slowly); send it again — a repeated `idempotencyKey` is never stored twice";
+    NotConfigured = "not_configured", CONFLICT,
+        "the call needs a setting the server lacks (the message names it, e.g. `security.token_secret`)";
     NoConfigFile = "no_config_file", CONFLICT,
         "`POST /v1/admin/reload` on an engine started without a config file";
     EventTooLarge = "event_too_large", PAYLOAD_TOO_LARGE,

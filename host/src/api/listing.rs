@@ -47,14 +47,7 @@ impl ListQuery {
             }
             (Some(text), true) => Some(parse_status(&text)?),
         };
-        let limit = match self.limit {
-            None => DEFAULT_LIMIT,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| bad("limit", format!("must be a number from 1 to {MAX_LIMIT}")))?,
-        };
+        let limit = page_limit(self.limit.as_deref())?;
         Ok(ListRequest {
             filter: ListFilter {
                 status,
@@ -65,6 +58,16 @@ impl ListQuery {
             limit,
             cursor: self.cursor,
         })
+    }
+}
+
+/// A page's `limit` parameter: 1 to 1000, 100 when absent.
+pub fn page_limit(text: Option<&str>) -> Result<usize, ApiError> {
+    match text {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => cursor_number::<usize>(text, 4)
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| bad("limit", format!("must be a number from 1 to {MAX_LIMIT}"))),
     }
 }
 

@@ -4,6 +4,7 @@ mod attempts;
 mod auth;
 mod body;
 mod codes;
+mod customers;
 mod destinations;
 mod dlq;
 mod error;
@@ -12,6 +13,7 @@ mod listing;
 mod openapi;
 mod replays;
 mod serve;
+mod tokens;
 pub mod validate;
 
 pub use serve::serve;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router, middleware};
 use serde_json::json;
 
@@ -49,6 +51,10 @@ pub struct AppState {
     pub log: Log,
     pub limits: Limits,
     pub tokens: Arc<Vec<Secret>>,
+    /// Signs and checks customer tokens (`security.token_secret`).
+    pub token_secret: Option<Arc<Secret>>,
+    /// What customers' trust policies trust (`security.aws_principal`).
+    pub aws_principal: Option<Arc<str>>,
     pub metrics: Arc<Metrics>,
     /// Pause, resume, redrive and replay, per running destination.
     pub controls: Arc<SharedControls>,
@@ -80,6 +86,8 @@ impl AppState {
                 body_limit: config.server.body_limit,
             },
             tokens: Arc::new(config.server.api_tokens.clone()),
+            token_secret: config.security.token_secret.clone().map(Arc::new),
+            aws_principal: config.security.aws_principal.as_deref().map(Arc::from),
             metrics,
             replays: Arc::default(),
             plugin_versions,
@@ -118,6 +126,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/replays", get(replays::list))
         .route("/v1/replays/{id}", get(replays::status))
         .route("/v1/admin/reload", post(admin_reload))
+        .route("/v1/customers", get(customers::list))
+        .route(
+            "/v1/customers/{customer_id}",
+            put(customers::put)
+                .get(customers::get)
+                .delete(customers::delete),
+        )
+        .route(
+            "/v1/customers/{customer_id}/trust-policy",
+            get(customers::trust_policy),
+        )
+        .route(
+            "/v1/customers/{customer_id}/token",
+            post(customers::mint_token),
+        )
         .route("/v1/destinations/{name}/pause", post(destinations::pause))
         .route("/v1/destinations/{name}/resume", post(destinations::resume))
         .route_layer(middleware::from_fn_with_state(

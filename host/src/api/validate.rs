@@ -127,6 +127,13 @@ fn required_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<S
 /// fields that end up as keys, headers and partition keys.
 fn key_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<String, FieldError> {
     let value = required_string(fields, name)?;
+    check_key(name, &value)?;
+    Ok(value)
+}
+
+/// The rule of key strings (also for ids in paths, such as a customer's):
+/// not blank, at most [`MAX_KEY_CHARS`] characters, no control characters.
+pub fn check_key(name: &str, value: &str) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::new(
             ErrorCode::InvalidValue,
@@ -148,7 +155,7 @@ fn key_string(fields: &BTreeMap<String, &RawValue>, name: &str) -> Result<String
             format!("{name} must not contain control characters"),
         ));
     }
-    Ok(value)
+    Ok(())
 }
 
 /// An object field in its canonical, compact form: insignificant

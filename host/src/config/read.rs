@@ -66,6 +66,7 @@ fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
     let server = read_server(root.table("server"));
     let storage = read_storage(root.table("storage"));
     let plugins = read_plugins(root.table("plugins"));
+    let security = read_security(root.table("security"));
     let transforms = read_transforms(root.tables("transforms"));
     let destinations = read_destinations(root.tables("destinations"));
     root.finish();
@@ -73,6 +74,7 @@ fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
         server,
         storage,
         plugins,
+        security,
         transforms,
         destinations,
     }
@@ -262,6 +264,42 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
             watch_interval: f.duration("watch_interval", Duration::from_secs(2)),
         }
     })
+}
+
+fn read_security(fields: Option<Fields<'_, '_, '_>>) -> SecurityConfig {
+    section(fields, |f| {
+        let token_secret = f.string("token_secret").map(Secret::new);
+        if token_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+            f.report(
+                "token_secret",
+                "must be at least 32 bytes (e.g. `openssl rand -base64 48`)",
+            );
+        }
+        let aws_principal = f.string("aws_principal");
+        if let Some(arn) = &aws_principal
+            && !is_iam_arn(arn)
+        {
+            f.report(
+                "aws_principal",
+                format!("\"{arn}\" is not an IAM ARN like arn:aws:iam::111122223333:role/pushrail"),
+            );
+        }
+        SecurityConfig {
+            token_secret,
+            aws_principal,
+        }
+    })
+}
+
+/// `arn:<partition>:iam::<12 digits>:<resource>`.
+pub fn is_iam_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.strip_prefix("aws").is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !resource.is_empty()
+            && !resource.chars().any(|c| c.is_ascii_control()))
 }
 
 fn read_transforms(tables: Vec<Fields<'_, '_, '_>>) -> Vec<TransformConfig> {

@@ -54,6 +54,7 @@ impl Delivery {
             ("server", new.server != self.config.server),
             ("storage", new.storage != self.config.storage),
             ("plugins", new.plugins != self.config.plugins),
+            ("security", new.security != self.config.security),
         ] {
             if changed {
                 report.needs_restart.push(section);

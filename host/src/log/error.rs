@@ -20,6 +20,11 @@ pub enum LogError {
         sequence: u64,
         source: serde_json::Error,
     },
+    #[error("stored customer {id} is unreadable: {source}")]
+    UnreadableCustomer {
+        id: String,
+        source: serde_json::Error,
+    },
     #[error("stored record {sequence} is corrupt: {reason}")]
     Corrupt { sequence: u64, reason: String },
     /// The message is safe to show API clients (no paths); the second

@@ -3,6 +3,7 @@
 //! that groups concurrent appends into one durable commit
 //! ([`group_commit`]); reads use their own snapshot transactions.
 
+mod customers;
 mod delivery_records;
 mod error;
 mod group_commit;
@@ -21,6 +22,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
+pub use customers::{Customer, CustomerUpdate};
 pub use delivery_records::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress};
 pub use error::LogError;
 pub use group_commit::format_time;

@@ -42,3 +42,6 @@ pub const META_NEXT_SEQUENCE: &str = "next_sequence";
 
 /// `META` key prefix of a paused destination (`paused:<name>` = 1).
 pub const META_PAUSED_PREFIX: &str = "paused:";
+
+/// customerExternalId → [`super::Customer`] as JSON.
+pub const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
