@@ -2,6 +2,7 @@
 //! Reading one — `${VAR}` expansion, defaults, validation, every problem
 //! with its TOML path, all at once — is `read.rs`.
 
+mod customer;
 mod fields;
 mod interpolate;
 mod kafka;
@@ -14,13 +15,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use customer::{SpecProblem, customer_destination, destination_name};
 pub use fields::Problem;
 pub use kafka::{
     KafkaAcks, KafkaAuth, KafkaCompression, KafkaConfig, KafkaProducerConfig, KafkaTls, OauthToken,
     ScramMechanism,
 };
 pub use kinesis::{KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream};
-pub use read::is_iam_arn;
+pub use read::{is_iam_arn, read_destination};
 pub use units::{parse_duration, parse_size};
 
 /// The largest serialized event we accept: Kinesis' record limit.

@@ -326,6 +326,39 @@ fn read_transforms(tables: Vec<Fields<'_, '_, '_>>) -> Vec<TransformConfig> {
     transforms
 }
 
+/// Reads one destination table built in code (a customer's, from its API
+/// JSON) with exactly the rules of the config file. Its strings are taken
+/// as they are (no `${VAR}` expansion: the caller escapes `$`); problems
+/// carry their path below the table (`kinesis.stream_arn`).
+pub fn read_destination(table: toml::Table) -> Result<DestinationConfig, Vec<Problem>> {
+    let mut root = toml::Table::new();
+    root.insert(
+        "destination".into(),
+        toml::Value::Array(vec![toml::Value::Table(table)]),
+    );
+    let no_env = |_: &str| None;
+    let ctx = Context::new(&no_env);
+    let mut fields = Fields::root(&root, &ctx);
+    let mut read = read_destinations(fields.tables("destination"));
+    fields.finish();
+    let problems: Vec<Problem> = ctx
+        .into_problems()
+        .into_iter()
+        .map(|p| Problem {
+            path: p
+                .path
+                .strip_prefix("destination[0].")
+                .unwrap_or(&p.path)
+                .to_owned(),
+            message: p.message,
+        })
+        .collect();
+    match read.pop() {
+        Some(destination) if problems.is_empty() => Ok(destination),
+        _ => Err(problems),
+    }
+}
+
 fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> {
     let mut names = HashSet::new();
     let mut files: HashMap<PathBuf, String> = HashMap::new();
