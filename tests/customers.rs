@@ -39,16 +39,7 @@ async fn put(server: &Server, id: &str, body: Value) -> (u16, Value) {
 
 /// A request with `token` instead of the operator's.
 async fn as_token(server: &Server, token: &str, method: &str, path: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .request(method.parse().unwrap(), server.url(path))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    server.send_as(token, method, path, json!({})).await
 }
 
 /// Runs Python with PyJWT and returns its stdout.

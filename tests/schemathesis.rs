@@ -21,7 +21,7 @@ const TOKEN_SECRET: &str = "st-secret-9c1d7e3a0b2f4c6d8e0a1b3c5d7e9f11";
 
 /// A server with a file destination and one that dead-letters `acct_dead`,
 /// holding one stored event and one dead letter for the fuzzer to find.
-async fn server(tokens: bool) -> (Server, String, String) {
+async fn server(tokens: bool) -> (Server, Known) {
     let extra = if tokens {
         format!("api_tokens = [\"{TOKEN}\"]")
     } else {
@@ -58,18 +58,52 @@ async fn server(tokens: bool) -> (Server, String, String) {
         (status == 200).then_some(())
     })
     .await;
-    (server, stored["id"].as_str().unwrap().to_owned(), dead_id)
+    // A customer with a Kafka destination (its broker never answers; it
+    // has no events to send).
+    let response = server
+        .http
+        .put(server.url("/v1/customers/acct_st"))
+        .json(&json!({"name": "fuzzed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let (status, destination) = server
+        .post(
+            "/v1/customers/acct_st/destinations",
+            &json!({"type": "KAFKA", "brokers": ["127.0.0.1:9"], "topic": "t", "auth": {"mode": "NONE"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{destination}");
+    let destination_id = destination["id"].as_str().unwrap().to_owned();
+    (
+        server,
+        Known {
+            stored_id: stored["id"].as_str().unwrap().to_owned(),
+            dead_id,
+            destination_id,
+        },
+    )
+}
+
+/// Identifiers the fuzzer is given so that it gets past 404s.
+struct Known {
+    stored_id: String,
+    dead_id: String,
+    destination_id: String,
 }
 
 /// Runs schemathesis against `server` and returns (passed, its output).
-fn run(server: &Server, stored_id: &str, dead_id: &str) -> (bool, String) {
+fn run(server: &Server, known: &Known) -> (bool, String) {
     let st = support::venv::tool("schemathesis", SCHEMATHESIS, "st");
     // Known identifiers for the operations that need one to get past 404.
     let config = server.dir.path().join("schemathesis.toml");
     let operations = json!([
-        {"include-path-regex": "^/v1/events/\\{id\\}", "parameters": {"id": stored_id}},
+        {"include-path-regex": "^/v1/events/\\{id\\}", "parameters": {"id": known.stored_id}},
         {"include-path": "/v1/destinations/{name}/dlq/{event_id}",
-         "parameters": {"name": "dead", "event_id": dead_id}},
+         "parameters": {"name": "dead", "event_id": known.dead_id}},
+        {"include-path-regex": "^/v1/customers/\\{customer_id\\}/destinations/\\{destination_id\\}",
+         "parameters": {"customer_id": "acct_st", "destination_id": known.destination_id}},
     ]);
     let mut toml = String::new();
     for op in operations.as_array().unwrap() {
@@ -120,8 +154,8 @@ fn run(server: &Server, stored_id: &str, dead_id: &str) -> (bool, String) {
 }
 
 async fn check(tokens: bool) {
-    let (server, stored_id, dead_id) = server(tokens).await;
-    let (passed, output) = tokio::task::block_in_place(|| run(&server, &stored_id, &dead_id));
+    let (server, known) = server(tokens).await;
+    let (passed, output) = tokio::task::block_in_place(|| run(&server, &known));
     assert!(passed, "schemathesis found problems:\n{output}");
     // It did run every operation (a broken config would test nothing);
     // schemathesis leaves out the document's own URL.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
-use crate::config::Config;
-use crate::delivery::{Delivery, DeliveryError, Reloader};
+use crate::config::{Config, DestinationConfig, customer_destination};
+use crate::delivery::{Delivery, DeliveryError, Reloader, with_customers};
 use crate::log::{Log, LogError, spawn_sweeper};
 use crate::metrics::Metrics;
 use crate::runtime::{Limits, PluginVersions, Runtime, RuntimeError, spawn_watcher};
@@ -51,7 +51,8 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let log = Log::open(&config.storage)?;
     let metrics = Arc::new(Metrics::default());
-    let started = start(&config, &log, metrics.clone()).await;
+    let customers = customer_destinations(&log);
+    let started = start(&with_customers(&config, &customers), &log, metrics.clone()).await;
     let Started {
         listener,
         delivery,
@@ -70,6 +71,8 @@ pub async fn run(
     let reloader = Arc::new(Reloader::new(
         path,
         delivery,
+        config.clone(),
+        customers,
         config.server.shutdown_timeout,
     ));
     let hangups = spawn_reload_on_hangup(reloader.clone());
@@ -109,6 +112,38 @@ pub async fn run(
     let closing = log.clone();
     let _ = tokio::task::spawn_blocking(move || closing.close()).await;
     result
+}
+
+/// The customers' destinations stored in the log, as they run. One that
+/// no longer reads (it was stored by another version) is logged and left
+/// out; its events stay in the log.
+fn customer_destinations(log: &Log) -> Vec<DestinationConfig> {
+    let stored = match log.all_customer_destinations() {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the customers' destinations; none run");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for d in stored {
+        let customer = match log.customer(&d.customer_external_id) {
+            Ok(Some(customer)) => customer,
+            _ => continue,
+        };
+        match customer_destination(
+            &customer.customer_external_id,
+            &customer.external_id,
+            &d.id,
+            &d.spec,
+        ) {
+            Ok(config) => out.push(config),
+            Err(problems) => {
+                tracing::error!(destination = %d.id, customer = %d.customer_external_id, ?problems, "a stored customer destination does not read; it does not run")
+            }
+        }
+    }
+    out
 }
 
 /// What [`start`] brings up.

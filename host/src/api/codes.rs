@@ -82,6 +82,8 @@ catalog! {
         "`Content-Type` is not `application/json`";
     StorageError = "storage_error", INTERNAL_SERVER_ERROR,
         "the log could not commit; nothing from the request was stored, retrying is safe. The message says what failed (e.g. \"no space left on the device\") but never names a file; the server log has the details";
+    Busy = "busy", SERVICE_UNAVAILABLE,
+        "the destination did not take or answer a replay, redrive or discard within 5 s (it is in the middle of a long batch, e.g. to an unreachable broker); one it took is still carried out, so look before trying again";
     Unavailable = "unavailable", SERVICE_UNAVAILABLE,
         "shutting down";
 }

@@ -9,15 +9,15 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::body::OperatorBody;
 use super::codes::ErrorCode;
 use super::error::{ApiError, FieldError};
 use super::listing::{PageBody, bad, page_limit};
 use super::tokens;
 use super::validate::check_key;
+use super::{AppState, blocking};
 use crate::config::is_iam_arn;
-use crate::log::{Customer, CustomerUpdate, Log, LogError};
+use crate::log::{Customer, CustomerUpdate};
 
 /// The body of `PUT /v1/customers/{id}` (none: no name).
 #[derive(Deserialize, Default)]
@@ -59,13 +59,23 @@ pub async fn get(
     Ok(Json(existing(&state, id).await?))
 }
 
-/// `DELETE /v1/customers/{customer_id}`: the removed customer.
+/// `DELETE /v1/customers/{customer_id}`: the removed customer; its
+/// destinations stop (their undelivered events stay until retention).
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Customer>, ApiError> {
+    let lookup = id.clone();
+    let owned = blocking(&state.log, move |log| log.customer_destinations(&lookup)).await?;
     let removed = blocking(&state.log, move |log| log.delete_customer(&id)).await?;
     let customer = removed.ok_or_else(not_found)?;
+    // Its destinations stop after their batch in flight.
+    for destination in owned {
+        let name = crate::config::destination_name(&destination.id);
+        if let Err(e) = state.reloader.set_customer_destination(&name, None).await {
+            tracing::error!(destination = %name, error = %e, "a deleted customer's destination did not stop");
+        }
+    }
     tracing::info!(customer = %customer.customer_external_id, "customer deleted");
     Ok(Json(customer))
 }
@@ -201,14 +211,4 @@ async fn existing(state: &AppState, id: String) -> Result<Customer, ApiError> {
 
 fn not_found() -> ApiError {
     ApiError::not_found("customer", "customer_id")
-}
-
-async fn blocking<T: Send + 'static>(
-    log: &Log,
-    f: impl FnOnce(&Log) -> Result<T, LogError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let log = log.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&log))
-        .await
-        .map_err(|_| LogError::Closed)??)
 }

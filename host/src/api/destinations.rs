@@ -88,7 +88,7 @@ pub async fn status(
     Ok(Json(describe(&state, name).await?))
 }
 
-async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, ApiError> {
+pub async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, ApiError> {
     let controls = state.controls.current();
     let (state_name, paused, plugins, in_flight, last_error) = match controls.get(&name) {
         Some(control) => {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::body::OperatorBody;
-use super::error::ApiError;
+use super::error::{ApiError, with_worker};
 use super::listing::{ListQuery, PageBody, bad_cursor, cursor_number, query_rejection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -84,16 +84,18 @@ pub async fn discard(
     let letter = find_dead_letter(&state, name.clone(), id).await?;
     let operator = operator_of(&state, &name)?;
     let (reply, answer) = oneshot::channel();
-    operator
-        .send(Operator::Discard {
-            sequence: letter.sequence,
-            reply,
-        })
-        .await
-        .map_err(|_| LogError::Closed)?;
-    answer
-        .await
-        .map_err(|_| LogError::Closed)??
+    let discarded = with_worker(async {
+        operator
+            .send(Operator::Discard {
+                sequence: letter.sequence,
+                reply,
+            })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        Ok(answer.await.map_err(|_| LogError::Closed)??)
+    })
+    .await?;
+    discarded
         .map(Json)
         .ok_or_else(|| ApiError::not_found("dead letter", "event_id"))
 }
@@ -143,11 +145,14 @@ pub async fn redrive(
     let (sequences, event_ids): (Vec<u64>, Vec<String>) = chosen.into_iter().unzip();
     if !sequences.is_empty() {
         let (reply, answer) = oneshot::channel();
-        queue
-            .send(Operator::Redrive { sequences, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)??;
+        with_worker(async {
+            queue
+                .send(Operator::Redrive { sequences, reply })
+                .await
+                .map_err(|_| LogError::Closed)?;
+            Ok(answer.await.map_err(|_| LogError::Closed)??)
+        })
+        .await?;
     }
     Ok((
         axum::http::StatusCode::ACCEPTED,

@@ -80,6 +80,23 @@ impl ApiError {
     }
 }
 
+/// How long a request waits for a destination's worker to take it (the
+/// worker takes requests between batches).
+pub const WORKER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `step`, or a `busy` error if the destination's worker does not get to
+/// it within [`WORKER_WAIT`].
+pub async fn with_worker<T>(
+    step: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(WORKER_WAIT, step).await.unwrap_or_else(|_| {
+        Err(ApiError::new(FieldError::whole(
+            ErrorCode::Busy,
+            "the destination is in the middle of a batch and did not answer within 5 s; if it took the request it still carries it out, so look before trying again",
+        )))
+    })
+}
+
 impl From<FieldError> for ApiError {
     fn from(error: FieldError) -> Self {
         Self::new(error)

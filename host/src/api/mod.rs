@@ -4,6 +4,7 @@ mod attempts;
 mod auth;
 mod body;
 mod codes;
+mod customer_destinations;
 mod customers;
 mod destinations;
 mod dlq;
@@ -102,6 +103,17 @@ impl AppState {
     }
 }
 
+/// Runs a blocking log call off the async threads; its error is the API's.
+pub(crate) async fn blocking<T: Send + 'static>(
+    log: &Log,
+    f: impl FnOnce(&Log) -> Result<T, LogError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let log = log.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&log))
+        .await
+        .map_err(|_| LogError::Closed)??)
+}
+
 /// All routes. Health checks stay open; everything else passes the token check.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
@@ -140,6 +152,30 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/customers/{customer_id}/token",
             post(customers::mint_token),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations",
+            post(customer_destinations::create).get(customer_destinations::list),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}",
+            get(customer_destinations::get).delete(customer_destinations::delete),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/pause",
+            post(customer_destinations::pause),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/resume",
+            post(customer_destinations::resume),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/attempts",
+            get(customer_destinations::attempts),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/dlq",
+            get(customer_destinations::dead_letters),
         )
         .route("/v1/destinations/{name}/pause", post(destinations::pause))
         .route("/v1/destinations/{name}/resume", post(destinations::resume))

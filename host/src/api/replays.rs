@@ -12,7 +12,7 @@ use super::AppState;
 use super::body::OperatorBody;
 use super::codes::ErrorCode;
 use super::destinations::Items;
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, with_worker};
 use super::listing::time_ms;
 use crate::delivery::{DryRunItem, ReplayCommand, ReplayProgress, ReplayStatus};
 use crate::log::{LogError, Selection};
@@ -96,15 +96,18 @@ pub async fn start(
             .await
             .map_err(|_| LogError::Closed)??;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        control
-            .replay
-            .send(ReplayCommand::DryRun {
-                sequences: shown,
-                reply,
-            })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        let items = answer.await.map_err(|_| LogError::Closed)??;
+        let items = with_worker(async {
+            control
+                .replay
+                .send(ReplayCommand::DryRun {
+                    sequences: shown,
+                    reply,
+                })
+                .await
+                .map_err(|_| LogError::Closed)?;
+            Ok(answer.await.map_err(|_| LogError::Closed)??)
+        })
+        .await?;
         return Ok(Json(DryRun {
             dry_run: true,
             total,
@@ -115,14 +118,19 @@ pub async fn start(
     let id = format!("rpl_{}", ulid::Ulid::new());
     let progress = ReplayProgress::new(id.clone(), name.clone(), total);
     crate::delivery::remember_replay(&state.replays, progress.clone());
-    control
-        .replay
-        .send(ReplayCommand::Start {
-            selection,
-            progress: progress.clone(),
-        })
-        .await
-        .map_err(|_| LogError::Closed)?;
+    let start = ReplayCommand::Start {
+        selection,
+        progress: progress.clone(),
+    };
+    with_worker(async {
+        control
+            .replay
+            .send(start)
+            .await
+            .map_err(|_| LogError::Closed)?;
+        Ok(())
+    })
+    .await?;
     tracing::info!(destination = %name, replay = %id, total, "replay queued");
     Ok((StatusCode::ACCEPTED, Json(progress.snapshot())).into_response())
 }

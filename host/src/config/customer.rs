@@ -57,7 +57,6 @@ const KAFKA_PRODUCER: &[(&str, &str)] = &[
 const COMMON: &[(&str, &str)] = &[
     ("partitionKey", "partition_key"),
     ("eventTypes", "event_types"),
-    ("filter", "filter"),
 ];
 
 fn to_table(
@@ -75,6 +74,7 @@ fn to_table(
     let Value::Object(spec) = spec else {
         return Err(problem("", "a destination is a JSON object".into()));
     };
+    check_json(spec)?;
     let kind = spec.get("type").and_then(Value::as_str).unwrap_or_default();
     let mut table = toml::Table::new();
     insert(
@@ -116,16 +116,6 @@ fn to_table(
                         "kinesis.auth.external_id",
                         toml::Value::String(literal(external_id)),
                     );
-                    if let Some(given) = auth.get("externalId")
-                        && given.as_str() != Some(external_id)
-                    {
-                        return Err(problem(
-                            "auth.externalId",
-                            format!(
-                                "must be this customer's external ID, {external_id} (GET /v1/customers/{{id}}), or left out"
-                            ),
-                        ));
-                    }
                     auth_known.push("externalId");
                     for (json, toml_path) in KINESIS_AUTH {
                         auth_known.push(json);
@@ -268,6 +258,156 @@ fn copy<'a>(
             set(table, toml_path, to_toml(value));
         }
     }
+}
+
+/// What a JSON field must be, beyond what the config reader checks (it
+/// also takes `"100"` for 100, as a file may): the API takes exactly what
+/// `docs/openapi.json` describes.
+#[derive(Clone, Copy)]
+enum Kind {
+    String,
+    NonBlank,
+    Boolean,
+    Strings,
+    Integer(u64, u64),
+    Object,
+    Check(fn(&str) -> bool, &'static str),
+}
+
+const CHECKS: &[(&str, Kind)] = &[
+    ("name", Kind::String),
+    ("partitionKey", Kind::String),
+    ("eventTypes", Kind::Strings),
+    (
+        "streamArn",
+        Kind::Check(
+            is_stream_arn,
+            "is not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)",
+        ),
+    ),
+    ("region", Kind::NonBlank),
+    ("endpointUrl", Kind::NonBlank),
+    ("ordering", Kind::String),
+    ("auth", Kind::Object),
+    (
+        "auth.roleArn",
+        Kind::Check(
+            is_role_arn,
+            "is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+        ),
+    ),
+    ("auth.externalId", Kind::String),
+    (
+        "auth.sessionName",
+        Kind::Check(
+            is_session_name,
+            "must be 2 to 64 of A-Z a-z 0-9 + = , . @ _ -",
+        ),
+    ),
+    ("auth.stsEndpointUrl", Kind::NonBlank),
+    ("auth.mode", Kind::String),
+    ("auth.tls", Kind::Boolean),
+    ("brokers", Kind::Strings),
+    ("topic", Kind::String),
+    ("producer", Kind::Object),
+    ("producer.lingerMs", Kind::Integer(0, 10_000)),
+    ("producer.batchSizeBytes", Kind::Integer(1, i32::MAX as u64)),
+    ("producer.acks", Kind::String),
+    ("producer.compression", Kind::String),
+];
+
+fn check_json(spec: &Map<String, Value>) -> Result<(), Vec<SpecProblem>> {
+    for (path, kind) in CHECKS {
+        let value = match path.split_once('.') {
+            Some((outer, inner)) => spec.get(outer).and_then(|o| o.get(inner)),
+            None => spec.get(*path),
+        };
+        let Some(value) = value else { continue };
+        let fault = match (kind, value) {
+            (Kind::String, Value::String(_)) => None,
+            (Kind::NonBlank, Value::String(s)) if !s.trim().is_empty() => None,
+            (Kind::NonBlank, Value::String(_)) => Some("must not be empty".to_owned()),
+            (Kind::Boolean, Value::Bool(_)) => None,
+            (Kind::Object, Value::Object(_)) => None,
+            (Kind::Strings, Value::Array(items)) if items.iter().all(Value::is_string) => None,
+            (Kind::Integer(low, high), Value::Number(n))
+                if n.as_u64().is_some_and(|n| (*low..=*high).contains(&n)) =>
+            {
+                None
+            }
+            (Kind::Integer(low, high), _) => {
+                Some(format!("must be a whole number from {low} to {high}"))
+            }
+            (Kind::Check(ok, message), Value::String(s)) => (!ok(s)).then(|| (*message).to_owned()),
+            (Kind::String | Kind::NonBlank | Kind::Check(..), _) => {
+                Some("must be a string".to_owned())
+            }
+            (Kind::Boolean, _) => Some("must be true or false".to_owned()),
+            (Kind::Object, _) => Some("must be an object".to_owned()),
+            (Kind::Strings, _) => Some("must be an array of strings".to_owned()),
+        };
+        if let Some(message) = fault {
+            return Err(vec![SpecProblem {
+                field: (*path).to_owned(),
+                message,
+            }]);
+        }
+    }
+    if let Some(Value::Array(brokers)) = spec.get("brokers") {
+        if brokers.is_empty() {
+            return Err(vec![SpecProblem {
+                field: "brokers".into(),
+                message: "is required: one or more \"host:port\"".into(),
+            }]);
+        }
+        if let Some(bad) = brokers
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|b| !is_broker(b))
+        {
+            return Err(vec![SpecProblem {
+                field: "brokers".into(),
+                message: format!("\"{bad}\" is not \"host:port\" (e.g. \"kafka-1:9092\")"),
+            }]);
+        }
+    }
+    Ok(())
+}
+
+/// `arn:<partition>:kinesis:<region>:<account>:stream/<name>`.
+fn is_stream_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "kinesis", _, _, resource]
+        if resource.len() > "stream/".len() && resource.starts_with("stream/"))
+        && !text.chars().any(char::is_control)
+}
+
+fn is_role_arn(text: &str) -> bool {
+    crate::config::is_iam_arn(text)
+        && text
+            .splitn(6, ':')
+            .nth(5)
+            .is_some_and(|r| r.len() > "role/".len() && r.starts_with("role/"))
+}
+
+fn is_session_name(text: &str) -> bool {
+    (2..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// `host:port`, the host of letters, digits, `.`, `_` and `-`.
+fn is_broker(text: &str) -> bool {
+    text.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && (1..=5).contains(&port.len())
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok()
+    })
 }
 
 fn needs_secrets(field: &str) -> Vec<SpecProblem> {
@@ -415,42 +555,53 @@ mod tests {
 
     #[test]
     fn problems_name_the_json_field() {
-        let kinesis = |auth: Value| json!({"type": "KINESIS", "streamArn": "arn:aws:kinesis:us-east-1:1:stream/s", "auth": auth});
+        let kinesis = |auth: Value| json!({"type": "KINESIS", "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s", "auth": auth});
+        let role = "arn:aws:iam::123456789012:role/w";
         assert_eq!(field(json!({"type": "SQS"})), "type");
         assert_eq!(
             field(kinesis(json!({"mode": "ASSUME_ROLE"}))),
             "auth.roleArn"
         );
         assert_eq!(
-            field(kinesis(
-                json!({"mode": "ASSUME_ROLE", "roleArn": "r", "externalId": "mine"})
-            )),
-            "auth.externalId",
-            "a customer cannot choose another external ID"
+            field(kinesis(json!({"mode": "ASSUME_ROLE", "roleArn": "r"}))),
+            "auth.roleArn"
         );
         assert_eq!(field(kinesis(json!({"mode": "ACCESS_KEY"}))), "auth.mode");
         assert_eq!(
             field(kinesis(
-                json!({"mode": "ASSUME_ROLE", "roleArn": "r", "color": 1})
+                json!({"mode": "ASSUME_ROLE", "roleArn": role, "color": 1})
             )),
             "auth.color"
         );
+        // A customer cannot choose another external ID: it is replaced.
+        let chosen = read(kinesis(
+            json!({"mode": "ASSUME_ROLE", "roleArn": role, "externalId": "mine"}),
+        ));
+        match chosen.unwrap().kinesis.unwrap().auth {
+            KinesisAuth::AssumeRole { external_id, .. } => {
+                assert_eq!(external_id.unwrap().expose(), EXTERNAL);
+            }
+            other => panic!("{other:?}"),
+        }
+        let kafka = |extra: Value| {
+            let mut spec = json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t"});
+            for (k, v) in extra.as_object().unwrap() {
+                spec[k] = v.clone();
+            }
+            spec
+        };
+        assert_eq!(field(kafka(json!({"topic": "bad topic!"}))), "topic");
+        assert_eq!(field(kafka(json!({"brokers": ["b:99999"]}))), "brokers");
         assert_eq!(
-            field(json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "bad topic!"})),
-            "topic"
-        );
-        assert_eq!(
-            field(
-                json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t", "producer": {"acks": "some"}})
-            ),
+            field(kafka(json!({"producer": {"acks": "some"}}))),
             "producer.acks"
         );
         assert_eq!(
-            field(
-                json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t", "filter": {"x": 1}})
-            ),
-            "filter"
+            field(kafka(json!({"producer": {"lingerMs": "100"}}))),
+            "producer.lingerMs",
+            "the API takes JSON types strictly"
         );
+        assert_eq!(field(kafka(json!({"filter": {"x": 1}}))), "filter");
     }
 
     #[test]

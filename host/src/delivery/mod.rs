@@ -37,7 +37,7 @@ pub use failure::Failure;
 use pipeline::Pipeline;
 use progress::ProgressWriter;
 pub use redrive::Operator;
-pub use reload::{ReloadError, ReloadFailure, ReloadReport, Reloader};
+pub use reload::{ReloadError, ReloadFailure, ReloadReport, Reloader, with_customers};
 pub use replay::{
     DryRunItem, ReplayCommand, ReplayProgress, ReplayState, ReplayStatus, Replays,
     remember as remember_replay,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{
     Controls, Delivery, DeliveryError, Running, stop_all, transforms_of, validate_destination,
 };
-use crate::config::Config;
+use crate::config::{Config, DestinationConfig};
 
 /// Why a reload changed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -85,18 +85,22 @@ impl Delivery {
         // Stop what goes away or changes, after its batch in flight.
         let mut kept = Vec::new();
         let mut stopping = Vec::new();
+        let mut removed = Vec::new();
         for (name, running) in self.running.drain(..) {
             if report.unchanged.contains(&name) {
                 kept.push((name, running));
-            } else {
-                if new.destinations.iter().any(|d| d.name == name) {
-                    report.restarted.push(name.clone());
-                } else {
-                    report.removed.push(name.clone());
-                }
+            } else if new.destinations.iter().any(|d| d.name == name) {
+                report.restarted.push(name.clone());
                 stopping.push(running);
+            } else {
+                report.removed.push(name.clone());
+                removed.push(running);
             }
         }
+        // A removed destination is told to stop now and finishes its batch
+        // in flight on its own; one that restarts is waited for, so that
+        // two workers never deliver for one name.
+        tokio::spawn(stop_all(removed, stop_timeout));
         stop_all(stopping, stop_timeout).await;
 
         // Start the new and changed ones, in config order.
@@ -156,35 +160,83 @@ pub enum ReloadFailure {
     Delivery(#[from] ReloadError),
 }
 
-/// Re-reads the config file and applies it; one reload at a time.
+/// Changes what runs, one change at a time: the operator's config file
+/// (SIGHUP, `POST /v1/admin/reload`) and customers' destinations (the
+/// customer API). What runs is both: the file's destinations, then the
+/// customers'.
 pub struct Reloader {
     path: Option<std::path::PathBuf>,
-    delivery: tokio::sync::Mutex<Delivery>,
+    inner: tokio::sync::Mutex<Inner>,
     stop_timeout: std::time::Duration,
 }
 
+struct Inner {
+    delivery: Delivery,
+    /// The operator's config as read (without customers' destinations).
+    file: Config,
+    customers: Vec<DestinationConfig>,
+}
+
+/// The operator's config with the customers' destinations after its own.
+pub fn with_customers(file: &Config, customers: &[DestinationConfig]) -> Config {
+    let mut config = file.clone();
+    config.destinations.extend(customers.iter().cloned());
+    config
+}
+
 impl Reloader {
+    /// `delivery` runs `with_customers(&file, &customers)`.
     pub fn new(
         path: Option<std::path::PathBuf>,
         delivery: Delivery,
+        file: Config,
+        customers: Vec<DestinationConfig>,
         stop_timeout: std::time::Duration,
     ) -> Self {
         Self {
             path,
-            delivery: tokio::sync::Mutex::new(delivery),
+            inner: tokio::sync::Mutex::new(Inner {
+                delivery,
+                file,
+                customers,
+            }),
             stop_timeout,
         }
     }
 
     pub async fn reload(&self) -> Result<ReloadReport, ReloadFailure> {
         let path = self.path.as_ref().ok_or(ReloadFailure::NoConfigFile)?;
-        let config = Config::load(path)?;
-        let mut delivery = self.delivery.lock().await;
-        Ok(delivery.reload(config, self.stop_timeout).await?)
+        let file = Config::load(path)?;
+        let mut inner = self.inner.lock().await;
+        let effective = with_customers(&file, &inner.customers);
+        let report = inner.delivery.reload(effective, self.stop_timeout).await?;
+        inner.file = file;
+        Ok(report)
+    }
+
+    /// Adds, replaces (same name) or removes (`None`) one customer
+    /// destination; refused whole, with its problems, if it cannot run.
+    pub async fn set_customer_destination(
+        &self,
+        name: &str,
+        destination: Option<DestinationConfig>,
+    ) -> Result<ReloadReport, ReloadError> {
+        let mut inner = self.inner.lock().await;
+        let mut customers: Vec<DestinationConfig> = inner
+            .customers
+            .iter()
+            .filter(|d| d.name != name)
+            .cloned()
+            .collect();
+        customers.extend(destination);
+        let effective = with_customers(&inner.file, &customers);
+        let report = inner.delivery.reload(effective, self.stop_timeout).await?;
+        inner.customers = customers;
+        Ok(report)
     }
 
     /// Stops every destination (at shutdown).
     pub async fn stop(&self, timeout: std::time::Duration) {
-        self.delivery.lock().await.stop(timeout).await;
+        self.inner.lock().await.delivery.stop(timeout).await;
     }
 }

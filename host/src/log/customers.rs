@@ -6,7 +6,7 @@ use rand::distr::Alphanumeric;
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
-use super::tables::CUSTOMERS;
+use super::tables::{CUSTOMER_DESTINATIONS, CUSTOMERS};
 use super::{Log, LogError, format_time};
 
 /// A customer, as stored and as the API shows it.
@@ -108,13 +108,17 @@ impl Log {
         Ok((items, false))
     }
 
-    /// Removes the customer; the removed one, if it existed. Blocking.
+    /// Removes the customer and its destinations; the removed customer,
+    /// if it existed. Blocking.
     pub fn delete_customer(&self, id: &str) -> Result<Option<Customer>, LogError> {
         let txn = self.inner.db.begin_write()?;
         let removed = {
             let mut table = txn.open_table(CUSTOMERS)?;
             let removed = table.remove(id)?;
-            removed.map(|g| decode(id, g.value())).transpose()?
+            let removed = removed.map(|g| decode(id, g.value())).transpose()?;
+            let mut destinations = txn.open_table(CUSTOMER_DESTINATIONS)?;
+            destinations.retain_in((id, "")..=(id, "\u{10ffff}"), |_, _| false)?;
+            removed
         };
         txn.commit()?;
         Ok(removed)

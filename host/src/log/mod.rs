@@ -3,6 +3,7 @@
 //! that groups concurrent appends into one durable commit
 //! ([`group_commit`]); reads use their own snapshot transactions.
 
+mod customer_destinations;
 mod customers;
 mod delivery_records;
 mod error;
@@ -22,6 +23,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
+pub use customer_destinations::CustomerDestination;
 pub use customers::{Customer, CustomerUpdate};
 pub use delivery_records::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress};
 pub use error::LogError;
@@ -334,6 +336,20 @@ impl Log {
         let txn = self.inner.db.begin_read()?;
         let cursors = txn.open_table(CURSORS)?;
         Ok(cursors.get(destination)?.map_or(1, |g| g.value().max(1)))
+    }
+
+    /// Sets where a new destination starts, unless it has a cursor
+    /// already. Blocking.
+    pub fn start_cursor(&self, destination: &str, sequence: u64) -> Result<(), LogError> {
+        let txn = self.inner.db.begin_write()?;
+        {
+            let mut cursors = txn.open_table(CURSORS)?;
+            if cursors.get(destination)?.is_none() {
+                cursors.insert(destination, sequence)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Every attempt to deliver the event at `sequence` to `destination`, in order. Blocking.

@@ -45,3 +45,7 @@ pub const META_PAUSED_PREFIX: &str = "paused:";
 
 /// customerExternalId → [`super::Customer`] as JSON.
 pub const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
+
+/// (customerExternalId, destination id) → [`super::CustomerDestination`] as JSON.
+pub const CUSTOMER_DESTINATIONS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("customer_destinations");

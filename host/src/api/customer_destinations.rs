@@ -1,0 +1,257 @@
+//! A customer's own destinations: `POST /v1/customers/{id}/destinations`
+//! with the destination pages' JSON, and per destination its status,
+//! pause/resume, attempts and dead letters — the operator's destination
+//! routes, reached through the customer (so a customer token reaches only
+//! its own).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::body::OperatorBody;
+use super::codes::ErrorCode;
+use super::destinations::{self, DestinationStatus, Items};
+use super::error::{ApiError, FieldError};
+use super::listing::{ListQuery, PageBody};
+use super::{AppState, blocking};
+use super::{attempts, dlq};
+use crate::config::{customer_destination, destination_name};
+use crate::delivery::ReloadError;
+use crate::log::{AttemptRecord, CustomerDestination, DeadLetter, Log, format_time};
+
+/// A customer destination as the API shows it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationView {
+    #[serde(flatten)]
+    pub stored: CustomerDestination,
+    /// The running destination's status (its name is the id in lower case).
+    pub status: DestinationStatus,
+}
+
+/// `POST /v1/customers/{customer_id}/destinations`: checks the JSON like
+/// `pushrail check`, stores it and starts the destination. It gets the
+/// customer's events received from now on, or from `"startFrom"`:
+/// `"earliest"` (as far as retention reaches) or an RFC 3339 time.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(customer_id): Path<String>,
+    body: OperatorBody,
+) -> Result<(StatusCode, Json<DestinationView>), ApiError> {
+    let Some(mut spec) = body.0 else {
+        return Err(FieldError::whole(
+            ErrorCode::MissingField,
+            "a destination is {\"type\": \"KINESIS\" | \"KAFKA\", …}",
+        )
+        .into());
+    };
+    let start_from = spec.remove("startFrom");
+    let spec = Value::Object(spec);
+    let customer = customer_of(&state, &customer_id).await?;
+    let id = format!("dst_{}", ulid::Ulid::new());
+    let config = customer_destination(&customer_id, &customer.external_id, &id, &spec).map_err(
+        |problems| {
+            let first = &problems[0];
+            ApiError::new(FieldError {
+                code: ErrorCode::InvalidValue,
+                message: first.message.clone(),
+                field: (!first.field.is_empty()).then(|| first.field.clone()),
+            })
+        },
+    )?;
+    let name = config.name.clone();
+    let start = start_sequence(&state.log, start_from).await?;
+    let stored = CustomerDestination {
+        id: id.clone(),
+        customer_external_id: customer_id.clone(),
+        spec,
+        created_at: format_time(std::time::SystemTime::now()),
+    };
+    let record = stored.clone();
+    let (start_name, log) = (name.clone(), state.log.clone());
+    let exists = blocking(&log, move |log| {
+        log.start_cursor(&start_name, start)?;
+        log.put_customer_destination(&record)
+    })
+    .await?;
+    if !exists {
+        return Err(not_found_customer());
+    }
+    if let Err(error) = state
+        .reloader
+        .set_customer_destination(&name, Some(config))
+        .await
+    {
+        let (customer, id) = (customer_id.clone(), id.clone());
+        let _ = blocking(&state.log, move |log| {
+            log.delete_customer_destination(&customer, &id)
+        })
+        .await;
+        return Err(refused(error));
+    }
+    tracing::info!(customer = %customer_id, destination = %id, "customer destination created");
+    let status = destinations::describe(&state, name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DestinationView { stored, status }),
+    ))
+}
+
+/// `GET /v1/customers/{customer_id}/destinations`.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(customer_id): Path<String>,
+) -> Result<Json<Items<DestinationView>>, ApiError> {
+    customer_of(&state, &customer_id).await?;
+    let stored = blocking(&state.log, move |log| {
+        log.customer_destinations(&customer_id)
+    })
+    .await?;
+    let mut items = Vec::with_capacity(stored.len());
+    for stored in stored {
+        let status = destinations::describe(&state, destination_name(&stored.id)).await?;
+        items.push(DestinationView { stored, status });
+    }
+    Ok(Json(Items { items }))
+}
+
+/// `GET /v1/customers/{customer_id}/destinations/{destination_id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+) -> Result<Json<DestinationView>, ApiError> {
+    let stored = find(&state, customer_id, id).await?;
+    let status = destinations::describe(&state, destination_name(&stored.id)).await?;
+    Ok(Json(DestinationView { stored, status }))
+}
+
+/// `DELETE /v1/customers/{customer_id}/destinations/{destination_id}`:
+/// stops it after its batch in flight; its undelivered events stay in the
+/// log until retention.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+) -> Result<Json<CustomerDestination>, ApiError> {
+    let stored = find(&state, customer_id.clone(), id.clone()).await?;
+    state
+        .reloader
+        .set_customer_destination(&destination_name(&id), None)
+        .await
+        .map_err(refused)?;
+    blocking(&state.log, move |log| {
+        log.delete_customer_destination(&customer_id, &id)
+    })
+    .await?;
+    tracing::info!(customer = %stored.customer_external_id, destination = %stored.id, "customer destination deleted");
+    Ok(Json(stored))
+}
+
+/// `POST …/destinations/{destination_id}/pause`.
+pub async fn pause(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+) -> Result<Json<DestinationStatus>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    destinations::pause(State(state), Path(name)).await
+}
+
+/// `POST …/destinations/{destination_id}/resume`.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+) -> Result<Json<DestinationStatus>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    destinations::resume(State(state), Path(name)).await
+}
+
+/// `GET …/destinations/{destination_id}/attempts`, paged like the operator's.
+pub async fn attempts(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PageBody<AttemptRecord>>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    attempts::destination_attempts(State(state), Path(name), query).await
+}
+
+/// `GET …/destinations/{destination_id}/dlq`, paged like the operator's.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PageBody<DeadLetter>>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    dlq::dead_letters(State(state), Path(name), query).await
+}
+
+async fn running_name(state: &AppState, customer: String, id: String) -> Result<String, ApiError> {
+    Ok(destination_name(&find(state, customer, id).await?.id))
+}
+
+async fn find(
+    state: &AppState,
+    customer: String,
+    id: String,
+) -> Result<CustomerDestination, ApiError> {
+    let stored = blocking(&state.log, move |log| log.customer_destinations(&customer)).await?;
+    stored
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| ApiError::not_found("destination", "destination_id"))
+}
+
+async fn customer_of(state: &AppState, id: &str) -> Result<crate::log::Customer, ApiError> {
+    let id = id.to_owned();
+    blocking(&state.log, move |log| log.customer(&id))
+        .await?
+        .ok_or_else(not_found_customer)
+}
+
+fn not_found_customer() -> ApiError {
+    ApiError::not_found("customer", "customer_id")
+}
+
+/// Where a new destination starts: now, the earliest stored event, or the
+/// first received at or after a time.
+async fn start_sequence(log: &Log, start_from: Option<Value>) -> Result<u64, ApiError> {
+    let since_ms = match start_from {
+        None => None,
+        Some(Value::String(s)) if s == "earliest" => return Ok(1),
+        Some(Value::String(s)) => Some(super::listing::time_ms("startFrom", &s)?),
+        Some(_) => {
+            return Err(FieldError::new(
+                ErrorCode::InvalidValue,
+                "startFrom",
+                "is \"earliest\" or an RFC 3339 time",
+            )
+            .into());
+        }
+    };
+    blocking(log, move |log| {
+        let next = log.next_sequence()?;
+        let Some(since_ms) = since_ms else {
+            return Ok(next);
+        };
+        let selection = crate::log::Selection {
+            from_sequence: Some(1),
+            since_ms: Some(since_ms),
+            ..Default::default()
+        };
+        Ok(log
+            .select(&selection, 1)?
+            .0
+            .first()
+            .copied()
+            .unwrap_or(next))
+    })
+    .await
+}
+
+fn refused(error: ReloadError) -> ApiError {
+    ApiError::new(FieldError::whole(
+        ErrorCode::InvalidValue,
+        error.to_string(),
+    ))
+}

@@ -1,0 +1,262 @@
+//! #13: customers add their own Kafka destinations over the API with the
+//! destination pages' JSON; each topic (read back with a real Kafka client
+//! from tansu) holds only its own customer's events, in log order. A
+//! customer token reaches only its own destinations; destinations survive
+//! a restart and stop when deleted.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::kafka::{Tansu, TopicRecord, read_all};
+use support::{Server, event, eventually, post_batch};
+
+const OPERATOR: &str = "op-token-3c9e";
+const SECRET: &str = "customer-token-secret-fedcba9876543210";
+
+async fn wait_for(brokers: &str, topic: &str, count: usize) -> Vec<TopicRecord> {
+    eventually(60, &format!("{count} records in {topic}"), async || {
+        let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+        let records = tokio::task::spawn_blocking(move || read_all(&brokers, &topic, count))
+            .await
+            .unwrap();
+        (records.len() >= count).then_some(records)
+    })
+    .await
+}
+
+/// (customer, sequence) of each record.
+fn customers_and_sequences(records: &[TopicRecord]) -> Vec<(String, u64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.value["customerExternalId"].as_str().unwrap().to_owned(),
+                r.value["sequence"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn kafka_page(brokers: &str, topic: &str) -> Value {
+    json!({"type": "KAFKA", "name": "Customer Kafka cluster", "brokers": [brokers],
+           "topic": topic, "partitionKey": "customerExternalId",
+           "auth": {"mode": "NONE"}, "producer": {"lingerMs": 5, "acks": "all"}})
+}
+
+fn interleaved(count: usize, prefix: &str) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            event(
+                ["acct_a", "acct_b", "acct_c"][i % 3],
+                &format!("{prefix}{i}"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_customers_topic_gets_only_its_own_events() {
+    let tansu = Tansu::start().await;
+    for topic in ["feed-a", "feed-b", "feed-a-all"] {
+        tansu.create_topic(topic, 1);
+    }
+    let brokers = tansu.brokers();
+    let mut server = Server::start_with(
+        &format!("api_tokens = [\"{OPERATOR}\"]"),
+        &format!("[security]\ntoken_secret = \"{SECRET}\"\n"),
+    )
+    .await;
+    server.authorize(OPERATOR);
+    for customer in ["acct_a", "acct_b"] {
+        let (status, body) = server
+            .send_as(
+                OPERATOR,
+                "PUT",
+                &format!("/v1/customers/{customer}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Before any destination exists: only the `earliest` one gets these.
+    post_batch(
+        &server,
+        (0..5)
+            .map(|i| event("acct_a", &format!("early{i}")))
+            .collect(),
+    )
+    .await;
+
+    let (status, a) = server
+        .post(
+            "/v1/customers/acct_a/destinations",
+            &kafka_page(&brokers, "feed-a"),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(a["status"]["state"], "running", "{a}");
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let mut all = kafka_page(&brokers, "feed-a-all");
+    all["startFrom"] = json!("earliest");
+    let (status, body) = server.post("/v1/customers/acct_a/destinations", &all).await;
+    assert_eq!(status, 201, "{body}");
+    // The customer adds its own, with its own token.
+    let (_, issued) = server.post("/v1/customers/acct_b/token", &json!({})).await;
+    let b_token = issued["token"].as_str().unwrap().to_owned();
+    let (status, b) = server
+        .send_as(
+            &b_token,
+            "POST",
+            "/v1/customers/acct_b/destinations",
+            kafka_page(&brokers, "feed-b"),
+        )
+        .await;
+    assert_eq!(status, 201, "{b}");
+
+    post_batch(&server, interleaved(90, "k")).await;
+    let feed_a = customers_and_sequences(&wait_for(&brokers, "feed-a", 30).await);
+    assert_eq!(
+        feed_a.len(),
+        30,
+        "only the events after it was created: {feed_a:?}"
+    );
+    assert!(feed_a.iter().all(|(c, _)| c == "acct_a"), "{feed_a:?}");
+    assert!(feed_a.windows(2).all(|w| w[0].1 < w[1].1), "log order");
+    let feed_b = customers_and_sequences(&wait_for(&brokers, "feed-b", 30).await);
+    assert_eq!(feed_b.len(), 30);
+    assert!(feed_b.iter().all(|(c, _)| c == "acct_b"), "{feed_b:?}");
+    let feed_all = customers_and_sequences(&wait_for(&brokers, "feed-a-all", 35).await);
+    assert_eq!(
+        feed_all.len(),
+        35,
+        "backfilled from the earliest, then live"
+    );
+    assert!(feed_all.iter().all(|(c, _)| c == "acct_a"));
+
+    // B's token: its own destinations only.
+    let (status, list) = server
+        .send_as(
+            &b_token,
+            "GET",
+            "/v1/customers/acct_b/destinations",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (status, list["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{list}"
+    );
+    let (status, _) = server
+        .send_as(
+            &b_token,
+            "GET",
+            &format!("/v1/customers/acct_a/destinations/{a_id}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .send_as(
+            &b_token,
+            "GET",
+            &format!("/v1/customers/acct_b/destinations/{a_id}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 404, "A's destination id under B's customer");
+    let (status, _) = server
+        .send_as(
+            &b_token,
+            "DELETE",
+            &format!("/v1/customers/acct_a/destinations/{a_id}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, attempts) = server
+        .send_as(
+            &b_token,
+            "GET",
+            &format!(
+                "/v1/customers/acct_b/destinations/{}/attempts",
+                b["id"].as_str().unwrap()
+            ),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{attempts}");
+    assert!(
+        attempts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["destination"] == b["status"]["name"])
+    );
+
+    // Bad input names the field, as `pushrail check` would.
+    for (spec, field) in [
+        (
+            json!({"type": "KAFKA", "brokers": [brokers], "topic": "bad topic!"}),
+            "topic",
+        ),
+        (
+            json!({"type": "KINESIS", "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s",
+                "auth": {"mode": "ASSUME_ROLE"}}),
+            "auth.roleArn",
+        ),
+        (json!({"type": "SQS"}), "type"),
+    ] {
+        let (status, body) = server
+            .post("/v1/customers/acct_a/destinations", &spec)
+            .await;
+        assert_eq!(
+            (status, &body["error"]["field"]),
+            (400, &json!(field)),
+            "{body}"
+        );
+    }
+    let (status, _) = server
+        .post(
+            "/v1/customers/acct_nobody/destinations",
+            &kafka_page(&brokers, "feed-a"),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // They run again after a restart.
+    assert_eq!(server.stop(), Some(0), "{}", server.server_log());
+    server.restart().await;
+    post_batch(
+        &server,
+        (0..3)
+            .map(|i| event("acct_b", &format!("later{i}")))
+            .collect(),
+    )
+    .await;
+    let feed_b = wait_for(&brokers, "feed-b", 33).await;
+    assert_eq!(feed_b.len(), 33, "after the restart");
+
+    // A deleted destination stops.
+    let response = server
+        .http
+        .delete(server.url(&format!("/v1/customers/acct_a/destinations/{a_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, operator_view) = server.get("/v1/destinations").await;
+    let name = a["status"]["name"].as_str().unwrap();
+    assert!(!operator_view.to_string().contains(name), "{operator_view}");
+    post_batch(
+        &server,
+        (0..3)
+            .map(|i| event("acct_a", &format!("gone{i}")))
+            .collect(),
+    )
+    .await;
+    let feed_all = wait_for(&brokers, "feed-a-all", 38).await;
+    assert_eq!(feed_all.len(), 38, "the other destination of A goes on");
+    let feed_a = read_all(&brokers, "feed-a", 30);
+    assert_eq!(feed_a.len(), 30, "nothing after the delete");
+}
