@@ -13,6 +13,7 @@ use crate::delivery::{Delivery, DeliveryError, Reloader, with_customers};
 use crate::log::{Log, LogError, spawn_sweeper};
 use crate::metrics::Metrics;
 use crate::runtime::{Limits, PluginVersions, Runtime, RuntimeError, spawn_watcher};
+use crate::secrets::{self, KeyError, Keyring};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -29,6 +30,8 @@ pub enum AppError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
 }
 
 impl AppError {
@@ -51,7 +54,8 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let log = Log::open(&config.storage)?;
     let metrics = Arc::new(Metrics::default());
-    let customers = customer_destinations(&log);
+    let keyring = Arc::new(keyring(&config)?);
+    let (customers, unreadable) = customer_destinations(&log, &keyring);
     let started = start(&with_customers(&config, &customers), &log, metrics.clone()).await;
     let Started {
         listener,
@@ -68,6 +72,14 @@ pub async fn run(
     };
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     let controls = delivery.controls();
+    if !unreadable.is_empty() {
+        // Shown as failed in their status, with the reason; their events wait.
+        let mut shown = (*controls.current()).clone();
+        for (name, error) in unreadable {
+            shown.fail(name, error);
+        }
+        controls.replace(shown);
+    }
     let reloader = Arc::new(Reloader::new(
         path,
         delivery,
@@ -85,6 +97,7 @@ pub async fn run(
         controls,
         reloader.clone(),
         plugin_versions,
+        keyring,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -114,18 +127,39 @@ pub async fn run(
     result
 }
 
-/// The customers' destinations stored in the log, as they run. One that
-/// no longer reads (it was stored by another version) is logged and left
-/// out; its events stay in the log.
-fn customer_destinations(log: &Log) -> Vec<DestinationConfig> {
+/// The master keys that seal customers' secrets: `security.master_keys`,
+/// or a key file created in the data directory on first start.
+fn keyring(config: &Config) -> Result<Keyring, AppError> {
+    let security = &config.security;
+    if let Some(primary) = &security.primary_key {
+        return Ok(Keyring::new(primary, &security.master_keys)?);
+    }
+    let (keyring, created) = Keyring::local(&config.storage.data_dir)?;
+    if created {
+        tracing::warn!(
+            path = %config.storage.data_dir.join(secrets::LOCAL_KEY_FILE).display(),
+            "created a master key for customers' secrets; back it up with the data (without it they cannot be read), or set security.master_keys"
+        );
+    }
+    Ok(keyring)
+}
+
+/// The customers' destinations stored in the log, as they run, and those
+/// that cannot (a secret under a key no longer configured), by name with
+/// the reason: they show as failed, and their events stay in the log.
+fn customer_destinations(
+    log: &Log,
+    keyring: &Keyring,
+) -> (Vec<DestinationConfig>, Vec<(String, String)>) {
     let stored = match log.all_customer_destinations() {
         Ok(stored) => stored,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the customers' destinations; none run");
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     for d in stored {
         let customer = match log.customer(&d.customer_external_id) {
             Ok(Some(customer)) => customer,
@@ -136,16 +170,22 @@ fn customer_destinations(log: &Log) -> Vec<DestinationConfig> {
             &customer.external_id,
             &d.id,
             &d.spec,
+            keyring,
         ) {
             Ok(config) => out.push(config),
             Err(problems) => {
-                tracing::error!(destination = %d.id, customer = %d.customer_external_id, ?problems, "a stored customer destination does not read; it does not run")
+                let reason = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::error!(destination = %d.id, customer = %d.customer_external_id, %reason, "a stored customer destination cannot run");
+                unreadable.push((crate::config::destination_name(&d.id), reason));
             }
         }
     }
-    out
+    (out, unreadable)
 }
-
 /// What [`start`] brings up.
 struct Started {
     listener: TcpListener,

@@ -15,7 +15,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use customer::{SpecProblem, customer_destination, destination_name};
+pub use customer::{
+    SpecProblem, check_spec, customer_destination, destination_name, redacted, seal_secrets,
+};
 pub use fields::Problem;
 pub use kafka::{
     KafkaAcks, KafkaAuth, KafkaCompression, KafkaConfig, KafkaProducerConfig, KafkaTls, OauthToken,
@@ -145,6 +147,11 @@ pub struct SecurityConfig {
     /// The AWS principal Pushrail assumes customers' roles as
     /// (`arn:aws:iam::111122223333:role/pushrail`), for their trust policies.
     pub aws_principal: Option<String>,
+    /// Keys that seal customers' secrets at rest, by id (32 bytes, base64);
+    /// empty: a key file in the data directory.
+    pub master_keys: Vec<(String, Secret)>,
+    /// The key new secrets are sealed with (one of `master_keys`).
+    pub primary_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

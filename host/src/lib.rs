@@ -16,4 +16,5 @@ pub mod metrics;
 #[cfg(test)]
 mod readme_tables;
 pub mod runtime;
+pub mod secrets;
 pub mod sinks;

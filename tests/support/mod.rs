@@ -173,6 +173,11 @@ impl Server {
     }
 
     /// Starts the binary again on the same port and data.
+    /// The config after `[storage]` for the next [`Server::restart`].
+    pub fn set_rest_config(&mut self, rest: &str) {
+        self.rest_config = rest.to_owned();
+    }
+
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill first");
         self.spawn().await;

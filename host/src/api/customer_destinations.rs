@@ -17,9 +17,17 @@ use super::error::{ApiError, FieldError};
 use super::listing::{ListQuery, PageBody};
 use super::{AppState, blocking};
 use super::{attempts, dlq};
-use crate::config::{customer_destination, destination_name};
+use crate::config::{
+    SpecProblem, check_spec, customer_destination, destination_name, redacted, seal_secrets,
+};
 use crate::delivery::ReloadError;
 use crate::log::{AttemptRecord, CustomerDestination, DeadLetter, Log, format_time};
+
+/// `stored` as the API shows it: secrets as `"<field>Set": true`.
+fn shown(mut stored: CustomerDestination) -> CustomerDestination {
+    stored.spec = redacted(&stored.spec);
+    stored
+}
 
 /// A customer destination as the API shows it.
 #[derive(Serialize, Deserialize)]
@@ -48,19 +56,29 @@ pub async fn create(
         .into());
     };
     let start_from = spec.remove("startFrom");
-    let spec = Value::Object(spec);
+    check_spec(&spec).map_err(spec_error)?;
     let customer = customer_of(&state, &customer_id).await?;
+    // Shown as it is used: an assumed role is always asked with the
+    // customer's own external ID.
+    if let Some(Value::Object(auth)) = spec.get_mut("auth")
+        && auth.get("mode").and_then(Value::as_str) == Some("ASSUME_ROLE")
+    {
+        auth.insert(
+            "externalId".into(),
+            Value::String(customer.external_id.clone()),
+        );
+    }
     let id = format!("dst_{}", ulid::Ulid::new());
-    let config = customer_destination(&customer_id, &customer.external_id, &id, &spec).map_err(
-        |problems| {
-            let first = &problems[0];
-            ApiError::new(FieldError {
-                code: ErrorCode::InvalidValue,
-                message: first.message.clone(),
-                field: (!first.field.is_empty()).then(|| first.field.clone()),
-            })
-        },
-    )?;
+    seal_secrets(&mut spec, &state.keyring, &customer_id, &id).map_err(spec_error)?;
+    let spec = Value::Object(spec);
+    let config = customer_destination(
+        &customer_id,
+        &customer.external_id,
+        &id,
+        &spec,
+        &state.keyring,
+    )
+    .map_err(|mut problems| spec_error(problems.remove(0)))?;
     let name = config.name.clone();
     let start = start_sequence(&state.log, start_from).await?;
     let stored = CustomerDestination {
@@ -95,7 +113,10 @@ pub async fn create(
     let status = destinations::describe(&state, name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(DestinationView { stored, status }),
+        Json(DestinationView {
+            stored: shown(stored),
+            status,
+        }),
     ))
 }
 
@@ -112,7 +133,10 @@ pub async fn list(
     let mut items = Vec::with_capacity(stored.len());
     for stored in stored {
         let status = destinations::describe(&state, destination_name(&stored.id)).await?;
-        items.push(DestinationView { stored, status });
+        items.push(DestinationView {
+            stored: shown(stored),
+            status,
+        });
     }
     Ok(Json(Items { items }))
 }
@@ -124,7 +148,10 @@ pub async fn get(
 ) -> Result<Json<DestinationView>, ApiError> {
     let stored = find(&state, customer_id, id).await?;
     let status = destinations::describe(&state, destination_name(&stored.id)).await?;
-    Ok(Json(DestinationView { stored, status }))
+    Ok(Json(DestinationView {
+        stored: shown(stored),
+        status,
+    }))
 }
 
 /// `DELETE /v1/customers/{customer_id}/destinations/{destination_id}`:
@@ -145,7 +172,7 @@ pub async fn delete(
     })
     .await?;
     tracing::info!(customer = %stored.customer_external_id, destination = %stored.id, "customer destination deleted");
-    Ok(Json(stored))
+    Ok(Json(shown(stored)))
 }
 
 /// `POST …/destinations/{destination_id}/pause`.
@@ -247,6 +274,15 @@ async fn start_sequence(log: &Log, start_from: Option<Value>) -> Result<u64, Api
             .unwrap_or(next))
     })
     .await
+}
+
+/// A 400 naming the JSON field at fault.
+fn spec_error(problem: SpecProblem) -> ApiError {
+    ApiError::new(FieldError {
+        code: ErrorCode::InvalidValue,
+        message: problem.message,
+        field: (!problem.field.is_empty()).then_some(problem.field),
+    })
 }
 
 fn refused(error: ReloadError) -> ApiError {

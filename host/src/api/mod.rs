@@ -69,6 +69,8 @@ pub struct AppState {
     pub request_limits: serve::RequestLimits,
     /// `/openapi.json` as it holds for this server.
     pub openapi: axum::body::Bytes,
+    /// Seals customers' secrets before they are stored.
+    pub keyring: Arc<crate::secrets::Keyring>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
         controls: Arc<SharedControls>,
         reloader: Arc<Reloader>,
         plugin_versions: Arc<crate::runtime::PluginVersions>,
+        keyring: Arc<crate::secrets::Keyring>,
     ) -> Self {
         Self {
             log,
@@ -99,6 +102,7 @@ impl AppState {
                 !config.server.api_tokens.is_empty(),
                 config.server.max_batch_events,
             ),
+            keyring,
         }
     }
 }

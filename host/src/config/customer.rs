@@ -7,6 +7,84 @@
 use serde_json::{Map, Value};
 
 use super::{DestinationConfig, Problem, read_destination};
+use crate::secrets::Keyring;
+
+/// The fields that hold secrets: stored sealed, never shown.
+pub const SECRET_FIELDS: [&str; 3] = ["auth.secretAccessKey", "auth.sessionToken", "auth.password"];
+
+/// Seals the secret fields of `spec` (a customer's JSON) for customer
+/// destination `id`, before it is stored.
+/// A blank secret is refused here: once sealed it could not be checked.
+pub fn seal_secrets(
+    spec: &mut Map<String, Value>,
+    keyring: &Keyring,
+    customer: &str,
+    id: &str,
+) -> Result<(), SpecProblem> {
+    let Some(Value::Object(auth)) = spec.get_mut("auth") else {
+        return Ok(());
+    };
+    for field in SECRET_FIELDS {
+        let name = field.trim_start_matches("auth.");
+        if let Some(Value::String(plain)) = auth.get(name) {
+            if plain.trim().is_empty() {
+                return Err(SpecProblem {
+                    field: field.to_owned(),
+                    message: "must not be empty".into(),
+                });
+            }
+            let sealed = keyring.seal(plain, &[customer, id, field]);
+            auth.insert(name.to_owned(), Value::String(sealed));
+        }
+    }
+    Ok(())
+}
+
+/// `spec` as the API shows it: each secret field replaced by
+/// `"<field>Set": true`.
+pub fn redacted(spec: &Value) -> Value {
+    let mut out = spec.clone();
+    if let Some(Value::Object(auth)) = out.get_mut("auth") {
+        for field in SECRET_FIELDS {
+            let name = field.trim_start_matches("auth.");
+            if auth.remove(name).is_some() {
+                auth.insert(format!("{name}Set"), Value::Bool(true));
+            }
+        }
+    }
+    out
+}
+
+/// Opens a destination's sealed fields, bound to its customer and id.
+struct Opener<'a> {
+    keyring: &'a Keyring,
+    customer: &'a str,
+    id: &'a str,
+}
+
+impl Opener<'_> {
+    /// The secret in `auth.<name>` of `auth`, opened, as a literal TOML string.
+    fn open(
+        &self,
+        auth: &Map<String, Value>,
+        field: &str,
+    ) -> Result<Option<toml::Value>, Vec<SpecProblem>> {
+        let name = field.trim_start_matches("auth.");
+        let Some(sealed) = auth.get(name).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let secret = self
+            .keyring
+            .open(sealed, &[self.customer, self.id, field])
+            .map_err(|e| {
+                vec![SpecProblem {
+                    field: field.to_owned(),
+                    message: format!("the stored secret cannot be opened: {e}"),
+                }]
+            })?;
+        Ok(Some(toml::Value::String(literal(secret.expose()))))
+    }
+}
 
 /// The running name of customer destination `id` (`dst_…`).
 pub fn destination_name(id: &str) -> String {
@@ -28,8 +106,14 @@ pub fn customer_destination(
     external_id: &str,
     id: &str,
     spec: &Value,
+    keyring: &Keyring,
 ) -> Result<DestinationConfig, Vec<SpecProblem>> {
-    let table = to_table(customer, external_id, id, spec)?;
+    let secrets = Opener {
+        keyring,
+        customer,
+        id,
+    };
+    let table = to_table(customer, external_id, id, spec, &secrets)?;
     read_destination(table).map_err(|problems| problems.into_iter().map(from_toml).collect())
 }
 
@@ -64,6 +148,7 @@ fn to_table(
     external_id: &str,
     id: &str,
     spec: &Value,
+    secrets: &Opener<'_>,
 ) -> Result<toml::Table, Vec<SpecProblem>> {
     let problem = |field: &str, message: String| {
         vec![SpecProblem {
@@ -127,7 +212,26 @@ fn to_table(
                         return Err(problem("auth.roleArn", "is required".into()));
                     }
                 }
-                "ACCESS_KEY" => return Err(needs_secrets("auth.mode")),
+                "ACCESS_KEY" => {
+                    let auth = auth.expect("a mode means an object");
+                    set(
+                        &mut table,
+                        "kinesis.auth.mode",
+                        toml::Value::String("static".into()),
+                    );
+                    auth_known.extend(["accessKeyId", "secretAccessKey", "sessionToken"]);
+                    if let Some(id) = auth.get("accessKeyId") {
+                        set(&mut table, "kinesis.auth.access_key_id", to_toml(id));
+                    }
+                    for (field, toml_path) in [
+                        ("auth.secretAccessKey", "kinesis.auth.secret_access_key"),
+                        ("auth.sessionToken", "kinesis.auth.session_token"),
+                    ] {
+                        if let Some(value) = secrets.open(auth, field)? {
+                            set(&mut table, toml_path, value);
+                        }
+                    }
+                }
                 "" => {
                     return Err(problem(
                         "auth.mode",
@@ -197,9 +301,22 @@ fn to_table(
                         set(&mut table, "kafka.auth.tls", to_toml(tls));
                     }
                 }
-                "SASL_PLAIN" | "SASL_SCRAM_SHA_256" | "SASL_SCRAM_SHA_512" | "SASL_OAUTHBEARER" => {
-                    return Err(needs_secrets("auth.mode"));
+                "SASL_PLAIN" | "SASL_SCRAM_SHA_256" | "SASL_SCRAM_SHA_512" => {
+                    let auth = auth.expect("a mode means an object");
+                    auth_known.extend(["tls", "username", "password"]);
+                    let mode = auth_mode.to_ascii_lowercase();
+                    set(&mut table, "kafka.auth.mode", toml::Value::String(mode));
+                    if let Some(username) = auth.get("username") {
+                        set(&mut table, "kafka.auth.username", to_toml(username));
+                    }
+                    if let Some(password) = secrets.open(auth, "auth.password")? {
+                        set(&mut table, "kafka.auth.password", password);
+                    }
+                    if let Some(tls) = auth.get("tls") {
+                        set(&mut table, "kafka.auth.tls", to_toml(tls));
+                    }
                 }
+                "SASL_OAUTHBEARER" => return Err(needs_secrets("auth.mode")),
                 other => {
                     return Err(problem(
                         "auth.mode",
@@ -305,6 +422,11 @@ const CHECKS: &[(&str, Kind)] = &[
         ),
     ),
     ("auth.stsEndpointUrl", Kind::NonBlank),
+    ("auth.accessKeyId", Kind::NonBlank),
+    ("auth.secretAccessKey", Kind::NonBlank),
+    ("auth.sessionToken", Kind::NonBlank),
+    ("auth.username", Kind::NonBlank),
+    ("auth.password", Kind::NonBlank),
     ("auth.mode", Kind::String),
     ("auth.tls", Kind::Boolean),
     ("brokers", Kind::Strings),
@@ -315,6 +437,12 @@ const CHECKS: &[(&str, Kind)] = &[
     ("producer.acks", Kind::String),
     ("producer.compression", Kind::String),
 ];
+
+/// Checks the JSON types and formats of a customer's destination, before
+/// anything in it is changed (sealed, or the external ID filled in).
+pub fn check_spec(spec: &Map<String, Value>) -> Result<(), SpecProblem> {
+    check_json(spec).map_err(|mut problems| problems.remove(0))
+}
 
 fn check_json(spec: &Map<String, Value>) -> Result<(), Vec<SpecProblem>> {
     for (path, kind) in CHECKS {
@@ -413,7 +541,7 @@ fn is_broker(text: &str) -> bool {
 fn needs_secrets(field: &str) -> Vec<SpecProblem> {
     vec![SpecProblem {
         field: field.to_owned(),
-        message: "credentials held by Pushrail (access keys, SASL passwords, tokens) need secrets encrypted at rest, which this version does not store yet; use ASSUME_ROLE (Kinesis) or NONE with TLS (Kafka)".into(),
+        message: "OAuth bearer tokens are not taken over the API yet; use SASL_SCRAM_SHA_512, SASL_SCRAM_SHA_256 or SASL_PLAIN".into(),
     }]
 }
 
@@ -492,6 +620,10 @@ fn from_toml(problem: Problem) -> SpecProblem {
         })
         .unwrap_or_else(|| match problem.path.as_str() {
             "kinesis.auth.tls" | "kafka.auth.tls" => "auth.tls".into(),
+            "kafka.auth.username" => "auth.username".into(),
+            "kafka.auth.password" => "auth.password".into(),
+            "kinesis.auth.access_key_id" => "auth.accessKeyId".into(),
+            "kinesis.auth.secret_access_key" => "auth.secretAccessKey".into(),
             "kinesis.stream_name" => "streamArn".into(),
             other => other.to_owned(),
         });
@@ -510,8 +642,24 @@ mod tests {
 
     const EXTERNAL: &str = "pr-abc";
 
+    fn keyring() -> Keyring {
+        use base64::Engine;
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
+        Keyring::new("k", &[("k".into(), crate::config::Secret::new(key))]).unwrap()
+    }
+
     fn read(spec: Value) -> Result<DestinationConfig, Vec<SpecProblem>> {
-        customer_destination("acct_a", EXTERNAL, "dst_01ABC", &spec)
+        let Value::Object(mut spec) = spec else {
+            return customer_destination("acct_a", EXTERNAL, "dst_01ABC", &spec, &keyring());
+        };
+        seal_secrets(&mut spec, &keyring(), "acct_a", "dst_01ABC").map_err(|p| vec![p])?;
+        customer_destination(
+            "acct_a",
+            EXTERNAL,
+            "dst_01ABC",
+            &Value::Object(spec),
+            &keyring(),
+        )
     }
 
     fn field(spec: Value) -> String {
@@ -566,7 +714,12 @@ mod tests {
             field(kinesis(json!({"mode": "ASSUME_ROLE", "roleArn": "r"}))),
             "auth.roleArn"
         );
-        assert_eq!(field(kinesis(json!({"mode": "ACCESS_KEY"}))), "auth.mode");
+        assert_eq!(
+            field(kinesis(
+                json!({"mode": "ACCESS_KEY", "accessKeyId": "AKIA1"})
+            )),
+            "auth.secretAccessKey"
+        );
         assert_eq!(
             field(kinesis(
                 json!({"mode": "ASSUME_ROLE", "roleArn": role, "color": 1})
@@ -602,6 +755,31 @@ mod tests {
             "the API takes JSON types strictly"
         );
         assert_eq!(field(kafka(json!({"filter": {"x": 1}}))), "filter");
+    }
+
+    #[test]
+    fn secrets_are_sealed_opened_in_place_and_never_shown() {
+        let mut spec = json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t",
+            "auth": {"mode": "SASL_SCRAM_SHA_512", "username": "u", "password": "hunter2", "tls": true}})
+        .as_object()
+        .unwrap()
+        .clone();
+        seal_secrets(&mut spec, &keyring(), "acct_a", "dst_1").unwrap();
+        let stored = Value::Object(spec);
+        assert!(!stored.to_string().contains("hunter2"), "{stored}");
+        let d = customer_destination("acct_a", EXTERNAL, "dst_1", &stored, &keyring()).unwrap();
+        match d.kafka.unwrap().auth {
+            crate::config::KafkaAuth::SaslScram { password, .. } => {
+                assert_eq!(password.expose(), "hunter2")
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same stored JSON under another destination id does not open.
+        let moved = customer_destination("acct_a", EXTERNAL, "dst_2", &stored, &keyring());
+        assert_eq!(moved.unwrap_err()[0].field, "auth.password");
+        let shown = redacted(&stored);
+        assert_eq!(shown["auth"]["passwordSet"], true);
+        assert!(shown["auth"].get("password").is_none());
     }
 
     #[test]

@@ -284,9 +284,42 @@ fn read_security(fields: Option<Fields<'_, '_, '_>>) -> SecurityConfig {
                 format!("\"{arn}\" is not an IAM ARN like arn:aws:iam::111122223333:role/pushrail"),
             );
         }
+        let mut master_keys = Vec::new();
+        for mut k in f.tables("master_keys") {
+            let id = k.required_string("id");
+            let key = k.required_string("key").map(Secret::new);
+            if let (Some(id), Some(key)) = (id, key) {
+                if master_keys
+                    .iter()
+                    .any(|(other, _): &(String, Secret)| other == &id)
+                {
+                    k.report("id", format!("\"{id}\" is used by another key"));
+                }
+                master_keys.push((id, key));
+            }
+            k.finish();
+        }
+        let primary_key = f.string("primary_key");
+        match (&primary_key, master_keys.is_empty()) {
+            (Some(primary), false) if !master_keys.iter().any(|(id, _)| id == primary) => {
+                f.report(
+                    "primary_key",
+                    format!("\"{primary}\" is not the id of one of master_keys"),
+                );
+            }
+            (None, false) if master_keys.len() > 1 => {
+                f.report("primary_key", "is required with more than one master key");
+            }
+            (Some(_), true) => {
+                f.report("primary_key", "names a key of master_keys, which is empty")
+            }
+            _ => {}
+        }
         SecurityConfig {
             token_secret,
             aws_principal,
+            primary_key: primary_key.or_else(|| master_keys.first().map(|(id, _)| id.clone())),
+            master_keys,
         }
     })
 }

@@ -26,7 +26,7 @@ pub struct Control {
 
 /// The controls of every running destination, and the start errors of
 /// configured destinations that could not start, in config order.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Controls {
     /// Every configured destination, running or not.
     names: Vec<String>,
