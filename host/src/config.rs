@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use customer::{
-    SpecProblem, check_spec, customer_destination, destination_name, redacted, seal_secrets,
+    SpecProblem, check_spec, customer_destination, destination_name, redacted, reseal_secrets,
+    seal_secrets,
 };
 pub use fields::Problem;
 pub use kafka::{

@@ -1,5 +1,5 @@
 //! The `pushrail` command line: `serve` runs the engine, `check` validates a
-//! config; `status`, `dlq` and `replay` operate a running server.
+//! config; `status`, `dlq`, `replay` and `keys` operate a running server.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +28,13 @@ enum LogFormat {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// After adding a new primary_key to security.master_keys: re-seal every
+    /// secret under it, so that the old keys can be removed.
+    Rotate,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the engine. Without --config it runs on the embedded default:
     /// 127.0.0.1:8080, log under ./pushrail-data/.
@@ -52,6 +59,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::DlqCommand,
     },
+    /// Re-seal every stored secret under the primary master key (`keys rotate`).
+    Keys {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Deliver a range of the log to a destination again, with a progress bar.
     Replay {
         #[command(flatten)]
@@ -75,6 +89,10 @@ fn main() -> ExitCode {
             connection,
             command,
         } => cli::run(&connection, |client| cli::dlq(client, command)),
+        Command::Keys {
+            connection,
+            command: KeysCommand::Rotate,
+        } => cli::run(&connection, cli::rotate_keys),
         Command::Replay { connection, args } => {
             cli::run(&connection, |client| cli::replay(client, args))
         }

@@ -10,6 +10,7 @@ mod destinations;
 mod dlq;
 mod error;
 mod events;
+mod keys;
 mod listing;
 mod openapi;
 mod replays;
@@ -32,6 +33,7 @@ pub use codes::ErrorCode;
 pub use destinations::{DestinationStatus, Items, RunState};
 pub use dlq::RedriveQueued;
 pub use error::{ApiError, FieldError};
+pub use keys::Rotation;
 pub use listing::PageBody;
 pub use replays::DryRun;
 
@@ -142,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/replays", get(replays::list))
         .route("/v1/replays/{id}", get(replays::status))
         .route("/v1/admin/reload", post(admin_reload))
+        .route("/v1/admin/keys/rotate", post(keys::rotate))
         .route("/v1/customers", get(customers::list))
         .route(
             "/v1/customers/{customer_id}",

@@ -337,6 +337,22 @@ pub async fn replay(client: Client, args: ReplayArgs) -> Result<(), ClientError>
     }
 }
 
+/// `pushrail keys rotate`: re-seals every stored secret under the primary key.
+pub async fn rotate_keys(client: Client) -> Result<(), ClientError> {
+    let rotation: crate::api::Rotation = client.post("/v1/admin/keys/rotate", json!({})).await?;
+    println!(
+        "re-sealed {} secret(s) under key {}",
+        rotation.resealed, rotation.primary_key
+    );
+    for failure in &rotation.failed {
+        println!(
+            "cannot open {} of {}: {}",
+            failure.field, failure.destination_id, failure.error
+        );
+    }
+    Ok(())
+}
+
 /// `[#########-----------]  45% 450/1000`
 fn progress_bar(done: u64, total: u64) -> String {
     const WIDTH: u64 = 30;

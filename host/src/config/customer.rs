@@ -40,6 +40,39 @@ pub fn seal_secrets(
     Ok(())
 }
 
+/// Re-seals the secrets of `spec` that are under another key than the
+/// primary; how many were re-sealed, or the first that does not open.
+pub fn reseal_secrets(
+    spec: &mut Value,
+    keyring: &Keyring,
+    customer: &str,
+    id: &str,
+) -> Result<usize, SpecProblem> {
+    let Some(Value::Object(auth)) = spec.get_mut("auth") else {
+        return Ok(0);
+    };
+    let mut resealed = 0;
+    for field in SECRET_FIELDS {
+        let name = field.trim_start_matches("auth.");
+        let Some(Value::String(sealed)) = auth.get(name) else {
+            continue;
+        };
+        if !keyring.is_stale(sealed) {
+            continue;
+        }
+        let secret = keyring
+            .open(sealed, &[customer, id, field])
+            .map_err(|e| SpecProblem {
+                field: field.to_owned(),
+                message: format!("the stored secret cannot be opened: {e}"),
+            })?;
+        let again = keyring.seal(secret.expose(), &[customer, id, field]);
+        auth.insert(name.to_owned(), Value::String(again));
+        resealed += 1;
+    }
+    Ok(resealed)
+}
+
 /// `spec` as the API shows it: each secret field replaced by
 /// `"<field>Set": true`.
 pub fn redacted(spec: &Value) -> Value {
