@@ -57,7 +57,7 @@ fn interleaved(count: usize, prefix: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_customers_topic_gets_only_its_own_events() {
     let tansu = Tansu::start().await;
-    for topic in ["feed-a", "feed-b", "feed-a-all"] {
+    for topic in ["feed-a", "feed-b", "feed-b2", "feed-a-all"] {
         tansu.create_topic(topic, 1);
     }
     let brokers = tansu.brokers();
@@ -236,6 +236,33 @@ async fn each_customers_topic_gets_only_its_own_events() {
     .await;
     let feed_b = wait_for(&brokers, "feed-b", 33).await;
     assert_eq!(feed_b.len(), 33, "after the restart");
+
+    // Replaced whole (here: another topic) while it runs: it goes on from
+    // its cursor, nothing lost, nothing twice.
+    let b_id = b["id"].as_str().unwrap();
+    let response = server
+        .http
+        .put(server.url(&format!("/v1/customers/acct_b/destinations/{b_id}")))
+        .json(&kafka_page(&brokers, "feed-b2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    post_batch(
+        &server,
+        (0..3)
+            .map(|i| event("acct_b", &format!("moved{i}")))
+            .collect(),
+    )
+    .await;
+    let moved = customers_and_sequences(&wait_for(&brokers, "feed-b2", 3).await);
+    assert_eq!(moved.len(), 3, "{moved:?}");
+    let before = customers_and_sequences(&read_all(&brokers, "feed-b", 33));
+    assert_eq!(before.len(), 33, "nothing more in the old topic");
+    assert!(
+        before.last().unwrap().1 < moved[0].1,
+        "in log order across the switch"
+    );
 
     // A deleted destination stops.
     let response = server

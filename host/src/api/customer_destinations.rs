@@ -14,14 +14,15 @@ use super::body::OperatorBody;
 use super::codes::ErrorCode;
 use super::destinations::{self, DestinationStatus, Items};
 use super::error::{ApiError, FieldError};
-use super::listing::{ListQuery, PageBody};
+use super::listing::{ListQuery, PageBody, time_ms};
 use super::{AppState, blocking};
 use super::{attempts, dlq};
+use crate::config::DestinationConfig;
 use crate::config::{
     SpecProblem, check_spec, customer_destination, destination_name, redacted, seal_secrets,
 };
 use crate::delivery::ReloadError;
-use crate::log::{AttemptRecord, CustomerDestination, DeadLetter, Log, format_time};
+use crate::log::{AttemptRecord, CustomerDestination, DeadLetter, Log, LogError, format_time};
 
 /// `stored` as the API shows it: secrets as `"<field>Set": true`.
 fn shown(mut stored: CustomerDestination) -> CustomerDestination {
@@ -48,6 +49,59 @@ pub async fn create(
     Path(customer_id): Path<String>,
     body: OperatorBody,
 ) -> Result<(StatusCode, Json<DestinationView>), ApiError> {
+    let id = format!("dst_{}", ulid::Ulid::new());
+    let (start_from, prepared) = prepare(&state, &customer_id, &id, body).await?;
+    let start = start_sequence(&state.log, start_from).await?;
+    let stored = CustomerDestination {
+        id: id.clone(),
+        customer_external_id: customer_id.clone(),
+        spec: prepared.spec,
+        created_at: format_time(std::time::SystemTime::now()),
+    };
+    let name = prepared.config.name.clone();
+    let cursor_name = name.clone();
+    let view = apply(&state, stored, prepared.config, None, move |log| {
+        log.start_cursor(&cursor_name, start)
+    })
+    .await?;
+    tracing::info!(customer = %customer_id, destination = %id, "customer destination created");
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `PUT /v1/customers/{customer_id}/destinations/{destination_id}`: replaces
+/// the destination whole (new credentials, another stream or topic). It
+/// restarts after its batch in flight and goes on from its cursor: nothing
+/// is lost or reordered.
+pub async fn replace(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+    body: OperatorBody,
+) -> Result<Json<DestinationView>, ApiError> {
+    let old = find(&state, customer_id.clone(), id.clone()).await?;
+    // A `startFrom` is for new destinations: this one goes on from its cursor.
+    let (_, prepared) = prepare(&state, &customer_id, &id, body).await?;
+    let stored = CustomerDestination {
+        spec: prepared.spec,
+        ..old.clone()
+    };
+    let view = apply(&state, stored, prepared.config, Some(old), |_| Ok(())).await?;
+    tracing::info!(customer = %customer_id, destination = %id, "customer destination replaced");
+    Ok(Json(view))
+}
+
+/// A destination's JSON made ready to store (external ID filled in,
+/// secrets sealed) and the config it runs with; and its `startFrom`.
+struct Prepared {
+    spec: Value,
+    config: DestinationConfig,
+}
+
+async fn prepare(
+    state: &AppState,
+    customer_id: &str,
+    id: &str,
+    body: OperatorBody,
+) -> Result<(Option<Value>, Prepared), ApiError> {
     let Some(mut spec) = body.0 else {
         return Err(FieldError::whole(
             ErrorCode::MissingField,
@@ -56,8 +110,18 @@ pub async fn create(
         .into());
     };
     let start_from = spec.remove("startFrom");
+    if let Some(start) = &start_from
+        && !matches!(start, Value::String(s) if s == "earliest" || time_ms("startFrom", s).is_ok())
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidValue,
+            "startFrom",
+            "is \"earliest\" or an RFC 3339 time",
+        )
+        .into());
+    }
     check_spec(&spec).map_err(spec_error)?;
-    let customer = customer_of(&state, &customer_id).await?;
+    let customer = customer_of(state, customer_id).await?;
     // Shown as it is used: an assumed role is always asked with the
     // customer's own external ID.
     if let Some(Value::Object(auth)) = spec.get_mut("auth")
@@ -68,29 +132,33 @@ pub async fn create(
             Value::String(customer.external_id.clone()),
         );
     }
-    let id = format!("dst_{}", ulid::Ulid::new());
-    seal_secrets(&mut spec, &state.keyring, &customer_id, &id).map_err(spec_error)?;
+    seal_secrets(&mut spec, &state.keyring, customer_id, id).map_err(spec_error)?;
     let spec = Value::Object(spec);
     let config = customer_destination(
-        &customer_id,
+        customer_id,
         &customer.external_id,
-        &id,
+        id,
         &spec,
         &state.keyring,
     )
     .map_err(|mut problems| spec_error(problems.remove(0)))?;
+    Ok((start_from, Prepared { spec, config }))
+}
+
+/// Stores `stored` (after `before`, in the same blocking call) and runs it
+/// as `config`; if it cannot run, the store goes back to `old` (or to no
+/// destination) and the problems are the answer.
+async fn apply(
+    state: &AppState,
+    stored: CustomerDestination,
+    config: DestinationConfig,
+    old: Option<CustomerDestination>,
+    before: impl FnOnce(&Log) -> Result<(), LogError> + Send + 'static,
+) -> Result<DestinationView, ApiError> {
     let name = config.name.clone();
-    let start = start_sequence(&state.log, start_from).await?;
-    let stored = CustomerDestination {
-        id: id.clone(),
-        customer_external_id: customer_id.clone(),
-        spec,
-        created_at: format_time(std::time::SystemTime::now()),
-    };
     let record = stored.clone();
-    let (start_name, log) = (name.clone(), state.log.clone());
-    let exists = blocking(&log, move |log| {
-        log.start_cursor(&start_name, start)?;
+    let exists = blocking(&state.log, move |log| {
+        before(log)?;
         log.put_customer_destination(&record)
     })
     .await?;
@@ -102,22 +170,19 @@ pub async fn create(
         .set_customer_destination(&name, Some(config))
         .await
     {
-        let (customer, id) = (customer_id.clone(), id.clone());
-        let _ = blocking(&state.log, move |log| {
-            log.delete_customer_destination(&customer, &id)
+        let (customer, id) = (stored.customer_external_id.clone(), stored.id.clone());
+        let _ = blocking(&state.log, move |log| match old {
+            Some(old) => log.put_customer_destination(&old).map(|_| ()),
+            None => log.delete_customer_destination(&customer, &id).map(|_| ()),
         })
         .await;
         return Err(refused(error));
     }
-    tracing::info!(customer = %customer_id, destination = %id, "customer destination created");
-    let status = destinations::describe(&state, name).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(DestinationView {
-            stored: shown(stored),
-            status,
-        }),
-    ))
+    let status = destinations::describe(state, name).await?;
+    Ok(DestinationView {
+        stored: shown(stored),
+        status,
+    })
 }
 
 /// `GET /v1/customers/{customer_id}/destinations`.
@@ -213,6 +278,44 @@ pub async fn dead_letters(
     dlq::dead_letters(State(state), Path(name), query).await
 }
 
+/// `POST …/destinations/{destination_id}/dlq/redrive`, as the operator's.
+pub async fn redrive(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+    body: OperatorBody,
+) -> Result<(StatusCode, Json<dlq::RedriveQueued>), ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    dlq::redrive(State(state), Path(name), body).await
+}
+
+/// `GET …/destinations/{destination_id}/dlq/{event_id}`.
+pub async fn dead_letter(
+    State(state): State<AppState>,
+    Path((customer_id, id, event_id)): Path<(String, String, String)>,
+) -> Result<Json<DeadLetter>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    dlq::dead_letter(State(state), Path((name, event_id))).await
+}
+
+/// `DELETE …/destinations/{destination_id}/dlq/{event_id}`.
+pub async fn discard(
+    State(state): State<AppState>,
+    Path((customer_id, id, event_id)): Path<(String, String, String)>,
+) -> Result<Json<DeadLetter>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    dlq::discard(State(state), Path((name, event_id))).await
+}
+
+/// `POST …/destinations/{destination_id}/replay`, as the operator's.
+pub async fn replay(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+    body: OperatorBody,
+) -> Result<axum::response::Response, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    super::replays::start(State(state), Path(name), body).await
+}
+
 async fn running_name(state: &AppState, customer: String, id: String) -> Result<String, ApiError> {
     Ok(destination_name(&find(state, customer, id).await?.id))
 }
@@ -246,7 +349,7 @@ async fn start_sequence(log: &Log, start_from: Option<Value>) -> Result<u64, Api
     let since_ms = match start_from {
         None => None,
         Some(Value::String(s)) if s == "earliest" => return Ok(1),
-        Some(Value::String(s)) => Some(super::listing::time_ms("startFrom", &s)?),
+        Some(Value::String(s)) => Some(time_ms("startFrom", &s)?),
         Some(_) => {
             return Err(FieldError::new(
                 ErrorCode::InvalidValue,

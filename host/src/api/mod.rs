@@ -166,7 +166,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/customers/{customer_id}/destinations/{destination_id}",
-            get(customer_destinations::get).delete(customer_destinations::delete),
+            get(customer_destinations::get)
+                .put(customer_destinations::replace)
+                .delete(customer_destinations::delete),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/dlq/redrive",
+            post(customer_destinations::redrive),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/dlq/{event_id}",
+            get(customer_destinations::dead_letter).delete(customer_destinations::discard),
+        )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/replay",
+            post(customer_destinations::replay),
         )
         .route(
             "/v1/customers/{customer_id}/destinations/{destination_id}/pause",
