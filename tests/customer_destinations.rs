@@ -194,6 +194,50 @@ async fn each_customers_topic_gets_only_its_own_events() {
             .all(|a| a["destination"] == b["status"]["name"])
     );
 
+    // B replays its own destination and follows it with its own token.
+    let b_path = format!(
+        "/v1/customers/acct_b/destinations/{}",
+        b["id"].as_str().unwrap()
+    );
+    let (status, replay) = server
+        .send_as(
+            &b_token,
+            "POST",
+            &format!("{b_path}/replay"),
+            json!({"fromSequence": 1}),
+        )
+        .await;
+    assert_eq!(status, 202, "{replay}");
+    let rid = replay["id"].as_str().unwrap().to_owned();
+    let done = eventually(30, "B's replay done", async || {
+        let (_, s) = server
+            .send_as(
+                &b_token,
+                "GET",
+                &format!("{b_path}/replays/{rid}"),
+                Value::Null,
+            )
+            .await;
+        (s["state"] == "done").then_some(s)
+    })
+    .await;
+    assert_eq!(done["delivered"], 30, "only B's own events: {done}");
+    let (status, _) = server
+        .send_as(
+            &b_token,
+            "GET",
+            &format!("/v1/customers/acct_a/destinations/{a_id}/replays/{rid}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let feed_b_replayed = wait_for(&brokers, "feed-b", 60).await;
+    assert!(
+        customers_and_sequences(&feed_b_replayed)
+            .iter()
+            .all(|(c, _)| c == "acct_b")
+    );
+
     // Bad input names the field, as `pushrail check` would.
     for (spec, field) in [
         (
@@ -234,8 +278,8 @@ async fn each_customers_topic_gets_only_its_own_events() {
             .collect(),
     )
     .await;
-    let feed_b = wait_for(&brokers, "feed-b", 33).await;
-    assert_eq!(feed_b.len(), 33, "after the restart");
+    let feed_b = wait_for(&brokers, "feed-b", 63).await;
+    assert_eq!(feed_b.len(), 63, "after the restart (30 + 30 replayed + 3)");
 
     // Replaced whole (here: another topic) while it runs: it goes on from
     // its cursor, nothing lost, nothing twice.
@@ -257,8 +301,8 @@ async fn each_customers_topic_gets_only_its_own_events() {
     .await;
     let moved = customers_and_sequences(&wait_for(&brokers, "feed-b2", 3).await);
     assert_eq!(moved.len(), 3, "{moved:?}");
-    let before = customers_and_sequences(&read_all(&brokers, "feed-b", 33));
-    assert_eq!(before.len(), 33, "nothing more in the old topic");
+    let before = customers_and_sequences(&read_all(&brokers, "feed-b", 63));
+    assert_eq!(before.len(), 63, "nothing more in the old topic");
     assert!(
         before.last().unwrap().1 < moved[0].1,
         "in log order across the switch"

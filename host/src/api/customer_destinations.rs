@@ -316,6 +316,22 @@ pub async fn replay(
     super::replays::start(State(state), Path(name), body).await
 }
 
+/// `GET …/destinations/{destination_id}/replays/{replay_id}`: a replay of
+/// this destination (another's is not found).
+pub async fn replay_status(
+    State(state): State<AppState>,
+    Path((customer_id, id, replay_id)): Path<(String, String, String)>,
+) -> Result<Json<crate::delivery::ReplayStatus>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    let replays = state.replays.lock().unwrap_or_else(|p| p.into_inner());
+    replays
+        .get(&replay_id)
+        .map(|progress| progress.snapshot())
+        .filter(|status| status.destination == name)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("replay", "replay_id"))
+}
+
 async fn running_name(state: &AppState, customer: String, id: String) -> Result<String, ApiError> {
     Ok(destination_name(&find(state, customer, id).await?.id))
 }

@@ -183,6 +183,10 @@ pub fn router(state: AppState) -> Router {
             post(customer_destinations::replay),
         )
         .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/replays/{replay_id}",
+            get(customer_destinations::replay_status),
+        )
+        .route(
             "/v1/customers/{customer_id}/destinations/{destination_id}/pause",
             post(customer_destinations::pause),
         )

@@ -27,10 +27,10 @@ pub fn seal_secrets(
     for field in SECRET_FIELDS {
         let name = field.trim_start_matches("auth.");
         if let Some(Value::String(plain)) = auth.get(name) {
-            if plain.trim().is_empty() {
+            if !is_token(plain) {
                 return Err(SpecProblem {
                     field: field.to_owned(),
-                    message: "must not be empty".into(),
+                    message: "must not be empty or hold control characters".into(),
                 });
             }
             let sealed = keyring.seal(plain, &[customer, id, field]);
@@ -486,8 +486,10 @@ fn check_json(spec: &Map<String, Value>) -> Result<(), Vec<SpecProblem>> {
         let Some(value) = value else { continue };
         let fault = match (kind, value) {
             (Kind::String, Value::String(_)) => None,
-            (Kind::NonBlank, Value::String(s)) if !s.trim().is_empty() => None,
-            (Kind::NonBlank, Value::String(_)) => Some("must not be empty".to_owned()),
+            (Kind::NonBlank, Value::String(s)) if is_token(s) => None,
+            (Kind::NonBlank, Value::String(_)) => {
+                Some("must not be empty or hold control characters".to_owned())
+            }
             (Kind::Boolean, Value::Bool(_)) => None,
             (Kind::Object, Value::Object(_)) => None,
             (Kind::Strings, Value::Array(items)) if items.iter().all(Value::is_string) => None,
@@ -533,6 +535,12 @@ fn check_json(spec: &Map<String, Value>) -> Result<(), Vec<SpecProblem>> {
         }
     }
     Ok(())
+}
+
+/// Not blank, and no control characters (a NUL cannot reach librdkafka or
+/// an HTTP header): credentials, regions, endpoints.
+fn is_token(text: &str) -> bool {
+    !text.trim().is_empty() && !text.chars().any(char::is_control)
 }
 
 /// `arn:<partition>:kinesis:<region>:<account>:stream/<name>`.
