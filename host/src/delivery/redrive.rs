@@ -89,7 +89,11 @@ impl Worker {
             return Ok(());
         }
         let take = queue.len().min(self.config.batch.max_events);
-        let wanted: Vec<u64> = queue.iter().take(take).copied().collect();
+        let mut wanted: Vec<u64> = queue.iter().take(take).copied().collect();
+        // Two redrives queued before this step name the same letters: each
+        // goes once (in later chunks, a delivered one has left the DLQ).
+        wanted.sort_unstable();
+        wanted.dedup();
         let name = self.config.name.clone();
         let letters = blocking(&self.log, move |log| {
             let mut letters = Vec::with_capacity(wanted.len());
