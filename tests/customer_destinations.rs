@@ -284,14 +284,13 @@ async fn each_customers_topic_gets_only_its_own_events() {
     // Replaced whole (here: another topic) while it runs: it goes on from
     // its cursor, nothing lost, nothing twice.
     let b_id = b["id"].as_str().unwrap();
-    let response = server
-        .http
-        .put(server.url(&format!("/v1/customers/acct_b/destinations/{b_id}")))
-        .json(&kafka_page(&brokers, "feed-b2"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, replaced) = server
+        .put(
+            &format!("/v1/customers/acct_b/destinations/{b_id}"),
+            &kafka_page(&brokers, "feed-b2"),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
     post_batch(
         &server,
         (0..3)

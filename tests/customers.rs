@@ -26,15 +26,7 @@ fn secured() -> String {
 }
 
 async fn put(server: &Server, id: &str, body: Value) -> (u16, Value) {
-    let response = server
-        .http
-        .put(server.url(&format!("/v1/customers/{id}")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    server.put(&format!("/v1/customers/{id}"), &body).await
 }
 
 /// A request with `token` instead of the operator's.

@@ -60,14 +60,10 @@ async fn server(tokens: bool) -> (Server, Known) {
     .await;
     // A customer with a Kafka destination (its broker never answers; it
     // has no events to send).
-    let response = server
-        .http
-        .put(server.url("/v1/customers/acct_st"))
-        .json(&json!({"name": "fuzzed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    let (status, customer) = server
+        .put("/v1/customers/acct_st", &json!({"name": "fuzzed"}))
+        .await;
+    assert_eq!(status, 201, "{customer}");
     let (status, destination) = server
         .post(
             "/v1/customers/acct_st/destinations",

@@ -82,14 +82,7 @@ async fn secrets_are_sealed_at_rest_and_bound_to_their_place() {
     )
     .await;
     server.authorize(OPERATOR);
-    let response = server
-        .http
-        .put(server.url("/v1/customers/acct_a"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    assert_eq!(server.put("/v1/customers/acct_a", &json!({})).await.0, 201);
     let (status, first) = server
         .post("/v1/customers/acct_a/destinations", &sasl(PASSWORD))
         .await;
@@ -200,13 +193,7 @@ async fn keys_rotate_reseals_every_secret_so_the_old_key_can_go() {
     )
     .await;
     server.authorize(OPERATOR);
-    server
-        .http
-        .put(server.url("/v1/customers/acct_a"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(server.put("/v1/customers/acct_a", &json!({})).await.0, 201);
     let (status, created) = server
         .post("/v1/customers/acct_a/destinations", &sasl(PASSWORD))
         .await;

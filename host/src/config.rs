@@ -207,11 +207,6 @@ impl Subscription {
                     .any(|p| pushrail_event::glob_matches(p, event.event_type())))
             && self.filter.as_ref().is_none_or(|f| f.matches(event))
     }
-
-    /// True when it selects every event (nothing to check).
-    pub fn is_everything(&self) -> bool {
-        self.customers.is_empty() && self.event_types.is_empty() && self.filter.is_none()
-    }
 }
 
 impl DestinationConfig {

@@ -158,11 +158,6 @@ impl Keyring {
     }
 }
 
-/// True for a value in the sealed format (whatever its key).
-pub fn is_sealed(value: &str) -> bool {
-    parse(value).is_ok()
-}
-
 fn parse(sealed: &str) -> Result<(&str, Vec<u8>), SealError> {
     let mut parts = sealed.splitn(3, '.');
     match (parts.next(), parts.next(), parts.next()) {

@@ -167,7 +167,7 @@ async fn apply(
     }
     if let Err(error) = state
         .reloader
-        .set_customer_destination(&name, Some(config))
+        .change_customer_destinations(std::slice::from_ref(&name), Some(config))
         .await
     {
         let (customer, id) = (stored.customer_external_id.clone(), stored.id.clone());
@@ -229,7 +229,7 @@ pub async fn delete(
     let stored = find(&state, customer_id.clone(), id.clone()).await?;
     state
         .reloader
-        .set_customer_destination(&destination_name(&id), None)
+        .change_customer_destinations(&[destination_name(&id)], None)
         .await
         .map_err(refused)?;
     blocking(&state.log, move |log| {

@@ -69,12 +69,17 @@ pub async fn delete(
     let owned = blocking(&state.log, move |log| log.customer_destinations(&lookup)).await?;
     let removed = blocking(&state.log, move |log| log.delete_customer(&id)).await?;
     let customer = removed.ok_or_else(not_found)?;
-    // Its destinations stop after their batch in flight.
-    for destination in owned {
-        let name = crate::config::destination_name(&destination.id);
-        if let Err(e) = state.reloader.set_customer_destination(&name, None).await {
-            tracing::error!(destination = %name, error = %e, "a deleted customer's destination did not stop");
-        }
+    // Its destinations stop after their batch in flight, in one reload.
+    let names: Vec<String> = owned
+        .iter()
+        .map(|d| crate::config::destination_name(&d.id))
+        .collect();
+    if let Err(e) = state
+        .reloader
+        .change_customer_destinations(&names, None)
+        .await
+    {
+        tracing::error!(destinations = ?names, error = %e, "a deleted customer's destinations did not stop");
     }
     tracing::info!(customer = %customer.customer_external_id, "customer deleted");
     Ok(Json(customer))

@@ -214,21 +214,22 @@ impl Reloader {
         Ok(report)
     }
 
-    /// Adds, replaces (same name) or removes (`None`) one customer
-    /// destination; refused whole, with its problems, if it cannot run.
-    pub async fn set_customer_destination(
+    /// Removes the customer destinations named in `remove` and adds (or,
+    /// under a removed name, replaces) `add`, in one reload; refused whole,
+    /// with its problems, if the result cannot run.
+    pub async fn change_customer_destinations(
         &self,
-        name: &str,
-        destination: Option<DestinationConfig>,
+        remove: &[String],
+        add: Option<DestinationConfig>,
     ) -> Result<ReloadReport, ReloadError> {
         let mut inner = self.inner.lock().await;
         let mut customers: Vec<DestinationConfig> = inner
             .customers
             .iter()
-            .filter(|d| d.name != name)
+            .filter(|d| !remove.contains(&d.name))
             .cloned()
             .collect();
-        customers.extend(destination);
+        customers.extend(add);
         let effective = with_customers(&inner.file, &customers);
         let report = inner.delivery.reload(effective, self.stop_timeout).await?;
         inner.customers = customers;
