@@ -1,0 +1,407 @@
+//! A customer's destination, as the platform's destination pages describe
+//! it (`{"type": "KINESIS", "streamArn": …, "auth": {"mode": "ASSUME_ROLE", …}}`),
+//! turned into the same [`DestinationConfig`] a config file gives, through
+//! the same reader and its checks. Problems name the JSON field
+//! (`auth.roleArn`). The destination subscribes to its customer only.
+
+use serde_json::{Map, Value};
+
+mod checks;
+mod sealing;
+
+use checks::check_json;
+pub use checks::check_spec;
+use sealing::Opener;
+pub use sealing::{redacted, reseal_secrets, seal_secrets};
+
+use super::{DestinationConfig, Problem, read_destination};
+use crate::secrets::Keyring;
+
+/// The running name of customer destination `id` (`dst_…`).
+pub fn destination_name(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// A problem with one field of a destination's JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// `auth.roleArn`, `streamArn`; empty for the whole body.
+    pub field: String,
+    pub message: String,
+}
+
+/// The destination `id` of `customer` described by `spec`; `external_id`
+/// is the customer's, which an assumed role must be asked with.
+pub fn customer_destination(
+    customer: &str,
+    external_id: &str,
+    id: &str,
+    spec: &Value,
+    keyring: &Keyring,
+) -> Result<DestinationConfig, Vec<SpecProblem>> {
+    let secrets = Opener {
+        keyring,
+        customer,
+        id,
+    };
+    let table = to_table(customer, external_id, id, spec, &secrets)?;
+    read_destination(table).map_err(|problems| problems.into_iter().map(from_toml).collect())
+}
+
+/// JSON fields of each type, and where each goes in the TOML table.
+const KINESIS: &[(&str, &str)] = &[
+    ("streamArn", "kinesis.stream_arn"),
+    ("streamName", "kinesis.stream_name"),
+    ("region", "kinesis.region"),
+    ("endpointUrl", "kinesis.endpoint_url"),
+    ("ordering", "kinesis.ordering"),
+];
+const KINESIS_AUTH: &[(&str, &str)] = &[
+    ("roleArn", "kinesis.auth.role_arn"),
+    ("sessionName", "kinesis.auth.session_name"),
+    ("stsEndpointUrl", "kinesis.auth.sts_endpoint_url"),
+];
+const KAFKA: &[(&str, &str)] = &[("brokers", "kafka.brokers"), ("topic", "kafka.topic")];
+const KAFKA_PRODUCER: &[(&str, &str)] = &[
+    ("lingerMs", "kafka.producer.linger_ms"),
+    ("batchSizeBytes", "kafka.producer.batch_size_bytes"),
+    ("acks", "kafka.producer.acks"),
+    ("compression", "kafka.producer.compression"),
+];
+/// Fields every type has.
+const COMMON: &[(&str, &str)] = &[
+    ("partitionKey", "partition_key"),
+    ("eventTypes", "event_types"),
+];
+
+fn to_table(
+    customer: &str,
+    external_id: &str,
+    id: &str,
+    spec: &Value,
+    secrets: &Opener<'_>,
+) -> Result<toml::Table, Vec<SpecProblem>> {
+    let problem = |field: &str, message: String| {
+        vec![SpecProblem {
+            field: field.to_owned(),
+            message,
+        }]
+    };
+    let Value::Object(spec) = spec else {
+        return Err(problem("", "a destination is a JSON object".into()));
+    };
+    check_json(spec)?;
+    let kind = spec.get("type").and_then(Value::as_str).unwrap_or_default();
+    let mut table = toml::Table::new();
+    insert(
+        &mut table,
+        "name",
+        toml::Value::String(destination_name(id)),
+    );
+    insert(
+        &mut table,
+        "customers",
+        toml::Value::Array(vec![toml::Value::String(literal(customer))]),
+    );
+    let mut known: Vec<&str> = vec!["type", "name"];
+    copy(&mut table, &mut known, COMMON, spec);
+    let auth = spec.get("auth").and_then(Value::as_object);
+    let auth_mode = auth
+        .and_then(|a| a.get("mode"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut auth_known: Vec<&str> = vec!["mode"];
+    match kind {
+        "KINESIS" => {
+            insert(&mut table, "plugin", toml::Value::String("kinesis".into()));
+            copy(&mut table, &mut known, KINESIS, spec);
+            known.push("auth");
+            match auth_mode {
+                "ASSUME_ROLE" => {
+                    let auth = auth.expect("a mode means an object");
+                    set(
+                        &mut table,
+                        "kinesis.auth.mode",
+                        toml::Value::String("assume_role".into()),
+                    );
+                    // The customer's own external ID, whatever the request says:
+                    // Pushrail chooses it, or the role could be confused into
+                    // acting for another customer.
+                    set(
+                        &mut table,
+                        "kinesis.auth.external_id",
+                        toml::Value::String(literal(external_id)),
+                    );
+                    auth_known.push("externalId");
+                    for (json, toml_path) in KINESIS_AUTH {
+                        auth_known.push(json);
+                        if let Some(value) = auth.get(*json) {
+                            set(&mut table, toml_path, to_toml(value));
+                        }
+                    }
+                    if !auth.contains_key("roleArn") {
+                        return Err(problem("auth.roleArn", "is required".into()));
+                    }
+                }
+                "ACCESS_KEY" => {
+                    let auth = auth.expect("a mode means an object");
+                    set(
+                        &mut table,
+                        "kinesis.auth.mode",
+                        toml::Value::String("static".into()),
+                    );
+                    auth_known.extend(["accessKeyId", "secretAccessKey", "sessionToken"]);
+                    if let Some(id) = auth.get("accessKeyId") {
+                        set(&mut table, "kinesis.auth.access_key_id", to_toml(id));
+                    }
+                    for (field, toml_path) in [
+                        ("auth.secretAccessKey", "kinesis.auth.secret_access_key"),
+                        ("auth.sessionToken", "kinesis.auth.session_token"),
+                    ] {
+                        if let Some(value) = secrets.open(auth, field)? {
+                            set(&mut table, toml_path, value);
+                        }
+                    }
+                }
+                "" => {
+                    return Err(problem(
+                        "auth.mode",
+                        "is required: ASSUME_ROLE or ACCESS_KEY".into(),
+                    ));
+                }
+                other => {
+                    return Err(problem(
+                        "auth.mode",
+                        format!("\"{other}\" is not ASSUME_ROLE or ACCESS_KEY"),
+                    ));
+                }
+            }
+            if !spec.contains_key("region")
+                && let Some(region) = spec
+                    .get("streamArn")
+                    .and_then(Value::as_str)
+                    .and_then(|arn| arn.split(':').nth(3))
+                    .filter(|r| !r.is_empty())
+            {
+                set(
+                    &mut table,
+                    "kinesis.region",
+                    toml::Value::String(literal(region)),
+                );
+            }
+        }
+        "KAFKA" => {
+            insert(&mut table, "plugin", toml::Value::String("kafka".into()));
+            copy(&mut table, &mut known, KAFKA, spec);
+            known.push("auth");
+            known.push("producer");
+            if let Some(producer) = spec.get("producer") {
+                let Some(producer) = producer.as_object() else {
+                    return Err(problem("producer", "must be an object".into()));
+                };
+                for key in producer.keys() {
+                    if !KAFKA_PRODUCER.iter().any(|(json, _)| json == key) {
+                        return Err(unknown(&format!("producer.{key}"), KAFKA_PRODUCER));
+                    }
+                }
+                for (json, toml_path) in KAFKA_PRODUCER {
+                    if let Some(value) = producer.get(*json) {
+                        let value = match *json {
+                            // `"all"` like the file's, whatever its case.
+                            "acks" => toml::Value::String(
+                                value
+                                    .as_str()
+                                    .map(str::to_ascii_lowercase)
+                                    .unwrap_or_default(),
+                            ),
+                            _ => to_toml(value),
+                        };
+                        set(&mut table, toml_path, value);
+                    }
+                }
+            }
+            match auth_mode {
+                "" | "NONE" => {
+                    auth_known.push("tls");
+                    set(
+                        &mut table,
+                        "kafka.auth.mode",
+                        toml::Value::String("none".into()),
+                    );
+                    if let Some(tls) = auth.and_then(|a| a.get("tls")) {
+                        set(&mut table, "kafka.auth.tls", to_toml(tls));
+                    }
+                }
+                "SASL_PLAIN" | "SASL_SCRAM_SHA_256" | "SASL_SCRAM_SHA_512" => {
+                    let auth = auth.expect("a mode means an object");
+                    auth_known.extend(["tls", "username", "password"]);
+                    let mode = auth_mode.to_ascii_lowercase();
+                    set(&mut table, "kafka.auth.mode", toml::Value::String(mode));
+                    if let Some(username) = auth.get("username") {
+                        set(&mut table, "kafka.auth.username", to_toml(username));
+                    }
+                    if let Some(password) = secrets.open(auth, "auth.password")? {
+                        set(&mut table, "kafka.auth.password", password);
+                    }
+                    if let Some(tls) = auth.get("tls") {
+                        set(&mut table, "kafka.auth.tls", to_toml(tls));
+                    }
+                }
+                "SASL_OAUTHBEARER" => return Err(oauthbearer_unsupported("auth.mode")),
+                other => {
+                    return Err(problem(
+                        "auth.mode",
+                        format!(
+                            "\"{other}\" is not NONE, SASL_PLAIN, SASL_SCRAM_SHA_256, SASL_SCRAM_SHA_512 or SASL_OAUTHBEARER"
+                        ),
+                    ));
+                }
+            }
+        }
+        "" => return Err(problem("type", "is required: KINESIS or KAFKA".into())),
+        other => {
+            return Err(problem(
+                "type",
+                format!("\"{other}\" is not KINESIS or KAFKA"),
+            ));
+        }
+    }
+    if let Some(name) = spec.get("name")
+        && !name.is_string()
+    {
+        return Err(problem("name", "must be a string".into()));
+    }
+    if let Some(auth) = auth {
+        if let Some(key) = auth.keys().find(|k| !auth_known.contains(&k.as_str())) {
+            return Err(problem(
+                &format!("auth.{key}"),
+                format!("unknown field; this mode has {}", auth_known.join(", ")),
+            ));
+        }
+    } else if spec.contains_key("auth") {
+        return Err(problem("auth", "must be an object".into()));
+    }
+    if let Some(key) = spec.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(problem(
+            key,
+            format!(
+                "unknown field; a {kind} destination has {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(table)
+}
+
+/// Copies the `fields` of `from` that are set to their places in `table`.
+fn copy<'a>(
+    table: &mut toml::Table,
+    known: &mut Vec<&'a str>,
+    fields: &[(&'a str, &str)],
+    from: &Map<String, Value>,
+) {
+    for (json, toml_path) in fields {
+        known.push(json);
+        if let Some(value) = from.get(*json) {
+            set(table, toml_path, to_toml(value));
+        }
+    }
+}
+
+fn oauthbearer_unsupported(field: &str) -> Vec<SpecProblem> {
+    vec![SpecProblem {
+        field: field.to_owned(),
+        message: "OAuth bearer tokens are not taken over the API yet; use SASL_SCRAM_SHA_512, SASL_SCRAM_SHA_256 or SASL_PLAIN".into(),
+    }]
+}
+
+fn unknown(field: &str, fields: &[(&str, &str)]) -> Vec<SpecProblem> {
+    let names: Vec<&str> = fields.iter().map(|(json, _)| *json).collect();
+    vec![SpecProblem {
+        field: field.to_owned(),
+        message: format!("unknown field; there are {}", names.join(", ")),
+    }]
+}
+
+/// A customer's string, literal: `$` is doubled so that no `${VAR}` of the
+/// server's environment can be read through it.
+fn literal(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+/// A JSON value as TOML (strings literal; `null` as an empty string, which
+/// the reader then refuses by name).
+fn to_toml(value: &Value) -> toml::Value {
+    match value {
+        Value::Null => toml::Value::String(String::new()),
+        Value::Bool(b) => toml::Value::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => toml::Value::String(literal(s)),
+        Value::Array(items) => toml::Value::Array(items.iter().map(to_toml).collect()),
+        Value::Object(members) => toml::Value::Table(
+            members
+                .iter()
+                .map(|(k, v)| (k.clone(), to_toml(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn insert(table: &mut toml::Table, key: &str, value: toml::Value) {
+    table.insert(key.to_owned(), value);
+}
+
+/// Sets `a.b.c` in `table`, creating the tables on the way.
+fn set(table: &mut toml::Table, path: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let last = parts.pop().expect("a path has a name");
+    let mut here = table;
+    for part in parts {
+        here = here
+            .entry(part)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("paths do not cross values");
+    }
+    here.insert(last.to_owned(), value);
+}
+
+/// A reader's problem (`kinesis.auth.role_arn`) with its JSON field.
+fn from_toml(problem: Problem) -> SpecProblem {
+    let all = [KINESIS, KINESIS_AUTH, KAFKA, KAFKA_PRODUCER, COMMON];
+    let field = all
+        .iter()
+        .flat_map(|fields| fields.iter())
+        .find(|(_, toml_path)| {
+            problem.path == *toml_path || problem.path.starts_with(&format!("{toml_path}["))
+        })
+        .map(|(json, toml_path)| {
+            let json_path = if KINESIS_AUTH.iter().any(|(_, t)| t == toml_path) {
+                format!("auth.{json}")
+            } else if KAFKA_PRODUCER.iter().any(|(_, t)| t == toml_path) {
+                format!("producer.{json}")
+            } else {
+                (*json).to_owned()
+            };
+            format!("{json_path}{}", &problem.path[toml_path.len()..])
+        })
+        .unwrap_or_else(|| match problem.path.as_str() {
+            "kinesis.auth.tls" | "kafka.auth.tls" => "auth.tls".into(),
+            "kafka.auth.username" => "auth.username".into(),
+            "kafka.auth.password" => "auth.password".into(),
+            "kinesis.auth.access_key_id" => "auth.accessKeyId".into(),
+            "kinesis.auth.secret_access_key" => "auth.secretAccessKey".into(),
+            "kinesis.stream_name" => "streamArn".into(),
+            other => other.to_owned(),
+        });
+    SpecProblem {
+        field,
+        message: problem.message,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! The destination pages' JSON read as configs: fields, problems, secrets.
+use serde_json::json;
+
+use super::*;
+use crate::config::{KinesisAuth, KinesisStream};
+
+const EXTERNAL: &str = "pr-abc";
+
+fn keyring() -> Keyring {
+    use base64::Engine;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
+    Keyring::new("k", &[("k".into(), crate::config::Secret::new(key))]).unwrap()
+}
+
+fn read(spec: Value) -> Result<DestinationConfig, Vec<SpecProblem>> {
+    let Value::Object(mut spec) = spec else {
+        return customer_destination("acct_a", EXTERNAL, "dst_01ABC", &spec, &keyring());
+    };
+    seal_secrets(&mut spec, &keyring(), "acct_a", "dst_01ABC").map_err(|p| vec![p])?;
+    customer_destination(
+        "acct_a",
+        EXTERNAL,
+        "dst_01ABC",
+        &Value::Object(spec),
+        &keyring(),
+    )
+}
+
+fn field(spec: Value) -> String {
+    read(spec).unwrap_err()[0].field.clone()
+}
+
+#[test]
+fn the_page_json_of_a_kinesis_stream() {
+    let d = read(json!({"type": "KINESIS", "name": "Customer Kinesis stream",
+        "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/pushrail-events",
+        "partitionKey": "customerExternalId",
+        "auth": {"mode": "ASSUME_ROLE", "roleArn": "arn:aws:iam::123456789012:role/PushrailKinesisWriter",
+                 "externalId": EXTERNAL}}))
+    .unwrap();
+    assert_eq!(d.name, "dst_01abc");
+    assert_eq!(d.plugin, "kinesis");
+    assert_eq!(d.subscription.customers, ["acct_a"]);
+    let k = d.kinesis.unwrap();
+    assert_eq!(k.region.as_deref(), Some("us-east-1"), "from the ARN");
+    assert!(matches!(k.stream, KinesisStream::Arn(_)));
+    match k.auth {
+        KinesisAuth::AssumeRole { external_id, .. } => {
+            assert_eq!(external_id.unwrap().expose(), EXTERNAL);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_page_json_of_a_kafka_topic() {
+    let d = read(json!({"type": "KAFKA", "name": "Customer Kafka cluster",
+        "brokers": ["kafka-0.acme.example:9094"], "topic": "pushrail.events.v1",
+        "partitionKey": "customerExternalId", "auth": {"mode": "NONE", "tls": true},
+        "producer": {"lingerMs": 100, "batchSizeBytes": 1048576, "acks": "all"}}))
+    .unwrap();
+    let k = d.kafka.unwrap();
+    assert_eq!(k.topic, "pushrail.events.v1");
+    assert!(k.tls.is_some());
+    assert_eq!(k.producer.linger, std::time::Duration::from_millis(100));
+}
+
+#[test]
+fn problems_name_the_json_field() {
+    let kinesis = |auth: Value| json!({"type": "KINESIS", "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s", "auth": auth});
+    let role = "arn:aws:iam::123456789012:role/w";
+    assert_eq!(field(json!({"type": "SQS"})), "type");
+    assert_eq!(
+        field(kinesis(json!({"mode": "ASSUME_ROLE"}))),
+        "auth.roleArn"
+    );
+    assert_eq!(
+        field(kinesis(json!({"mode": "ASSUME_ROLE", "roleArn": "r"}))),
+        "auth.roleArn"
+    );
+    assert_eq!(
+        field(kinesis(
+            json!({"mode": "ACCESS_KEY", "accessKeyId": "AKIA1"})
+        )),
+        "auth.secretAccessKey"
+    );
+    assert_eq!(
+        field(kinesis(
+            json!({"mode": "ASSUME_ROLE", "roleArn": role, "color": 1})
+        )),
+        "auth.color"
+    );
+    // A customer cannot choose another external ID: it is replaced.
+    let chosen = read(kinesis(
+        json!({"mode": "ASSUME_ROLE", "roleArn": role, "externalId": "mine"}),
+    ));
+    match chosen.unwrap().kinesis.unwrap().auth {
+        KinesisAuth::AssumeRole { external_id, .. } => {
+            assert_eq!(external_id.unwrap().expose(), EXTERNAL);
+        }
+        other => panic!("{other:?}"),
+    }
+    let kafka = |extra: Value| {
+        let mut spec = json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t"});
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    assert_eq!(field(kafka(json!({"topic": "bad topic!"}))), "topic");
+    assert_eq!(field(kafka(json!({"brokers": ["b:99999"]}))), "brokers");
+    assert_eq!(
+        field(kafka(json!({"producer": {"acks": "some"}}))),
+        "producer.acks"
+    );
+    assert_eq!(
+        field(kafka(json!({"producer": {"lingerMs": "100"}}))),
+        "producer.lingerMs",
+        "the API takes JSON types strictly"
+    );
+    assert_eq!(field(kafka(json!({"filter": {"x": 1}}))), "filter");
+}
+
+#[test]
+fn secrets_are_sealed_opened_in_place_and_never_shown() {
+    let mut spec = json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t",
+        "auth": {"mode": "SASL_SCRAM_SHA_512", "username": "u", "password": "hunter2", "tls": true}})
+    .as_object()
+    .unwrap()
+    .clone();
+    seal_secrets(&mut spec, &keyring(), "acct_a", "dst_1").unwrap();
+    let stored = Value::Object(spec);
+    assert!(!stored.to_string().contains("hunter2"), "{stored}");
+    let d = customer_destination("acct_a", EXTERNAL, "dst_1", &stored, &keyring()).unwrap();
+    match d.kafka.unwrap().auth {
+        crate::config::KafkaAuth::SaslScram { password, .. } => {
+            assert_eq!(password.expose(), "hunter2")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same stored JSON under another destination id does not open.
+    let moved = customer_destination("acct_a", EXTERNAL, "dst_2", &stored, &keyring());
+    assert_eq!(moved.unwrap_err()[0].field, "auth.password");
+    let shown = redacted(&stored);
+    assert_eq!(shown["auth"]["passwordSet"], true);
+    assert!(shown["auth"].get("password").is_none());
+}
+
+#[test]
+fn a_customers_strings_never_expand_the_servers_environment() {
+    let d = read(json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t",
+        "eventTypes": ["${HOME}"]}))
+    .unwrap();
+    assert_eq!(d.subscription.event_types, ["${HOME}"]);
+}
