@@ -258,6 +258,18 @@ pub async fn resume(
     destinations::resume(State(state), Path(name)).await
 }
 
+/// `POST …/destinations/{destination_id}/test`: a test event through it,
+/// as the operator's.
+pub async fn test(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+) -> Result<Json<crate::delivery::ProbeReport>, ApiError> {
+    let name = running_name(&state, customer_id, id).await?;
+    destinations::probe(&state, &name, "destination_id")
+        .await
+        .map(Json)
+}
+
 /// `GET …/destinations/{destination_id}/attempts`, paged like the operator's.
 pub async fn attempts(
     State(state): State<AppState>,

@@ -8,8 +8,9 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
-use crate::delivery::LastError;
+use super::codes::ErrorCode;
+use super::error::{ApiError, FieldError};
+use crate::delivery::{LastError, ProbeReport};
 use crate::log::LogError;
 
 #[derive(Serialize, Deserialize)]
@@ -184,6 +185,34 @@ pub async fn resume(
     name: Path<String>,
 ) -> Result<Json<DestinationStatus>, ApiError> {
     set_paused(state, name, false).await
+}
+
+/// `POST /v1/destinations/{name}/test`: delivers a synthetic test event
+/// (type `pushrail.test`) through the destination's plugins and sinks,
+/// outside the log, and answers how it went: where it landed, or the
+/// error and what kind of problem it is. A failed test is still a 200.
+pub async fn test(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ProbeReport>, ApiError> {
+    probe(&state, &name, "name").await.map(Json)
+}
+
+/// A test delivery through the destination `name` (the path parameter
+/// `field` names it).
+pub async fn probe(state: &AppState, name: &str, field: &str) -> Result<ProbeReport, ApiError> {
+    if let Some(report) = state.reloader.probe(name).await {
+        tracing::info!(destination = %name, outcome = ?report.outcome, "test delivery");
+        return Ok(report);
+    }
+    let controls = state.controls.current();
+    match controls.start_error(name) {
+        Some(error) => Err(ApiError::new(FieldError::whole(
+            ErrorCode::NotConfigured,
+            format!("the destination is not running: {error}"),
+        ))),
+        None => Err(ApiError::not_found("destination", field)),
+    }
 }
 
 async fn set_paused(

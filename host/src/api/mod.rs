@@ -202,6 +202,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/customers/{customer_id}/destinations/{destination_id}/dlq",
             get(customer_destinations::dead_letters),
         )
+        .route(
+            "/v1/customers/{customer_id}/destinations/{destination_id}/test",
+            post(customer_destinations::test),
+        )
+        .route("/v1/destinations/{name}/test", post(destinations::test))
         .route("/v1/destinations/{name}/pause", post(destinations::pause))
         .route("/v1/destinations/{name}/resume", post(destinations::resume))
         .route_layer(middleware::from_fn_with_state(

@@ -9,6 +9,7 @@ mod failure;
 mod partition_key;
 mod pipeline;
 mod plan;
+mod probe;
 mod progress;
 mod reading;
 mod redrive;
@@ -35,6 +36,7 @@ use crate::sinks::kinesis::{KinesisError, KinesisSink};
 pub use controls::{Control, Controls, SharedControls};
 pub use failure::Failure;
 use pipeline::Pipeline;
+pub use probe::{Category, ProbeError, ProbeOutcome, ProbeReport, Prober, TEST_EVENT_TYPE};
 use progress::ProgressWriter;
 pub use redrive::Operator;
 pub use reload::{ReloadError, ReloadFailure, ReloadReport, Reloader, with_customers};
@@ -214,6 +216,16 @@ impl Delivery {
             transforms: transforms_of(config, destination),
             stop: ready.stop,
             handle: tokio::spawn(ready.worker.run()),
+        }
+    }
+
+    /// What test deliveries need, for [`Prober::probe`].
+    pub fn prober(&self) -> Prober {
+        Prober {
+            runtime: self.runtime.clone(),
+            plugin_versions: self.plugin_versions.clone(),
+            metrics: self.metrics.clone(),
+            data_dir: self.data_dir.clone(),
         }
     }
 

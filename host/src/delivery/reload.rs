@@ -236,6 +236,25 @@ impl Reloader {
         Ok(report)
     }
 
+    /// Delivers a test event through the running destination `name` as
+    /// it is configured now; `None` when no such destination runs. The
+    /// lock is held only to copy the config: a slow sink delays no reload.
+    pub async fn probe(&self, name: &str) -> Option<super::ProbeReport> {
+        let (prober, config, destination) = {
+            let inner = self.inner.lock().await;
+            let destination = inner
+                .file
+                .destinations
+                .iter()
+                .chain(&inner.customers)
+                .find(|d| d.name == name)?
+                .clone();
+            // The file holds the named transforms a destination may use.
+            (inner.delivery.prober(), inner.file.clone(), destination)
+        };
+        Some(prober.probe(&config, &destination).await)
+    }
+
     /// Stops every destination (at shutdown).
     pub async fn stop(&self, timeout: std::time::Duration) {
         self.inner.lock().await.delivery.stop(timeout).await;
