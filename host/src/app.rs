@@ -232,7 +232,7 @@ async fn start(config: &Config, log: &Log, metrics: Arc<Metrics>) -> Result<Star
         config.storage.retention,
         config.storage.attempt_retention,
         config.storage.retention_interval,
-        Arc::new(move || controls.current().names().to_vec()),
+        Arc::new(move || controls.current().scopes()),
     )];
     if let Some(dir) = &config.plugins.dir
         && !config.plugins.watch_interval.is_zero()

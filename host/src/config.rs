@@ -193,6 +193,16 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The one customer whose events the destination gets, if it is one
+    /// (every customer destination): it then reads the log's index of that
+    /// customer and sleeps through other customers' events.
+    pub fn only_customer(&self) -> Option<&str> {
+        match self.customers.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
     /// True when the destination gets `event`.
     pub fn selects(&self, event: &impl pushrail_event::EventFields) -> bool {
         (self.customers.is_empty()

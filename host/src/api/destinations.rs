@@ -110,18 +110,27 @@ pub async fn describe(state: &AppState, name: String) -> Result<DestinationStatu
         None => return Err(ApiError::not_found("destination", "name")),
     };
     let start_error = controls.start_error(&name).map(str::to_owned);
+    let customer = controls.get(&name).and_then(|c| c.customer.clone());
     let log = state.log.clone();
     let key = name.clone();
-    let (cursor, next, dead_letters, oldest) = tokio::task::spawn_blocking(move || {
-        let cursor = log.cursor(&key)?;
+    let (cursor, lag_events, dead_letters, oldest) = tokio::task::spawn_blocking(move || {
+        let stored = log.cursor(&key)?;
         let next = log.next_sequence()?;
+        // A destination of one customer counts only that customer's events.
+        let (cursor, lag) = match &customer {
+            Some(customer) => {
+                let cursor = log.customer_cursor(customer, stored)?;
+                (cursor, log.customer_lag(customer, cursor)?)
+            }
+            None => (stored, next.saturating_sub(stored)),
+        };
         let dead_letters = log.dead_letter_count(&key)?;
         let oldest = if cursor < next {
             log.read_from(cursor, 1)?.pop().map(|e| e.received_at)
         } else {
             None
         };
-        Ok::<_, LogError>((cursor, next, dead_letters, oldest))
+        Ok::<_, LogError>((cursor, lag, dead_letters, oldest))
     })
     .await
     .map_err(|_| LogError::Closed)??;
@@ -148,7 +157,7 @@ pub async fn describe(state: &AppState, name: String) -> Result<DestinationStatu
             .to_owned(),
         plugins,
         cursor,
-        lag_events: next.saturating_sub(cursor),
+        lag_events,
         lag_seconds,
         in_flight,
         dead_letters,

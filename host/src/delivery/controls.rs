@@ -22,6 +22,10 @@ pub struct Control {
     pub live: Arc<LiveStatus>,
     /// Replays and dry runs for the worker.
     pub replay: mpsc::Sender<ReplayCommand>,
+    /// The one customer it delivers for, if one: it reads only that
+    /// customer's events and its stored cursor lags while others' flow
+    /// (see `Log::customer_cursor`).
+    pub customer: Option<Arc<str>>,
 }
 
 /// The controls of every running destination, and the start errors of
@@ -72,6 +76,17 @@ impl Controls {
     /// Every configured destination's name in config order, running or not.
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Every configured destination with its one customer, if it has one.
+    pub fn scopes(&self) -> Vec<crate::log::CursorScope> {
+        self.names
+            .iter()
+            .map(|name| crate::log::CursorScope {
+                destination: name.clone(),
+                customer: self.by_name.get(name).and_then(|c| c.customer.clone()),
+            })
+            .collect()
     }
 }
 

@@ -189,6 +189,7 @@ impl Delivery {
                 paused,
                 live: live.clone(),
                 replay,
+                customer: destination.subscription.only_customer().map(Arc::from),
             },
             worker: Worker {
                 live,

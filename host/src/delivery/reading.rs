@@ -27,6 +27,10 @@ impl Worker {
             let key: Arc<str> = Arc::from(self.config.partition_key.value_in(&record));
             window.push(record, key, bytes, now);
         }
+        // Another customer's events up to here were never read: passed over.
+        if let Some(through) = read.through {
+            window.pass_over(through);
+        }
         read.caught_up
     }
 
@@ -55,22 +59,46 @@ impl Worker {
 pub(super) struct Read {
     pub(super) records: Vec<(EventRecord, usize)>,
     pub(super) caught_up: bool,
+    /// For a read of one customer's index: every sequence up to this one
+    /// was read or is another customer's.
+    pub(super) through: Option<u64>,
 }
 
-/// Up to `room` events after sequence `after`, and whether that was all
-/// the log had (false when there was no room to look).
-pub(super) async fn read_next(log: Log, after: u64, room: Room) -> Result<Read, LogError> {
+/// Up to `room` events after sequence `after` — only `customer`'s, read
+/// through the log's index, when the destination has one customer — and
+/// whether that was all the log had (false when there was no room to look).
+pub(super) async fn read_next(
+    log: Log,
+    after: u64,
+    room: Room,
+    customer: Option<Arc<str>>,
+) -> Result<Read, LogError> {
     if room.is_empty() {
         return Ok(Read {
             records: Vec::new(),
             caught_up: false,
+            through: None,
         });
     }
-    let (records, caught_up) = blocking(&log, move |log| {
-        log.read_from_bounded(after + 1, room.events, room.bytes)
+    blocking(&log, move |log| match customer {
+        Some(customer) => {
+            let read = log.read_customer_bounded(&customer, after + 1, room.events, room.bytes)?;
+            Ok(Read {
+                records: read.records,
+                caught_up: read.caught_up,
+                through: Some(read.through),
+            })
+        }
+        None => {
+            let (records, caught_up) = log.read_from_bounded(after + 1, room.events, room.bytes)?;
+            Ok(Read {
+                records,
+                caught_up,
+                through: None,
+            })
+        }
     })
-    .await?;
-    Ok(Read { records, caught_up })
+    .await
 }
 
 /// Runs a blocking log read off the async threads.

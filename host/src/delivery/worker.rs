@@ -87,7 +87,11 @@ impl Worker {
     /// a progress write that could not land (nothing after it may be written).
     async fn deliver_from(&mut self, cursor: u64) -> Result<(), LogError> {
         let mut window = Window::new(cursor);
-        let mut committed = self.log.subscribe();
+        let customer: Option<Arc<str>> = self.config.subscription.only_customer().map(Arc::from);
+        let mut committed = match &customer {
+            Some(customer) => self.log.subscribe_customer(customer),
+            None => self.log.subscribe(),
+        };
         let limits = Limits::for_batch(&self.config.batch);
         let mut queued = Queued::default();
         // The cursor last written; events passed over move the window's
@@ -128,7 +132,13 @@ impl Worker {
 
             let now = Instant::now();
             let room = plan::room(&window, &limits, now);
-            let caught_up = match read_next(self.log.clone(), window.read_through(), room).await {
+            let read = read_next(
+                self.log.clone(),
+                window.read_through(),
+                room,
+                customer.clone(),
+            );
+            let caught_up = match read.await {
                 Ok(read) => self.push(&mut window, read),
                 Err(LogError::Closed) => break Ok(()),
                 Err(e) => {
@@ -169,8 +179,12 @@ impl Worker {
                     // Read the events after this batch while it is out, so
                     // that the log read and the delivery overlap.
                     let room = plan::room(&window, &limits.with_batch_out(batch.len()), now);
-                    let ahead =
-                        tokio::spawn(read_next(self.log.clone(), window.read_through(), room));
+                    let ahead = tokio::spawn(read_next(
+                        self.log.clone(),
+                        window.read_through(),
+                        room,
+                        customer.clone(),
+                    ));
                     self.deliver(&mut window, batch).await?;
                     written = window.cursor();
                     match ahead.await {

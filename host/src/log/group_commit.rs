@@ -17,8 +17,8 @@ use super::listing::{AttemptKey, remove_attempts};
 use super::record::{NewEvent, RecordKeys, encode};
 use super::retention::{PruneOutcome, prune_batch, received_ms};
 use super::tables::{
-    ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META,
-    META_NEXT_SEQUENCE,
+    ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, EVENTS_BY_CUSTOMER,
+    IDEMPOTENCY, META, META_NEXT_SEQUENCE,
 };
 use super::{Appended, LogStats};
 use crate::config::GroupCommitConfig;
@@ -56,6 +56,8 @@ pub(crate) struct Writer {
     pub stats: Arc<LogStats>,
     /// Publishes the next sequence after every commit, for delivery workers.
     pub committed: tokio::sync::watch::Sender<u64>,
+    /// Wakes the destinations of the customers whose events were committed.
+    pub wakers: Arc<super::by_customer::Wakers>,
     /// When the last commit with fsync happened: delivery progress is
     /// committed without one until a second has passed (see `record_progress`).
     pub last_durable: Instant,
@@ -173,10 +175,19 @@ impl Writer {
                 self.stats
                     .duplicates
                     .fetch_add(duplicates, Ordering::Relaxed);
+                // Before the replies: a caller that sees its event stored
+                // finds its customer's destinations already woken.
+                self.committed.send_replace(self.next_sequence);
+                let last = self.next_sequence - 1;
+                self.wakers.wake(
+                    group
+                        .iter()
+                        .flat_map(|p| &p.events)
+                        .map(|e| (e.customer.as_str(), last)),
+                );
                 for (pending, result) in group.drain(..).zip(results) {
                     let _ = pending.reply.send(Ok(result));
                 }
-                self.committed.send_replace(self.next_sequence);
                 self.last_durable = Instant::now();
             }
             Err(e) => {
@@ -206,6 +217,7 @@ impl Writer {
             let mut ids = txn.open_table(EVENT_IDS)?;
             let mut keys = txn.open_table(IDEMPOTENCY)?;
             let mut meta = txn.open_table(META)?;
+            let mut by_customer = txn.open_table(EVENTS_BY_CUSTOMER)?;
             for pending in group {
                 let mut appended = Vec::with_capacity(pending.events.len());
                 for event in &pending.events {
@@ -229,6 +241,7 @@ impl Writer {
                     events.insert(sequence, record.as_slice())?;
                     ids.insert(id.as_str(), sequence)?;
                     keys.insert(scope, (sequence, received_ms))?;
+                    by_customer.insert((event.customer.as_str(), sequence), ())?;
                     appended.push(Appended {
                         id,
                         sequence,

@@ -3,6 +3,7 @@
 //! that groups concurrent appends into one durable commit
 //! ([`group_commit`]); reads use their own snapshot transactions.
 
+mod by_customer;
 mod customer_destinations;
 mod customers;
 mod delivery_records;
@@ -23,6 +24,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
+pub use by_customer::CustomerRead;
 pub use customer_destinations::CustomerDestination;
 pub use customers::{Customer, CustomerUpdate};
 pub use delivery_records::{AttemptOutcome, AttemptRecord, DeadLetter, DeliveryProgress};
@@ -32,7 +34,7 @@ use group_commit::{Command, Writer};
 pub use health::Health;
 pub use listing::{ListFilter, Page};
 pub use record::{EventBody, EventRecord, NewEvent};
-pub use retention::{PruneOutcome, spawn_sweeper};
+pub use retention::{CursorScope, PruneOutcome, spawn_sweeper};
 pub use selection::Selection;
 use tables::{
     ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META,
@@ -107,6 +109,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<LogStats>,
     committed: tokio::sync::watch::Receiver<u64>,
+    /// Per-customer wake-ups (see [`by_customer`]).
+    wakers: Arc<by_customer::Wakers>,
     health: Arc<Health>,
 }
 
@@ -137,8 +141,10 @@ impl Log {
         let stats = Arc::new(LogStats::default());
         let health = Arc::new(Health::default());
         let (committed_tx, committed) = tokio::sync::watch::channel(next_sequence);
+        let wakers = Arc::new(by_customer::Wakers::default());
         let writer = Writer {
             committed: committed_tx,
+            wakers: wakers.clone(),
             last_durable: std::time::Instant::now(),
             db: db.clone(),
             commands: receiver,
@@ -163,6 +169,7 @@ impl Log {
                 writer: Mutex::new(Some(handle)),
                 stats,
                 committed,
+                wakers,
                 health,
             }),
         })
@@ -450,7 +457,9 @@ fn initialize(db: &Database) -> Result<u64, LogError> {
         txn.open_table(ATTEMPTS)?;
         txn.open_table(ATTEMPTS_BY_START)?;
         txn.open_table(DEAD_LETTERS)?;
+        txn.open_table(tables::EVENTS_BY_CUSTOMER)?;
         listing::index_attempts_once(&txn)?;
+        by_customer::index_customers_once(&txn)?;
         let mut meta = txn.open_table(META)?;
         let next = meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value());
         meta.insert(META_NEXT_SEQUENCE, next)?;

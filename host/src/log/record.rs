@@ -26,6 +26,8 @@ pub struct EventBody<'a> {
 /// An event ready to append: its canonical JSON and its idempotency scope.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
+    /// `customerExternalId`, for the log's index by customer.
+    pub customer: String,
     pub source: String,
     pub idempotency_key: String,
     /// The serialized [`EventBody`], a JSON object.
@@ -35,6 +37,7 @@ pub struct NewEvent {
 impl NewEvent {
     pub fn new(body: &EventBody<'_>) -> Self {
         Self {
+            customer: body.customer_external_id.to_owned(),
             source: body.source.to_owned(),
             idempotency_key: body.idempotency_key.to_owned(),
             body: serde_json::to_vec(body).expect("an EventBody always serializes"),
@@ -74,6 +77,8 @@ pub(crate) struct RecordKeys<'a> {
     pub source: Cow<'a, str>,
     #[serde(borrow)]
     pub idempotency_key: Cow<'a, str>,
+    #[serde(borrow)]
+    pub customer_external_id: Cow<'a, str>,
 }
 
 /// Builds the stored record by prefixing the body object with the log's fields.

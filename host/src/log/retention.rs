@@ -11,7 +11,7 @@ use super::Log;
 use super::error::LogError;
 use super::group_commit::unix_ms;
 use super::record::RecordKeys;
-use super::tables::{CURSORS, EVENT_IDS, EVENTS, IDEMPOTENCY};
+use super::tables::{CURSORS, EVENT_IDS, EVENTS, EVENTS_BY_CUSTOMER, IDEMPOTENCY};
 
 /// What one prune transaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,7 +39,8 @@ pub(crate) fn prune_batch(
         let mut events = txn.open_table(EVENTS)?;
         let mut ids = txn.open_table(EVENT_IDS)?;
         let mut keys = txn.open_table(IDEMPOTENCY)?;
-        let mut doomed: Vec<(u64, String, String, String)> = Vec::new();
+        let mut by_customer = txn.open_table(EVENTS_BY_CUSTOMER)?;
+        let mut doomed: Vec<(u64, String, String, String, String)> = Vec::new();
         for entry in events.range(..below_sequence)? {
             let (sequence, bytes) = entry?;
             let sequence = sequence.value();
@@ -60,10 +61,12 @@ pub(crate) fn prune_batch(
                 record.id.into_owned(),
                 record.source.into_owned(),
                 record.idempotency_key.into_owned(),
+                record.customer_external_id.into_owned(),
             ));
         }
-        for (sequence, id, source, key) in &doomed {
+        for (sequence, id, source, key, customer) in &doomed {
             events.remove(*sequence)?;
+            by_customer.remove((customer.as_str(), *sequence))?;
             ids.remove(id.as_str())?;
             let scope = (source.as_str(), key.as_str());
             let points_here = keys.get(scope)?.is_some_and(|g| g.value().0 == *sequence);
@@ -85,15 +88,30 @@ pub(crate) fn received_ms(text: &str) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// A destination whose cursor holds retention back, and its one customer
+/// if it has one (its stored cursor lags; see `Log::customer_cursor`).
+#[derive(Debug, Clone)]
+pub struct CursorScope {
+    pub destination: String,
+    pub customer: Option<std::sync::Arc<str>>,
+}
+
 /// The lowest cursor among `destinations`; a destination that has never
 /// delivered holds everything back. With no destinations nothing holds back.
-pub(crate) fn min_cursor(db: &Database, destinations: &[String]) -> Result<u64, LogError> {
+pub(crate) fn min_cursor(db: &Database, destinations: &[CursorScope]) -> Result<u64, LogError> {
     let txn = db.begin_read()?;
     // Created by `Log::open`, like every table.
     let cursors = txn.open_table(CURSORS)?;
     let mut lowest = u64::MAX;
-    for name in destinations {
-        lowest = lowest.min(cursors.get(name.as_str())?.map_or(0, |g| g.value()));
+    for scope in destinations {
+        let stored = cursors
+            .get(scope.destination.as_str())?
+            .map_or(0, |g| g.value());
+        let cursor = match &scope.customer {
+            Some(customer) => super::by_customer::customer_cursor(&txn, customer, stored)?,
+            None => stored,
+        };
+        lowest = lowest.min(cursor);
     }
     Ok(lowest)
 }
@@ -105,7 +123,7 @@ pub fn spawn_sweeper(
     retention: Duration,
     attempt_retention: Duration,
     interval: Duration,
-    destinations: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
+    destinations: Arc<dyn Fn() -> Vec<CursorScope> + Send + Sync>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
@@ -136,7 +154,7 @@ impl Log {
     pub async fn sweep(
         &self,
         retention: Duration,
-        destinations: &[String],
+        destinations: &[CursorScope],
     ) -> Result<usize, LogError> {
         let cutoff = unix_ms(SystemTime::now()).saturating_sub(retention.as_millis() as u64);
         let db = self.inner.db.clone();

@@ -43,6 +43,15 @@ pub const META_NEXT_SEQUENCE: &str = "next_sequence";
 /// `META` key prefix of a paused destination (`paused:<name>` = 1).
 pub const META_PAUSED_PREFIX: &str = "paused:";
 
+/// (customerExternalId, sequence) of every event: a destination of one
+/// customer reads only that customer's events, in log order, by range.
+pub const EVENTS_BY_CUSTOMER: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("events_by_customer");
+
+/// `META` key set once every event is in [`EVENTS_BY_CUSTOMER`] (logs
+/// written before the index existed are indexed once, when opened).
+pub const META_CUSTOMERS_INDEXED: &str = "customers_indexed";
+
 /// customerExternalId → [`super::Customer`] as JSON.
 pub const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
 

@@ -190,7 +190,17 @@ async fn retention_deletes_only_old_events_behind_every_cursor() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let destinations = vec!["kinesis".to_owned(), "kafka".to_owned()];
+    let scope = |name: &str, customer: Option<&str>| CursorScope {
+        destination: name.to_owned(),
+        customer: customer.map(Arc::from),
+    };
+    // The idle destination of a customer without events never wrote a
+    // cursor, yet holds nothing back: none of these events is its.
+    let destinations = vec![
+        scope("kinesis", None),
+        scope("kafka", None),
+        scope("idle-customer", Some("acct_idle")),
+    ];
     let retention = Duration::from_millis(10);
 
     assert_eq!(
@@ -516,4 +526,104 @@ async fn dead_letter_pages_are_bounded_in_bytes_and_miss_nothing() {
     }
     assert_eq!(seen, (1..=20).collect::<Vec<_>>());
     log.close();
+}
+
+fn customer_event(customer: &str, key: &str) -> NewEvent {
+    let payload = RawValue::from_string("{}".into()).unwrap();
+    let metadata = RawValue::from_string("{}".into()).unwrap();
+    NewEvent::new(&EventBody {
+        event_type: "test.event",
+        occurred_at: "2026-05-26T14:21:08.493Z",
+        source: "s",
+        customer_external_id: customer,
+        idempotency_key: key,
+        correlation_id: None,
+        payload: &payload,
+        metadata: &metadata,
+    })
+}
+
+fn sequences(read: &CustomerRead) -> Vec<u64> {
+    read.records.iter().map(|(r, _)| r.sequence).collect()
+}
+
+#[tokio::test]
+async fn a_customer_reads_and_is_woken_for_only_its_own_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = storage(dir.path(), Duration::from_secs(60));
+    let log = Log::open(&config).unwrap();
+    let mut woken = log.subscribe_customer("acct_a");
+    let batch = ["a", "b", "b", "a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| customer_event(&format!("acct_{c}"), &format!("k{i}")))
+        .collect();
+    log.append(batch).await.unwrap();
+    assert!(woken.has_changed().unwrap(), "woken for its events");
+    woken.borrow_and_update();
+
+    let all = log
+        .read_customer_bounded("acct_a", 1, 100, usize::MAX)
+        .unwrap();
+    assert_eq!(sequences(&all), [1, 4]);
+    assert_eq!((all.through, all.caught_up), (5, true));
+    let first = log
+        .read_customer_bounded("acct_a", 1, 1, usize::MAX)
+        .unwrap();
+    assert_eq!(sequences(&first), [1]);
+    assert_eq!(
+        (first.through, first.caught_up),
+        (3, false),
+        "up to the event before its next one"
+    );
+    let rest = log
+        .read_customer_bounded("acct_a", 5, 100, usize::MAX)
+        .unwrap();
+    assert_eq!(
+        (sequences(&rest), rest.through, rest.caught_up),
+        (vec![], 5, true)
+    );
+
+    log.append(vec![customer_event("acct_b", "k5")])
+        .await
+        .unwrap();
+    assert!(
+        !woken.has_changed().unwrap(),
+        "another customer's events wake nobody waiting on acct_a"
+    );
+    assert_eq!(log.customer_cursor("acct_a", 2).unwrap(), 4);
+    assert_eq!(
+        log.customer_cursor("acct_a", 5).unwrap(),
+        7,
+        "the end of the log"
+    );
+    assert_eq!(log.customer_lag("acct_a", 1).unwrap(), 2);
+
+    // Retention removes index entries with their events.
+    let pruned = log.prune(u64::MAX, 3, 100).await.unwrap();
+    assert_eq!(pruned.deleted, 2);
+    let left = log
+        .read_customer_bounded("acct_a", 1, 100, usize::MAX)
+        .unwrap();
+    assert_eq!(sequences(&left), [4]);
+    assert_eq!(log.customer_lag("acct_a", 1).unwrap(), 1);
+    log.close();
+    drop(log);
+
+    // A log written before the index is indexed when opened.
+    {
+        let db = redb::Database::open(dir.path().join("pushrail.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(tables::EVENTS_BY_CUSTOMER).unwrap();
+        txn.open_table(tables::META)
+            .unwrap()
+            .remove(tables::META_CUSTOMERS_INDEXED)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let log = Log::open(&config).unwrap();
+    let b = log
+        .read_customer_bounded("acct_b", 1, 100, usize::MAX)
+        .unwrap();
+    assert_eq!(sequences(&b), [3, 5, 6]);
 }

@@ -1,0 +1,178 @@
+//! The log by customer: a destination of one customer (every customer
+//! destination) reads only that customer's events, in log order, through
+//! the [`EVENTS_BY_CUSTOMER`] index, and is woken only when that customer's
+//! events are committed. Thousands of idle customer destinations then cost
+//! no reads and no wake-ups while other customers' events flow.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use redb::{ReadableDatabase, ReadableTable};
+use tokio::sync::watch;
+
+use super::error::LogError;
+use super::tables::{EVENTS, EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED, META_NEXT_SEQUENCE};
+use super::{EventRecord, Log, decode};
+use crate::log::record::RecordKeys;
+
+/// Events of one customer read from the index.
+pub struct CustomerRead {
+    /// The customer's events from the start sequence on, each with its stored size.
+    pub records: Vec<(EventRecord, usize)>,
+    /// Every sequence up to this one was either read or is another
+    /// customer's: the reader may move past it.
+    pub through: u64,
+    /// True when that was everything the log had for the customer.
+    pub caught_up: bool,
+}
+
+impl Log {
+    /// `customer`'s events with sequence ≥ `from`, in log order, bounded as
+    /// [`Log::read_from_bounded`]. Blocking.
+    pub fn read_customer_bounded(
+        &self,
+        customer: &str,
+        from: u64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<CustomerRead, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        for entry in index.range((customer, from)..=(customer, u64::MAX))? {
+            let (key, _) = entry?;
+            let sequence = key.value().1;
+            if records.len() == max_events || (bytes >= max_bytes && !records.is_empty()) {
+                return Ok(CustomerRead {
+                    // Up to the event before the next one of the customer.
+                    through: sequence - 1,
+                    records,
+                    caught_up: false,
+                });
+            }
+            // Gone with retention between the index and the event: skip it.
+            let Some(stored) = events.get(sequence)? else {
+                continue;
+            };
+            let size = stored.value().len();
+            bytes += size;
+            records.push((decode(stored.value(), sequence)?, size));
+        }
+        let next = txn
+            .open_table(META)?
+            .get(META_NEXT_SEQUENCE)?
+            .map_or(1, |g| g.value());
+        Ok(CustomerRead {
+            records,
+            through: next - 1,
+            caught_up: true,
+        })
+    }
+
+    /// Where `customer`'s destination at `cursor` really stands: its first
+    /// event at or after the cursor, or the end of the log. An idle
+    /// destination's stored cursor does not move while other customers'
+    /// events arrive (it is not woken for them), so retention and lag
+    /// figures ask this instead. Blocking.
+    pub fn customer_cursor(&self, customer: &str, cursor: u64) -> Result<u64, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        customer_cursor(&txn, customer, cursor)
+    }
+
+    /// How many of `customer`'s events are at or after `cursor`. Blocking.
+    pub fn customer_lag(&self, customer: &str, cursor: u64) -> Result<u64, LogError> {
+        let txn = self.inner.db.begin_read()?;
+        let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
+        Ok(index
+            .range((customer, cursor)..=(customer, u64::MAX))?
+            .count() as u64)
+    }
+
+    /// Watches `customer`'s last committed sequence: it changes after every
+    /// commit that stored an event of that customer.
+    pub fn subscribe_customer(&self, customer: &str) -> watch::Receiver<u64> {
+        self.inner.wakers.subscribe(customer)
+    }
+}
+
+/// [`Log::customer_cursor`] inside a read transaction.
+pub(crate) fn customer_cursor(
+    txn: &redb::ReadTransaction,
+    customer: &str,
+    cursor: u64,
+) -> Result<u64, LogError> {
+    let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
+    if let Some(entry) = index
+        .range((customer, cursor)..=(customer, u64::MAX))?
+        .next()
+    {
+        return Ok(entry?.0.value().1);
+    }
+    let next = txn
+        .open_table(META)?
+        .get(META_NEXT_SEQUENCE)?
+        .map_or(1, |g| g.value());
+    Ok(next.max(cursor))
+}
+
+/// One watch per customer someone waits on; the writer wakes the
+/// customers of each commit.
+#[derive(Default)]
+pub(crate) struct Wakers(Mutex<HashMap<String, watch::Sender<u64>>>);
+
+impl Wakers {
+    fn subscribe(&self, customer: &str) -> watch::Receiver<u64> {
+        let mut senders = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget customers nobody waits on any more.
+        if senders.len() > 64 && senders.len().is_power_of_two() {
+            senders.retain(|_, sender| sender.receiver_count() > 0);
+        }
+        senders
+            .entry(customer.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Wakes whoever waits on these customers' events.
+    pub(crate) fn wake<'a>(&self, customers: impl IntoIterator<Item = (&'a str, u64)>) {
+        let senders = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if senders.is_empty() {
+            return;
+        }
+        for (customer, sequence) in customers {
+            if let Some(sender) = senders.get(customer) {
+                sender.send_replace(sequence);
+            }
+        }
+    }
+}
+
+/// Indexes every event by customer, once, for logs written before the
+/// index existed; a no-op afterwards. Blocking; part of opening the log.
+pub(crate) fn index_customers_once(txn: &redb::WriteTransaction) -> Result<(), LogError> {
+    let mut meta = txn.open_table(META)?;
+    if meta.get(META_CUSTOMERS_INDEXED)?.is_some() {
+        return Ok(());
+    }
+    let events = txn.open_table(EVENTS)?;
+    let mut index = txn.open_table(EVENTS_BY_CUSTOMER)?;
+    let mut indexed = 0u64;
+    for entry in events.iter()? {
+        let (sequence, stored) = entry?;
+        let sequence = sequence.value();
+        let keys: RecordKeys<'_> =
+            serde_json::from_slice(stored.value()).map_err(|e| LogError::Unreadable {
+                sequence,
+                source: e,
+            })?;
+        index.insert((keys.customer_external_id.as_ref(), sequence), ())?;
+        indexed += 1;
+    }
+    if indexed > 0 {
+        tracing::info!(events = indexed, "indexed the log by customer (once)");
+    }
+    meta.insert(META_CUSTOMERS_INDEXED, 1)?;
+    Ok(())
+}
