@@ -776,3 +776,56 @@ batch = { linger = "10ms" }
     .await;
     assert_eq!(lines[0]["eventType"], "ORDER.COMPLETED");
 }
+
+/// `plugins.max_instances` caps live instances over all destinations: six
+/// destinations of one customer each, each needing two instances (a
+/// transform and the file plugin), share room for one pipeline at a time.
+/// Each gives its instances back as soon as it waits while others need
+/// them, so all deliver, each only its own customer's events, in order.
+#[tokio::test]
+async fn destinations_share_a_small_instance_cap_and_all_deliver() {
+    let mut rest = plugins("max_instances = 2")
+        + "[[transforms]]\nname = \"enrich\"\nplugin = \"enrich\"\nconfig = { set = { pipeline = \"pushrail\" } }\n";
+    for i in 0..6 {
+        rest += &format!(
+            "[[destinations]]\nname = \"c{i}\"\nplugin = \"file\"\ncustomers = [\"acct_{i}\"]\ntransforms = [\"enrich\"]\nbatch = {{ linger = \"5ms\", max_events = 3 }}\n"
+        );
+    }
+    let server = Server::start_with("", &rest).await;
+    for round in 0..3 {
+        let events = (0..24)
+            .map(|i| event(&format!("acct_{}", i % 6), &format!("r{round}-{i}")))
+            .collect();
+        post_batch(&server, events).await;
+    }
+    for i in 0..6 {
+        let file = format!("c{i}.jsonl");
+        let lines = eventually(30, &format!("12 events in {file}"), async || {
+            let lines = json_lines(&server, &file);
+            (lines.len() >= 12).then_some(lines)
+        })
+        .await;
+        assert_eq!(lines.len(), 12, "{file}: each event once");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["customerExternalId"] == format!("acct_{i}")
+                    && l["metadata"]["pipeline"] == "pushrail"),
+            "{file}: only its customer's, transformed: {lines:?}"
+        );
+        let sequences: Vec<u64> = lines
+            .iter()
+            .map(|l| l["sequence"].as_u64().unwrap())
+            .collect();
+        assert!(
+            sequences.windows(2).all(|w| w[0] < w[1]),
+            "{file}: log order {sequences:?}"
+        );
+    }
+    // Cursors show each one finished, though it read only its own events.
+    for i in 0..6 {
+        let (_, status) = server.get(&format!("/v1/destinations/c{i}")).await;
+        assert_eq!(status["lagEvents"], 0, "{status}");
+        assert_eq!(status["cursor"], 73, "{status}");
+    }
+}

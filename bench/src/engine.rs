@@ -248,3 +248,58 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     // utime and stime are fields 14 and 15 of stat; 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// Concurrent posters, and events per post, when a scenario posts many.
+pub const POSTERS: usize = 8;
+pub const POST_BATCH: usize = 500;
+
+/// Posts events `0..count` (`make(i)` is event `i`) from POSTERS clients,
+/// made as they go (a million events held at once would weigh on the
+/// machine being measured).
+pub async fn post_all(
+    server: &Server,
+    count: usize,
+    make: impl Fn(usize) -> Value + Clone + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut posters = tokio::task::JoinSet::new();
+    for part in 0..POSTERS {
+        let (http, base) = (server.http.clone(), server.base.clone());
+        let make = make.clone();
+        posters.spawn(async move {
+            let mut chunk = Vec::with_capacity(POST_BATCH);
+            for i in (part..count).step_by(POSTERS) {
+                chunk.push(make(i));
+                if chunk.len() == POST_BATCH {
+                    post_batch(&http, &base, &chunk).await?;
+                    chunk.clear();
+                }
+            }
+            if !chunk.is_empty() {
+                post_batch(&http, &base, &chunk).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    for poster in posters.join_all().await {
+        poster?;
+    }
+    Ok(())
+}
+
+/// Samples the RSS of `pid` every 50 ms until `done` resolves; returns the peak.
+pub async fn peak_rss_during<T>(pid: u32, done: impl Future<Output = T>) -> (T, f64) {
+    let mut peak = rss_mib(pid);
+    let mut sampler = tokio::time::interval(Duration::from_millis(50));
+    tokio::pin!(done);
+    loop {
+        tokio::select! {
+            value = &mut done => return (value, peak.max(rss_mib(pid))),
+            _ = sampler.tick() => peak = peak.max(rss_mib(pid)),
+        }
+    }
+}
+
+/// Threads of a process (Linux /proc).
+pub fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}

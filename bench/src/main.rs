@@ -31,12 +31,18 @@ use scenarios::{Context, Scenario};
 #[derive(Parser)]
 #[command(name = "pushrail-bench", about, version)]
 struct Args {
-    /// Scenarios to run: all, ingest, wasm, kafka, kinesis, latency, backlog, recovery.
+    /// Scenarios to run: all, ingest, wasm, kafka, kinesis, latency, backlog, recovery, customers.
     #[arg(default_value = "all")]
     scenarios: Vec<String>,
     /// Interleaved rounds of ours and the ceiling per scenario.
     #[arg(long)]
     rounds: Option<usize>,
+    /// Customers (one destination each) in the customers scenario.
+    #[arg(long)]
+    customers: Option<usize>,
+    /// Events spread over them.
+    #[arg(long)]
+    customer_events: Option<usize>,
     /// A few seconds per scenario: checks that everything runs, measures nothing useful.
     #[arg(long)]
     smoke: bool,
@@ -78,6 +84,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(rounds > 0, "--rounds must be at least 1");
         scale.rounds = rounds;
     }
+    if let Some(customers) = args.customers {
+        anyhow::ensure!(customers > 0, "--customers must be at least 1");
+        scale.customers = customers;
+    }
+    scale.customer_events = args.customer_events.unwrap_or(scale.customer_events);
     let engine = match args.engine {
         Some(path) => path,
         None => engine::build_engine()?,

@@ -17,6 +17,9 @@ pub struct Scale {
     pub latency_probe_events: usize,
     pub latency_seconds: f64,
     pub backlog_events: usize,
+    /// Customers with a destination each, and events spread over them.
+    pub customers: usize,
+    pub customer_events: usize,
 }
 
 impl Scale {
@@ -31,6 +34,8 @@ impl Scale {
             latency_probe_events: 20_000,
             latency_seconds: 10.0,
             backlog_events: 1_000_000,
+            customers: 10_000,
+            customer_events: 1_000_000,
         }
     }
 
@@ -45,6 +50,8 @@ impl Scale {
             latency_probe_events: 1_000,
             latency_seconds: 1.0,
             backlog_events: 5_000,
+            customers: 50,
+            customer_events: 2_000,
         }
     }
 }

@@ -272,6 +272,9 @@ pub struct PluginsConfig {
     pub call_timeout: Duration,
     /// Keep compiled plugins under `<data_dir>/plugin-cache`.
     pub cache: bool,
+    /// Live plugin instances at once over all destinations (idle
+    /// destinations give theirs back).
+    pub max_instances: usize,
     /// How often `dir` is checked for new or changed `.wasm` files (hot
     /// reload); zero turns watching off.
     pub watch_interval: Duration,

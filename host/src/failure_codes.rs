@@ -29,6 +29,8 @@ failure_codes! {
         "a plugin broke the interface contract (e.g. returned a different number of outcomes than events)";
     PLUGIN_INIT = "plugin_init", "no",
         "a plugin's `init` refused its config";
+    PLUGIN_UNAVAILABLE = "plugin_unavailable", "yes",
+        "the host could not make a plugin instance (out of memory or address space)";
     NO_OUTCOME = "no_outcome", "yes",
         "the plugin returned no outcome for the event";
     IO_ERROR = "io_error", "as the plugin decides (a host-function error)",

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod failure_codes;
 pub mod log;
 pub mod metrics;
+pub mod pool;
 #[cfg(test)]
 mod readme_tables;
 pub mod runtime;

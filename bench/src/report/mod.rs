@@ -23,6 +23,9 @@ pub enum Unit {
     Mebibytes,
     #[serde(rename = "s")]
     Seconds,
+    /// CPU time per wall time, in percent of one core.
+    #[serde(rename = "% of a core")]
+    CorePercent,
 }
 
 impl Unit {
@@ -33,6 +36,7 @@ impl Unit {
             Unit::Millis => "ms",
             Unit::Mebibytes => "MiB",
             Unit::Seconds => "s",
+            Unit::CorePercent => "% of a core",
         }
     }
 
@@ -48,6 +52,7 @@ impl Unit {
             }
             Unit::MicrosPerEvent | Unit::Millis | Unit::Seconds => format!("{value:.1}"),
             Unit::Mebibytes => format!("{value:.0}"),
+            Unit::CorePercent => format!("{value:.2}"),
         }
     }
 }

@@ -14,7 +14,7 @@ const PANEL_HEADER: f64 = 34.0;
 const OURS: &str = "#2f6fdf";
 const CEILING: &str = "#a8adb7";
 
-const PANELS: [(Unit, &str); 5] = [
+const PANELS: [(Unit, &str); 6] = [
     (
         Unit::EventsPerSecond,
         "Throughput, events/s (higher is better)",
@@ -26,6 +26,10 @@ const PANELS: [(Unit, &str); 5] = [
     (Unit::MicrosPerEvent, "Cost per event, µs (lower is better)"),
     (Unit::Mebibytes, "Resident memory, MiB (lower is better)"),
     (Unit::Seconds, "Time, s (lower is better)"),
+    (
+        Unit::CorePercent,
+        "CPU while idle, % of a core (lower is better)",
+    ),
 ];
 
 pub fn svg(report: &Report) -> String {

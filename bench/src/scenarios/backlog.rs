@@ -18,9 +18,6 @@ use crate::events;
 use crate::report::{Measurement, Unit, group_thousands};
 
 const KEYS: usize = 1000;
-/// Concurrent posters building the backlog, 500 events per post.
-const POSTERS: usize = 8;
-const POST_BATCH: usize = 500;
 /// Events the drain ceiling sends (all N would hold N records in the bench).
 const CEILING_EVENTS: usize = 100_000;
 const RSS_GOAL_MIB: f64 = 256.0;
@@ -49,8 +46,11 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         )
         .goal(&rss_goal, built.ingest_peak < RSS_GOAL_MIB)
         .notes(format!(
-            "{POSTERS} clients × {POST_BATCH} per post at {:.0} events/s; log {:.0} MiB",
-            built.ingest_rate, built.log_mib
+            "{} clients × {} per post at {:.0} events/s; log {:.0} MiB",
+            engine::POSTERS,
+            engine::POST_BATCH,
+            built.ingest_rate,
+            built.log_mib
         )),
         Measurement::new(
             Scenario::Backlog,
@@ -149,7 +149,11 @@ async fn build(context: &Context, brokers: &str) -> anyhow::Result<Built> {
     let idle_rss = rss_mib(pid);
 
     let started = Instant::now();
-    let (posted, ingest_peak) = peak_rss_during(pid, post_all(&server, count)).await;
+    let (posted, ingest_peak) = engine::peak_rss_during(
+        pid,
+        engine::post_all(&server, count, |i| events::event(i, 1024, KEYS)),
+    )
+    .await;
     posted?;
     let ingest_rate = count as f64 / started.elapsed().as_secs_f64();
     ensure!(server.lag().await? == count as u64, "every event waits");
@@ -157,7 +161,7 @@ async fn build(context: &Context, brokers: &str) -> anyhow::Result<Built> {
     let started = Instant::now();
     server.control("resume").await?;
     let (drained, drain_peak) =
-        peak_rss_during(pid, server.wait_for_no_lag(Duration::from_millis(50))).await;
+        engine::peak_rss_during(pid, server.wait_for_no_lag(Duration::from_millis(50))).await;
     drained?;
     let drain_rate = count as f64 / started.elapsed().as_secs_f64();
     server.stop();
@@ -180,46 +184,6 @@ fn destination(brokers: &str) -> String {
 fn log_mib(dir: &Path) -> f64 {
     let bytes = std::fs::metadata(dir.join("data/pushrail.redb")).map_or(0, |m| m.len());
     bytes as f64 / f64::from(1 << 20)
-}
-
-/// N canonical events from POSTERS clients, made as they go (a million
-/// events held at once would weigh on the machine being measured).
-async fn post_all(server: &Server, count: usize) -> anyhow::Result<()> {
-    let mut posters = tokio::task::JoinSet::new();
-    for part in 0..POSTERS {
-        let (http, base) = (server.http.clone(), server.base.clone());
-        posters.spawn(async move {
-            let mut chunk = Vec::with_capacity(POST_BATCH);
-            for i in (part..count).step_by(POSTERS) {
-                chunk.push(events::event(i, 1024, KEYS));
-                if chunk.len() == POST_BATCH {
-                    engine::post_batch(&http, &base, &chunk).await?;
-                    chunk.clear();
-                }
-            }
-            if !chunk.is_empty() {
-                engine::post_batch(&http, &base, &chunk).await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        });
-    }
-    for poster in posters.join_all().await {
-        poster?;
-    }
-    Ok(())
-}
-
-/// Samples the RSS of `pid` every 50 ms until `done` resolves; returns the peak.
-async fn peak_rss_during<T>(pid: u32, done: impl Future<Output = T>) -> (T, f64) {
-    let mut peak = rss_mib(pid);
-    let mut sampler = tokio::time::interval(Duration::from_millis(50));
-    tokio::pin!(done);
-    loop {
-        tokio::select! {
-            value = &mut done => return (value, peak.max(rss_mib(pid))),
-            _ = sampler.tick() => peak = peak.max(rss_mib(pid)),
-        }
-    }
 }
 
 fn group(n: usize) -> String {

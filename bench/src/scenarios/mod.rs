@@ -2,6 +2,7 @@
 //! round, and returns its figures.
 
 mod backlog;
+mod customers;
 mod ingest;
 mod kafka;
 mod kinesis;
@@ -36,10 +37,11 @@ pub enum Scenario {
     Latency,
     Backlog,
     Recovery,
+    Customers,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Ingest,
         Scenario::Wasm,
         Scenario::Kafka,
@@ -47,6 +49,7 @@ impl Scenario {
         Scenario::Latency,
         Scenario::Backlog,
         Scenario::Recovery,
+        Scenario::Customers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Backlog => "backlog",
             Scenario::Recovery => "recovery",
+            Scenario::Customers => "customers",
         }
     }
 
@@ -70,6 +74,7 @@ impl Scenario {
             Scenario::Latency => "5. latency post → delivered at 50% of the max rate",
             Scenario::Backlog => "6. backlog: memory and drain rate",
             Scenario::Recovery => "7. recovery: restart on a full log",
+            Scenario::Customers => "8. customers: a destination per customer vs one for all",
         }
     }
 
@@ -105,6 +110,7 @@ impl Scenario {
             Scenario::Latency => latency::run(context).await,
             Scenario::Backlog => backlog::run(context).await,
             Scenario::Recovery => backlog::recovery(context).await,
+            Scenario::Customers => customers::run(context).await,
         }
     }
 }
@@ -120,7 +126,7 @@ mod tests {
             Scenario::parse_all(&names(&["kafka", "ingest", "kafka"])).unwrap(),
             vec![Scenario::Kafka, Scenario::Ingest]
         );
-        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 7);
+        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 8);
         let error = Scenario::parse_all(&names(&["kafak"])).unwrap_err();
         assert!(error.to_string().contains("unknown scenario \"kafak\""));
     }

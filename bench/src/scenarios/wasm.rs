@@ -35,6 +35,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             memory: 64 << 20,
             time: Duration::from_secs(5),
             call_timeout: Duration::from_secs(300),
+            max_instances: 1_000,
         },
         None,
     )?;

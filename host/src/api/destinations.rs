@@ -110,22 +110,15 @@ pub async fn describe(state: &AppState, name: String) -> Result<DestinationStatu
         None => return Err(ApiError::not_found("destination", "name")),
     };
     let start_error = controls.start_error(&name).map(str::to_owned);
-    let customer = controls.get(&name).and_then(|c| c.customer.clone());
+    let scope = crate::log::CursorScope {
+        destination: name.clone(),
+        customer: controls.get(&name).and_then(|c| c.customer.clone()),
+    };
     let log = state.log.clone();
-    let key = name.clone();
     let (cursor, lag_events, dead_letters, oldest) = tokio::task::spawn_blocking(move || {
-        let stored = log.cursor(&key)?;
-        let next = log.next_sequence()?;
-        // A destination of one customer counts only that customer's events.
-        let (cursor, lag) = match &customer {
-            Some(customer) => {
-                let cursor = log.customer_cursor(customer, stored)?;
-                (cursor, log.customer_lag(customer, cursor)?)
-            }
-            None => (stored, next.saturating_sub(stored)),
-        };
-        let dead_letters = log.dead_letter_count(&key)?;
-        let oldest = if cursor < next {
+        let (cursor, lag) = log.position(&scope)?;
+        let dead_letters = log.dead_letter_count(&scope.destination)?;
+        let oldest = if lag > 0 {
             log.read_from(cursor, 1)?.pop().map(|e| e.received_at)
         } else {
             None

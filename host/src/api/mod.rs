@@ -233,12 +233,11 @@ async fn prometheus(
     State(state): State<AppState>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let log = state.log.clone();
-    let names = state.controls.current().names().to_vec();
+    let scopes = state.controls.current().scopes();
     let lag = tokio::task::spawn_blocking(move || {
-        let next = log.next_sequence()?;
-        names
-            .iter()
-            .map(|name| Ok((name.clone(), next.saturating_sub(log.cursor(name)?))))
+        scopes
+            .into_iter()
+            .map(|scope| Ok((scope.destination.clone(), log.position(&scope)?.1)))
             .collect::<Result<Vec<_>, LogError>>()
     })
     .await

@@ -251,6 +251,7 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
         if time_limit < Duration::from_millis(10) {
             f.report("time_limit", "must be at least 10ms");
         }
+        let max_instances = f.integer("max_instances", 1_000, 1..=100_000);
         let call_timeout = f.duration("call_timeout", Duration::from_secs(300));
         if call_timeout < Duration::from_millis(10) {
             f.report("call_timeout", "must be at least 10ms");
@@ -261,6 +262,7 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
             time_limit,
             call_timeout,
             cache: f.boolean("cache", true),
+            max_instances: usize::try_from(max_instances).unwrap_or(1),
             watch_interval: f.duration("watch_interval", Duration::from_secs(2)),
         }
     })

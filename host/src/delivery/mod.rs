@@ -170,6 +170,8 @@ impl Delivery {
         )
         .await?;
         pipeline.follow(self.plugin_versions.clone());
+        // Started to check the config; the first batch starts its own.
+        pipeline.release();
         let was_paused = self.log.is_paused(&destination.name).unwrap_or_else(|e| {
             tracing::warn!(destination = %destination.name, error = %e, "cannot read the paused flag; starting unpaused");
             false

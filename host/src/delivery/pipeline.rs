@@ -10,6 +10,7 @@ use super::DeliveryError;
 use super::failure::Failure;
 use super::settle::{Verdict, merge};
 use crate::config::{BatchConfig, Config, DestinationConfig};
+use crate::failure_codes;
 use crate::runtime::{
     CallError, Event, Instance, Outcome, Plugin, PluginVersions, Runtime, SinkBindings, World,
     WorldBindings,
@@ -88,6 +89,9 @@ pub struct Pipeline {
     call_times: BTreeMap<String, (Duration, u64)>,
     /// Newer plugin plugin_versions to switch to (hot reload), and the last one seen.
     plugin_versions: Option<(Arc<PluginVersions>, tokio::sync::watch::Receiver<u64>)>,
+    /// Room for this pipeline's instances among all live ones
+    /// ([`Runtime::admit`]); held while any instance is, dropped with them.
+    admitted: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Pipeline {
@@ -138,12 +142,14 @@ impl Pipeline {
             stages,
             call_times: BTreeMap::new(),
             plugin_versions: None,
+            admitted: None,
         };
         let init_error = |plugin: &str, error: CallError| DeliveryError::Init {
             destination: destination.name.clone(),
             plugin: plugin.to_owned(),
             error,
         };
+        pipeline.admit().await;
         let (runtime, name) = (&pipeline.runtime, &pipeline.destination);
         for stage in &mut pipeline.stages {
             let stage_name = stage.name.clone();
@@ -159,6 +165,39 @@ impl Pipeline {
             .await
             .map_err(|e| init_error(&plugin_name, e))?;
         Ok(pipeline)
+    }
+
+    /// Drops every plugin instance; the next call starts fresh ones (tens
+    /// of µs each). An idle destination so holds no instance memory: with
+    /// thousands of customer destinations, most are idle at any time.
+    pub fn release(&mut self) {
+        if self.holds_instances() {
+            tracing::debug!(destination = %self.destination, "idle: plugin instances released");
+        }
+        self.output.instance = None;
+        for stage in &mut self.stages {
+            stage.instance = None;
+        }
+        self.admitted = None;
+    }
+
+    /// Waits for room for this pipeline's instances, unless it has it.
+    async fn admit(&mut self) {
+        if self.admitted.is_none() {
+            let count = 1 + self.stages.len();
+            self.admitted = Some(self.runtime.admit(count).await);
+        }
+    }
+
+    /// True when instances are scarce over all destinations: one that
+    /// waits should give its own back now rather than after a while.
+    pub fn instances_scarce(&self) -> bool {
+        self.runtime.instances_scarce()
+    }
+
+    /// True while any plugin instance is live.
+    pub fn holds_instances(&self) -> bool {
+        self.output.instance.is_some() || self.stages.iter().any(|s| s.instance.is_some())
     }
 
     /// Follows `plugin_versions`: [`Pipeline::refresh`] switches to what it publishes.
@@ -181,6 +220,7 @@ impl Pipeline {
         }
         seen.mark_unchanged();
         let plugin_versions = plugin_versions.clone();
+        self.admit().await;
         let (runtime, destination) = (&self.runtime, self.destination.as_str());
         let mut switched = false;
         if let Some(newest) = plugin_versions.get(&self.output.plugin.name) {
@@ -209,6 +249,7 @@ impl Pipeline {
 
     /// Runs `event` through every transform in order.
     pub async fn transform(&mut self, event: Event) -> Result<Vec<Event>, Failure> {
+        self.admit().await;
         let mut events = vec![event];
         for index in 0..self.stages.len() {
             let mut next = Vec::with_capacity(events.len());
@@ -280,6 +321,9 @@ impl Pipeline {
                         outgoing.push(event);
                     }
                 }
+                Err(failure) if failure.code == failure_codes::PLUGIN_UNAVAILABLE => {
+                    verdicts[slot] = Some(Verdict::Retryable(failure))
+                }
                 Err(failure) => verdicts[slot] = Some(Verdict::Permanent(failure)),
             }
         }
@@ -304,10 +348,12 @@ impl Pipeline {
             match result {
                 Ok(outcome) => merge(&mut verdicts[slot], outcome),
                 Err(error) => {
-                    verdicts[slot] = Some(Verdict::Permanent(Failure::new(
-                        error.code(),
-                        error.to_string(),
-                    )))
+                    let failure = Failure::new(error.code(), error.to_string());
+                    verdicts[slot] = Some(if error.is_retryable() {
+                        Verdict::Retryable(failure)
+                    } else {
+                        Verdict::Permanent(failure)
+                    })
                 }
             }
         }
@@ -359,6 +405,7 @@ impl Pipeline {
 
     /// Delivers `batch` through the destination plugin.
     pub async fn deliver(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
+        self.admit().await;
         let started = Instant::now();
         let instance = self
             .output

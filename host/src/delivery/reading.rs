@@ -101,13 +101,14 @@ pub(super) async fn read_next(
     .await
 }
 
-/// Runs a blocking log read off the async threads.
+/// Runs a blocking log read off the async threads, on the shared read
+/// pool (a few threads for every destination: see [`crate::pool`]).
 pub(super) async fn blocking<T: Send + 'static>(
     log: &Log,
     f: impl FnOnce(&Log) -> Result<T, LogError> + Send + 'static,
 ) -> Result<T, LogError> {
     let log = log.clone();
-    tokio::task::spawn_blocking(move || f(&log))
+    crate::pool::read(move || f(&log))
         .await
         .map_err(|_| LogError::Closed)?
 }

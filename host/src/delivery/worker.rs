@@ -28,6 +28,11 @@ use crate::log::{DeliveryProgress, EventRecord, Log, LogError, format_time};
 use crate::metrics::Metrics;
 use crate::runtime::Event;
 
+/// How long a destination waits with nothing to do before it lets its
+/// plugin instances go (restarting one costs tens of µs; thousands of
+/// idle customer destinations would otherwise each hold one).
+const IDLE_RELEASE: Duration = Duration::from_secs(5);
+
 pub struct Worker {
     pub config: DestinationConfig,
     pub log: Log,
@@ -213,6 +218,13 @@ impl Worker {
         caught_up: bool,
         queued: &mut Queued,
     ) -> bool {
+        // Waiting while others need instances: give ours back now. Idle
+        // with nothing scheduled: after a while (see `Pipeline::release`).
+        if self.pipeline.holds_instances() && self.pipeline.instances_scarce() {
+            self.pipeline.release();
+        }
+        let idle = until.is_none() && self.pipeline.holds_instances();
+        let until = until.or_else(|| idle.then(|| Instant::now() + IDLE_RELEASE));
         let sleep = async {
             match until {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -220,7 +232,11 @@ impl Worker {
             }
         };
         tokio::select! {
-            _ = sleep => {}
+            _ = sleep => {
+                if idle {
+                    self.pipeline.release();
+                }
+            }
             changed = committed.changed(), if caught_up => return changed.is_ok(),
             _ = self.stop.changed() => {}
             _ = self.paused.changed() => {}

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::error::LogError;
 use super::tables::{EVENTS, EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED, META_NEXT_SEQUENCE};
-use super::{EventRecord, Log, decode};
+use super::{CursorScope, EventRecord, Log, decode};
 use crate::log::record::RecordKeys;
 
 /// Events of one customer read from the index.
@@ -88,6 +88,20 @@ impl Log {
         Ok(index
             .range((customer, cursor)..=(customer, u64::MAX))?
             .count() as u64)
+    }
+
+    /// Where a destination stands: its cursor and how many of its events
+    /// wait (only its customer's, for a destination of one customer).
+    /// Blocking.
+    pub fn position(&self, scope: &CursorScope) -> Result<(u64, u64), LogError> {
+        let stored = self.cursor(&scope.destination)?;
+        match &scope.customer {
+            Some(customer) => {
+                let cursor = self.customer_cursor(customer, stored)?;
+                Ok((cursor, self.customer_lag(customer, cursor)?))
+            }
+            None => Ok((stored, self.next_sequence()?.saturating_sub(stored))),
+        }
     }
 
     /// Watches `customer`'s last committed sequence: it changes after every

@@ -86,7 +86,7 @@ impl Writer {
             match first {
                 Command::Append { events, reply } => group.push(PendingAppend { events, reply }),
                 Command::Prune { .. } | Command::Record { .. } | Command::RemoveAttempts { .. } => {
-                    self.run_other(first);
+                    deferred = self.run_other(first);
                     continue;
                 }
                 Command::Shutdown => return self.flush(),
@@ -99,7 +99,7 @@ impl Writer {
                     Command::Prune { .. } | Command::Record { .. } | Command::RemoveAttempts { .. }
                 )
             ) {
-                self.run_other(deferred.take().expect("matched"));
+                deferred = self.run_other(deferred.take().expect("matched"));
             }
             if matches!(deferred, Some(Command::Shutdown)) {
                 // Finish what was queued before the shutdown request.
@@ -256,8 +256,9 @@ impl Writer {
         Ok(results)
     }
 
-    /// Runs a command that is not an append, in its own transaction.
-    fn run_other(&mut self, command: Command) {
+    /// Runs a command that is not an append, in its own transaction;
+    /// returns a command it took from the queue but did not run.
+    fn run_other(&mut self, command: Command) -> Option<Command> {
         match command {
             Command::Prune {
                 received_before_ms,
@@ -272,32 +273,71 @@ impl Writer {
                     max_events,
                 ));
             }
-            Command::Record {
-                mut progress,
-                reply,
-            } => {
-                let durable = self.last_durable.elapsed() >= DURABLE_PROGRESS_EVERY;
-                let result = record_progress(&self.db, &mut progress, durable);
-                if let Err(e) = &result {
-                    self.health.observe(e);
-                }
-                if durable && result.is_ok() {
-                    self.last_durable = Instant::now();
-                }
-                let _ = reply.send(result);
-            }
+            Command::Record { progress, reply } => return self.record_group(progress, reply),
             Command::RemoveAttempts { keys, reply } => {
                 let _ = reply.send(remove_attempts(&self.db, &keys));
             }
             Command::Append { .. } | Command::Shutdown => unreachable!("handled by run"),
         }
+        None
+    }
+
+    /// Writes `progress` and the progress of other batches queued behind it
+    /// in one transaction: thousands of destinations each settling small
+    /// batches would otherwise cost one commit per batch. Each batch stays
+    /// whole (its attempts, dead letters and cursor land together or not
+    /// at all). Returns the first other command it took from the queue.
+    fn record_group(
+        &mut self,
+        progress: DeliveryProgress,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    ) -> Option<Command> {
+        let mut progresses = vec![progress];
+        let mut replies = vec![reply];
+        let mut other = None;
+        while progresses.len() < MAX_PROGRESS_PER_COMMIT {
+            match self.commands.try_recv() {
+                Ok(Command::Record { progress, reply }) => {
+                    progresses.push(progress);
+                    replies.push(reply);
+                }
+                Ok(command) => {
+                    other = Some(command);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let durable = self.last_durable.elapsed() >= DURABLE_PROGRESS_EVERY;
+        match record_progress(&self.db, &mut progresses, durable) {
+            Ok(()) => {
+                if durable {
+                    self.last_durable = Instant::now();
+                }
+                for reply in replies {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                self.health.observe(&e);
+                let io = e.io_failure();
+                let message = io.clone().unwrap_or_else(|| e.to_string());
+                for reply in replies {
+                    let _ = reply.send(Err(LogError::CommitFailed(message.clone(), io.clone())));
+                }
+            }
+        }
+        other
     }
 }
+
+/// Most batches' progress written in one transaction.
+const MAX_PROGRESS_PER_COMMIT: usize = 512;
 
 /// How often delivery progress is made durable when no ingest commit does it.
 const DURABLE_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-/// Writes attempts, dead letters and the cursor of one delivered batch.
+/// Writes attempts, dead letters and the cursor of delivered batches.
 /// The cursor only moves forward.
 ///
 /// Progress may skip the fsync: the cursor, the attempts and the dead
@@ -306,7 +346,7 @@ const DURABLE_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// durable commit — any ingest, or this one within a second — persists them.
 fn record_progress(
     db: &Database,
-    progress: &mut DeliveryProgress,
+    progresses: &mut [DeliveryProgress],
     durable: bool,
 ) -> Result<(), LogError> {
     let mut txn = db.begin_write()?;
@@ -315,50 +355,52 @@ fn record_progress(
             .map_err(|e| LogError::Storage(e.into()))?;
     }
     {
-        let destination = progress.destination.as_str();
         let mut attempts = txn.open_table(ATTEMPTS)?;
         let mut by_start = txn.open_table(ATTEMPTS_BY_START)?;
-        // Every attempt gets the next free number of its event here, so no
-        // attempt ever overwrites another (restarts, redrives and replays
-        // included); a dead letter counts the attempt that put it there.
-        let mut numbers: HashMap<u64, u32> = HashMap::new();
-        for attempt in &mut progress.attempts {
-            let sequence = attempt.sequence;
-            let last = attempts
-                .range((destination, sequence, 0)..=(destination, sequence, u32::MAX))?
-                .next_back()
-                .transpose()?
-                .map_or(0, |(key, _)| key.value().2);
-            let number = last.saturating_add(1);
-            numbers.insert(sequence, number);
-            attempt.attempt = number;
-            let json = serde_json::to_vec(&*attempt).expect("attempt records serialize");
-            attempts.insert((destination, sequence, number), json.as_slice())?;
-            by_start.insert(
-                (
-                    received_ms(&attempt.started_at),
-                    destination,
-                    sequence,
-                    number,
-                ),
-                (),
-            )?;
-        }
         let mut dead = txn.open_table(DEAD_LETTERS)?;
-        for letter in &mut progress.dead_letters {
-            if let Some(&number) = numbers.get(&letter.sequence) {
-                letter.attempts = number;
-            }
-            let json = serde_json::to_vec(&*letter).expect("dead letters serialize");
-            dead.insert((destination, letter.sequence), json.as_slice())?;
-        }
-        for &sequence in &progress.leave_dlq {
-            dead.remove((destination, sequence))?;
-        }
         let mut cursors = txn.open_table(CURSORS)?;
-        let current = cursors.get(destination)?.map_or(0, |g| g.value());
-        if progress.cursor > current {
-            cursors.insert(destination, progress.cursor)?;
+        for progress in progresses {
+            let destination = progress.destination.as_str();
+            // Every attempt gets the next free number of its event here, so no
+            // attempt ever overwrites another (restarts, redrives and replays
+            // included); a dead letter counts the attempt that put it there.
+            let mut numbers: HashMap<u64, u32> = HashMap::new();
+            for attempt in &mut progress.attempts {
+                let sequence = attempt.sequence;
+                let last = attempts
+                    .range((destination, sequence, 0)..=(destination, sequence, u32::MAX))?
+                    .next_back()
+                    .transpose()?
+                    .map_or(0, |(key, _)| key.value().2);
+                let number = last.saturating_add(1);
+                numbers.insert(sequence, number);
+                attempt.attempt = number;
+                let json = serde_json::to_vec(&*attempt).expect("attempt records serialize");
+                attempts.insert((destination, sequence, number), json.as_slice())?;
+                by_start.insert(
+                    (
+                        received_ms(&attempt.started_at),
+                        destination,
+                        sequence,
+                        number,
+                    ),
+                    (),
+                )?;
+            }
+            for letter in &mut progress.dead_letters {
+                if let Some(&number) = numbers.get(&letter.sequence) {
+                    letter.attempts = number;
+                }
+                let json = serde_json::to_vec(&*letter).expect("dead letters serialize");
+                dead.insert((destination, letter.sequence), json.as_slice())?;
+            }
+            for &sequence in &progress.leave_dlq {
+                dead.remove((destination, sequence))?;
+            }
+            let current = cursors.get(destination)?.map_or(0, |g| g.value());
+            if progress.cursor > current {
+                cursors.insert(destination, progress.cursor)?;
+            }
         }
     }
     txn.commit()?;

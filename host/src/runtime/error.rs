@@ -34,6 +34,10 @@ pub enum CallError {
     Contract(String),
     #[error("the plugin rejected its config: {code}: {message}")]
     Init { code: String, message: String },
+    /// The host could not make an instance (out of memory or address
+    /// space): nothing the events did, so they are retried.
+    #[error("no plugin instance could be made: {0}")]
+    Unavailable(String),
 }
 
 impl CallError {
@@ -47,6 +51,11 @@ impl CallError {
         )
     }
 
+    /// A failure of the host, not of the plugin or the events: retried.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Trap(_) => failure_codes::PLUGIN_TRAP,
@@ -54,6 +63,7 @@ impl CallError {
             Self::MemoryLimit(_) => failure_codes::PLUGIN_MEMORY_LIMIT,
             Self::Contract(_) => failure_codes::PLUGIN_CONTRACT,
             Self::Init { .. } => failure_codes::PLUGIN_INIT,
+            Self::Unavailable(_) => failure_codes::PLUGIN_UNAVAILABLE,
         }
     }
 }

@@ -111,18 +111,10 @@ impl file::Host for HostState {
                 ),
             });
         };
-        let result = tokio::task::spawn_blocking(move || sink.append_lines(&lines)).await;
-        match result {
-            Ok(Ok(first)) => Ok(first),
-            Ok(Err(e)) => Err(PluginErrorRecord {
-                code: failure_codes::IO_ERROR.into(),
-                message: e.to_string(),
-            }),
-            Err(e) => Err(PluginErrorRecord {
-                code: failure_codes::IO_ERROR.into(),
-                message: format!("the file write task failed: {e}"),
-            }),
-        }
+        sink.append(lines).await.map_err(|e| PluginErrorRecord {
+            code: failure_codes::IO_ERROR.into(),
+            message: e.to_string(),
+        })
     }
 }
 

@@ -109,9 +109,14 @@ impl<B: WorldBindings> Instance<B> {
         let deadline = store.data().call_timeout;
         within_deadline(deadline, async move {
             begin_call(&mut store);
-            let bindings = B::instantiate(pre, &mut store)
-                .await
-                .map_err(|e| classify(&store, e))?;
+            let bindings = B::instantiate(pre, &mut store).await.map_err(|e| {
+                match e.downcast_ref::<Trap>() {
+                    // The component's own start code failed.
+                    Some(_) => classify(&store, e),
+                    // The host could not set it up (mmap failed…).
+                    None => CallError::Unavailable(format!("{e:#}")),
+                }
+            })?;
             let result = bindings.init(&mut store, config).await;
             init_result(&store, result)?;
             Ok(Self {

@@ -43,6 +43,8 @@ pub struct Limits {
     pub time: Duration,
     /// Wall-clock time one call may take, host functions included.
     pub call_timeout: Duration,
+    /// Live instances at once, over all destinations.
+    pub max_instances: usize,
 }
 
 impl Limits {
@@ -51,6 +53,7 @@ impl Limits {
             memory: plugins.memory_limit,
             time: plugins.time_limit,
             call_timeout: plugins.call_timeout,
+            max_instances: plugins.max_instances,
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct Runtime {
     linkers: Linkers,
     limits: Limits,
     cache_dir: Option<PathBuf>,
+    /// One permit per live instance (see [`Runtime::admit`]).
+    instances: Arc<tokio::sync::Semaphore>,
     _ticker: sandbox::EpochTicker,
 }
 
@@ -82,10 +87,33 @@ impl Runtime {
         Ok(Arc::new(Self {
             engine,
             linkers,
+            instances: Arc::new(tokio::sync::Semaphore::new(limits.max_instances)),
             limits,
             cache_dir,
             _ticker: ticker,
         }))
+    }
+
+    /// Waits for room for `count` live instances (a pipeline's plugins, all
+    /// at once, so that two pipelines never each hold half of what they
+    /// need). Every instance costs mappings and address space, and the
+    /// kernel's map count runs out near 10,000 instances: thousands of
+    /// destinations share `plugins.max_instances`, and idle ones give
+    /// theirs back. More than the cap is let in alone rather than never.
+    pub async fn admit(&self, count: usize) -> tokio::sync::OwnedSemaphorePermit {
+        let count = count.min(self.limits.max_instances);
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        self.instances
+            .clone()
+            .acquire_many_owned(count)
+            .await
+            .expect("the instance semaphore is never closed")
+    }
+
+    /// True when fewer than a tenth of the instance permits are free:
+    /// waiting destinations then give theirs back at once.
+    pub fn instances_scarce(&self) -> bool {
+        self.instances.available_permits() < self.limits.max_instances.div_ceil(10)
     }
 
     /// Loads the built-ins and every `*.wasm` in `dir`.

@@ -89,6 +89,20 @@ impl FileSink {
         Ok(())
     }
 
+    /// [`FileSink::append_lines`] on the shared write pool (a few
+    /// threads for every destination: see [`crate::pool`]).
+    pub async fn append(self: &Arc<Self>, lines: Vec<String>) -> Result<u64, FileSinkError> {
+        let sink = self.clone();
+        crate::pool::write(move || sink.append_lines(&lines))
+            .await
+            .unwrap_or_else(|e| {
+                Err(FileSinkError::Write {
+                    path: self.path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+
     /// Appends the lines and syncs them; returns the number (from 1) of the
     /// first one. Blocking.
     pub fn append_lines(&self, lines: &[String]) -> Result<u64, FileSinkError> {
