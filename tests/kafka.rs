@@ -510,3 +510,62 @@ async fn a_replayed_range_lands_again_in_order_with_the_same_keys_and_a_dry_run_
     let (_, list) = server.get("/v1/replays").await;
     assert_eq!(list["items"][0]["id"], id.as_str());
 }
+
+/// librdkafka's main thread: one per producer.
+fn producers(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "rdk:main")
+        .count()
+}
+
+/// Destinations on one cluster with the same credentials and settings
+/// share one producer (one set of librdkafka threads); other settings get
+/// their own, and so do other credentials. Each destination's records
+/// still go only to its own topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_on_one_cluster_share_a_producer() {
+    let tansu = Tansu::start().await;
+    let brokers = tansu.brokers();
+    let mut config = String::new();
+    for i in 0..8 {
+        tansu.create_topic(&format!("shared-{i}"), 1);
+        config += &destination(&format!("s{i}"), &brokers, &format!("shared-{i}"), "").replace(
+            "[[destinations]]",
+            &format!("[[destinations]]\ncustomers = [\"acct_{i}\"]"),
+        );
+    }
+    tansu.create_topic("tuned", 1);
+    config +=
+        &destination("tuned", &brokers, "tuned", "").replace("linger_ms = 5", "linger_ms = 7");
+    // Same cluster and user, other passwords: never one producer (the
+    // broker refuses them; only the producers they get count here).
+    for (name, password) in [("sasl-a", "password-a"), ("sasl-b", "password-b")] {
+        config += &destination(
+            name,
+            &brokers,
+            name,
+            &format!("auth = {{ mode = \"sasl_plain\", username = \"pushrail\", password = \"{password}\" }}"),
+        )
+        .replace("[[destinations]]", "[[destinations]]\ncustomers = [\"nobody\"]");
+    }
+    let server = Server::start_with("", &config).await;
+    post_batch(&server, events(80, 8, "share")).await;
+    for i in 0..8 {
+        let records = wait_for_records(&brokers, &format!("shared-{i}"), 10).await;
+        assert_eq!(records.len(), 10, "shared-{i}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.value["customerExternalId"] == format!("acct_{i}")),
+            "shared-{i} holds only its customer's events"
+        );
+    }
+    wait_for_records(&brokers, "tuned", 80).await;
+    assert_eq!(
+        producers(&server),
+        4,
+        "eight destinations share one producer; the tuned one and each password have their own"
+    );
+}

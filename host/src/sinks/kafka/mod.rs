@@ -1,15 +1,18 @@
-//! The Kafka sink behind the `kafka` host interface: one librdkafka
-//! producer per destination, bound to its one topic. librdkafka batches,
+//! The Kafka sink behind the `kafka` host interface: a destination's
+//! topic, written through the librdkafka producer it shares with every
+//! destination on the same cluster with the same credentials and settings
+//! ([`shared`]). librdkafka batches,
 //! compresses and retries transient errors itself; with the idempotent
 //! producer (the default) records of one partition land in the order they
 //! were produced, across those retries.
 
 mod classify;
 mod producer;
+mod shared;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
@@ -22,6 +25,7 @@ use crate::failure_codes;
 use crate::metrics::Metrics;
 use producer::ProducerContext;
 pub use producer::client_config;
+use shared::SharedProducer;
 
 /// Why a destination's producer could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -57,10 +61,9 @@ fn failure(error: &RdKafkaError) -> Failure {
 }
 
 pub struct KafkaSink {
-    /// Replaced whole after a fatal error (see [`KafkaSink::recover`]).
-    producer: RwLock<Arc<FutureProducer<ProducerContext>>>,
+    /// Shared with destinations of the same cluster and credentials.
+    shared: Arc<SharedProducer>,
     destination: String,
-    config: KafkaConfig,
     metrics: Arc<Metrics>,
     topic: String,
     /// How long a record may wait for room in librdkafka's local queue.
@@ -91,9 +94,8 @@ impl KafkaSink {
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, KafkaError> {
         Ok(Arc::new(Self {
-            producer: RwLock::new(Arc::new(new_producer(destination, config)?)),
+            shared: shared::producer_for(destination, config)?,
             destination: destination.to_owned(),
-            config: config.clone(),
             metrics,
             topic: config.topic.clone(),
             queue_wait: config.producer.delivery_timeout,
@@ -103,11 +105,12 @@ impl KafkaSink {
 
     /// Checks that librdkafka accepts the settings, without keeping a producer.
     pub fn check(destination: &str, config: &KafkaConfig) -> Result<(), KafkaError> {
-        new_producer(destination, config).map(drop)
+        shared::new_producer(destination, config).map(drop)
     }
 
     fn current(&self) -> Arc<Producer_> {
-        self.producer
+        self.shared
+            .producer
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -138,7 +141,13 @@ impl KafkaSink {
             }
             pending.push(enqueued);
         }
-        self.send_now(&producer).await;
+        // A producer of this destination alone is flushed: nothing else
+        // fills its batches while it waits. A shared one is not: the other
+        // destinations' records fill them, and a flush would wait for
+        // theirs too (each destination waits for its own acknowledgements).
+        if Arc::strong_count(&self.shared) == 1 {
+            self.send_now(&producer).await;
+        }
         let mut results = Vec::with_capacity(records.len());
         for enqueued in pending {
             let result = match enqueued {
@@ -187,12 +196,16 @@ impl KafkaSink {
     /// not land are failed as retryable and go again, in order, through
     /// the new producer.
     fn recover(&self, failed: &Arc<Producer_>, reason: &str) {
-        let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
+        let mut current = self
+            .shared
+            .producer
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if !Arc::ptr_eq(&current, failed) {
             return; // another call already replaced it
         }
         failed.purge(PurgeConfig::default().queue().inflight().non_blocking());
-        match new_producer(&self.destination, &self.config) {
+        match shared::new_producer(&self.shared.first, &self.shared.config) {
             Ok(producer) => {
                 *current = Arc::new(producer);
                 tracing::error!(destination = %self.destination, reason, "the Kafka producer hit a fatal error; it was recreated and the affected records will be retried");
@@ -282,12 +295,6 @@ fn held_back() -> Failure {
         message: "not sent: an earlier record of its key could not be enqueued".into(),
         retryable: true,
     }
-}
-
-fn new_producer(destination: &str, config: &KafkaConfig) -> Result<Producer_, KafkaError> {
-    client_config(config)
-        .create_with_context(ProducerContext::new(destination, config))
-        .map_err(KafkaError::Settings)
 }
 
 /// librdkafka's own words for a rejected property (`No such configuration
