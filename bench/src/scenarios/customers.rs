@@ -5,15 +5,17 @@
 //! destination that takes them all. Also: start-up time, memory and
 //! threads with 10,000 destinations, and CPU while they are all idle.
 //!
-//! The destinations use the file plugin so that the figure is the
-//! engine's (log index, wake-ups, workers), not a broker's.
+//! Twice: with the file plugin (each destination its own file, synced per
+//! batch) and with the kafka plugin to librdkafka's mock cluster (one
+//! topic; the destinations share one producer, as customers on one
+//! cluster with the same credentials do).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 
-use super::{Context, Scenario};
+use super::{Context, Scenario, kafka};
 use crate::engine::{self, Server, cpu_seconds, rss_mib, threads};
 use crate::events;
 use crate::report::{Measurement, Unit, group_thousands};
@@ -34,42 +36,77 @@ fn waits(smoke: bool) -> [Duration; 3] {
     }
 }
 
+/// Where the destinations deliver.
+#[derive(Clone, Copy)]
+enum Sink {
+    File,
+    Kafka,
+}
+
 pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
+    let mut measured = run_with(context, Sink::File).await?;
+    measured.extend(run_with(context, Sink::Kafka).await?);
+    Ok(measured)
+}
+
+async fn run_with(context: &Context, sink: Sink) -> anyhow::Result<Vec<Measurement>> {
     let customers = context.scale.customers;
     let count = context.scale.customer_events;
+    // Alive until both runs are done.
+    let mut cluster = None;
+    let (fleet_config, single_config) = match sink {
+        Sink::File => (
+            per_customer(customers, "file", |k| format!("path = \"out/{k}.jsonl\"")),
+            one_for_all_file(),
+        ),
+        Sink::Kafka => {
+            let brokers = cluster
+                .insert(kafka::mock_cluster(&["customers"])?)
+                .bootstrap_servers();
+            let table = format!("brokers = \"{brokers}\"\ntopic = \"customers\"");
+            (
+                per_customer(customers, "kafka", |_| table.clone()),
+                kafka::destination(&brokers, "customers", None),
+            )
+        }
+    };
     let mut rates = Vec::new();
     let mut single = Vec::new();
     let mut fleet = None;
     // Each round fills a log of N events twice: two rounds at most.
     for _ in 0..context.scale.rounds.min(2) {
-        let measured = deliver(context, &per_customer(customers), customers, count).await?;
+        let measured = deliver(context, &fleet_config, customers, count).await?;
         rates.push(measured.rate);
         fleet.get_or_insert(measured);
         single.push(
-            deliver(context, &one_for_all(), customers, count)
+            deliver(context, &single_config, customers, count)
                 .await?
                 .rate,
         );
     }
     let fleet = fleet.context("at least one round")?;
+    let plugin = match sink {
+        Sink::File => "file plugin, a file each, synced per batch",
+        Sink::Kafka => "kafka plugin → librdkafka mock cluster, one shared producer",
+    };
     let idle_window = waits(context.scale.smoke)[1];
     let (c, n) = (group(customers), group(count));
     Ok(vec![
         Measurement::new(
             Scenario::Customers,
-            format!("{n} events over {c} customers, one destination each"),
+            format!("{n} events over {c} customers, one destination each ({})", sink.name()),
             Unit::EventsPerSecond,
             rates,
         )
         .against("the same events through one destination", single)
         .goal_ratio(0.8)
         .notes(format!(
-            "file plugin; half the events to {HOT} hot customers, half spread over all; 8 clients × 500 per post; {:.1} µs CPU per event",
+            "{plugin}; half the events to {HOT} hot customers, half spread over all; 8 clients × 500 per post; {:.1} µs CPU per event",
             fleet.cpu_per_event * 1e6
         )),
         Measurement::new(
             Scenario::Customers,
-            format!("peak RSS, {c} destinations delivering {n} events"),
+            format!("peak RSS, {c} destinations delivering {n} events ({})", sink.name()),
             Unit::Mebibytes,
             vec![fleet.peak_rss],
         )
@@ -83,7 +120,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         )),
         Measurement::new(
             Scenario::Customers,
-            format!("CPU with {c} destinations idle"),
+            format!("CPU with {c} destinations idle ({})", sink.name()),
             Unit::CorePercent,
             vec![fleet.idle_cpu],
         )
@@ -98,7 +135,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         )),
         Measurement::new(
             Scenario::Customers,
-            format!("start-up to serving with {c} destinations"),
+            format!("start-up to serving with {c} destinations ({})", sink.name()),
             Unit::Seconds,
             vec![fleet.startup],
         ),
@@ -218,19 +255,30 @@ fn event(i: usize, customers: usize) -> Value {
     e
 }
 
-/// One file destination per customer, subscribed to that customer.
-fn per_customer(customers: usize) -> String {
+impl Sink {
+    fn name(self) -> &'static str {
+        match self {
+            Sink::File => "file",
+            Sink::Kafka => "kafka",
+        }
+    }
+}
+
+/// One `plugin` destination per customer, subscribed to that customer;
+/// `table(k)` is its plugin table.
+fn per_customer(customers: usize, plugin: &str, table: impl Fn(usize) -> String) -> String {
     (0..customers)
         .map(|k| {
             format!(
-                "[[destinations]]\nname = \"c{k}\"\nplugin = \"file\"\ncustomers = [\"acct_{k}\"]\n[destinations.file]\npath = \"out/{k}.jsonl\"\n"
+                "[[destinations]]\nname = \"c{k}\"\nplugin = \"{plugin}\"\ncustomers = [\"acct_{k}\"]\n[destinations.{plugin}]\n{}\n",
+                table(k)
             )
         })
         .collect()
 }
 
 /// One file destination for every customer.
-fn one_for_all() -> String {
+fn one_for_all_file() -> String {
     engine::destination("file", None, "path = \"out/all.jsonl\"")
 }
 
