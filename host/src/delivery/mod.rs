@@ -36,7 +36,9 @@ use crate::sinks::kinesis::{KinesisError, KinesisSink};
 pub use controls::{Control, Controls, SharedControls};
 pub use failure::Failure;
 use pipeline::Pipeline;
-pub use probe::{Category, ProbeError, ProbeOutcome, ProbeReport, Prober, TEST_EVENT_TYPE};
+pub use probe::{
+    Category, PipelineStarter, ProbeError, ProbeOutcome, ProbeReport, TEST_EVENT_TYPE,
+};
 use progress::ProgressWriter;
 pub use redrive::Operator;
 pub use reload::{ReloadError, ReloadFailure, ReloadReport, Reloader, with_customers};
@@ -160,15 +162,7 @@ impl Delivery {
         config: &Config,
         destination: &DestinationConfig,
     ) -> Result<Prepared, DeliveryError> {
-        let sinks = bind_sinks(&self.data_dir, destination, &self.metrics).await?;
-        let mut pipeline = Pipeline::start(
-            self.runtime.clone(),
-            &self.plugin_versions,
-            config,
-            destination,
-            sinks,
-        )
-        .await?;
+        let mut pipeline = self.starter().start(config, destination).await?;
         pipeline.follow(self.plugin_versions.clone());
         // Started to check the config; the first batch starts its own.
         pipeline.release();
@@ -222,9 +216,9 @@ impl Delivery {
         }
     }
 
-    /// What test deliveries need, for [`Prober::probe`].
-    pub fn prober(&self) -> Prober {
-        Prober {
+    /// What starting a pipeline takes (see [`PipelineStarter::probe`]).
+    pub fn starter(&self) -> PipelineStarter {
+        PipelineStarter {
             runtime: self.runtime.clone(),
             plugin_versions: self.plugin_versions.clone(),
             metrics: self.metrics.clone(),

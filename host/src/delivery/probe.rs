@@ -27,10 +27,11 @@ pub const TEST_EVENT_TYPE: &str = "pushrail.test";
 /// reported as `timeout`. Kafka's `delivery_timeout` is cut to this.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// What a probe needs of the running delivery: the plugins and where file
-/// sinks write.
+/// What starting a destination's pipeline takes — the plugins, the
+/// metrics, where file sinks write — for the running delivery and for test
+/// deliveries alike.
 #[derive(Clone)]
-pub struct Prober {
+pub struct PipelineStarter {
     pub(super) runtime: Arc<Runtime>,
     pub(super) plugin_versions: Arc<PluginVersions>,
     pub(super) metrics: Arc<Metrics>,
@@ -98,7 +99,24 @@ pub enum Category {
     Other,
 }
 
-impl Prober {
+impl PipelineStarter {
+    /// Binds `destination`'s sinks and starts its plugins.
+    pub(super) async fn start(
+        &self,
+        config: &Config,
+        destination: &DestinationConfig,
+    ) -> Result<Pipeline, DeliveryError> {
+        let sinks = bind_sinks(&self.data_dir, destination, &self.metrics).await?;
+        Pipeline::start(
+            self.runtime.clone(),
+            &self.plugin_versions,
+            config,
+            destination,
+            sinks,
+        )
+        .await
+    }
+
     /// Delivers a test event for `destination` (as configured in `config`)
     /// and reports how it went. Never fails: a destination that cannot even
     /// start is a failed test with the reason.
@@ -133,15 +151,7 @@ impl Prober {
         destination: &DestinationConfig,
         event: Event,
     ) -> Result<Verdict, DeliveryError> {
-        let sinks = bind_sinks(&self.data_dir, destination, &self.metrics).await?;
-        let mut pipeline = Pipeline::start(
-            self.runtime.clone(),
-            &self.plugin_versions,
-            config,
-            destination,
-            sinks,
-        )
-        .await?;
+        let mut pipeline = self.start(config, destination).await?;
         let verdict = pipeline
             .run(vec![event], &destination.batch)
             .await

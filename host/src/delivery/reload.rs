@@ -240,7 +240,7 @@ impl Reloader {
     /// it is configured now; `None` when no such destination runs. The
     /// lock is held only to copy the config: a slow sink delays no reload.
     pub async fn probe(&self, name: &str) -> Option<super::ProbeReport> {
-        let (prober, config, destination) = {
+        let (starter, config, destination) = {
             let inner = self.inner.lock().await;
             let destination = inner
                 .file
@@ -250,9 +250,9 @@ impl Reloader {
                 .find(|d| d.name == name)?
                 .clone();
             // The file holds the named transforms a destination may use.
-            (inner.delivery.prober(), inner.file.clone(), destination)
+            (inner.delivery.starter(), inner.file.clone(), destination)
         };
-        Some(prober.probe(&config, &destination).await)
+        Some(starter.probe(&config, &destination).await)
     }
 
     /// Stops every destination (at shutdown).
