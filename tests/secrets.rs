@@ -181,6 +181,15 @@ async fn secrets_are_sealed_at_rest_and_bound_to_their_place() {
         locked["startError"].as_str().unwrap().contains("k1"),
         "{locked}"
     );
+    // An operator's reload keeps showing it failed, with its reason.
+    let (status, body) = server.post("/v1/admin/reload", &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let still = destination_state(&server, &first_id).await;
+    assert_eq!(still["state"], "failed", "after a reload: {still}");
+    assert!(
+        still["startError"].as_str().unwrap().contains("k1"),
+        "{still}"
+    );
     let (status, _) = server.get("/v1/customers/acct_a").await;
     assert_eq!(status, 200, "the server runs on");
 }

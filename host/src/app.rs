@@ -72,19 +72,14 @@ pub async fn run(
     };
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     let controls = delivery.controls();
-    if !unreadable.is_empty() {
-        // Shown as failed in their status, with the reason; their events wait.
-        let mut shown = (*controls.current()).clone();
-        for (name, error) in unreadable {
-            shown.fail(name, error);
-        }
-        controls.replace(shown);
-    }
+    // Unreadable ones are shown as failed in their status, with the
+    // reason, across reloads; their events wait.
     let reloader = Arc::new(Reloader::new(
         path,
         delivery,
         config.clone(),
         customers,
+        unreadable,
         config.server.shutdown_timeout,
     ));
     let hangups = spawn_reload_on_hangup(reloader.clone());

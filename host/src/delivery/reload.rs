@@ -175,6 +175,24 @@ struct Inner {
     /// The operator's config as read (without customers' destinations).
     file: Config,
     customers: Vec<DestinationConfig>,
+    /// Customer destinations that could not be read at start (a secret
+    /// under a missing key), with why: shown as failed after every change,
+    /// until replaced or deleted.
+    unreadable: Vec<(String, String)>,
+}
+
+impl Inner {
+    fn show_unreadable(&self) {
+        if self.unreadable.is_empty() {
+            return;
+        }
+        let controls = self.delivery.controls();
+        let mut shown = (*controls.current()).clone();
+        for (name, error) in &self.unreadable {
+            shown.fail(name.clone(), error.clone());
+        }
+        controls.replace(shown);
+    }
 }
 
 /// The operator's config with the customers' destinations after its own.
@@ -185,21 +203,26 @@ pub fn with_customers(file: &Config, customers: &[DestinationConfig]) -> Config 
 }
 
 impl Reloader {
-    /// `delivery` runs `with_customers(&file, &customers)`.
+    /// `delivery` runs `with_customers(&file, &customers)`; `unreadable`
+    /// are customer destinations that could not be read, shown as failed.
     pub fn new(
         path: Option<std::path::PathBuf>,
         delivery: Delivery,
         file: Config,
         customers: Vec<DestinationConfig>,
+        unreadable: Vec<(String, String)>,
         stop_timeout: std::time::Duration,
     ) -> Self {
+        let inner = Inner {
+            delivery,
+            file,
+            customers,
+            unreadable,
+        };
+        inner.show_unreadable();
         Self {
             path,
-            inner: tokio::sync::Mutex::new(Inner {
-                delivery,
-                file,
-                customers,
-            }),
+            inner: tokio::sync::Mutex::new(inner),
             stop_timeout,
         }
     }
@@ -211,6 +234,7 @@ impl Reloader {
         let effective = with_customers(&file, &inner.customers);
         let report = inner.delivery.reload(effective, self.stop_timeout).await?;
         inner.file = file;
+        inner.show_unreadable();
         Ok(report)
     }
 
@@ -229,10 +253,16 @@ impl Reloader {
             .filter(|d| !remove.contains(&d.name))
             .cloned()
             .collect();
+        let add_name = add.as_ref().map(|d| d.name.clone());
         customers.extend(add);
         let effective = with_customers(&inner.file, &customers);
         let report = inner.delivery.reload(effective, self.stop_timeout).await?;
         inner.customers = customers;
+        // Replaced or deleted: no longer the unreadable one.
+        inner.unreadable.retain(|(name, _)| {
+            !remove.contains(name) && add_name.as_deref() != Some(name.as_str())
+        });
+        inner.show_unreadable();
         Ok(report)
     }
 
