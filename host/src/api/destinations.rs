@@ -110,10 +110,7 @@ pub async fn describe(state: &AppState, name: String) -> Result<DestinationStatu
         None => return Err(ApiError::not_found("destination", "name")),
     };
     let start_error = controls.start_error(&name).map(str::to_owned);
-    let scope = crate::log::CursorScope {
-        destination: name.clone(),
-        customer: controls.get(&name).and_then(|c| c.customer.clone()),
-    };
+    let scope = controls.scope(&name);
     let log = state.log.clone();
     let (cursor, lag_events, dead_letters, oldest) = tokio::task::spawn_blocking(move || {
         let (cursor, lag) = log.position(&scope)?;

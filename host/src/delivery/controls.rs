@@ -78,15 +78,17 @@ impl Controls {
         &self.names
     }
 
+    /// `name` with its one customer, if it has one.
+    pub fn scope(&self, name: &str) -> crate::log::CursorScope {
+        crate::log::CursorScope {
+            destination: name.to_owned(),
+            customer: self.by_name.get(name).and_then(|c| c.customer.clone()),
+        }
+    }
+
     /// Every configured destination with its one customer, if it has one.
     pub fn scopes(&self) -> Vec<crate::log::CursorScope> {
-        self.names
-            .iter()
-            .map(|name| crate::log::CursorScope {
-                destination: name.clone(),
-                customer: self.by_name.get(name).and_then(|c| c.customer.clone()),
-            })
-            .collect()
+        self.names.iter().map(|name| self.scope(name)).collect()
     }
 }
 

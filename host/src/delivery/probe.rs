@@ -225,18 +225,14 @@ fn give_key(event: &mut Event, key: &PartitionKey) {
 }
 
 fn report(verdict: Verdict, event_id: String, took: Duration) -> ProbeReport {
+    let retryable = matches!(verdict, Verdict::Retryable(_));
     let (outcome, coordinates, error) = match verdict {
         Verdict::Delivered(coordinates) => (ProbeOutcome::Delivered, coordinates, None),
         Verdict::Filtered => (ProbeOutcome::Filtered, BTreeMap::new(), None),
-        Verdict::Retryable(failure) => (
+        Verdict::Retryable(failure) | Verdict::Permanent(failure) => (
             ProbeOutcome::Failed,
             BTreeMap::new(),
-            Some(probe_error(failure, true)),
-        ),
-        Verdict::Permanent(failure) => (
-            ProbeOutcome::Failed,
-            BTreeMap::new(),
-            Some(probe_error(failure, false)),
+            Some(probe_error(failure, retryable)),
         ),
     };
     ProbeReport {

@@ -11,8 +11,8 @@ use redb::{ReadableDatabase, ReadableTable};
 use tokio::sync::watch;
 
 use super::error::LogError;
-use super::tables::{EVENTS, EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED, META_NEXT_SEQUENCE};
-use super::{CursorScope, EventRecord, Log, decode};
+use super::tables::{CURSORS, EVENTS, EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED};
+use super::{CursorScope, EventRecord, Log, decode, next_sequence_in};
 use crate::log::record::RecordKeys;
 
 /// Events of one customer read from the index.
@@ -60,10 +60,7 @@ impl Log {
             bytes += size;
             records.push((decode(stored.value(), sequence)?, size));
         }
-        let next = txn
-            .open_table(META)?
-            .get(META_NEXT_SEQUENCE)?
-            .map_or(1, |g| g.value());
+        let next = next_sequence_in(&txn)?;
         Ok(CustomerRead {
             records,
             through: next - 1,
@@ -81,26 +78,24 @@ impl Log {
         customer_cursor(&txn, customer, cursor)
     }
 
-    /// How many of `customer`'s events are at or after `cursor`. Blocking.
-    pub fn customer_lag(&self, customer: &str, cursor: u64) -> Result<u64, LogError> {
-        let txn = self.inner.db.begin_read()?;
-        let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
-        Ok(index
-            .range((customer, cursor)..=(customer, u64::MAX))?
-            .count() as u64)
-    }
-
     /// Where a destination stands: its cursor and how many of its events
-    /// wait (only its customer's, for a destination of one customer).
-    /// Blocking.
+    /// wait (only its customer's, for a destination of one customer), as of
+    /// one read transaction. Blocking.
     pub fn position(&self, scope: &CursorScope) -> Result<(u64, u64), LogError> {
-        let stored = self.cursor(&scope.destination)?;
+        let txn = self.inner.db.begin_read()?;
+        let stored = txn
+            .open_table(CURSORS)?
+            .get(scope.destination.as_str())?
+            .map_or(1, |g| g.value().max(1));
         match &scope.customer {
             Some(customer) => {
-                let cursor = self.customer_cursor(customer, stored)?;
-                Ok((cursor, self.customer_lag(customer, cursor)?))
+                let cursor = customer_cursor(&txn, customer, stored)?;
+                let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
+                let waiting =
+                    index.range((customer.as_ref(), cursor)..=(customer.as_ref(), u64::MAX))?;
+                Ok((cursor, waiting.count() as u64))
             }
-            None => Ok((stored, self.next_sequence()?.saturating_sub(stored))),
+            None => Ok((stored, next_sequence_in(&txn)?.saturating_sub(stored))),
         }
     }
 
@@ -124,11 +119,7 @@ pub(crate) fn customer_cursor(
     {
         return Ok(entry?.0.value().1);
     }
-    let next = txn
-        .open_table(META)?
-        .get(META_NEXT_SEQUENCE)?
-        .map_or(1, |g| g.value());
-    Ok(next.max(cursor))
+    Ok(next_sequence_in(txn)?.max(cursor))
 }
 
 /// One watch per customer someone waits on; the writer wakes the

@@ -417,9 +417,7 @@ impl Log {
 
     /// The sequence the next new event will get.
     pub fn next_sequence(&self) -> Result<u64, LogError> {
-        let txn = self.inner.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        Ok(meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value()))
+        next_sequence_in(&self.inner.db.begin_read()?)
     }
 
     /// Stops the writer after it committed everything queued so far.
@@ -447,6 +445,12 @@ fn decode(bytes: &[u8], sequence: u64) -> Result<EventRecord, LogError> {
 }
 
 /// Creates the tables on first open and returns the next sequence.
+/// The next sequence as of the read transaction `txn`.
+pub(crate) fn next_sequence_in(txn: &redb::ReadTransaction) -> Result<u64, LogError> {
+    let meta = txn.open_table(META)?;
+    Ok(meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value()))
+}
+
 fn initialize(db: &Database) -> Result<u64, LogError> {
     let txn = db.begin_write()?;
     let next = {
