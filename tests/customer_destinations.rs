@@ -307,6 +307,48 @@ async fn each_customers_topic_gets_only_its_own_events() {
         "in log order across the switch"
     );
 
+    // A patch with a wrong type is refused as such; one that would leave
+    // the destination invalid is a conflict naming the field; neither
+    // changes anything.
+    let b_path = format!("/v1/customers/acct_b/destinations/{b_id}");
+    let (status, body) = server
+        .patch(&b_path, &json!({"auth": {"tls": "yes"}}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("auth.tls")),
+        "{body}"
+    );
+    let (status, body) = server
+        .patch(&b_path, &json!({"auth": {"mode": "SASL_SCRAM_SHA_512"}}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "patch_conflict", "{body}");
+    let (status, body) = server
+        .patch(&b_path, &json!({"type": "KINESIS", "topic": null}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (_, unchanged) = server.get(&b_path).await;
+    assert_eq!(unchanged["spec"], replaced["spec"], "{unchanged}");
+    // `null` removes: the event type filter goes, and B gets every type.
+    let (status, body) = server
+        .patch(&b_path, &json!({"eventTypes": ["order.*"], "name": null}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["spec"].get("name").is_none(), "{body}");
+    let mut other_type = event("acct_b", "typed0");
+    other_type["eventType"] = json!("invoice.paid");
+    post_batch(&server, vec![other_type, event("acct_b", "typed1")]).await;
+    let typed = wait_for(&brokers, "feed-b2", 4).await;
+    assert_eq!(typed.len(), 4, "only the order.* event: {typed:?}");
+    let (status, _) = server.patch(&b_path, &json!({"eventTypes": null})).await;
+    assert_eq!(status, 200);
+    let mut other_type = event("acct_b", "typed2");
+    other_type["eventType"] = json!("invoice.paid");
+    post_batch(&server, vec![other_type]).await;
+    let all_types = wait_for(&brokers, "feed-b2", 5).await;
+    assert_eq!(all_types.len(), 5, "every type again");
+
     // A deleted destination stops.
     let response = server
         .http

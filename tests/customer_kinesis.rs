@@ -297,7 +297,7 @@ async fn customers_streams_and_topic_each_get_only_their_own_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotating_access_keys_while_events_flow_loses_and_reorders_nothing() {
+async fn rotating_access_keys_with_a_patch_while_events_flow_loses_and_reorders_nothing() {
     let kinesis = Kinesis::start().await;
     kinesis.create_stream("rotating", 2).await;
     let proxy = Proxy::start(&kinesis.url(), Box::new(|_, _, _| false)).await;
@@ -310,6 +310,13 @@ async fn rotating_access_keys_while_events_flow_loses_and_reorders_nothing() {
     )
     .await;
     let path = format!("/v1/customers/acct_rot/destinations/{id}");
+    // A patch of another field keeps the sealed secret as it was.
+    let (status, body) = server
+        .patch(&path, &json!({"name": "Rotating stream"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["spec"]["name"], "Rotating stream", "{body}");
+    assert_eq!(body["spec"]["auth"]["secretAccessKeySet"], true, "{body}");
 
     let batch = |round: usize| -> Vec<Value> {
         (0..20)
@@ -324,15 +331,18 @@ async fn rotating_access_keys_while_events_flow_loses_and_reorders_nothing() {
         post_batch(&server, batch(round)).await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    // Rotated between posts, with events still queued or in flight.
+    // Rotated with a merge patch between posts, with events still queued
+    // or in flight.
     let (status, body) = server
-        .put(
+        .patch(
             &path,
-            &access_key_page("rotating", &proxy.url(), "AKIANEWKEY", "new-secret"),
+            &json!({"auth": {"accessKeyId": "AKIANEWKEY", "secretAccessKey": "new-secret"}}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["spec"]["auth"]["secretAccessKeySet"], true, "{body}");
+    assert_eq!(body["spec"]["auth"]["accessKeyId"], "AKIANEWKEY", "{body}");
+    assert_eq!(body["spec"]["name"], "Rotating stream", "{body}");
     for round in 5..10 {
         post_batch(&server, batch(round)).await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

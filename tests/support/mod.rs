@@ -205,6 +205,19 @@ impl Server {
         read(response).await
     }
 
+    /// A JSON merge patch (`application/merge-patch+json`).
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .patch(self.url(path))
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
         let response = self
             .http

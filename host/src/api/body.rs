@@ -40,26 +40,8 @@ impl FromRequest<AppState> for OperatorBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = content_type(&req).to_owned();
-        let bytes = read_limited(req, state.limits.body_limit).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let Some(members) = read_object(req, state).await? else {
             return Ok(Self(None));
-        }
-        if !is_json(&content_type) {
-            return Err(unsupported(&content_type));
-        }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            FieldError::whole(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {e}"),
-            )
-        })?;
-        let Value::Object(members) = value else {
-            return Err(FieldError::whole(
-                ErrorCode::InvalidType,
-                "the body must be a JSON object",
-            )
-            .into());
         };
         if let Some((name, _)) = members.iter().find(|(_, v)| v.is_null()) {
             return Err(FieldError::new(
@@ -70,6 +52,52 @@ impl FromRequest<AppState> for OperatorBody {
             .into());
         }
         Ok(Self(Some(members)))
+    }
+}
+
+/// A JSON merge patch (RFC 7396) body: an object whose `null` members
+/// remove what they name. `application/merge-patch+json` or JSON.
+pub struct PatchBody(pub Map<String, Value>);
+
+impl FromRequest<AppState> for PatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match read_object(req, state).await? {
+            Some(members) => Ok(Self(members)),
+            None => Err(FieldError::whole(
+                ErrorCode::MissingField,
+                "a patch is a JSON object of the fields to change (null removes one)",
+            )
+            .into()),
+        }
+    }
+}
+
+/// A JSON object body, or `None` for no body at all.
+async fn read_object(
+    req: Request,
+    state: &AppState,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    let content_type = content_type(&req).to_owned();
+    let bytes = read_limited(req, state.limits.body_limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json(&content_type) {
+        return Err(unsupported(&content_type));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        FieldError::whole(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    match value {
+        Value::Object(members) => Ok(Some(members)),
+        _ => {
+            Err(FieldError::whole(ErrorCode::InvalidType, "the body must be a JSON object").into())
+        }
     }
 }
 

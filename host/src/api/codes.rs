@@ -72,6 +72,8 @@ catalog! {
         "the request took longer than `server.request_timeout` (e.g. a body sent too slowly); send it again — a repeated `idempotencyKey` is never stored twice";
     NotConfigured = "not_configured", CONFLICT,
         "the call needs a setting the server lacks (the message names it, e.g. `security.token_secret`)";
+    PatchConflict = "patch_conflict", CONFLICT,
+        "`PATCH` of a customer destination: the patch is well formed but the destination it would make is not (`field` and the message say why, e.g. a field of another `auth.mode`); nothing changed";
     NoConfigFile = "no_config_file", CONFLICT,
         "`POST /v1/admin/reload` on an engine started without a config file";
     EventTooLarge = "event_too_large", PAYLOAD_TOO_LARGE,

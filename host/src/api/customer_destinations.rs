@@ -8,14 +8,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::body::OperatorBody;
+use super::body::{OperatorBody, PatchBody};
 use super::codes::ErrorCode;
 use super::destinations::{self, DestinationStatus, Items};
 use super::error::{ApiError, FieldError};
 use super::listing::{ListQuery, PageBody, time_ms};
-use super::{AppState, blocking};
+use super::{AppState, blocking, merge_patch};
 use super::{attempts, dlq};
 use crate::config::DestinationConfig;
 use crate::config::{
@@ -89,13 +89,53 @@ pub async fn replace(
     Ok(Json(view))
 }
 
+/// `PATCH /v1/customers/{customer_id}/destinations/{destination_id}`: a
+/// JSON merge patch of the destination as stored — `{"auth": {"password":
+/// "…"}}` rotates a password, `null` removes a field. Like `PUT`, it
+/// restarts after its batch in flight and goes on from its cursor. A patch
+/// with a wrong type is a 400; one that would make an invalid destination
+/// (a field of another `auth.mode` left behind) a 409 naming the field.
+pub async fn update(
+    State(state): State<AppState>,
+    Path((customer_id, id)): Path<(String, String)>,
+    PatchBody(mut patch): PatchBody,
+) -> Result<Json<DestinationView>, ApiError> {
+    let old = find(&state, customer_id.clone(), id.clone()).await?;
+    if patch.contains_key("startFrom") {
+        return Err(FieldError::new(
+            ErrorCode::UnknownField,
+            "startFrom",
+            "is for new destinations: this one goes on from its cursor (a replay sends past events again)",
+        )
+        .into());
+    }
+    check_spec(&merge_patch::settings(&patch)).map_err(spec_error)?;
+    // Only the patch's secrets are new; the stored ones stay sealed as they are.
+    seal_secrets(&mut patch, &state.keyring, &customer_id, &id).map_err(spec_error)?;
+    let mut spec = old.spec.clone();
+    merge_patch::merge(&mut spec, Value::Object(patch));
+    let Value::Object(spec) = spec else {
+        unreachable!("a stored destination is an object, and so is the patch")
+    };
+    let prepared = ready(&state, &customer_id, &id, spec, ErrorCode::PatchConflict).await?;
+    let stored = CustomerDestination {
+        spec: prepared.spec,
+        ..old.clone()
+    };
+    let view = apply(&state, stored, prepared.config, Some(old), |_| Ok(())).await?;
+    tracing::info!(customer = %customer_id, destination = %id, "customer destination patched");
+    Ok(Json(view))
+}
+
 /// A destination's JSON made ready to store (external ID filled in,
-/// secrets sealed) and the config it runs with; and its `startFrom`.
+/// secrets sealed) and the config it runs with.
 struct Prepared {
     spec: Value,
     config: DestinationConfig,
 }
 
+/// A whole destination from a request body: checked, its secrets sealed,
+/// made ready; and its `startFrom`.
 async fn prepare(
     state: &AppState,
     customer_id: &str,
@@ -121,6 +161,21 @@ async fn prepare(
         .into());
     }
     check_spec(&spec).map_err(spec_error)?;
+    seal_secrets(&mut spec, &state.keyring, customer_id, id).map_err(spec_error)?;
+    let prepared = ready(state, customer_id, id, spec, ErrorCode::InvalidValue).await?;
+    Ok((start_from, prepared))
+}
+
+/// A destination's JSON, its secrets sealed, made ready: the customer's
+/// external ID filled in and read into the config it runs with. A problem
+/// is answered with `code`, naming the field.
+async fn ready(
+    state: &AppState,
+    customer_id: &str,
+    id: &str,
+    mut spec: Map<String, Value>,
+    code: ErrorCode,
+) -> Result<Prepared, ApiError> {
     let customer = customer_of(state, customer_id).await?;
     // Shown as it is used: an assumed role is always asked with the
     // customer's own external ID.
@@ -132,7 +187,6 @@ async fn prepare(
             Value::String(customer.external_id.clone()),
         );
     }
-    seal_secrets(&mut spec, &state.keyring, customer_id, id).map_err(spec_error)?;
     let spec = Value::Object(spec);
     let config = customer_destination(
         customer_id,
@@ -141,8 +195,8 @@ async fn prepare(
         &spec,
         &state.keyring,
     )
-    .map_err(|mut problems| spec_error(problems.remove(0)))?;
-    Ok((start_from, Prepared { spec, config }))
+    .map_err(|mut problems| field_error(code, problems.remove(0)))?;
+    Ok(Prepared { spec, config })
 }
 
 /// Stores `stored` (after `before`, in the same blocking call) and runs it
@@ -409,8 +463,12 @@ async fn start_sequence(log: &Log, start_from: Option<Value>) -> Result<u64, Api
 
 /// A 400 naming the JSON field at fault.
 fn spec_error(problem: SpecProblem) -> ApiError {
+    field_error(ErrorCode::InvalidValue, problem)
+}
+
+fn field_error(code: ErrorCode, problem: SpecProblem) -> ApiError {
     ApiError::new(FieldError {
-        code: ErrorCode::InvalidValue,
+        code,
         message: problem.message,
         field: (!problem.field.is_empty()).then_some(problem.field),
     })

@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod keys;
 mod listing;
+mod merge_patch;
 mod openapi;
 mod replays;
 mod serve;
@@ -168,6 +169,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/customers/{customer_id}/destinations/{destination_id}",
             get(customer_destinations::get)
                 .put(customer_destinations::replace)
+                .patch(customer_destinations::update)
                 .delete(customer_destinations::delete),
         )
         .route(

@@ -247,7 +247,32 @@ fn to_table(
                         set(&mut table, "kafka.auth.tls", to_toml(tls));
                     }
                 }
-                "SASL_OAUTHBEARER" => return Err(oauthbearer_unsupported("auth.mode")),
+                "SASL_OAUTHBEARER" => {
+                    let auth = auth.expect("a mode means an object");
+                    auth_known.extend(["tls", "token", "principal", "tokenLifetimeSeconds"]);
+                    set(
+                        &mut table,
+                        "kafka.auth.mode",
+                        toml::Value::String("sasl_oauthbearer".into()),
+                    );
+                    if let Some(token) = secrets.open(auth, "auth.token")? {
+                        set(&mut table, "kafka.auth.token", token);
+                    }
+                    if let Some(principal) = auth.get("principal") {
+                        set(&mut table, "kafka.auth.principal", to_toml(principal));
+                    }
+                    if let Some(seconds) = auth.get("tokenLifetimeSeconds").and_then(Value::as_u64)
+                    {
+                        set(
+                            &mut table,
+                            "kafka.auth.token_lifetime",
+                            toml::Value::String(format!("{seconds}s")),
+                        );
+                    }
+                    if let Some(tls) = auth.get("tls") {
+                        set(&mut table, "kafka.auth.tls", to_toml(tls));
+                    }
+                }
                 other => {
                     return Err(problem(
                         "auth.mode",
@@ -306,13 +331,6 @@ fn copy<'a>(
             set(table, toml_path, to_toml(value));
         }
     }
-}
-
-fn oauthbearer_unsupported(field: &str) -> Vec<SpecProblem> {
-    vec![SpecProblem {
-        field: field.to_owned(),
-        message: "OAuth bearer tokens are not taken over the API yet; use SASL_SCRAM_SHA_512, SASL_SCRAM_SHA_256 or SASL_PLAIN".into(),
-    }]
 }
 
 fn unknown(field: &str, fields: &[(&str, &str)]) -> Vec<SpecProblem> {
@@ -392,6 +410,9 @@ fn from_toml(problem: Problem) -> SpecProblem {
             "kinesis.auth.tls" | "kafka.auth.tls" => "auth.tls".into(),
             "kafka.auth.username" => "auth.username".into(),
             "kafka.auth.password" => "auth.password".into(),
+            "kafka.auth.token" => "auth.token".into(),
+            "kafka.auth.principal" => "auth.principal".into(),
+            "kafka.auth.token_lifetime" => "auth.tokenLifetimeSeconds".into(),
             "kinesis.auth.access_key_id" => "auth.accessKeyId".into(),
             "kinesis.auth.secret_access_key" => "auth.secretAccessKey".into(),
             "kinesis.stream_name" => "streamArn".into(),

@@ -9,7 +9,12 @@ use super::{SpecProblem, literal};
 use crate::secrets::Keyring;
 
 /// The fields that hold secrets: stored sealed, never shown.
-const SECRET_FIELDS: [&str; 3] = ["auth.secretAccessKey", "auth.sessionToken", "auth.password"];
+const SECRET_FIELDS: [&str; 4] = [
+    "auth.secretAccessKey",
+    "auth.sessionToken",
+    "auth.password",
+    "auth.token",
+];
 
 /// Seals the secret fields of `spec` (a customer's JSON) for customer
 /// destination `id`, before it is stored.

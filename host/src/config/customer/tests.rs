@@ -147,6 +147,55 @@ fn secrets_are_sealed_opened_in_place_and_never_shown() {
 }
 
 #[test]
+fn an_oauth_bearer_token_is_a_sealed_secret_with_its_principal_and_lifetime() {
+    let spec = json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t",
+        "auth": {"mode": "SASL_OAUTHBEARER", "token": "eyJ.bearer", "principal": "svc-pushrail",
+                 "tokenLifetimeSeconds": 900, "tls": true}});
+    let mut sealed = spec.as_object().unwrap().clone();
+    seal_secrets(&mut sealed, &keyring(), "acct_a", "dst_01ABC").unwrap();
+    assert!(
+        !Value::Object(sealed.clone())
+            .to_string()
+            .contains("eyJ.bearer")
+    );
+    assert_eq!(redacted(&Value::Object(sealed))["auth"]["tokenSet"], true);
+    let d = read(spec).unwrap();
+    let kafka = d.kafka.unwrap();
+    assert!(kafka.tls.is_some());
+    match kafka.auth {
+        crate::config::KafkaAuth::SaslOauthbearer {
+            token: crate::config::OauthToken::Value(token),
+            principal,
+            lifetime,
+        } => {
+            assert_eq!(token.expose(), "eyJ.bearer");
+            assert_eq!(principal, "svc-pushrail");
+            assert_eq!(lifetime, std::time::Duration::from_secs(900));
+        }
+        other => panic!("{other:?}"),
+    }
+    let oauth =
+        |auth: Value| json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t", "auth": auth});
+    assert_eq!(
+        field(oauth(json!({"mode": "SASL_OAUTHBEARER"}))),
+        "auth.token"
+    );
+    assert_eq!(
+        field(oauth(
+            json!({"mode": "SASL_OAUTHBEARER", "token": "t", "tokenLifetimeSeconds": 5})
+        )),
+        "auth.tokenLifetimeSeconds"
+    );
+    // A file on the server is the operator's to name, never a customer's.
+    assert_eq!(
+        field(oauth(
+            json!({"mode": "SASL_OAUTHBEARER", "tokenFile": "/etc/shadow"})
+        )),
+        "auth.tokenFile"
+    );
+}
+
+#[test]
 fn a_customers_strings_never_expand_the_servers_environment() {
     let d = read(json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t",
         "eventTypes": ["${HOME}"]}))
