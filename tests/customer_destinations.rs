@@ -348,6 +348,28 @@ async fn each_customers_topic_gets_only_its_own_events() {
     post_batch(&server, vec![other_type]).await;
     let all_types = wait_for(&brokers, "feed-b2", 5).await;
     assert_eq!(all_types.len(), 5, "every type again");
+    // A filter on the event's fields, evaluated in the host.
+    let (status, body) = server
+        .patch(
+            &b_path,
+            &json!({"filter": {"payload.tier": {"$in": ["gold"]}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (mut gold, plain) = (event("acct_b", "gold"), event("acct_b", "plain"));
+    gold["payload"]["tier"] = json!("gold");
+    post_batch(&server, vec![plain, gold]).await;
+    let filtered = wait_for(&brokers, "feed-b2", 6).await;
+    assert_eq!(filtered.len(), 6, "{filtered:?}");
+    assert_eq!(filtered[5].value["payload"]["tier"], "gold", "{filtered:?}");
+    let (status, body) = server
+        .patch(&b_path, &json!({"filter": {"payload.tier": {"$near": 1}}}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"]["field"], "filter.payload.tier.$near",
+        "{body}"
+    );
 
     // A deleted destination stops.
     let response = server

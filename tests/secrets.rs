@@ -249,3 +249,97 @@ async fn keys_rotate_reseals_every_secret_so_the_old_key_can_go() {
     server.restart().await;
     assert_eq!(destination_state(&server, &id).await["state"], "running");
 }
+
+/// A customer's `PLUGIN` destination: only a plugin the operator offers,
+/// its config reaching the real plugin (a permanent failure it was told to
+/// give, in the dead-letter queue), and its `secrets` — like a Kafka
+/// OAuth bearer token — sealed: never in an answer, the log or the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_destinations_take_offered_plugins_and_seal_their_secrets() {
+    const SIGNING: &str = "whsec-Pq7-unique-2b9a";
+    const BEARER: &str = "eyJ-bearer-unique-71c3";
+    let mut server = Server::start_with(
+        &format!("api_tokens = [\"{OPERATOR}\"]"),
+        &format!(
+            "{}\n[plugins]\ndir = \"{}\"\ncustomer_plugins = [\"misbehave\"]\n",
+            security(&[("k1", KEY_1)], "k1"),
+            support::PLUGIN_DIR
+        ),
+    )
+    .await;
+    server.authorize(OPERATOR);
+    assert_eq!(server.put("/v1/customers/acct_p", &json!({})).await.0, 201);
+    let (status, plugin) = server
+        .post(
+            "/v1/customers/acct_p/destinations",
+            &json!({"type": "PLUGIN", "plugin": "misbehave", "name": "Hook",
+                    "config": {"mode": "permanent", "key": "acct_p"},
+                    "secrets": {"signingSecret": SIGNING}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{plugin}");
+    assert_eq!(
+        plugin["spec"]["secretsSet"],
+        json!(["signingSecret"]),
+        "{plugin}"
+    );
+    let (status, oauth) = server
+        .post(
+            "/v1/customers/acct_p/destinations",
+            &json!({"type": "KAFKA", "brokers": ["127.0.0.1:9"], "topic": "t",
+                    "auth": {"mode": "SASL_OAUTHBEARER", "token": BEARER, "principal": "svc"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{oauth}");
+    assert_eq!(oauth["spec"]["auth"]["tokenSet"], true, "{oauth}");
+    // Only the plugins offered; the served document lists exactly them.
+    let (status, refused) = server
+        .post(
+            "/v1/customers/acct_p/destinations",
+            &json!({"type": "PLUGIN", "plugin": "sleeper"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["field"], "plugin", "{refused}");
+    let (_, doc) = server.get("/openapi.json").await;
+    assert_eq!(
+        doc["components"]["schemas"]["PluginDestinationRequest"]["properties"]["plugin"]["enum"],
+        json!(["misbehave"])
+    );
+
+    // The plugin runs with the customer's config: it rejects acct_p's
+    // events for good, as told.
+    let (status, _) = server
+        .post("/v1/events", &support::event("acct_p", "k1"))
+        .await;
+    assert_eq!(status, 202);
+    let id = plugin["id"].as_str().unwrap();
+    let letters = support::eventually(30, "a dead letter", async || {
+        let (_, page) = server
+            .get(&format!("/v1/customers/acct_p/destinations/{id}/dlq"))
+            .await;
+        (page["items"].as_array().is_some_and(|i| !i.is_empty())).then_some(page)
+    })
+    .await;
+    assert!(
+        letters.to_string().contains("acct_p is rejected"),
+        "{letters}"
+    );
+
+    let (_, list) = server.get("/v1/customers/acct_p/destinations").await;
+    assert_eq!(server.stop(), Some(0), "{}", server.server_log());
+    let bytes = std::fs::read(server.data_dir().join("pushrail.redb")).unwrap();
+    for secret in [SIGNING, BEARER] {
+        for shown in [&plugin, &oauth, &list] {
+            assert!(!shown.to_string().contains(secret), "{shown}");
+        }
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is in the redb file"
+        );
+        assert!(
+            !server.server_log().contains(secret),
+            "{secret} is in the log"
+        );
+    }
+}

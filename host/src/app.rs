@@ -55,7 +55,8 @@ pub async fn run(
     let log = Log::open(&config.storage)?;
     let metrics = Arc::new(Metrics::default());
     let keyring = Arc::new(keyring(&config)?);
-    let (customers, unreadable) = customer_destinations(&log, &keyring);
+    let (customers, unreadable) =
+        customer_destinations(&log, &keyring, &config.plugins.customer_plugins);
     let started = start(&with_customers(&config, &customers), &log, metrics.clone()).await;
     let Started {
         listener,
@@ -145,6 +146,7 @@ fn keyring(config: &Config) -> Result<Keyring, AppError> {
 fn customer_destinations(
     log: &Log,
     keyring: &Keyring,
+    plugins: &[String],
 ) -> (Vec<DestinationConfig>, Vec<(String, String)>) {
     let stored = match log.all_customer_destinations() {
         Ok(stored) => stored,
@@ -166,6 +168,7 @@ fn customer_destinations(
             &d.id,
             &d.spec,
             keyring,
+            plugins,
         ) {
             Ok(config) => out.push(config),
             Err(problems) => {

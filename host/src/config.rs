@@ -25,7 +25,7 @@ pub use kafka::{
     ScramMechanism,
 };
 pub use kinesis::{KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream};
-pub use read::{is_iam_arn, read_destination};
+pub use read::{is_iam_arn, read_destination, valid_secret_name};
 pub use units::{parse_duration, parse_size};
 
 /// The largest serialized event we accept: Kinesis' record limit.
@@ -175,6 +175,9 @@ pub struct DestinationConfig {
     pub kafka: Option<KafkaConfig>,
     /// `config`: free-form settings for the plugin.
     pub config: serde_json::Value,
+    /// `secrets`: named secrets for the host capabilities the plugin uses
+    /// (a webhook's signing secret); never handed to the plugin itself.
+    pub secrets: std::collections::BTreeMap<String, Secret>,
     /// Which events the destination gets (`customers`, `event_types`,
     /// `filter`); all of them by default.
     pub subscription: Subscription,
@@ -278,6 +281,9 @@ pub struct PluginsConfig {
     /// How often `dir` is checked for new or changed `.wasm` files (hot
     /// reload); zero turns watching off.
     pub watch_interval: Duration,
+    /// Destination plugins a customer may choose over the API
+    /// (`{"type": "PLUGIN", "plugin": …}`); none by default.
+    pub customer_plugins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -194,6 +194,7 @@ async fn ready(
         id,
         &spec,
         &state.keyring,
+        &state.customer_plugins,
     )
     .map_err(|mut problems| field_error(code, problems.remove(0)))?;
     Ok(Prepared { spec, config })

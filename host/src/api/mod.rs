@@ -74,6 +74,8 @@ pub struct AppState {
     pub openapi: axum::body::Bytes,
     /// Seals customers' secrets before they are stored.
     pub keyring: Arc<crate::secrets::Keyring>,
+    /// The plugins customers may choose (`plugins.customer_plugins`).
+    pub customer_plugins: Arc<[String]>,
 }
 
 impl AppState {
@@ -104,8 +106,10 @@ impl AppState {
             openapi: openapi::for_server(
                 !config.server.api_tokens.is_empty(),
                 config.server.max_batch_events,
+                &config.plugins.customer_plugins,
             ),
             keyring,
+            customer_plugins: config.plugins.customer_plugins.clone().into(),
         }
     }
 }

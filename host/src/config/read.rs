@@ -264,8 +264,26 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
             cache: f.boolean("cache", true),
             max_instances: usize::try_from(max_instances).unwrap_or(1),
             watch_interval: f.duration("watch_interval", Duration::from_secs(2)),
+            customer_plugins: customer_plugins(f),
         }
     })
+}
+
+/// `customer_plugins`: plugin names, each once.
+fn customer_plugins(f: &mut Fields<'_, '_, '_>) -> Vec<String> {
+    let names = f.string_list("customer_plugins");
+    let mut seen = HashSet::new();
+    for name in &names {
+        if !valid_name(name) {
+            f.report(
+                "customer_plugins",
+                format!("\"{name}\" is not a plugin name (a-z, 0-9, -, _)"),
+            );
+        } else if !seen.insert(name) {
+            f.report("customer_plugins", format!("\"{name}\" is listed twice"));
+        }
+    }
+    names
 }
 
 fn read_security(fields: Option<Fields<'_, '_, '_>>) -> SecurityConfig {
@@ -500,6 +518,7 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
             .table("kafka")
             .map(|k| output(k, kafka::read, &mut partition_key));
         let config = f.free_table("config");
+        let secrets = secrets(&mut f);
         let subscription = subscription(&mut f);
         f.finish();
         if let (Some(name), Some(plugin)) = (name, plugin) {
@@ -514,11 +533,40 @@ fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> 
                 kinesis: kinesis.flatten(),
                 kafka: kafka.flatten(),
                 config,
+                secrets,
                 subscription,
             });
         }
     }
     destinations
+}
+
+/// A destination's `secrets`: names (as for [`valid_secret_name`]) to
+/// non-empty strings.
+fn secrets(f: &mut Fields<'_, '_, '_>) -> std::collections::BTreeMap<String, Secret> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(mut table) = f.table("secrets") else {
+        return out;
+    };
+    for (name, value) in table.scalars_as_strings() {
+        if !valid_secret_name(&name) {
+            table.report(&name, "a secret's name is 1 to 64 of A-Z a-z 0-9 _ -");
+        } else if value.trim().is_empty() {
+            table.report(&name, "must not be empty");
+        } else {
+            out.insert(name, Secret::new(value));
+        }
+    }
+    table.finish();
+    out
+}
+
+/// A name in a destination's `secrets`.
+pub fn valid_secret_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn valid_name(name: &str) -> bool {

@@ -672,3 +672,58 @@ file = { path = "./out/events.jsonl" }
         "{found:?}"
     );
 }
+
+#[test]
+fn destination_secrets_and_the_plugins_offered_to_customers() {
+    let config = parse(
+        r#"
+        [plugins]
+        customer_plugins = ["webhook", "sqs"]
+
+        [[destinations]]
+        name = "hooks"
+        plugin = "webhook"
+        secrets = { signing = "whsec_${TOKEN}" }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.plugins.customer_plugins, ["webhook", "sqs"]);
+    let hooks = &config.destinations[0];
+    assert_eq!(hooks.secrets["signing"].expose(), "whsec_t0ken");
+    assert!(
+        !format!("{hooks:?}").contains("t0ken"),
+        "never in debug output"
+    );
+    assert!(!hooks.plugin_settings().to_string().contains("t0ken"));
+    let found = problems(
+        r#"
+        [plugins]
+        customer_plugins = ["webhook", "Web Hook", "webhook"]
+
+        [[destinations]]
+        name = "hooks"
+        plugin = "webhook"
+        secrets = { "bad name" = "x", empty = " " }
+        "#,
+    );
+    assert!(
+        has(
+            &found,
+            "plugins.customer_plugins",
+            "\"Web Hook\" is not a plugin name"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(&found, "plugins.customer_plugins", "listed twice"),
+        "{found:?}"
+    );
+    assert!(
+        has(&found, "destinations[0].secrets.bad name", "1 to 64"),
+        "{found:?}"
+    );
+    assert!(
+        has(&found, "destinations[0].secrets.empty", "must not be empty"),
+        "{found:?}"
+    );
+}

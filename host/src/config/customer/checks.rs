@@ -24,6 +24,10 @@ const CHECKS: &[(&str, Kind)] = &[
     ("name", Kind::String),
     ("partitionKey", Kind::String),
     ("eventTypes", Kind::Strings),
+    ("filter", Kind::Object),
+    ("plugin", Kind::String),
+    ("config", Kind::Object),
+    ("secrets", Kind::Object),
     (
         "streamArn",
         Kind::Check(
@@ -113,6 +117,23 @@ pub(super) fn check_json(spec: &Map<String, Value>) -> Result<(), Vec<SpecProble
                 field: (*path).to_owned(),
                 message,
             }]);
+        }
+    }
+    if let Some(Value::Object(named)) = spec.get("secrets") {
+        for (name, value) in named {
+            let field = format!("secrets.{name}");
+            if !crate::config::valid_secret_name(name) {
+                return Err(vec![SpecProblem {
+                    field,
+                    message: "a secret's name is 1 to 64 of A-Z a-z 0-9 _ -".into(),
+                }]);
+            }
+            if !value.is_string() {
+                return Err(vec![SpecProblem {
+                    field,
+                    message: "must be a string".into(),
+                }]);
+            }
         }
     }
     if let Some(Value::Array(brokers)) = spec.get("brokers") {

@@ -31,21 +31,52 @@ pub struct SpecProblem {
 }
 
 /// The destination `id` of `customer` described by `spec`; `external_id`
-/// is the customer's, which an assumed role must be asked with.
+/// is the customer's, which an assumed role must be asked with, and
+/// `plugins` those a `PLUGIN` destination may use (`plugins.customer_plugins`).
 pub fn customer_destination(
     customer: &str,
     external_id: &str,
     id: &str,
     spec: &Value,
     keyring: &Keyring,
+    plugins: &[String],
 ) -> Result<DestinationConfig, Vec<SpecProblem>> {
     let secrets = Opener {
         keyring,
         customer,
         id,
     };
-    let table = to_table(customer, external_id, id, spec, &secrets)?;
-    read_destination(table).map_err(|problems| problems.into_iter().map(from_toml).collect())
+    let customer = Owner {
+        customer,
+        external_id,
+        plugins,
+    };
+    let table = to_table(&customer, id, spec, &secrets)?;
+    let mut config = read_destination(table)
+        .map_err(|problems| problems.into_iter().map(from_toml).collect::<Vec<_>>())?;
+    // Read from the JSON itself, not through TOML, which has no null.
+    if let Some(settings) = spec.get("config") {
+        config.config = settings.clone();
+    }
+    if let Some(filter) = spec.get("filter") {
+        let filter = pushrail_event::Filter::parse(filter).map_err(|e| {
+            vec![SpecProblem {
+                field: join("filter", &e.at),
+                message: e.message,
+            }]
+        })?;
+        config.subscription.filter = Some(filter);
+    }
+    Ok(config)
+}
+
+/// `outer.inner`, or `outer` alone.
+fn join(outer: &str, inner: &str) -> String {
+    if inner.is_empty() {
+        outer.to_owned()
+    } else {
+        format!("{outer}.{inner}")
+    }
 }
 
 /// JSON fields of each type, and where each goes in the TOML table.
@@ -74,13 +105,26 @@ const COMMON: &[(&str, &str)] = &[
     ("eventTypes", "event_types"),
 ];
 
+/// Whose destination it is, and what that customer may choose.
+struct Owner<'a> {
+    customer: &'a str,
+    /// The customer's external ID, which an assumed role is asked with.
+    external_id: &'a str,
+    /// The plugins a `PLUGIN` destination may use.
+    plugins: &'a [String],
+}
+
 fn to_table(
-    customer: &str,
-    external_id: &str,
+    owner: &Owner<'_>,
     id: &str,
     spec: &Value,
     secrets: &Opener<'_>,
 ) -> Result<toml::Table, Vec<SpecProblem>> {
+    let Owner {
+        customer,
+        external_id,
+        plugins,
+    } = *owner;
     let problem = |field: &str, message: String| {
         vec![SpecProblem {
             field: field.to_owned(),
@@ -103,7 +147,7 @@ fn to_table(
         "customers",
         toml::Value::Array(vec![toml::Value::String(literal(customer))]),
     );
-    let mut known: Vec<&str> = vec!["type", "name"];
+    let mut known: Vec<&str> = vec!["type", "name", "filter"];
     copy(&mut table, &mut known, COMMON, spec);
     let auth = spec.get("auth").and_then(Value::as_object);
     let auth_mode = auth
@@ -283,11 +327,42 @@ fn to_table(
                 }
             }
         }
-        "" => return Err(problem("type", "is required: KINESIS or KAFKA".into())),
+        "PLUGIN" => {
+            known.extend(["plugin", "config", "secrets"]);
+            let Some(plugin) = spec.get("plugin").and_then(Value::as_str) else {
+                return Err(problem(
+                    "plugin",
+                    format!("is required: {}", offered(plugins)),
+                ));
+            };
+            if !plugins.iter().any(|p| p == plugin) {
+                return Err(problem(
+                    "plugin",
+                    format!(
+                        "\"{plugin}\" is not offered to customers: {}",
+                        offered(plugins)
+                    ),
+                ));
+            }
+            insert(&mut table, "plugin", toml::Value::String(literal(plugin)));
+            if let Some(Value::Object(named)) = spec.get("secrets") {
+                for name in named.keys() {
+                    if let Some(secret) = secrets.open(named, &format!("secrets.{name}"))? {
+                        set(&mut table, &format!("secrets.{name}"), secret);
+                    }
+                }
+            }
+        }
+        "" => {
+            return Err(problem(
+                "type",
+                "is required: KINESIS, KAFKA or PLUGIN".into(),
+            ));
+        }
         other => {
             return Err(problem(
                 "type",
-                format!("\"{other}\" is not KINESIS or KAFKA"),
+                format!("\"{other}\" is not KINESIS, KAFKA or PLUGIN"),
             ));
         }
     }
@@ -330,6 +405,15 @@ fn copy<'a>(
         if let Some(value) = from.get(*json) {
             set(table, toml_path, to_toml(value));
         }
+    }
+}
+
+/// The plugins a customer may choose, for a message.
+fn offered(plugins: &[String]) -> String {
+    if plugins.is_empty() {
+        "this server offers no plugins to customers (plugins.customer_plugins)".into()
+    } else {
+        format!("this server offers {}", plugins.join(", "))
     }
 }
 

@@ -8,13 +8,40 @@ use super::checks::is_token;
 use super::{SpecProblem, literal};
 use crate::secrets::Keyring;
 
-/// The fields that hold secrets: stored sealed, never shown.
-const SECRET_FIELDS: [&str; 4] = [
+/// The fields of `auth` that hold secrets; every member of a `PLUGIN`
+/// destination's `secrets` is one too (`secrets.<name>`).
+const AUTH_SECRETS: [&str; 4] = [
     "auth.secretAccessKey",
     "auth.sessionToken",
     "auth.password",
     "auth.token",
 ];
+
+/// Calls `f` with each secret field of `spec` (`auth.password`,
+/// `secrets.apiKey`) and its value.
+fn each_secret(
+    spec: &mut Map<String, Value>,
+    mut f: impl FnMut(&str, &mut Value) -> Result<(), SpecProblem>,
+) -> Result<(), SpecProblem> {
+    if let Some(Value::Object(auth)) = spec.get_mut("auth") {
+        for field in AUTH_SECRETS {
+            if let Some(value) = auth.get_mut(member(field)) {
+                f(field, value)?;
+            }
+        }
+    }
+    if let Some(Value::Object(named)) = spec.get_mut("secrets") {
+        for (name, value) in named.iter_mut() {
+            f(&format!("secrets.{name}"), value)?;
+        }
+    }
+    Ok(())
+}
+
+/// `password` of `auth.password`.
+fn member(field: &str) -> &str {
+    field.split_once('.').map_or(field, |(_, name)| name)
+}
 
 /// Seals the secret fields of `spec` (a customer's JSON) for customer
 /// destination `id`, before it is stored.
@@ -25,23 +52,18 @@ pub fn seal_secrets(
     customer: &str,
     id: &str,
 ) -> Result<(), SpecProblem> {
-    let Some(Value::Object(auth)) = spec.get_mut("auth") else {
-        return Ok(());
-    };
-    for field in SECRET_FIELDS {
-        let name = field.trim_start_matches("auth.");
-        if let Some(Value::String(plain)) = auth.get(name) {
+    each_secret(spec, |field, value| {
+        if let Value::String(plain) = value {
             if !is_token(plain) {
                 return Err(SpecProblem {
                     field: field.to_owned(),
                     message: "must not be empty or hold control characters".into(),
                 });
             }
-            let sealed = keyring.seal(plain, &[customer, id, field]);
-            auth.insert(name.to_owned(), Value::String(sealed));
+            *plain = keyring.seal(plain, &[customer, id, field]);
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Re-seals the secrets of `spec` that are under another key than the
@@ -52,17 +74,16 @@ pub fn reseal_secrets(
     customer: &str,
     id: &str,
 ) -> Result<usize, SpecProblem> {
-    let Some(Value::Object(auth)) = spec.get_mut("auth") else {
+    let Value::Object(spec) = spec else {
         return Ok(0);
     };
     let mut resealed = 0;
-    for field in SECRET_FIELDS {
-        let name = field.trim_start_matches("auth.");
-        let Some(Value::String(sealed)) = auth.get(name) else {
-            continue;
+    each_secret(spec, |field, value| {
+        let Value::String(sealed) = value else {
+            return Ok(());
         };
         if !keyring.is_stale(sealed) {
-            continue;
+            return Ok(());
         }
         let secret = keyring
             .open(sealed, &[customer, id, field])
@@ -70,24 +91,31 @@ pub fn reseal_secrets(
                 field: field.to_owned(),
                 message: format!("the stored secret cannot be opened: {e}"),
             })?;
-        let again = keyring.seal(secret.expose(), &[customer, id, field]);
-        auth.insert(name.to_owned(), Value::String(again));
+        *sealed = keyring.seal(secret.expose(), &[customer, id, field]);
         resealed += 1;
-    }
+        Ok(())
+    })?;
     Ok(resealed)
 }
 
-/// `spec` as the API shows it: each secret field replaced by
-/// `"<field>Set": true`.
+/// `spec` as the API shows it: each secret field of `auth` replaced by
+/// `"<field>Set": true`, and `secrets` by the list of their names
+/// (`"secretsSet": ["apiKey"]`).
 pub fn redacted(spec: &Value) -> Value {
     let mut out = spec.clone();
     if let Some(Value::Object(auth)) = out.get_mut("auth") {
-        for field in SECRET_FIELDS {
-            let name = field.trim_start_matches("auth.");
+        for field in AUTH_SECRETS {
+            let name = member(field);
             if auth.remove(name).is_some() {
                 auth.insert(format!("{name}Set"), Value::Bool(true));
             }
         }
+    }
+    if let Value::Object(spec) = &mut out
+        && let Some(Value::Object(named)) = spec.remove("secrets")
+    {
+        let names = named.keys().cloned().map(Value::String).collect();
+        spec.insert("secretsSet".into(), Value::Array(names));
     }
     out
 }
@@ -100,14 +128,14 @@ pub(super) struct Opener<'a> {
 }
 
 impl Opener<'_> {
-    /// The secret in `auth.<name>` of `auth`, opened, as a literal TOML string.
+    /// The secret `field` (`auth.password`) in its object (`auth`), opened,
+    /// as a literal TOML string.
     pub(super) fn open(
         &self,
-        auth: &Map<String, Value>,
+        within: &Map<String, Value>,
         field: &str,
     ) -> Result<Option<toml::Value>, Vec<SpecProblem>> {
-        let name = field.trim_start_matches("auth.");
-        let Some(sealed) = auth.get(name).and_then(Value::as_str) else {
+        let Some(sealed) = within.get(member(field)).and_then(Value::as_str) else {
             return Ok(None);
         };
         let secret = self

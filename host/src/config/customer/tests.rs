@@ -5,6 +5,12 @@ use super::*;
 use crate::config::{KinesisAuth, KinesisStream};
 
 const EXTERNAL: &str = "pr-abc";
+/// The plugins this server offers customers.
+const PLUGINS: &[String] = &[];
+
+fn offering(plugins: &[&str]) -> Vec<String> {
+    plugins.iter().map(|p| (*p).to_owned()).collect()
+}
 
 fn keyring() -> Keyring {
     use base64::Engine;
@@ -14,7 +20,7 @@ fn keyring() -> Keyring {
 
 fn read(spec: Value) -> Result<DestinationConfig, Vec<SpecProblem>> {
     let Value::Object(mut spec) = spec else {
-        return customer_destination("acct_a", EXTERNAL, "dst_01ABC", &spec, &keyring());
+        return customer_destination("acct_a", EXTERNAL, "dst_01ABC", &spec, &keyring(), PLUGINS);
     };
     seal_secrets(&mut spec, &keyring(), "acct_a", "dst_01ABC").map_err(|p| vec![p])?;
     customer_destination(
@@ -23,6 +29,7 @@ fn read(spec: Value) -> Result<DestinationConfig, Vec<SpecProblem>> {
         "dst_01ABC",
         &Value::Object(spec),
         &keyring(),
+        PLUGINS,
     )
 }
 
@@ -118,7 +125,25 @@ fn problems_name_the_json_field() {
         "producer.lingerMs",
         "the API takes JSON types strictly"
     );
-    assert_eq!(field(kafka(json!({"filter": {"x": 1}}))), "filter");
+    assert_eq!(field(kafka(json!({"filter": {"x": 1}}))), "filter.x");
+    assert_eq!(
+        field(kafka(
+            json!({"filter": {"$or": [{"payload.n": {"$gt": true}}]}})
+        )),
+        "filter.$or[0].payload.n.$gt"
+    );
+    assert_eq!(field(kafka(json!({"filter": []}))), "filter");
+}
+
+#[test]
+fn a_filter_is_read_from_the_json_itself() {
+    use pushrail_event::Filter;
+    let filter = json!({"metadata.region": {"$in": ["eu-west-1"]}, "payload.coupon": null});
+    let d = read(json!({"type": "KAFKA", "brokers": ["b:9092"], "topic": "t", "filter": filter}))
+        .unwrap();
+    // `null` stays null (TOML has none).
+    assert_eq!(d.subscription.filter, Some(Filter::parse(&filter).unwrap()));
+    assert_eq!(d.subscription.customers, ["acct_a"]);
 }
 
 #[test]
@@ -131,7 +156,8 @@ fn secrets_are_sealed_opened_in_place_and_never_shown() {
     seal_secrets(&mut spec, &keyring(), "acct_a", "dst_1").unwrap();
     let stored = Value::Object(spec);
     assert!(!stored.to_string().contains("hunter2"), "{stored}");
-    let d = customer_destination("acct_a", EXTERNAL, "dst_1", &stored, &keyring()).unwrap();
+    let d =
+        customer_destination("acct_a", EXTERNAL, "dst_1", &stored, &keyring(), PLUGINS).unwrap();
     match d.kafka.unwrap().auth {
         crate::config::KafkaAuth::SaslScram { password, .. } => {
             assert_eq!(password.expose(), "hunter2")
@@ -139,7 +165,7 @@ fn secrets_are_sealed_opened_in_place_and_never_shown() {
         other => panic!("{other:?}"),
     }
     // The same stored JSON under another destination id does not open.
-    let moved = customer_destination("acct_a", EXTERNAL, "dst_2", &stored, &keyring());
+    let moved = customer_destination("acct_a", EXTERNAL, "dst_2", &stored, &keyring(), PLUGINS);
     assert_eq!(moved.unwrap_err()[0].field, "auth.password");
     let shown = redacted(&stored);
     assert_eq!(shown["auth"]["passwordSet"], true);
@@ -201,4 +227,97 @@ fn a_customers_strings_never_expand_the_servers_environment() {
         "eventTypes": ["${HOME}"]}))
     .unwrap();
     assert_eq!(d.subscription.event_types, ["${HOME}"]);
+}
+
+#[test]
+fn a_plugin_destination_takes_an_offered_plugin_its_config_and_sealed_secrets() {
+    let spec = json!({"type": "PLUGIN", "plugin": "webhook", "config": {"url": "https://hooks.acme.example/in", "n": null},
+        "secrets": {"signingSecret": "whsec_c2VjcmV0", "api-key_2": "k-123"}, "eventTypes": ["order.*"]});
+    let offered = offering(&["webhook", "sqs"]);
+    let mut sealed = spec.as_object().unwrap().clone();
+    seal_secrets(&mut sealed, &keyring(), "acct_a", "dst_p").unwrap();
+    let stored = Value::Object(sealed);
+    for plain in ["whsec_c2VjcmV0", "k-123"] {
+        assert!(!stored.to_string().contains(plain), "{stored}");
+    }
+    let shown = redacted(&stored);
+    assert_eq!(shown["secretsSet"], json!(["api-key_2", "signingSecret"]));
+    assert!(shown.get("secrets").is_none());
+    let d =
+        customer_destination("acct_a", EXTERNAL, "dst_p", &stored, &keyring(), &offered).unwrap();
+    assert_eq!(d.plugin, "webhook");
+    assert_eq!(d.config, spec["config"], "as sent, null and all");
+    assert_eq!(d.secrets["signingSecret"].expose(), "whsec_c2VjcmV0");
+    assert_eq!(d.secrets["api-key_2"].expose(), "k-123");
+    assert_eq!(d.subscription.customers, ["acct_a"]);
+    // The plugin itself is never handed a secret.
+    let settings = d.plugin_settings().to_string();
+    assert!(
+        !settings.contains("whsec_c2VjcmV0") && !settings.contains("k-123"),
+        "{settings}"
+    );
+    // A secret moved to another name does not open.
+    let mut moved = stored.clone();
+    let sealed_value = moved["secrets"]["signingSecret"].take();
+    moved["secrets"]["other"] = sealed_value;
+    moved["secrets"]
+        .as_object_mut()
+        .unwrap()
+        .remove("signingSecret");
+    let err = customer_destination("acct_a", EXTERNAL, "dst_p", &moved, &keyring(), &offered)
+        .unwrap_err();
+    assert_eq!(err[0].field, "secrets.other");
+
+    let problem = |spec: Value, plugins: &[String]| {
+        customer_destination("acct_a", EXTERNAL, "dst_p", &spec, &keyring(), plugins).unwrap_err()
+            [0]
+        .clone()
+    };
+    let refused = problem(json!({"type": "PLUGIN", "plugin": "misbehave"}), &offered);
+    assert_eq!(refused.field, "plugin");
+    assert!(
+        refused.message.contains("webhook, sqs"),
+        "{}",
+        refused.message
+    );
+    let none = problem(json!({"type": "PLUGIN", "plugin": "webhook"}), &[]);
+    assert!(
+        none.message.contains("plugins.customer_plugins"),
+        "{}",
+        none.message
+    );
+    assert_eq!(problem(json!({"type": "PLUGIN"}), &offered).field, "plugin");
+    assert_eq!(
+        problem(
+            json!({"type": "PLUGIN", "plugin": "webhook", "secrets": {"bad name": "x"}}),
+            &offered
+        )
+        .field,
+        "secrets.bad name"
+    );
+    assert_eq!(
+        problem(
+            json!({"type": "PLUGIN", "plugin": "webhook", "secrets": {"n": 5}}),
+            &offered
+        )
+        .field,
+        "secrets.n"
+    );
+    assert_eq!(
+        problem(
+            json!({"type": "PLUGIN", "plugin": "webhook", "config": []}),
+            &offered
+        )
+        .field,
+        "config"
+    );
+    // Host capabilities are the operator's to grant, never a customer's.
+    assert_eq!(
+        problem(
+            json!({"type": "PLUGIN", "plugin": "webhook", "file": {"path": "/etc/passwd"}}),
+            &offered
+        )
+        .field,
+        "file"
+    );
 }
