@@ -125,6 +125,8 @@ fn run(server: &Server, known: &Known) -> (bool, String) {
     let examples = std::env::var("PUSHRAIL_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "40".into());
     let mut command = Command::new(st);
     command
+        // Its cache of crashes goes in the test's directory, not the repo.
+        .current_dir(server.dir.path())
         .arg("--config-file")
         .arg(&config)
         .args(["--no-color", "run", &server.url("/openapi.json")])

@@ -13,6 +13,7 @@ use super::bindings::{Event, Outcome, PluginErrorRecord};
 use super::error::CallError;
 use super::host::HostState;
 use super::registry::Plugin;
+use super::sandbox::Activity;
 use super::worlds::WorldBindings;
 
 /// A plugin instance of one world (`B` is its generated bindings),
@@ -22,6 +23,8 @@ pub struct Instance<B> {
     bindings: B,
     plugin: Arc<Plugin>,
     poisoned: bool,
+    /// Keeps the epoch ticking while this instance runs guest code.
+    activity: Activity,
 }
 
 /// A destination plugin instance.
@@ -46,12 +49,15 @@ pub(super) fn new_store(engine: &wasmtime::Engine, state: HostState) -> Store<Ho
     store
 }
 
-/// Runs one call into the plugin under the wall-clock deadline; a call
-/// cut off there is dropped mid-way (the instance must not be used again).
+/// Runs one call into the plugin under the wall-clock deadline, the epoch
+/// ticking meanwhile; a call cut off there is dropped mid-way (the instance
+/// must not be used again).
 async fn within_deadline<T>(
+    activity: &Activity,
     deadline: Duration,
     call: impl Future<Output = Result<T, CallError>>,
 ) -> Result<T, CallError> {
+    let _running = activity.enter();
     tokio::time::timeout(deadline, call)
         .await
         .unwrap_or(Err(CallError::WallTimeout(deadline)))
@@ -105,9 +111,10 @@ impl<B: WorldBindings> Instance<B> {
         plugin: Arc<Plugin>,
         pre: &B::Pre,
         config: &str,
+        activity: Activity,
     ) -> Result<Self, CallError> {
         let deadline = store.data().call_timeout;
-        within_deadline(deadline, async move {
+        within_deadline(&activity.clone(), deadline, async move {
             begin_call(&mut store);
             let bindings = B::instantiate(pre, &mut store).await.map_err(|e| {
                 match e.downcast_ref::<Trap>() {
@@ -124,6 +131,7 @@ impl<B: WorldBindings> Instance<B> {
                 bindings,
                 plugin,
                 poisoned: false,
+                activity,
             })
         })
         .await
@@ -142,7 +150,7 @@ impl<B: WorldBindings> Instance<B> {
         self.poisoned = true;
         let deadline = self.store.data().call_timeout;
         let (store, bindings) = (&mut self.store, &self.bindings);
-        let result = within_deadline(deadline, async {
+        let result = within_deadline(&self.activity, deadline, async {
             let called = f(bindings, &mut *store).await;
             called.map_err(|e| classify(store, e))
         })

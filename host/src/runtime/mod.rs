@@ -74,7 +74,7 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     /// One permit per live instance (see [`Runtime::admit`]).
     instances: Arc<tokio::sync::Semaphore>,
-    _ticker: sandbox::EpochTicker,
+    ticker: sandbox::EpochTicker,
 }
 
 impl Runtime {
@@ -90,7 +90,7 @@ impl Runtime {
             instances: Arc::new(tokio::sync::Semaphore::new(limits.max_instances)),
             limits,
             cache_dir,
-            _ticker: ticker,
+            ticker,
         }))
     }
 
@@ -170,7 +170,7 @@ impl Runtime {
             self.limits.call_timeout,
         );
         let store = instance::new_store(&self.engine, state);
-        Instance::start(store, plugin.clone(), pre, config).await
+        Instance::start(store, plugin.clone(), pre, config, self.ticker.activity()).await
     }
 
     /// A new destination instance (see [`Runtime::start`]).

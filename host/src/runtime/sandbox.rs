@@ -2,9 +2,9 @@
 //! interruption), the ticker thread that drives it, the clock that turns
 //! ticks into a guest-time budget, and the memory limiter of an instance.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, OptLevel, ResourceLimiter};
@@ -24,36 +24,96 @@ pub fn engine() -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] while guest code may
+/// run (some [`Running`] is alive), and sleeps otherwise: thousands of idle
+/// destinations then cost no wake-ups at all. Stops when dropped.
 pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
+struct Shared {
+    stop: AtomicBool,
+    /// Calls into guest code in progress.
+    running: AtomicUsize,
+    /// Epochs advanced so far (what tests look at).
+    ticks: AtomicU64,
+    ticker: OnceLock<Thread>,
+}
+
+/// What calls into guest code hold while they run: the ticker ticks.
+#[derive(Clone)]
+pub struct Activity(Arc<Shared>);
+
+/// One call into guest code in progress; the ticker may sleep once none is.
+pub struct Running(Arc<Shared>);
+
 impl EpochTicker {
     pub fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+            ticks: AtomicU64::new(0),
+            ticker: OnceLock::new(),
+        });
+        let state = shared.clone();
         let thread = std::thread::Builder::new()
             .name("pushrail-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
+                while !state.stop.load(Ordering::Acquire) {
+                    if state.running.load(Ordering::Acquire) == 0 {
+                        // Woken by the first call (an unpark before the
+                        // park makes it return at once).
+                        std::thread::park();
+                        continue;
+                    }
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
+                    state.ticks.fetch_add(1, Ordering::Relaxed);
                 }
             })
             .expect("spawn the epoch ticker");
+        let _ = shared.ticker.set(thread.thread().clone());
         Self {
-            stop,
+            shared,
             thread: Some(thread),
         }
+    }
+
+    /// The handle calls mark themselves running with.
+    pub fn activity(&self) -> Activity {
+        Activity(self.shared.clone())
+    }
+
+    #[cfg(test)]
+    fn ticks(&self) -> u64 {
+        self.shared.ticks.load(Ordering::Relaxed)
+    }
+}
+
+impl Activity {
+    /// Marks a call into guest code as running until the guard drops.
+    pub fn enter(&self) -> Running {
+        if self.0.running.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(ticker) = self.0.ticker.get()
+        {
+            ticker.unpark();
+        }
+        Running(self.0.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -241,6 +301,7 @@ mod tests {
     /// Runs `spin(n)` under a guest-time `budget`; its wall time, or the error.
     async fn spin(
         engine: &wasmtime::Engine,
+        activity: &sandbox::Activity,
         component: &Component,
         n: u32,
         budget: Duration,
@@ -264,11 +325,31 @@ mod tests {
             .map_err(|e| format!("{e:#}"))?;
         store.data_mut().clock.start();
         store.set_epoch_deadline(1);
+        let _running = activity.enter();
         let started = std::time::Instant::now();
         spin.call_async(&mut store, (n,))
             .await
             .map_err(|e| format!("{e:#}"))?;
         Ok(started.elapsed())
+    }
+
+    /// The ticker wakes only while a call runs: an idle engine (thousands
+    /// of idle destinations) costs no wake-ups.
+    #[test]
+    fn the_ticker_sleeps_while_no_call_runs() {
+        let engine = sandbox::engine().unwrap();
+        let ticker = sandbox::EpochTicker::start(engine);
+        std::thread::sleep(sandbox::EPOCH_TICK * 10);
+        assert_eq!(ticker.ticks(), 0, "no call, no tick");
+        let running = ticker.activity().enter();
+        std::thread::sleep(sandbox::EPOCH_TICK * 10);
+        let during = ticker.ticks();
+        assert!(during >= 2, "ticks while a call runs: {during}");
+        drop(running);
+        std::thread::sleep(sandbox::EPOCH_TICK * 3);
+        let after = ticker.ticks();
+        std::thread::sleep(sandbox::EPOCH_TICK * 10);
+        assert_eq!(ticker.ticks(), after, "asleep again once the call ended");
     }
 
     /// Defect 10: guest time was wall time minus host time, so a plugin
@@ -277,14 +358,19 @@ mod tests {
     #[tokio::test]
     async fn waiting_for_the_cpu_does_not_count_as_guest_time() {
         let engine = sandbox::engine().unwrap();
-        let _ticker = sandbox::EpochTicker::start(engine.clone());
+        let ticker = sandbox::EpochTicker::start(engine.clone());
+        let activity = ticker.activity();
         let component = Component::new(&engine, SPINNER).unwrap();
         let roomy = Duration::from_secs(30);
         // About 50 ms of guest work on this machine.
         let probe = 20_000_000;
-        let took = spin(&engine, &component, probe, roomy).await.unwrap();
+        let took = spin(&engine, &activity, &component, probe, roomy)
+            .await
+            .unwrap();
         let n = ((probe as f64) * 0.050 / took.as_secs_f64()).clamp(1e5, 2e9) as u32;
-        let alone = spin(&engine, &component, n, roomy).await.unwrap();
+        let alone = spin(&engine, &activity, &component, n, roomy)
+            .await
+            .unwrap();
 
         // Every time the plugin yields, the executor's thread is busy
         // elsewhere for 100 ms: far more wall time than its budget.
@@ -297,7 +383,7 @@ mod tests {
             }
         };
         let run = async {
-            let result = spin(&engine, &component, n, budget).await;
+            let result = spin(&engine, &activity, &component, n, budget).await;
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             result
         };
@@ -310,6 +396,7 @@ mod tests {
 
         let looping = spin(
             &engine,
+            &activity,
             &component,
             i32::MAX as u32,
             Duration::from_millis(100),

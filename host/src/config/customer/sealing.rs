@@ -114,7 +114,10 @@ pub fn redacted(spec: &Value) -> Value {
     if let Value::Object(spec) = &mut out
         && let Some(Value::Object(named)) = spec.remove("secrets")
     {
-        let names = named.keys().cloned().map(Value::String).collect();
+        let mut names: Vec<String> = named.into_iter().map(|(name, _)| name).collect();
+        // Sorted whatever order the JSON map keeps.
+        names.sort_unstable();
+        let names = names.into_iter().map(Value::String).collect();
         spec.insert("secretsSet".into(), Value::Array(names));
     }
     out
