@@ -3,6 +3,7 @@
 //! with its TOML path, all at once — is `read.rs`.
 
 mod customer;
+mod destinations;
 mod fields;
 mod interpolate;
 mod kafka;
@@ -19,13 +20,14 @@ pub use customer::{
     SpecProblem, check_spec, customer_destination, destination_name, redacted, reseal_secrets,
     seal_secrets,
 };
+pub use destinations::{read_destination, valid_secret_name};
 pub use fields::Problem;
 pub use kafka::{
     KafkaAcks, KafkaAuth, KafkaCompression, KafkaConfig, KafkaProducerConfig, KafkaTls, OauthToken,
     ScramMechanism,
 };
 pub use kinesis::{KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream};
-pub use read::{is_iam_arn, read_destination, valid_secret_name};
+pub use read::is_iam_arn;
 pub use units::{parse_duration, parse_size};
 
 /// The largest serialized event we accept: Kinesis' record limit.

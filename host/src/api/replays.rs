@@ -119,7 +119,7 @@ pub async fn start(
     let progress = ReplayProgress::new(id.clone(), name.clone(), total);
     crate::delivery::remember_replay(&state.replays, progress.clone());
     let start = ReplayCommand::Start {
-        selection,
+        selection: Box::new(selection),
         progress: progress.clone(),
     };
     with_worker(async {

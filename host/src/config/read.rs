@@ -2,10 +2,11 @@
 //! [`Config`], with `${VAR}` expansion, defaults, and every problem
 //! collected with its TOML path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::destinations::{read_destinations, valid_name};
 use super::fields::{Context, Fields};
 use super::*;
 
@@ -80,47 +81,8 @@ fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
     }
 }
 
-/// Reads an output section (`[destinations.kinesis]`, `.kafka`) with
-/// `read`; its own `partition_key`, if set, replaces the destination's.
-fn output<T>(
-    mut k: Fields<'_, '_, '_>,
-    read: impl FnOnce(&mut Fields<'_, '_, '_>) -> T,
-    partition_key: &mut PartitionKey,
-) -> T {
-    let value = read(&mut k);
-    if let Some(text) = k.string("partition_key") {
-        match PartitionKey::parse(&text) {
-            Some(key) => *partition_key = key,
-            None => k.report("partition_key", format!("\"{text}\" is not a field path")),
-        }
-    }
-    k.finish();
-    value
-}
-
-/// A destination's `customers`, `event_types` and `filter`.
-fn subscription(f: &mut Fields<'_, '_, '_>) -> Subscription {
-    let customers = f.string_list("customers");
-    let event_types = f.string_list("event_types");
-    let filter = match f.free_table("filter") {
-        serde_json::Value::Object(members) if members.is_empty() => None,
-        value => match pushrail_event::Filter::parse(&value) {
-            Ok(filter) => Some(filter),
-            Err(e) => {
-                f.report("filter", e.to_string());
-                None
-            }
-        },
-    };
-    Subscription {
-        customers,
-        event_types,
-        filter,
-    }
-}
-
 /// Runs `read` over an optional section, with defaults when it is absent.
-fn section<T>(
+pub(super) fn section<T>(
     fields: Option<Fields<'_, '_, '_>>,
     read: impl FnOnce(&mut Fields<'_, '_, '_>) -> T,
 ) -> T {
@@ -251,7 +213,7 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
         if time_limit < Duration::from_millis(10) {
             f.report("time_limit", "must be at least 10ms");
         }
-        let max_instances = f.integer("max_instances", 1_000, 1..=100_000);
+        let max_instances = f.integer("max_instances", 256, 1..=100_000);
         let call_timeout = f.duration("call_timeout", Duration::from_secs(300));
         if call_timeout < Duration::from_millis(10) {
             f.report("call_timeout", "must be at least 10ms");
@@ -377,202 +339,4 @@ fn read_transforms(tables: Vec<Fields<'_, '_, '_>>) -> Vec<TransformConfig> {
         }
     }
     transforms
-}
-
-/// Reads one destination table built in code (a customer's, from its API
-/// JSON) with exactly the rules of the config file. Its strings are taken
-/// as they are (no `${VAR}` expansion: the caller escapes `$`); problems
-/// carry their path below the table (`kinesis.stream_arn`).
-pub fn read_destination(table: toml::Table) -> Result<DestinationConfig, Vec<Problem>> {
-    let mut root = toml::Table::new();
-    root.insert(
-        "destination".into(),
-        toml::Value::Array(vec![toml::Value::Table(table)]),
-    );
-    let no_env = |_: &str| None;
-    let ctx = Context::new(&no_env);
-    let mut fields = Fields::root(&root, &ctx);
-    let mut read = read_destinations(fields.tables("destination"));
-    fields.finish();
-    let problems: Vec<Problem> = ctx
-        .into_problems()
-        .into_iter()
-        .map(|p| Problem {
-            path: p
-                .path
-                .strip_prefix("destination[0].")
-                .unwrap_or(&p.path)
-                .to_owned(),
-            message: p.message,
-        })
-        .collect();
-    match read.pop() {
-        Some(destination) if problems.is_empty() => Ok(destination),
-        _ => Err(problems),
-    }
-}
-
-fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<DestinationConfig> {
-    let mut names = HashSet::new();
-    let mut files: HashMap<PathBuf, String> = HashMap::new();
-    let mut destinations = Vec::new();
-    for mut f in tables {
-        let name = f.required_string("name");
-        if let Some(name) = &name {
-            if !valid_name(name) {
-                f.report(
-                    "name",
-                    format!("\"{name}\" may use only a-z, 0-9, '-' and '_' (at most 64)"),
-                );
-            } else if !names.insert(name.clone()) {
-                f.report("name", format!("\"{name}\" is used by another destination"));
-            }
-        }
-        let plugin = f.required_string("plugin");
-        if let Some(plugin) = &plugin
-            && !valid_name(plugin)
-        {
-            f.report(
-                "plugin",
-                format!("\"{plugin}\" may use only a-z, 0-9, '-' and '_' (at most 64)"),
-            );
-        }
-        let transforms = f.string_list("transforms");
-        let batch = section(f.table("batch"), |b| {
-            let max_events = b.integer("max_events", 500, 1..=10_000) as usize;
-            let max_bytes = b.size("max_bytes", 5 << 20);
-            if max_bytes < MAX_EVENT_BYTES as u64 {
-                b.report("max_bytes", "must be at least 1MiB, the largest event");
-            }
-            BatchConfig {
-                max_events,
-                max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
-                linger: b.duration("linger", Duration::from_millis(100)),
-            }
-        });
-        let retry = section(f.table("retry"), |r| {
-            let retry = RetryConfig {
-                max_retries: r.integer("max_retries", 10, 0..=1_000_000) as u32,
-                initial_wait: r.duration("initial_wait", Duration::from_millis(500)),
-                max_wait: r.duration("max_wait", Duration::from_secs(60)),
-                backoff: r.choice(
-                    "backoff",
-                    Backoff::Exponential,
-                    &[
-                        ("constant", Backoff::Constant),
-                        ("linear", Backoff::Linear),
-                        ("exponential", Backoff::Exponential),
-                    ],
-                ),
-                jitter: r.boolean("jitter", true),
-            };
-            if retry.max_wait < retry.initial_wait {
-                r.report("max_wait", "must be at least initial_wait");
-            }
-            retry
-        });
-        let partition_key = match f.string("partition_key") {
-            None => PartitionKey::default(),
-            Some(text) => PartitionKey::parse(&text).unwrap_or_else(|| {
-                f.report(
-                    "partition_key",
-                    format!(
-                        "\"{text}\" is not a field path: use one of {}, metadata.<field>, payload.<field> or random",
-                        PartitionKey::ENVELOPE_FIELDS.join(", ")
-                    ),
-                );
-                PartitionKey::default()
-            }),
-        };
-        let mut file = f.table("file").map(|mut t| {
-            let path = t.required_string("path").map(PathBuf::from);
-            t.finish();
-            path
-        });
-        if file.is_none() && plugin.as_deref() == Some("file") {
-            // The built-in file plugin writes `<name>.jsonl` unless told otherwise.
-            file = Some(name.as_ref().map(|n| PathBuf::from(format!("{n}.jsonl"))));
-        }
-        if let Some(Some(path)) = &file {
-            // Two writers of one file would interleave and miscount lines.
-            let normal: PathBuf = path
-                .components()
-                .filter(|c| !matches!(c, std::path::Component::CurDir))
-                .collect();
-            let owner = name.clone().unwrap_or_default();
-            if let Some(other) = files.insert(normal, owner) {
-                f.report(
-                    "file",
-                    format!(
-                        "{} is written by destination \"{other}\" too; give each destination its own file",
-                        path.display()
-                    ),
-                );
-            }
-        }
-        let mut partition_key = partition_key;
-        let kinesis = f
-            .table("kinesis")
-            .map(|k| output(k, kinesis::read, &mut partition_key));
-        let kafka = f
-            .table("kafka")
-            .map(|k| output(k, kafka::read, &mut partition_key));
-        let config = f.free_table("config");
-        let secrets = secrets(&mut f);
-        let subscription = subscription(&mut f);
-        f.finish();
-        if let (Some(name), Some(plugin)) = (name, plugin) {
-            destinations.push(DestinationConfig {
-                name,
-                plugin,
-                transforms,
-                batch,
-                retry,
-                partition_key,
-                file: file.flatten(),
-                kinesis: kinesis.flatten(),
-                kafka: kafka.flatten(),
-                config,
-                secrets,
-                subscription,
-            });
-        }
-    }
-    destinations
-}
-
-/// A destination's `secrets`: names (as for [`valid_secret_name`]) to
-/// non-empty strings.
-fn secrets(f: &mut Fields<'_, '_, '_>) -> std::collections::BTreeMap<String, Secret> {
-    let mut out = std::collections::BTreeMap::new();
-    let Some(mut table) = f.table("secrets") else {
-        return out;
-    };
-    for (name, value) in table.scalars_as_strings() {
-        if !valid_secret_name(&name) {
-            table.report(&name, "a secret's name is 1 to 64 of A-Z a-z 0-9 _ -");
-        } else if value.trim().is_empty() {
-            table.report(&name, "must not be empty");
-        } else {
-            out.insert(name, Secret::new(value));
-        }
-    }
-    table.finish();
-    out
-}
-
-/// A name in a destination's `secrets`.
-pub fn valid_secret_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }

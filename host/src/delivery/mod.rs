@@ -16,6 +16,7 @@ mod redrive;
 mod reload;
 mod replay;
 mod settle;
+mod slot;
 mod status;
 mod window;
 mod worker;

@@ -9,75 +9,13 @@ use std::time::{Duration, Instant};
 use super::DeliveryError;
 use super::failure::Failure;
 use super::settle::{Verdict, merge};
+use super::slot::Slot;
 use crate::config::{BatchConfig, Config, DestinationConfig};
 use crate::failure_codes;
 use crate::runtime::{
-    CallError, Event, Instance, Outcome, Plugin, PluginVersions, Runtime, SinkBindings, World,
-    WorldBindings,
+    CallError, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings, World,
 };
 use crate::runtime::{Destination, Transform};
-
-/// One plugin of the pipeline — the destination plugin or a transform
-/// stage: the version that runs, its config and sinks, and its instance
-/// (started on demand, replaced after a failed call).
-struct Slot<B> {
-    /// The transform's name as configured, or the destination plugin's.
-    name: String,
-    plugin: Arc<Plugin>,
-    config: String,
-    sinks: SinkBindings,
-    instance: Option<Instance<B>>,
-}
-
-impl<B: WorldBindings> Slot<B> {
-    fn new(name: String, plugin: Arc<Plugin>, config: String, sinks: SinkBindings) -> Self {
-        Self {
-            name,
-            plugin,
-            config,
-            sinks,
-            instance: None,
-        }
-    }
-
-    /// The live instance, started first if there is none or the last call
-    /// failed.
-    async fn instance(
-        &mut self,
-        runtime: &Runtime,
-        destination: &str,
-    ) -> Result<&mut Instance<B>, CallError> {
-        if self.instance.as_ref().is_none_or(Instance::is_poisoned) {
-            self.instance = None;
-            let started = runtime
-                .start(&self.plugin, destination, self.sinks.clone(), &self.config)
-                .await?;
-            self.instance = Some(started);
-        }
-        Ok(self.instance.as_mut().expect("set above"))
-    }
-
-    /// Switches to `newest` when it is another version that starts here;
-    /// true when it switched, `Err` with why it could not (the running
-    /// version stays).
-    async fn switch(
-        &mut self,
-        runtime: &Runtime,
-        destination: &str,
-        newest: Arc<Plugin>,
-    ) -> Result<bool, String> {
-        if newest.hash == self.plugin.hash {
-            return Ok(false);
-        }
-        let started = runtime
-            .start(&newest, destination, self.sinks.clone(), &self.config)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.plugin = newest;
-        self.instance = Some(started);
-        Ok(true)
-    }
-}
 
 pub struct Pipeline {
     runtime: Arc<Runtime>,

@@ -35,7 +35,8 @@ pub enum ReplayCommand {
     /// `progress`. The selection is walked a chunk at a time, so a replay
     /// of millions of events holds only one chunk in memory.
     Start {
-        selection: Selection,
+        /// Boxed: every destination's channel holds room for 32 commands.
+        selection: Box<Selection>,
         progress: Arc<ReplayProgress>,
     },
     /// Run these sequences through the transforms only and say what the

@@ -90,6 +90,9 @@ impl Worker {
 
     /// The loop; returns when the destination stops, or with the error of
     /// a progress write that could not land (nothing after it may be written).
+    /// The work of a step (a batch, a replay, a redrive, a request, a read)
+    /// runs boxed: ten thousand idle destinations each keep only this
+    /// loop's small state, not the largest step's.
     async fn deliver_from(&mut self, cursor: u64) -> Result<(), LogError> {
         let mut window = Window::new(cursor);
         let customer: Option<Arc<str>> = self.config.subscription.only_customer().map(Arc::from);
@@ -110,30 +113,30 @@ impl Worker {
                 tokio::select! {
                     _ = self.paused.changed() => {}
                     _ = self.stop.changed() => {}
-                    Some(command) = self.replays.recv() => self.accept(command, &mut queued.replays).await,
-                    Some(request) = self.operator.recv() => self.operate(request, &mut queued.redrives).await,
+                    Some(command) = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
+                    Some(request) = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
                 }
                 continue;
             }
             while let Ok(request) = self.operator.try_recv() {
-                self.operate(request, &mut queued.redrives).await;
+                Box::pin(self.operate(request, &mut queued.redrives)).await;
             }
             while let Ok(command) = self.replays.try_recv() {
-                self.accept(command, &mut queued.replays).await;
+                Box::pin(self.accept(command, &mut queued.replays)).await;
             }
-            if self.pipeline.refresh().await {
+            if Box::pin(self.pipeline.refresh()).await {
                 self.live.set_plugins(self.pipeline.plugin_ids());
             }
             // One chunk of redrive and of the oldest replay, then live
             // traffic: none of them starves the others.
-            if let Err(e) = self.redrive_step(&mut queued.redrives).await {
+            if let Err(e) = Box::pin(self.redrive_step(&mut queued.redrives)).await {
                 if matches!(e, LogError::Closed) || *self.stop.borrow() {
                     break Err(e);
                 }
                 tracing::error!(destination = %self.config.name, error = %e, "redrive step failed; retrying");
                 self.back_off(STORAGE_RETRY).await;
             }
-            self.replay_next(&mut queued.replays).await?;
+            Box::pin(self.replay_next(&mut queued.replays)).await?;
 
             let now = Instant::now();
             let room = plan::room(&window, &limits, now);
@@ -143,7 +146,7 @@ impl Worker {
                 room,
                 customer.clone(),
             );
-            let caught_up = match read.await {
+            let caught_up = match Box::pin(read).await {
                 Ok(read) => self.push(&mut window, read),
                 Err(LogError::Closed) => break Ok(()),
                 Err(e) => {
@@ -155,7 +158,7 @@ impl Worker {
             window.evict(now, limits.loaded_bytes);
             match plan::next_step(&window, &self.config.batch, caught_up, now) {
                 Step::Wait { reload, .. } if !reload.is_empty() => {
-                    self.reload(&mut window, reload).await;
+                    Box::pin(self.reload(&mut window, reload)).await;
                 }
                 // More is in the log and there is room for it (e.g. waiting
                 // events were just evicted): read it before sleeping.
@@ -190,7 +193,7 @@ impl Worker {
                         room,
                         customer.clone(),
                     ));
-                    self.deliver(&mut window, batch).await?;
+                    Box::pin(self.deliver(&mut window, batch)).await?;
                     written = window.cursor();
                     match ahead.await {
                         Ok(Ok(read)) => {
@@ -240,8 +243,8 @@ impl Worker {
             changed = committed.changed(), if caught_up => return changed.is_ok(),
             _ = self.stop.changed() => {}
             _ = self.paused.changed() => {}
-            Some(request) = self.operator.recv() => self.operate(request, &mut queued.redrives).await,
-            Some(command) = self.replays.recv() => self.accept(command, &mut queued.replays).await,
+            Some(request) = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
+            Some(command) = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
         }
         true
     }
@@ -252,7 +255,7 @@ impl Worker {
             ReplayCommand::Start {
                 selection,
                 progress,
-            } => replays.push_back(ActiveReplay::new(selection, progress)),
+            } => replays.push_back(ActiveReplay::new(*selection, progress)),
             ReplayCommand::DryRun { sequences, reply } => {
                 let _ = reply.send(self.dry_run(sequences).await);
             }
