@@ -40,6 +40,21 @@ async fn destination_state(server: &Server, id: &str) -> Value {
         .clone()
 }
 
+/// None of `secrets` is in the (stopped) server's redb file or its log.
+fn assert_nowhere_at_rest(server: &Server, secrets: &[&str]) {
+    let bytes = std::fs::read(server.data_dir().join("pushrail.redb")).unwrap();
+    for secret in secrets {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is in the redb file"
+        );
+        assert!(
+            !server.server_log().contains(secret),
+            "{secret} is in the log"
+        );
+    }
+}
+
 /// Reads the customer destinations table of the redb file, lets `swap`
 /// look at or change the rows, and writes them back.
 fn tamper(server: &Server, swap: impl FnOnce(&mut Vec<((String, String), Value)>)) {
@@ -129,17 +144,7 @@ async fn secrets_are_sealed_at_rest_and_bound_to_their_place() {
 
     // The file and the log: no secret in plaintext.
     assert_eq!(server.stop(), Some(0), "{}", server.server_log());
-    let bytes = std::fs::read(server.data_dir().join("pushrail.redb")).unwrap();
-    for secret in [PASSWORD, SECRET_KEY, "another-password-1"] {
-        assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{secret} is in the redb file"
-        );
-        assert!(
-            !server.server_log().contains(secret),
-            "{secret} is in the log"
-        );
-    }
+    assert_nowhere_at_rest(&server, &[PASSWORD, SECRET_KEY, "another-password-1"]);
 
     // A sealed secret copied into another destination's row does not open
     // there: that destination fails, the others run.
@@ -328,18 +333,10 @@ async fn plugin_destinations_take_offered_plugins_and_seal_their_secrets() {
 
     let (_, list) = server.get("/v1/customers/acct_p/destinations").await;
     assert_eq!(server.stop(), Some(0), "{}", server.server_log());
-    let bytes = std::fs::read(server.data_dir().join("pushrail.redb")).unwrap();
     for secret in [SIGNING, BEARER] {
         for shown in [&plugin, &oauth, &list] {
             assert!(!shown.to_string().contains(secret), "{shown}");
         }
-        assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{secret} is in the redb file"
-        );
-        assert!(
-            !server.server_log().contains(secret),
-            "{secret} is in the log"
-        );
     }
+    assert_nowhere_at_rest(&server, &[SIGNING, BEARER]);
 }

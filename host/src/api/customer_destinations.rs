@@ -80,11 +80,7 @@ pub async fn replace(
     let old = find(&state, customer_id.clone(), id.clone()).await?;
     // A `startFrom` is for new destinations: this one goes on from its cursor.
     let (_, prepared) = prepare(&state, &customer_id, &id, body).await?;
-    let stored = CustomerDestination {
-        spec: prepared.spec,
-        ..old.clone()
-    };
-    let view = apply(&state, stored, prepared.config, Some(old), |_| Ok(())).await?;
+    let view = apply_over(&state, old, prepared).await?;
     tracing::info!(customer = %customer_id, destination = %id, "customer destination replaced");
     Ok(Json(view))
 }
@@ -118,11 +114,7 @@ pub async fn update(
         unreachable!("a stored destination is an object, and so is the patch")
     };
     let prepared = ready(&state, &customer_id, &id, spec, ErrorCode::PatchConflict).await?;
-    let stored = CustomerDestination {
-        spec: prepared.spec,
-        ..old.clone()
-    };
-    let view = apply(&state, stored, prepared.config, Some(old), |_| Ok(())).await?;
+    let view = apply_over(&state, old, prepared).await?;
     tracing::info!(customer = %customer_id, destination = %id, "customer destination patched");
     Ok(Json(view))
 }
@@ -198,6 +190,20 @@ async fn ready(
     )
     .map_err(|mut problems| field_error(code, problems.remove(0)))?;
     Ok(Prepared { spec, config })
+}
+
+/// Runs `prepared` in place of `old`: same id and creation time, and it
+/// goes on from the old one's cursor.
+async fn apply_over(
+    state: &AppState,
+    old: CustomerDestination,
+    prepared: Prepared,
+) -> Result<DestinationView, ApiError> {
+    let stored = CustomerDestination {
+        spec: prepared.spec,
+        ..old.clone()
+    };
+    apply(state, stored, prepared.config, Some(old), |_| Ok(())).await
 }
 
 /// Stores `stored` (after `before`, in the same blocking call) and runs it
