@@ -194,6 +194,46 @@ async fn each_customers_topic_gets_only_its_own_events() {
             .all(|a| a["destination"] == b["status"]["name"])
     );
 
+    // Every route of a customer destination, as the served document lists
+    // them (so a new route is covered the day it is added): B's token on
+    // A's destination, under A and under B, is not found, and changes nothing.
+    let (_, doc) = server.get("/openapi.json").await;
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(rest) =
+            path.strip_prefix("/v1/customers/{customer_id}/destinations/{destination_id}")
+        else {
+            continue;
+        };
+        for method in item.as_object().unwrap().keys() {
+            for owner in ["acct_a", "acct_b"] {
+                let concrete = format!("/v1/customers/{owner}/destinations/{a_id}{rest}")
+                    .replace("{event_id}", "evt_x")
+                    .replace("{replay_id}", "rpl_x");
+                let (status, body) = server
+                    .send_as(
+                        &b_token,
+                        &method.to_uppercase(),
+                        &concrete,
+                        json!({"auth": {"mode": "NONE"}}),
+                    )
+                    .await;
+                assert_eq!(
+                    (status, body["error"]["code"].as_str()),
+                    (404, Some("not_found")),
+                    "{method} {concrete}: {body}"
+                );
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried >= 28, "every route, both ways: {tried}");
+    let (_, a_now) = server
+        .get(&format!("/v1/customers/acct_a/destinations/{a_id}"))
+        .await;
+    assert_eq!(a_now["spec"], a["spec"], "A's destination untouched");
+    assert_eq!(a_now["status"]["paused"], false);
+
     // B replays its own destination and follows it with its own token.
     let b_path = format!(
         "/v1/customers/acct_b/destinations/{}",
