@@ -45,7 +45,23 @@ pub struct Kinesis {
 }
 
 impl Kinesis {
+    /// Starts kinesis-local on free ports and waits until it answers the
+    /// Kinesis API. A port chosen free can be taken by another test's
+    /// server before kinesis-local binds it (it then exits, and a plain
+    /// connect would have reached the other server): that start is
+    /// retried on other ports.
     pub async fn start() -> Self {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start().await {
+                Ok(kinesis) => return kinesis,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("kinesis-local did not start: {failures:?}");
+    }
+
+    async fn try_start() -> Result<Self, String> {
         let main = ensure_installed();
         let port = free_port();
         let tls_port = free_port();
@@ -62,16 +78,29 @@ impl Kinesis {
             .stderr(Stdio::null())
             .spawn()
             .expect("start kinesis-local with node");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "kinesis-local did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let client = client(&format!("http://127.0.0.1:{port}"));
-        Self {
+        // Dropped on failure: the child is killed.
+        let mut kinesis = Self {
             port,
             child,
             client,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = kinesis.child.try_wait() {
+                return Err(format!("kinesis-local on port {port} exited: {status}"));
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && kinesis.client.list_streams().send().await.is_ok()
+            {
+                return Ok(kinesis);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "kinesis-local on port {port} did not answer in 60 s"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
