@@ -46,12 +46,7 @@ pub fn customer_destination(
         customer,
         id,
     };
-    let customer = Owner {
-        customer,
-        external_id,
-        plugins,
-    };
-    let table = to_table(&customer, id, spec, &secrets)?;
+    let table = to_table(customer, external_id, plugins, id, spec, &secrets)?;
     let mut config = read_destination(table)
         .map_err(|problems| problems.into_iter().map(from_toml).collect::<Vec<_>>())?;
     // Read from the JSON itself, not through TOML, which has no null.
@@ -105,26 +100,14 @@ const COMMON: &[(&str, &str)] = &[
     ("eventTypes", "event_types"),
 ];
 
-/// Whose destination it is, and what that customer may choose.
-struct Owner<'a> {
-    customer: &'a str,
-    /// The customer's external ID, which an assumed role is asked with.
-    external_id: &'a str,
-    /// The plugins a `PLUGIN` destination may use.
-    plugins: &'a [String],
-}
-
 fn to_table(
-    owner: &Owner<'_>,
+    customer: &str,
+    external_id: &str,
+    plugins: &[String],
     id: &str,
     spec: &Value,
     secrets: &Opener<'_>,
 ) -> Result<toml::Table, Vec<SpecProblem>> {
-    let Owner {
-        customer,
-        external_id,
-        plugins,
-    } = *owner;
     let problem = |field: &str, message: String| {
         vec![SpecProblem {
             field: field.to_owned(),
@@ -264,41 +247,31 @@ fn to_table(
                     }
                 }
             }
+            // Every mode may use TLS, and each is the file's mode in capitals.
+            auth_known.push("tls");
+            if let Some(tls) = auth.and_then(|a| a.get("tls")) {
+                set(&mut table, "kafka.auth.tls", to_toml(tls));
+            }
+            let mode = match auth_mode {
+                "" => "none".to_owned(),
+                mode => mode.to_ascii_lowercase(),
+            };
+            set(&mut table, "kafka.auth.mode", toml::Value::String(mode));
             match auth_mode {
-                "" | "NONE" => {
-                    auth_known.push("tls");
-                    set(
-                        &mut table,
-                        "kafka.auth.mode",
-                        toml::Value::String("none".into()),
-                    );
-                    if let Some(tls) = auth.and_then(|a| a.get("tls")) {
-                        set(&mut table, "kafka.auth.tls", to_toml(tls));
-                    }
-                }
+                "" | "NONE" => {}
                 "SASL_PLAIN" | "SASL_SCRAM_SHA_256" | "SASL_SCRAM_SHA_512" => {
                     let auth = auth.expect("a mode means an object");
-                    auth_known.extend(["tls", "username", "password"]);
-                    let mode = auth_mode.to_ascii_lowercase();
-                    set(&mut table, "kafka.auth.mode", toml::Value::String(mode));
+                    auth_known.extend(["username", "password"]);
                     if let Some(username) = auth.get("username") {
                         set(&mut table, "kafka.auth.username", to_toml(username));
                     }
                     if let Some(password) = secrets.open(auth, "auth.password")? {
                         set(&mut table, "kafka.auth.password", password);
                     }
-                    if let Some(tls) = auth.get("tls") {
-                        set(&mut table, "kafka.auth.tls", to_toml(tls));
-                    }
                 }
                 "SASL_OAUTHBEARER" => {
                     let auth = auth.expect("a mode means an object");
-                    auth_known.extend(["tls", "token", "principal", "tokenLifetimeSeconds"]);
-                    set(
-                        &mut table,
-                        "kafka.auth.mode",
-                        toml::Value::String("sasl_oauthbearer".into()),
-                    );
+                    auth_known.extend(["token", "principal", "tokenLifetimeSeconds"]);
                     if let Some(token) = secrets.open(auth, "auth.token")? {
                         set(&mut table, "kafka.auth.token", token);
                     }
@@ -312,9 +285,6 @@ fn to_table(
                             "kafka.auth.token_lifetime",
                             toml::Value::String(format!("{seconds}s")),
                         );
-                    }
-                    if let Some(tls) = auth.get("tls") {
-                        set(&mut table, "kafka.auth.tls", to_toml(tls));
                     }
                 }
                 other => {
