@@ -167,6 +167,50 @@ async fn not_leader_and_request_timeouts_are_retried_in_order_and_delivered_once
     assert_eq!(status["deadLetters"], 0, "{status}");
 }
 
+/// Several batches in flight at once (small batches, brokers 100 ms away)
+/// while the cluster fails produce requests with retryable errors: each
+/// batch holds keys no other batch in flight holds, so every event lands
+/// once and in order per key. The destination's status shows more events
+/// in flight than one batch holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_keep_order_per_key_across_broker_errors() {
+    let cluster = mock_cluster(3, "piped", 4);
+    for broker in 1..=3 {
+        cluster
+            .broker_round_trip_time(broker, Duration::from_millis(100))
+            .unwrap();
+    }
+    let brokers = cluster.bootstrap_servers();
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        errors.push(RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+        errors.push(RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    }
+    cluster.request_errors(RDKafkaApiKey::Produce, &errors);
+    let config = destination("piped", &brokers, "piped", "").replace(
+        "batch = { linger = \"20ms\" }",
+        "batch = { max_events = 10, in_flight = 4, linger = \"20ms\" }",
+    );
+    let server = Server::start_with("", &config).await;
+    let mut posted = Vec::new();
+    for chunk in events(600, 100, "piped").chunks(200) {
+        posted.extend(post_batch(&server, chunk.to_vec()).await);
+    }
+    let mut most_in_flight = 0;
+    eventually(120, "600 events delivered", async || {
+        let (_, status) = server.get("/v1/destinations/piped").await;
+        most_in_flight = most_in_flight.max(status["inFlight"].as_u64().unwrap_or(0));
+        (status["lagEvents"] == 0 && status["inFlight"] == 0).then_some(())
+    })
+    .await;
+    let records = wait_for_records(&brokers, "piped", 600).await;
+    assert_exactly_once_in_order(&records, &posted);
+    assert!(
+        most_in_flight > 10,
+        "more than one batch of 10 was in flight: at most {most_in_flight} events"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_authorization_failure_dead_letters_and_redrive_delivers_in_order() {
     let cluster = mock_cluster(1, "orders", 1);

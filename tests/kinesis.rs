@@ -242,6 +242,111 @@ async fn strict_ordering_survives_partial_failure() {
     );
 }
 
+/// Several batches in flight at once (small batches, every call held
+/// 100 ms as by a far-away endpoint) while every third record is throttled
+/// once: a batch holds keys no other batch in flight holds, so a throttled
+/// record's later events wait behind it and order per key survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_keep_order_per_key_across_throttling() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("piped", 4).await;
+    let proxy = Proxy::start_delayed(
+        &kinesis.url(),
+        every_third_once(),
+        std::time::Duration::from_millis(100),
+    )
+    .await;
+    let config = destination("piped", &proxy.url(), "piped", "", QUICK_RETRY).replace(
+        "batch = { linger = \"20ms\" }",
+        "batch = { max_events = 10, in_flight = 4, linger = \"20ms\" }",
+    );
+    let server = Server::start_with("", &config).await;
+    post_batch(&server, events(400, 100, "piped")).await;
+
+    let records = wait_for_records(&kinesis, "piped", 400).await;
+    assert_exactly_once_in_order(&records, 400, true);
+    let calls = proxy.calls();
+    assert!(
+        calls.iter().map(|c| c.failed).sum::<usize>() >= 40,
+        "throttling was injected: {calls:?}"
+    );
+    // One batch of 10 distinct keys is one call: more than one call at a
+    // time means more than one batch in flight.
+    assert!(
+        proxy.most_concurrent_calls() >= 3,
+        "batches were in flight together: at most {} calls at once",
+        proxy.most_concurrent_calls()
+    );
+}
+
+/// `kill -9` while several batches are in flight and one key is throttled
+/// (it holds the cursor at the first event while other keys flow past):
+/// after the restart every event lands, and what lands twice is at most the
+/// batches that were in flight and the one progress write behind them
+/// (`batch.in_flight` + 1 batches past the last durable commit, as the
+/// README says) — not the events finished past the cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_with_batches_in_flight_redelivers_at_most_those_batches() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("crash", 4).await;
+    let throttled = Arc::new(AtomicBool::new(true));
+    let rule = {
+        let throttled = throttled.clone();
+        Box::new(move |_: usize, data: &Value, _: u32| {
+            throttled.load(Ordering::SeqCst) && data["customerExternalId"] == "acct_0"
+        })
+    };
+    let proxy =
+        Proxy::start_delayed(&kinesis.url(), rule, std::time::Duration::from_millis(400)).await;
+    let config = destination("crash", &proxy.url(), "crash", "", QUICK_RETRY).replace(
+        "batch = { linger = \"20ms\" }",
+        "batch = { max_events = 10, in_flight = 4, linger = \"20ms\" }",
+    );
+    let mut server = Server::start_with("", &config).await;
+    post_batch(&server, events(300, 100, "crash")).await;
+    // Some batches landed and were recorded, three or more are out.
+    eventually(60, "3 calls in flight after 8 landed", async || {
+        (proxy.calls().len() >= 8 && proxy.concurrent_calls() >= 3).then_some(())
+    })
+    .await;
+    // Delivery progress is made durable with the next ingest commit (or
+    // within a second): this post's makes what was recorded so far durable.
+    post_batch(&server, events(1, 1, "last")).await;
+    server.kill9();
+    server.restart().await;
+    let (_, status) = server.get("/v1/destinations/crash").await;
+    assert_eq!(status["cursor"], 1, "acct_0's first event held the cursor");
+    throttled.store(false, Ordering::SeqCst);
+
+    eventually(60, "nothing left to deliver", async || {
+        let (_, status) = server.get("/v1/destinations/crash").await;
+        (status["cursor"] == 302 && status["inFlight"] == 0).then_some(())
+    })
+    .await;
+    let records = kinesis.read_all("crash").await;
+    let mut sequences: Vec<u64> = records
+        .iter()
+        .map(|r| r.data["sequence"].as_u64().unwrap())
+        .collect();
+    sequences.sort_unstable();
+    sequences.dedup();
+    assert_eq!(
+        sequences,
+        (1..=301).collect::<Vec<u64>>(),
+        "nothing skipped"
+    );
+    let twice = records.len() - 301;
+    // Four batches out, one being recorded, and one more that may have
+    // come back between the 202 and the kill.
+    assert!(
+        twice <= (4 + 2) * 10,
+        "{twice} events landed twice: more than the batches in flight"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relaxed_ordering_retries_failed_records_until_all_land() {
     let kinesis = Kinesis::start().await;

@@ -225,6 +225,17 @@ impl Subscription {
 }
 
 impl DestinationConfig {
+    /// Whether a key's events must wait for its batch in flight before
+    /// they go: everywhere order per key is promised across retries, i.e.
+    /// except Kinesis `ordering = "relaxed"`, which already lets a retried
+    /// record land after a later one of its key (docs/delivery.md).
+    pub fn one_batch_per_key(&self) -> bool {
+        !self
+            .kinesis
+            .as_ref()
+            .is_some_and(|k| k.ordering == KinesisOrdering::Relaxed)
+    }
+
     /// What the plugin's `init` receives: the destination's table as JSON,
     /// without anything secret.
     pub fn plugin_settings(&self) -> serde_json::Value {
@@ -294,6 +305,10 @@ pub struct BatchConfig {
     pub max_bytes: usize,
     /// How long a partial batch waits for more events.
     pub linger: Duration,
+    /// Most batches handed to the plugins and not settled yet. Each holds
+    /// keys no other one in flight holds, so order per key does not depend
+    /// on how the sink orders concurrent calls.
+    pub in_flight: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,11 +2,14 @@
 //! For PutRecords it removes the records a rule picks, forwards the rest,
 //! and merges ProvisionedThroughputExceededException entries for the removed
 //! ones into the real response — a real partial failure as Kinesis reports
-//! it. It also counts calls and can refuse connections (server down).
+//! it. It also counts calls, can hold each PutRecords call for a while (a
+//! far-away endpoint), and can refuse connections (server down).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,6 +37,11 @@ struct Shared {
     headers: Mutex<Vec<HeaderMap>>,
     bodies: Mutex<Vec<Vec<u8>>>,
     http: reqwest::Client,
+    /// How long each PutRecords call is held before it is forwarded.
+    delay: Duration,
+    /// PutRecords calls being handled now, and the most at once.
+    open: AtomicUsize,
+    most_open: AtomicUsize,
 }
 
 pub struct Proxy {
@@ -44,7 +52,15 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: &str, rule: Rule) -> Self {
+        Self::start_delayed(upstream, rule, Duration::ZERO).await
+    }
+
+    /// Holds each PutRecords call for `delay` before forwarding it.
+    pub async fn start_delayed(upstream: &str, rule: Rule, delay: Duration) -> Self {
         let shared = Arc::new(Shared {
+            delay,
+            open: AtomicUsize::new(0),
+            most_open: AtomicUsize::new(0),
             upstream: upstream.to_owned(),
             rule,
             seen: Mutex::default(),
@@ -89,6 +105,16 @@ impl Proxy {
         }));
     }
 
+    /// The most PutRecords calls the proxy was handling at once.
+    pub fn most_concurrent_calls(&self) -> usize {
+        self.shared.most_open.load(Ordering::SeqCst)
+    }
+
+    /// PutRecords calls the proxy is handling now.
+    pub fn concurrent_calls(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.shared.calls.lock().unwrap().clone()
     }
@@ -126,6 +152,13 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     if !target.ends_with(".PutRecords") {
         shared.bodies.lock().unwrap().push(body.to_vec());
         return forward(&shared, &headers, body.to_vec()).await;
+    }
+    let open = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.most_open.fetch_max(open, Ordering::SeqCst);
+    // Counted down however the call ends (the client may hang up).
+    let _open = Open(&shared.open);
+    if !shared.delay.is_zero() {
+        tokio::time::sleep(shared.delay).await;
     }
     let mut request: Value = serde_json::from_slice(&body).expect("PutRecords is JSON");
     let records = request["Records"].as_array().cloned().unwrap_or_default();
@@ -194,6 +227,14 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         serde_json::to_vec(&body).unwrap(),
     )
         .into_response()
+}
+
+struct Open<'a>(&'a AtomicUsize);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn forward(shared: &Shared, headers: &HeaderMap, body: Vec<u8>) -> Response {

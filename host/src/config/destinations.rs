@@ -9,6 +9,11 @@ use super::fields::{Context, Fields};
 use super::read::section;
 use super::*;
 
+/// Batches a destination keeps in flight unless its `batch.in_flight` says
+/// otherwise: enough to keep a sink a network round trip away busy while
+/// the next batch is read and transformed.
+const DEFAULT_IN_FLIGHT: usize = 4;
+
 /// Reads one destination table built in code (a customer's, from its API
 /// JSON) with exactly the rules of the config file. Its strings are taken
 /// as they are (no `${VAR}` expansion: the caller escapes `$`); problems
@@ -78,6 +83,7 @@ pub(super) fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<Destinat
                 max_events,
                 max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
                 linger: b.duration("linger", Duration::from_millis(100)),
+                in_flight: b.integer("in_flight", DEFAULT_IN_FLIGHT as u64, 1..=64) as usize,
             }
         });
         let retry = section(f.table("retry"), |r| {

@@ -6,6 +6,8 @@ mod backoff;
 pub use backoff::wait as backoff_wait;
 mod controls;
 mod failure;
+mod flights;
+mod lanes;
 mod partition_key;
 mod pipeline;
 mod plan;
@@ -180,6 +182,7 @@ impl Delivery {
         let (stop, stopped) = watch::channel(false);
         let live = Arc::new(LiveStatus::default());
         live.set_plugins(pipeline.plugin_ids());
+        let lanes = lanes::Lanes::new(pipeline, destination.batch.in_flight);
         Ok(Prepared {
             control: Control {
                 operator,
@@ -195,7 +198,7 @@ impl Delivery {
                 paused: pause,
                 config: destination.clone(),
                 log: self.log.clone(),
-                pipeline,
+                lanes,
                 writer: ProgressWriter::new(
                     self.log.clone(),
                     destination.name.clone(),

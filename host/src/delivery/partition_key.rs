@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn the_record_and_the_plugin_event_read_the_same() {
         let record = record();
-        let event = crate::delivery::worker::to_plugin_event(&record);
+        let event = crate::delivery::flights::to_plugin_event(&record);
         for path in [
             "customerExternalId",
             "payload.order.n",

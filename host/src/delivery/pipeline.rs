@@ -105,6 +105,27 @@ impl Pipeline {
         Ok(pipeline)
     }
 
+    /// Another pipeline of the same plugins, config and sinks, without
+    /// instances: a lane for one more batch in flight. It follows the same
+    /// plugin versions and compares its own with the newest at its first
+    /// [`Pipeline::refresh`], so a copy of an older one catches up.
+    pub fn spare(&self) -> Self {
+        let plugin_versions = self.plugin_versions.as_ref().map(|(versions, _)| {
+            let mut seen = versions.subscribe();
+            seen.mark_changed();
+            (versions.clone(), seen)
+        });
+        Self {
+            runtime: self.runtime.clone(),
+            destination: self.destination.clone(),
+            output: self.output.spare(),
+            stages: self.stages.iter().map(Slot::spare).collect(),
+            call_times: BTreeMap::new(),
+            plugin_versions,
+            admitted: None,
+        }
+    }
+
     /// Drops every plugin instance; the next call starts fresh ones (tens
     /// of µs each). An idle destination so holds no instance memory: with
     /// thousands of customer destinations, most are idle at any time.

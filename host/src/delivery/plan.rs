@@ -39,20 +39,14 @@ pub struct Limits {
 
 impl Limits {
     pub fn for_batch(batch: &BatchConfig) -> Self {
+        // The batches in flight and the read-ahead behind them.
+        let batches = batch.in_flight + AHEAD_BATCHES;
         Self {
-            movable_events: batch.max_events * AHEAD_BATCHES,
+            movable_events: batch.max_events * batches,
             // Room for the read-ahead even when batches are large.
-            loaded_bytes: MAX_LOADED_BYTES.max(batch.max_bytes * (AHEAD_BATCHES + 1)),
+            loaded_bytes: MAX_LOADED_BYTES.max(batch.max_bytes * (batches + 1)),
             open_events: MAX_OPEN_EVENTS,
             read_chunk: batch.max_events.max(READ_CHUNK),
-        }
-    }
-
-    /// The same limits with room for one more batch (read while it is out).
-    pub fn with_batch_out(self, events: usize) -> Self {
-        Self {
-            movable_events: self.movable_events + events,
-            ..self
         }
     }
 }
@@ -98,8 +92,14 @@ pub enum Step {
 
 /// The next step: a full batch goes at once, a partial one only when the
 /// log has nothing more and its oldest fresh event lingered long enough.
-pub fn next_step(window: &Window, batch: &BatchConfig, caught_up: bool, now: Instant) -> Step {
-    let selection = window.select(now, batch.max_events, batch.max_bytes);
+pub fn next_step(
+    window: &Window,
+    batch: &BatchConfig,
+    one_batch_per_key: bool,
+    caught_up: bool,
+    now: Instant,
+) -> Step {
+    let selection = window.select(now, batch.max_events, batch.max_bytes, one_batch_per_key);
     if !selection.reload.is_empty() {
         return Step::Wait {
             until: Some(now),
@@ -141,6 +141,7 @@ mod tests {
             max_events,
             max_bytes: 5 << 20,
             linger: Duration::from_millis(100),
+            in_flight: 1,
         }
     }
 
@@ -164,7 +165,7 @@ mod tests {
             let room = room(&w, &limits, now);
             assert!(room.events >= 500, "room for a batch: {room:?}");
             push(&mut w, next, next + 499, "other", now);
-            let Step::Send(sent) = next_step(&w, &batch(500), false, now) else {
+            let Step::Send(sent) = next_step(&w, &batch(500), true, false, now) else {
                 panic!("a full batch of other keys goes at once");
             };
             assert_eq!(sent.len(), 500);
@@ -207,24 +208,24 @@ mod tests {
         let mut w = Window::new(1);
         push(&mut w, 1, 3, "a", now);
         assert_eq!(
-            next_step(&w, &batch(500), true, now),
+            next_step(&w, &batch(500), true, true, now),
             Step::Wait {
                 until: Some(now + Duration::from_millis(100)),
                 reload: vec![]
             }
         );
         assert_eq!(
-            next_step(&w, &batch(500), false, now),
+            next_step(&w, &batch(500), true, false, now),
             Step::Send(vec![1, 2, 3]),
             "more is in the log: no point waiting"
         );
         let later = now + Duration::from_millis(100);
         assert_eq!(
-            next_step(&w, &batch(500), true, later),
+            next_step(&w, &batch(500), true, true, later),
             Step::Send(vec![1, 2, 3])
         );
         assert_eq!(
-            next_step(&w, &batch(3), true, now),
+            next_step(&w, &batch(3), true, true, now),
             Step::Send(vec![1, 2, 3]),
             "a full batch goes at once"
         );
@@ -239,7 +240,7 @@ mod tests {
         w.retry(1, 1, now + Duration::from_secs(2));
         w.retry(2, 0, now);
         assert_eq!(
-            next_step(&w, &batch(500), true, now),
+            next_step(&w, &batch(500), true, true, now),
             Step::Wait {
                 until: Some(now + Duration::from_secs(2)),
                 reload: vec![]

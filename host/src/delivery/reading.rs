@@ -19,8 +19,10 @@ impl Worker {
             if record.sequence <= window.read_through() {
                 continue;
             }
-            if !self.config.subscription.selects(&record) {
-                // Not this destination's: passed over, never sent.
+            // Not this destination's, or finished before a restart: passed over.
+            if !self.config.subscription.selects(&record)
+                || window.finished_already(record.sequence)
+            {
                 window.pass_over(record.sequence);
                 continue;
             }

@@ -14,11 +14,12 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
 use super::backoff;
+use super::flights::to_plugin_event;
 use super::plan::STORAGE_RETRY;
 use super::reading::blocking;
 use super::settle::{Next, Run};
 use super::status::LastError;
-use super::worker::{Worker, to_plugin_event};
+use super::worker::Worker;
 use crate::log::{AttemptOutcome, EventRecord, LogError, Selection, format_time};
 
 /// A replay chunk's outcomes, counted.
@@ -336,7 +337,8 @@ impl Worker {
                 });
                 continue;
             }
-            let (records, error) = match self.pipeline.transform(to_plugin_event(&record)).await {
+            let (records, error) = match self.lanes.home().transform(to_plugin_event(&record)).await
+            {
                 Ok(events) => (
                     events
                         .iter()

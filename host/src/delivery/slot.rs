@@ -33,6 +33,17 @@ impl<B: WorldBindings> Slot<B> {
         }
     }
 
+    /// The same plugin, config and sinks, without an instance (one starts
+    /// with the first call).
+    pub(super) fn spare(&self) -> Self {
+        Self::new(
+            self.name.clone(),
+            self.plugin.clone(),
+            self.config.clone(),
+            self.sinks.clone(),
+        )
+    }
+
     /// The live instance, started first if there is none or the last call
     /// failed.
     pub(super) async fn instance(

@@ -9,7 +9,7 @@
 //! can be evicted (their record dropped, their place kept) and are read
 //! from the log again when their turn comes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,6 +53,9 @@ pub struct Window {
     read_through: u64,
     /// Bytes of the records held in memory (evicted ones not counted).
     loaded_bytes: usize,
+    /// Events past the starting cursor that were finished before this
+    /// start (see [`crate::log::Resume`]): passed over when read.
+    finished_ahead: BTreeSet<u64>,
 }
 
 impl Window {
@@ -62,6 +65,19 @@ impl Window {
             read_through: cursor.saturating_sub(1),
             ..Self::default()
         }
+    }
+
+    /// A window that resumes where the log says delivery stopped.
+    pub fn resume(resume: crate::log::Resume) -> Self {
+        Self {
+            finished_ahead: resume.finished,
+            ..Self::new(resume.cursor)
+        }
+    }
+
+    /// True (once) for an event finished before this start.
+    pub fn finished_already(&mut self, sequence: u64) -> bool {
+        self.finished_ahead.remove(&sequence)
     }
 
     /// Unfinished events, loaded or evicted.
@@ -103,8 +119,15 @@ impl Window {
 
     /// The next batch: due events in log order, at most `max_events` and
     /// `max_bytes` (one oversize event still goes alone), skipping every
-    /// event whose key has an earlier unfinished event that cannot go now.
-    pub fn select(&self, now: Instant, max_events: usize, max_bytes: usize) -> Selection {
+    /// event whose key has an earlier unfinished event that cannot go now:
+    /// waiting for a retry, or in flight when `one_batch_per_key`.
+    pub fn select(
+        &self,
+        now: Instant,
+        max_events: usize,
+        max_bytes: usize,
+        one_batch_per_key: bool,
+    ) -> Selection {
         let mut blocked: HashSet<&str> = HashSet::new();
         let mut selection = Selection::default();
         let mut bytes = 0;
@@ -112,7 +135,13 @@ impl Window {
             if blocked.contains(&*entry.key) {
                 continue;
             }
-            if entry.in_flight || entry.due > now {
+            if entry.in_flight {
+                if one_batch_per_key {
+                    blocked.insert(&entry.key);
+                }
+                continue;
+            }
+            if entry.due > now {
                 blocked.insert(&entry.key);
                 continue;
             }
@@ -298,7 +327,7 @@ pub(crate) mod tests {
     }
 
     fn batch(w: &Window, now: Instant, max: usize) -> Vec<u64> {
-        w.select(now, max, 1 << 20).batch
+        w.select(now, max, 1 << 20, true).batch
     }
 
     #[test]
@@ -332,6 +361,20 @@ pub(crate) mod tests {
         assert_eq!(batch(&w, now, 10), [4], "a waits for 1; b and c may go");
         assert_eq!(w.waiting(now), 0, "in flight is not waiting");
         assert_eq!(w.next_due(), Some(now), "4 is due");
+    }
+
+    #[test]
+    fn without_one_batch_per_key_a_keys_later_events_go_while_it_is_in_flight() {
+        let now = Instant::now();
+        let mut w = window(&["a", "b", "a", "c"], now);
+        w.send(&[1, 2]);
+        assert_eq!(w.select(now, 10, 1 << 20, false).batch, [3, 4]);
+        w.retry(1, 1, now + Duration::from_secs(5));
+        assert_eq!(
+            w.select(now, 10, 1 << 20, false).batch,
+            [4],
+            "a key waiting for a retry still holds back its later events"
+        );
     }
 
     #[test]
@@ -376,7 +419,7 @@ pub(crate) mod tests {
         assert!(w.get(4).record.is_some(), "a is not waiting");
         assert_eq!(w.evict(now, 0), 0, "heads and movable events stay");
         let later = now + Duration::from_secs(6);
-        let selection = w.select(later, 10, 1 << 20);
+        let selection = w.select(later, 10, 1 << 20, true);
         assert_eq!(
             selection.batch,
             [1, 4],
@@ -393,9 +436,9 @@ pub(crate) mod tests {
         let now = Instant::now();
         let mut w = window(&["a", "b", "c", "d"], now);
         assert_eq!(batch(&w, now, 2), [1, 2]);
-        assert_eq!(w.select(now, 10, 250).batch, [1, 2], "byte limit");
+        assert_eq!(w.select(now, 10, 250, true).batch, [1, 2], "byte limit");
         assert_eq!(
-            w.select(now, 10, 50).batch,
+            w.select(now, 10, 50, true).batch,
             [1],
             "one oversize event still goes alone"
         );

@@ -1,6 +1,8 @@
 //! One worker per destination: read from the cursor, batch, transform,
 //! deliver, settle every outcome, and advance the cursor past finished
 //! events only. A retryable failure holds back its key; other keys flow.
+//! Up to `batch.in_flight` batches are out at once, each on its own lane
+//! ([`Lanes`]) and task ([`Flights`]), holding keys no other one holds.
 //!
 //! The loop only carries out decisions: what to read and send is
 //! [`plan`](super::plan), the window of unfinished events is
@@ -9,24 +11,25 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
 use super::backoff;
+use super::flights::{Cargo, Flight, Flights, Landed, attempt_on, fly};
+use super::lanes::Lanes;
 use super::pipeline::Pipeline;
 use super::plan::{self, Limits, STORAGE_RETRY, Step};
 use super::progress::ProgressWriter;
 use super::reading::{blocking, read_next};
 use super::redrive::Operator;
 use super::replay::{ActiveReplay, ReplayCommand};
-use super::settle::{Attempted, Item, Next, Run, Settled, settle};
+use super::settle::{Item, Next, Run, Settled};
 use super::status::LiveStatus;
 use super::window::Window;
 use crate::config::DestinationConfig;
-use crate::log::{DeliveryProgress, EventRecord, Log, LogError, format_time};
+use crate::log::{DeliveryProgress, EventRecord, Log, LogError, Resume};
 use crate::metrics::Metrics;
-use crate::runtime::Event;
 
 /// How long a destination waits with nothing to do before it lets its
 /// plugin instances go (restarting one costs tens of µs; thousands of
@@ -36,7 +39,8 @@ const IDLE_RELEASE: Duration = Duration::from_secs(5);
 pub struct Worker {
     pub config: DestinationConfig,
     pub log: Log,
-    pub pipeline: Pipeline,
+    /// Copies of the destination's pipeline, one per batch in flight.
+    pub lanes: Lanes,
     pub stop: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
     /// Redrive and discard requests.
@@ -68,15 +72,15 @@ impl Queued {
 impl Worker {
     pub async fn run(mut self) {
         let name = self.config.name.clone();
-        let cursor = match blocking(&self.log, move |log| log.cursor(&name)).await {
-            Ok(cursor) => cursor,
+        let resume = match blocking(&self.log, move |log| log.resume(&name)).await {
+            Ok(resume) => resume,
             Err(e) => {
                 tracing::error!(destination = %self.config.name, error = %e, "cannot read the cursor; delivery stopped");
                 return;
             }
         };
-        tracing::info!(destination = %self.config.name, cursor, "delivery started");
-        if let Err(e) = self.deliver_from(cursor).await {
+        tracing::info!(destination = %self.config.name, cursor = resume.cursor, finished_past_it = resume.finished.len(), "delivery started");
+        if let Err(e) = self.deliver_from(resume).await {
             tracing::error!(destination = %self.config.name, error = %e, "delivery stopped on an error the log reported");
         }
         match self.writer.flush().await {
@@ -93,8 +97,34 @@ impl Worker {
     /// The work of a step (a batch, a replay, a redrive, a request, a read)
     /// runs boxed: ten thousand idle destinations each keep only this
     /// loop's small state, not the largest step's.
-    async fn deliver_from(&mut self, cursor: u64) -> Result<(), LogError> {
-        let mut window = Window::new(cursor);
+    async fn deliver_from(&mut self, resume: Resume) -> Result<(), LogError> {
+        let mut window = Window::resume(resume);
+        let mut flights = Flights::default();
+        // Batches that came back while the worker waited for something
+        // else; recorded at the top of the loop.
+        let mut landed: Vec<Landed> = Vec::new();
+        let result = self
+            .deliver_loop(&mut window, &mut flights, &mut landed)
+            .await;
+        // Stopping: the batches out finish and are recorded, unless the
+        // log refuses writes (then a restart delivers them again).
+        if result.is_ok() {
+            while let Some(flight) = flights.next().await {
+                landed.push(flight);
+            }
+            for flight in landed {
+                Box::pin(self.land(&mut window, flight, &flights)).await?;
+            }
+        }
+        result
+    }
+
+    async fn deliver_loop(
+        &mut self,
+        window: &mut Window,
+        flights: &mut Flights,
+        landed: &mut Vec<Landed>,
+    ) -> Result<(), LogError> {
         let customer: Option<Arc<str>> = self.config.subscription.only_customer().map(Arc::from);
         let mut committed = match &customer {
             Some(customer) => self.log.subscribe_customer(customer),
@@ -104,8 +134,13 @@ impl Worker {
         let mut queued = Queued::default();
         // The cursor last written; events passed over move the window's
         // cursor without a batch, and it is written before sleeping.
-        let mut written = cursor;
+        let mut written = window.cursor();
         let result = loop {
+            landed.extend(std::iter::from_fn(|| flights.try_next()));
+            for flight in landed.drain(..) {
+                Box::pin(self.land(window, flight, flights)).await?;
+                written = written.max(window.cursor());
+            }
             if *self.stop.borrow() {
                 break Ok(());
             }
@@ -113,6 +148,7 @@ impl Worker {
                 tokio::select! {
                     _ = self.paused.changed() => {}
                     _ = self.stop.changed() => {}
+                    Some(flight) = flights.next(), if !flights.is_empty() => landed.push(flight),
                     Some(command) = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
                     Some(request) = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
                 }
@@ -123,9 +159,6 @@ impl Worker {
             }
             while let Ok(command) = self.replays.try_recv() {
                 Box::pin(self.accept(command, &mut queued.replays)).await;
-            }
-            if Box::pin(self.pipeline.refresh()).await {
-                self.live.set_plugins(self.pipeline.plugin_ids());
             }
             // One chunk of redrive and of the oldest replay, then live
             // traffic: none of them starves the others.
@@ -139,7 +172,7 @@ impl Worker {
             Box::pin(self.replay_next(&mut queued.replays)).await?;
 
             let now = Instant::now();
-            let room = plan::room(&window, &limits, now);
+            let room = plan::room(window, &limits, now);
             let read = read_next(
                 self.log.clone(),
                 window.read_through(),
@@ -147,7 +180,7 @@ impl Worker {
                 customer.clone(),
             );
             let caught_up = match Box::pin(read).await {
-                Ok(read) => self.push(&mut window, read),
+                Ok(read) => self.push(window, read),
                 Err(LogError::Closed) => break Ok(()),
                 Err(e) => {
                     tracing::error!(destination = %self.config.name, error = %e, "cannot read the log; retrying");
@@ -156,15 +189,21 @@ impl Worker {
                 }
             };
             window.evict(now, limits.loaded_bytes);
-            match plan::next_step(&window, &self.config.batch, caught_up, now) {
+            match plan::next_step(
+                window,
+                &self.config.batch,
+                self.config.one_batch_per_key(),
+                caught_up,
+                now,
+            ) {
                 Step::Wait { reload, .. } if !reload.is_empty() => {
-                    Box::pin(self.reload(&mut window, reload)).await;
+                    Box::pin(self.reload(window, reload)).await;
                 }
                 // More is in the log and there is room for it (e.g. waiting
                 // events were just evicted): read it before sleeping.
                 Step::Wait { .. }
                     if queued.due(Instant::now())
-                        || (!caught_up && !plan::room(&window, &limits, now).is_empty()) => {}
+                        || (!caught_up && !plan::room(window, &limits, now).is_empty()) => {}
                 Step::Wait { until, .. } => {
                     if window.cursor() > written {
                         written = window.cursor();
@@ -176,34 +215,20 @@ impl Worker {
                         self.writer.write_behind(progress).await?;
                     }
                     let until = earliest(until, queued.replays.front().map(|job| job.due));
-                    if !self
-                        .sleep(until, &mut committed, caught_up, &mut queued)
-                        .await
-                    {
-                        break Ok(());
+                    let woke = self
+                        .sleep(until, &mut committed, caught_up, &mut queued, flights)
+                        .await;
+                    match woke {
+                        Woke::Closed => break Ok(()),
+                        Woke::Landed(flight) => landed.push(flight),
+                        Woke::Other => {}
                     }
                 }
-                Step::Send(batch) => {
-                    // Read the events after this batch while it is out, so
-                    // that the log read and the delivery overlap.
-                    let room = plan::room(&window, &limits.with_batch_out(batch.len()), now);
-                    let ahead = tokio::spawn(read_next(
-                        self.log.clone(),
-                        window.read_through(),
-                        room,
-                        customer.clone(),
-                    ));
-                    Box::pin(self.deliver(&mut window, batch)).await?;
-                    written = window.cursor();
-                    match ahead.await {
-                        Ok(Ok(read)) => {
-                            self.push(&mut window, read);
-                        }
-                        Ok(Err(LogError::Closed)) => break Ok(()),
-                        // The read at the top of the loop tries again and says why.
-                        _ => {}
-                    }
-                }
+                Step::Send(batch) => match self.lanes.take() {
+                    Some(lane) => self.launch(window, lane, batch, flights),
+                    // Every lane is out: the batch is chosen again once one is back.
+                    None => landed.extend(flights.next().await),
+                },
             }
         };
         for job in queued.replays {
@@ -212,21 +237,22 @@ impl Worker {
         result
     }
 
-    /// Sleeps until `until`, new events (when caught up), or a request;
-    /// false when the log is gone.
+    /// Sleeps until `until`, new events (when caught up), a batch back, or
+    /// a request.
     async fn sleep(
         &mut self,
         until: Option<Instant>,
         committed: &mut watch::Receiver<u64>,
         caught_up: bool,
         queued: &mut Queued,
-    ) -> bool {
+        flights: &mut Flights,
+    ) -> Woke {
         // Waiting while others need instances: give ours back now. Idle
         // with nothing scheduled: after a while (see `Pipeline::release`).
-        if self.pipeline.holds_instances() && self.pipeline.instances_scarce() {
-            self.pipeline.release();
+        if self.lanes.holds_instances() && self.lanes.instances_scarce() {
+            self.lanes.release();
         }
-        let idle = until.is_none() && self.pipeline.holds_instances();
+        let idle = until.is_none() && flights.is_empty() && self.lanes.holds_instances();
         let until = until.or_else(|| idle.then(|| Instant::now() + IDLE_RELEASE));
         let sleep = async {
             match until {
@@ -237,16 +263,21 @@ impl Worker {
         tokio::select! {
             _ = sleep => {
                 if idle {
-                    self.pipeline.release();
+                    self.lanes.release();
                 }
             }
-            changed = committed.changed(), if caught_up => return changed.is_ok(),
+            Some(flight) = flights.next(), if !flights.is_empty() => return Woke::Landed(flight),
+            changed = committed.changed(), if caught_up => {
+                if changed.is_err() {
+                    return Woke::Closed;
+                }
+            }
             _ = self.stop.changed() => {}
             _ = self.paused.changed() => {}
             Some(request) = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
             Some(command) = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
         }
-        true
+        Woke::Other
     }
 
     /// Queues a replay, or answers a dry run at once.
@@ -262,36 +293,72 @@ impl Worker {
         }
     }
 
-    /// One attempt at `batch`; its progress is written behind the next batch.
-    async fn deliver(&mut self, window: &mut Window, batch: Vec<u64>) -> Result<(), LogError> {
+    /// Hands `batch` to `lane` on its own task.
+    fn launch(
+        &mut self,
+        window: &mut Window,
+        lane: Pipeline,
+        batch: Vec<u64>,
+        flights: &mut Flights,
+    ) {
         window.send(&batch);
-        let records: Vec<Arc<EventRecord>> = batch
+        let cargo: Vec<Cargo> = batch
             .iter()
             .map(|&s| {
-                window
-                    .get(s)
-                    .record
-                    .clone()
-                    .expect("a selected event is loaded")
-            })
-            .collect();
-        self.live.set_in_flight(records.len());
-        let items: Vec<Item<'_>> = batch
-            .iter()
-            .zip(&records)
-            .map(|(&s, record)| {
                 let pending = window.get(s);
-                Item {
-                    record,
-                    key: &pending.key,
+                Cargo {
+                    record: pending.record.clone().expect("a selected event is loaded"),
+                    key: pending.key.clone(),
                     failures: pending.failures,
                 }
             })
             .collect();
-        let max_retries = self.config.retry.max_retries;
-        let (settled, plugin_time) = self.attempt_items(&items, Run::Live { max_retries }).await;
-        drop(items);
+        let flight = fly(
+            lane,
+            batch.clone(),
+            cargo,
+            self.config.name.clone(),
+            self.config.batch,
+            self.config.retry.max_retries,
+        );
+        flights.launch(batch, flight);
+        self.live.set_in_flight(flights.events());
+    }
 
+    /// Records a batch that came back: what happens next to each event,
+    /// its progress (written behind the batches still out), its metrics.
+    async fn land(
+        &mut self,
+        window: &mut Window,
+        landed: Landed,
+        flights: &Flights,
+    ) -> Result<(), LogError> {
+        self.live.set_in_flight(flights.events());
+        let Flight {
+            batch,
+            mut lane,
+            settled,
+            plugin_time,
+            switched,
+        } = match landed {
+            Ok(flight) => *flight,
+            Err(batch) => {
+                // Its task failed: nothing was recorded, so its events go
+                // again, as after a restart.
+                self.lanes.lost();
+                let due = Instant::now() + STORAGE_RETRY;
+                for sequence in batch {
+                    let failures = window.get(sequence).failures;
+                    window.retry(sequence, failures, due);
+                }
+                return Ok(());
+            }
+        };
+        if switched {
+            self.live.set_plugins(lane.plugin_ids());
+        }
+        let call_times = lane.take_call_times();
+        self.lanes.give_back(lane);
         let now = Instant::now();
         for (&sequence, next) in batch.iter().zip(&settled.next) {
             match *next {
@@ -315,14 +382,19 @@ impl Worker {
         if let Some(error) = settled.last_error {
             self.live.set_last_error(error);
         }
-        self.observe(&progress, batch.len(), plugin_time, &settled.latencies);
-        let written = self.writer.write_behind(progress).await;
-        self.live.set_in_flight(0);
-        written
+        self.observe(
+            &progress,
+            batch.len(),
+            plugin_time,
+            call_times,
+            &settled.latencies,
+        );
+        self.writer.write_behind(progress).await
     }
 
     /// One attempt at `records` outside live delivery (a redrive or a
-    /// replay chunk), settled as `run`; `failures` counted so far.
+    /// replay chunk), settled as `run`; `failures` counted so far. Runs in
+    /// place on an idle lane, between batches.
     pub(super) async fn attempt(
         &mut self,
         records: &[EventRecord],
@@ -342,25 +414,14 @@ impl Worker {
                 failures,
             })
             .collect();
-        self.attempt_items(&items, run).await.0
-    }
-
-    /// Runs the events of `items` through the plugins as one attempt and
-    /// settles it as `run`; also returns the time spent in the plugins.
-    async fn attempt_items(&mut self, items: &[Item<'_>], run: Run<'_>) -> (Settled, Duration) {
-        let started = Instant::now();
-        let started_at = format_time(SystemTime::now());
-        let events = items.iter().map(|i| to_plugin_event(i.record)).collect();
-        let verdicts = self.pipeline.run(events, &self.config.batch).await;
-        let plugin_time = started.elapsed();
-        let plugins = self.pipeline.plugin_ids();
-        let attempted = Attempted {
-            destination: &self.config.name,
-            started_at: &started_at,
-            duration_ms: plugin_time.as_millis() as u64,
-            plugins: &plugins,
-        };
-        (settle(run, &attempted, items, verdicts), plugin_time)
+        let lane = self.lanes.home();
+        if lane.refresh().await {
+            self.live.set_plugins(lane.plugin_ids());
+        }
+        let lane = self.lanes.home();
+        attempt_on(lane, &self.config.name, &self.config.batch, &items, run)
+            .await
+            .0
     }
 
     /// Updates the destination's metrics after a batch.
@@ -369,9 +430,9 @@ impl Worker {
         progress: &DeliveryProgress,
         events: usize,
         plugin_time: Duration,
+        call_times: std::collections::BTreeMap<String, (Duration, u64)>,
         latencies: &[f64],
     ) {
-        let call_times = self.pipeline.take_call_times();
         self.metrics.destination(&self.config.name, |m| {
             m.batch_events.observe(events as f64);
             m.plugin_seconds.observe(plugin_time.as_secs_f64());
@@ -400,25 +461,20 @@ impl Worker {
     }
 }
 
+/// What woke a sleeping worker.
+enum Woke {
+    /// The log is gone.
+    Closed,
+    /// A batch came back.
+    Landed(Landed),
+    /// A timer, new events, or a request (already handled).
+    Other,
+}
+
 /// The earlier of two optional instants.
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    }
-}
-
-pub(super) fn to_plugin_event(record: &EventRecord) -> Event {
-    Event {
-        id: record.id.clone(),
-        sequence: record.sequence,
-        event_type: record.event_type.clone(),
-        occurred_at: record.occurred_at.clone(),
-        source: record.source.clone(),
-        customer_external_id: record.customer_external_id.clone(),
-        idempotency_key: record.idempotency_key.clone(),
-        correlation_id: record.correlation_id.clone(),
-        payload: record.payload.get().to_owned(),
-        metadata: record.metadata.get().to_owned(),
     }
 }

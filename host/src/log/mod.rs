@@ -12,6 +12,7 @@ mod group_commit;
 mod health;
 mod listing;
 pub mod record;
+mod resume;
 mod retention;
 mod selection;
 mod tables;
@@ -34,6 +35,7 @@ use group_commit::{Command, Writer};
 pub use health::Health;
 pub use listing::{ListFilter, Page};
 pub use record::{EventBody, EventRecord, NewEvent};
+pub use resume::Resume;
 pub use retention::{CursorScope, PruneOutcome, spawn_sweeper};
 pub use selection::Selection;
 use tables::{

@@ -635,3 +635,47 @@ async fn a_customer_reads_and_is_woken_for_only_its_own_events() {
         .unwrap();
     assert_eq!(sequences(&b), [3, 5, 6]);
 }
+
+#[tokio::test]
+async fn a_destination_resumes_past_events_finished_ahead_of_its_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    let now = format_time(std::time::SystemTime::now());
+    let replayed = AttemptRecord {
+        replay: Some("rpl_1".into()),
+        ..attempt(7, 1, AttemptOutcome::Delivered, &now)
+    };
+    log.record(DeliveryProgress {
+        destination: "d".into(),
+        attempts: vec![
+            attempt(2, 1, AttemptOutcome::Delivered, &now),
+            // The cursor's own event is still retrying.
+            attempt(3, 1, AttemptOutcome::Retryable, &now),
+            attempt(4, 1, AttemptOutcome::Delivered, &now),
+            attempt(5, 1, AttemptOutcome::DeadLettered, &now),
+            attempt(6, 1, AttemptOutcome::Filtered, &now),
+            // A replay's attempt says nothing about live delivery.
+            replayed,
+            attempt(8, 1, AttemptOutcome::Retryable, &now),
+        ],
+        dead_letters: vec![],
+        leave_dlq: vec![],
+        cursor: 3,
+    })
+    .await
+    .unwrap();
+    let resume = log.resume("d").unwrap();
+    assert_eq!(resume.cursor, 3);
+    assert_eq!(
+        resume.finished.into_iter().collect::<Vec<_>>(),
+        [4, 5, 6],
+        "finished past the cursor; 2 is behind it, 3 and 8 retry, 7 was a replay"
+    );
+    assert_eq!(
+        log.resume("other").unwrap(),
+        Resume {
+            cursor: 1,
+            ..Resume::default()
+        }
+    );
+}

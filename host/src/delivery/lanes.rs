@@ -1,0 +1,87 @@
+//! A destination's lanes: copies of its pipeline, one per batch in flight,
+//! so that the next batch goes out while earlier ones wait for the sink.
+//! A lane holds its own plugin instances; it is started on demand from
+//! the pipeline the destination started with, and kept for the next batch.
+
+use super::pipeline::Pipeline;
+
+pub struct Lanes {
+    /// Started with the destination to check its config; never runs a
+    /// batch, only copied.
+    template: Pipeline,
+    /// Lanes not running a batch.
+    idle: Vec<Pipeline>,
+    /// Lanes running a batch.
+    out: usize,
+    /// Most lanes out at once (`batch.in_flight`).
+    max: usize,
+}
+
+impl Lanes {
+    pub fn new(template: Pipeline, max: usize) -> Self {
+        Self {
+            template,
+            idle: Vec::new(),
+            out: 0,
+            max: max.max(1),
+        }
+    }
+
+    /// A lane for one more batch, or `None` when `batch.in_flight` are out
+    /// — or when plugin instances are scarce over all destinations and one
+    /// is out already: then each destination keeps one batch in flight
+    /// rather than a few destinations holding every instance.
+    pub fn take(&mut self) -> Option<Pipeline> {
+        if self.out >= self.max || (self.out > 0 && self.template.instances_scarce()) {
+            return None;
+        }
+        self.out += 1;
+        Some(self.idle.pop().unwrap_or_else(|| self.template.spare()))
+    }
+
+    /// A lane is back from its batch.
+    pub fn give_back(&mut self, lane: Pipeline) {
+        self.out -= 1;
+        self.keep(lane);
+    }
+
+    /// A lane was lost with its batch (its task failed).
+    pub fn lost(&mut self) {
+        self.out -= 1;
+    }
+
+    /// A lane to run something on in place, between batches (a redrive,
+    /// a replay chunk, a dry run): an idle one, or a new one while all are
+    /// out (dropped when it comes back past `batch.in_flight`).
+    pub fn home(&mut self) -> &mut Pipeline {
+        if self.idle.is_empty() {
+            self.idle.push(self.template.spare());
+        }
+        self.idle.last_mut().expect("pushed above")
+    }
+
+    fn keep(&mut self, lane: Pipeline) {
+        if self.idle.len() + self.out < self.max {
+            self.idle.push(lane);
+        }
+    }
+
+    /// Lets the idle lanes' plugin instances go (see [`Pipeline::release`])
+    /// and keeps at most one lane: a waiting destination holds no instance.
+    pub fn release(&mut self) {
+        self.idle.truncate(1);
+        for lane in &mut self.idle {
+            lane.release();
+        }
+    }
+
+    /// True while an idle lane holds a plugin instance.
+    pub fn holds_instances(&self) -> bool {
+        self.idle.iter().any(Pipeline::holds_instances)
+    }
+
+    /// See [`Pipeline::instances_scarce`].
+    pub fn instances_scarce(&self) -> bool {
+        self.template.instances_scarce()
+    }
+}
