@@ -35,7 +35,7 @@ pub fn mock_cluster(topics: &[&str]) -> anyhow::Result<Mock> {
     Ok(cluster)
 }
 
-fn create_mock_topic(cluster: &Mock, topic: &str) -> anyhow::Result<()> {
+pub fn create_mock_topic(cluster: &Mock, topic: &str) -> anyhow::Result<()> {
     cluster
         .create_topic(topic, PARTITIONS, 1)
         .with_context(|| format!("mock cluster topic {topic}"))
@@ -85,9 +85,28 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         for round in 0..context.scale.rounds {
             let topic = |kind: &str| topic(kind, round);
             raw.push(raw_producer(&address, &topic("raw"), &events).await?);
-            live.push(through_pushrail(context, &address, &topic("live"), &events, false).await?);
-            backlog
-                .push(through_pushrail(context, &address, &topic("backlog"), &events, true).await?);
+            live.push(
+                through_pushrail(
+                    context,
+                    &address,
+                    &topic("live"),
+                    &events,
+                    false,
+                    DELIVER_BATCH,
+                )
+                .await?,
+            );
+            backlog.push(
+                through_pushrail(
+                    context,
+                    &address,
+                    &topic("backlog"),
+                    &events,
+                    true,
+                    DELIVER_BATCH,
+                )
+                .await?,
+            );
         }
         let ceiling = "raw rdkafka producer, same settings";
         results.push(
@@ -208,18 +227,19 @@ pub fn destination(brokers: &str, topic: &str, batch: Option<usize>) -> String {
 
 /// Ours: post every event, then wait until the destination's lag is zero.
 /// With `paused`, posted while paused and timed from resume: delivery alone.
-async fn through_pushrail(
+pub async fn through_pushrail(
     context: &Context,
     brokers: &str,
     topic: &str,
     events: &[Value],
     paused: bool,
+    batch: usize,
 ) -> anyhow::Result<f64> {
     let dir = engine::fresh_dir(&context.data_dir, "kafka")?;
     let server = Server::start(
         &context.engine,
         &dir,
-        &destination(brokers, topic, Some(DELIVER_BATCH)),
+        &destination(brokers, topic, Some(batch)),
     )
     .await?;
     let rate = timed_delivery(&server, events, paused).await?;

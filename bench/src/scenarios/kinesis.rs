@@ -23,7 +23,7 @@ use crate::services::kinesalite::Kinesalite;
 
 const SHARDS: i32 = 4;
 /// Records per PutRecords call, for us and for the raw loop.
-const CALL: usize = 500;
+pub const CALL: usize = 500;
 /// Events per delivery batch: the host splits it into calls of CALL records.
 const DELIVER_BATCH: usize = 2000;
 
@@ -52,6 +52,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
                     stream: &stream,
                     ordering,
                     paused,
+                    batch: DELIVER_BATCH,
                 };
                 rates.push(through_pushrail(context, &run, &events).await?);
             }
@@ -113,9 +114,23 @@ async fn raw_loop(
     strict: bool,
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
+    let numbered: Vec<(usize, &Value)> = events.iter().enumerate().collect();
+    put_in_calls(client, stream, &numbered, strict).await?;
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Sends `events` (each with its index in the run) in calls of up to CALL
+/// records, one call at a time; with `strict`, at most one record per key
+/// per call.
+pub async fn put_in_calls(
+    client: &Client,
+    stream: &str,
+    events: &[(usize, &Value)],
+    strict: bool,
+) -> anyhow::Result<()> {
     let mut call: Vec<PutRecordsRequestEntry> = Vec::with_capacity(CALL);
     let mut keys_in_call = std::collections::HashSet::new();
-    for (i, e) in events.iter().enumerate() {
+    for &(i, e) in events {
         let key = events::key(e);
         if call.len() == CALL || (strict && keys_in_call.contains(key)) {
             put_all(client, stream, std::mem::take(&mut call)).await?;
@@ -129,8 +144,7 @@ async fn raw_loop(
                 .build()?,
         );
     }
-    put_all(client, stream, call).await?;
-    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+    put_all(client, stream, call).await
 }
 
 /// One PutRecords, then its failed entries again until none is left.
@@ -158,16 +172,18 @@ async fn put_all(
 }
 
 /// One run of ours.
-struct Run<'a> {
-    endpoint: &'a str,
-    stream: &'a str,
-    ordering: &'a str,
+pub struct Run<'a> {
+    pub endpoint: &'a str,
+    pub stream: &'a str,
+    pub ordering: &'a str,
     /// Posted while paused, timed from resume.
-    paused: bool,
+    pub paused: bool,
+    /// Events per delivery batch.
+    pub batch: usize,
 }
 
 /// Ours: events/s from post (or resume) until the lag is zero.
-async fn through_pushrail(
+pub async fn through_pushrail(
     context: &Context,
     run: &Run<'_>,
     events: &[Value],
@@ -175,7 +191,7 @@ async fn through_pushrail(
     let dir = engine::fresh_dir(&context.data_dir, "kinesis")?;
     let config = engine::destination(
         "kinesis",
-        Some(DELIVER_BATCH),
+        Some(run.batch),
         &format!(
             "stream_name = \"{}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nordering = \"{}\"\n\
              auth = {{ mode = \"static\", access_key_id = \"AKIDBENCH\", secret_access_key = \"secret\" }}",

@@ -3,6 +3,7 @@
 
 mod backlog;
 mod customers;
+mod distance;
 mod ingest;
 mod kafka;
 mod kinesis;
@@ -38,10 +39,11 @@ pub enum Scenario {
     Backlog,
     Recovery,
     Customers,
+    Distance,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Ingest,
         Scenario::Wasm,
         Scenario::Kafka,
@@ -50,6 +52,7 @@ impl Scenario {
         Scenario::Backlog,
         Scenario::Recovery,
         Scenario::Customers,
+        Scenario::Distance,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Scenario {
             Scenario::Backlog => "backlog",
             Scenario::Recovery => "recovery",
             Scenario::Customers => "customers",
+            Scenario::Distance => "distance",
         }
     }
 
@@ -75,6 +79,7 @@ impl Scenario {
             Scenario::Backlog => "6. backlog: memory and drain rate",
             Scenario::Recovery => "7. recovery: restart on a full log",
             Scenario::Customers => "8. customers: a destination per customer vs one for all",
+            Scenario::Distance => "9. a destination 50 ms away: calls in flight vs raw clients",
         }
     }
 
@@ -111,6 +116,7 @@ impl Scenario {
             Scenario::Backlog => backlog::run(context).await,
             Scenario::Recovery => backlog::recovery(context).await,
             Scenario::Customers => customers::run(context).await,
+            Scenario::Distance => distance::run(context).await,
         }
     }
 }

@@ -4,6 +4,8 @@
 
 pub use crate::engine::free_port;
 
+pub mod distance;
+
 #[path = "../../../tests/support/kafka.rs"]
 pub mod kafka;
 pub mod kinesalite;

@@ -67,7 +67,7 @@ fn a_full_config_parses_with_interpolation() {
         name = "orders-kinesis"
         plugin = "kinesis"
         transforms = ["redact"]
-        batch = { max_events = 250, max_bytes = "2MiB", linger = "50ms" }
+        batch = { max_events = 250, max_bytes = "2MiB", linger = "50ms", in_flight = 8 }
         retry = { max_retries = "${RETRIES}", initial_wait = "100ms", max_wait = "30s", backoff = "linear", jitter = false }
         partition_key = "metadata.region"
         [destinations.config]
@@ -100,6 +100,7 @@ fn a_full_config_parses_with_interpolation() {
         ("orders-kinesis", "kinesis")
     );
     assert_eq!(d.batch.max_events, 250);
+    assert_eq!(d.batch.in_flight, 8);
     assert_eq!(d.retry.max_retries, 3);
     assert_eq!(d.retry.backoff, Backoff::Linear);
     assert!(!d.retry.jitter);
@@ -292,7 +293,7 @@ fn destination_problems() {
         name = "dup"
         plugin = "file"
         retry = { backoff = "fibonacci", initial_wait = "10s", max_wait = "1s", max_retries = -1 }
-        batch = { max_bytes = "1KiB", max_events = "lots" }
+        batch = { max_bytes = "1KiB", max_events = "lots", in_flight = 0 }
         transforms = "redact"
         "#,
     );
@@ -346,6 +347,10 @@ fn destination_problems() {
     );
     assert!(
         has(&found, "destinations[3].batch.max_events", "whole number"),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "destinations[3].batch.in_flight", "from 1 to 64"),
         "{found:#?}"
     );
     assert!(

@@ -73,6 +73,9 @@ pub struct KafkaSink {
     /// (minutes), so the next produce asks for fresh metadata first; a
     /// fixed ACL or a newly created topic then works at once, e.g. on redrive.
     stale_metadata: AtomicBool,
+    /// True while a flush of this destination's producer runs (see
+    /// [`KafkaSink::send_now`]); shared with the thread that runs it.
+    flushing: Arc<AtomicBool>,
 }
 
 /// Failures that librdkafka remembers per topic.
@@ -100,6 +103,7 @@ impl KafkaSink {
             topic: config.topic.clone(),
             queue_wait: config.producer.delivery_timeout,
             stale_metadata: AtomicBool::new(false),
+            flushing: Arc::new(AtomicBool::new(false)),
         }))
     }
 
@@ -146,7 +150,7 @@ impl KafkaSink {
         // destinations' records fill them, and a flush would wait for
         // theirs too (each destination waits for its own acknowledgements).
         if Arc::strong_count(&self.shared) == 1 {
-            self.send_now(&producer).await;
+            self.send_now(&producer);
         }
         let mut results = Vec::with_capacity(records.len());
         for enqueued in pending {
@@ -253,21 +257,36 @@ impl KafkaSink {
 
     /// Sends what is queued without waiting out `linger_ms`: the delivery
     /// batch already collected these records (its own `batch.linger`), and
-    /// the worker waits for their acknowledgements before the next batch,
-    /// so lingering again would only add latency. Returns when everything
-    /// is acknowledged or failed, or after `delivery_timeout`.
+    /// the batch waits for their acknowledgements, so lingering again would
+    /// only add latency. librdkafka skips the linger while a flush runs, so
+    /// one flush runs, on a blocking thread, until the queue is empty (or
+    /// `delivery_timeout`), and every batch produced meanwhile rides on it;
+    /// the call does not wait for it — each batch awaits only its own
+    /// acknowledgements, so batches in flight do not wait for one another.
     #[allow(unsafe_code, reason = "librdkafka's own flush; see the SAFETY note")]
-    async fn send_now(&self, producer: &Arc<Producer_>) {
-        let producer = producer.clone();
+    fn send_now(&self, producer: &Arc<Producer_>) {
+        if self.flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (producer, flushing) = (producer.clone(), self.flushing.clone());
         let timeout_ms = i32::try_from(self.queue_wait.as_millis()).unwrap_or(i32::MAX);
-        let _ = tokio::task::spawn_blocking(move || {
-            // rdkafka's `flush` sleeps in 100 ms polls while its own poll
-            // thread serves the acknowledgements; librdkafka's waits in 10 ms
-            // steps. SAFETY: the pointer is the live producer this closure
-            // owns, and rd_kafka_flush may be called from any thread.
-            unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms) }
-        })
-        .await;
+        tokio::task::spawn_blocking(move || {
+            loop {
+                // rdkafka's `flush` sleeps in 100 ms polls while its own poll
+                // thread serves the acknowledgements; librdkafka's waits in
+                // 10 ms steps. SAFETY: the pointer is the live producer this
+                // closure owns, and rd_kafka_flush may be called from any thread.
+                unsafe {
+                    rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms)
+                };
+                flushing.store(false, Ordering::Release);
+                // Records queued after the flush's last look would linger:
+                // flush again, unless another call started a flush already.
+                if producer.in_flight_count() == 0 || flushing.swap(true, Ordering::AcqRel) {
+                    break;
+                }
+            }
+        });
     }
 
     /// Asks the brokers for the topic's metadata now (librdkafka updates its
