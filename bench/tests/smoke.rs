@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "ingest",
     "wasm",
     "kafka",
@@ -16,6 +16,7 @@ const SCENARIOS: [&str; 8] = [
     "backlog",
     "recovery",
     "customers",
+    "distance",
 ];
 const UNITS: [&str; 6] = ["events/s", "µs/event", "ms", "MiB", "s", "% of a core"];
 

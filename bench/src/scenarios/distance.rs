@@ -16,9 +16,11 @@ use serde_json::Value;
 
 use super::kinesis::{CALL, Run, put_in_calls};
 use super::{Context, Scenario, kafka, kinesis};
+use crate::engine;
 use crate::events;
 use crate::report::{Measurement, Unit};
 use crate::services::distance::Distance;
+use crate::services::fiddler::{self, Fiddler};
 use crate::services::kinesalite::Kinesalite;
 
 const ROUND_TRIP: Duration = Duration::from_millis(50);
@@ -39,6 +41,22 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
     let far = Distance::start(&upstream, ROUND_TRIP).await?;
     let client = crate::services::kinesis::client(&far.endpoint);
     let events = events::events(context.scale.kinesis_events, KEYS);
+    let peer = Fiddler::binary();
+    if peer.is_none() {
+        eprintln!(
+            "fiddler-cli is not installed: `cargo install fiddler-cli --version 4.9.1 --locked` to compare with it"
+        );
+    }
+    let mut peer_rates = Vec::new();
+    for round in 0..context.scale.rounds {
+        if let Some(binary) = &peer {
+            let stream = format!("far-fiddler-{round}");
+            server.create_stream(&stream, 4).await;
+            peer_rates.push(
+                through_fiddler(context, binary, &far.endpoint, &client, &stream, &events).await?,
+            );
+        }
+    }
     let mut results = Vec::new();
     for (ordering, strict) in [("relaxed", false), ("strict", true)] {
         let (mut raw, mut ours) = (Vec::new(), Vec::new());
@@ -62,6 +80,19 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
         } else {
             ""
         };
+        if !peer_rates.is_empty() {
+            results.push(
+                Measurement::new(
+                    Scenario::Distance,
+                    format!("Kinesis 50 ms away, {ordering} ordering: post → in the stream, vs fiddler"),
+                    Unit::EventsPerSecond,
+                    ours.clone(),
+                )
+                .against("fiddler 4.9.1, http_server → aws_kinesis", peer_rates.clone())
+                .goal_ratio(1.5)
+                .notes("fiddler: batches of 500 within 100 ms, answers before anything is durable, drops failed records, no order per key"),
+            );
+        }
         results.push(
             Measurement::new(
                 Scenario::Distance,
@@ -80,6 +111,49 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
         );
     }
     Ok(results)
+}
+
+/// The peer: the same events posted to fiddler's HTTP input by the same
+/// clients, timed until the stream holds all of them.
+async fn through_fiddler(
+    context: &Context,
+    binary: &std::path::Path,
+    endpoint: &str,
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    events: &[Value],
+) -> anyhow::Result<f64> {
+    let dir = engine::fresh_dir(&context.data_dir, "fiddler")?;
+    let peer = Fiddler::start(binary, &dir, endpoint, stream).await?;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut posters = tokio::task::JoinSet::<anyhow::Result<()>>::new();
+    let chunks: Vec<Vec<Value>> = events
+        .chunks(super::timing::POST_BATCH)
+        .map(<[_]>::to_vec)
+        .collect();
+    let chunks = Arc::new(Mutex::new(VecDeque::from(chunks)));
+    for _ in 0..super::timing::POSTERS {
+        let (http, url, chunks) = (http.clone(), peer.url.clone(), chunks.clone());
+        posters.spawn(async move {
+            loop {
+                let next = chunks.lock().expect("not poisoned").pop_front();
+                let Some(chunk) = next else { return Ok(()) };
+                let response = http.post(&url).json(&chunk).send().await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "fiddler answered {}",
+                    response.status()
+                );
+            }
+        });
+    }
+    for result in posters.join_all().await {
+        result?;
+    }
+    let landed =
+        fiddler::wait_for_records(client, stream, events.len(), Duration::from_secs(300)).await?;
+    Ok(events.len() as f64 / (landed - started).as_secs_f64())
 }
 
 /// Events with their index in the run.

@@ -5,6 +5,7 @@
 pub use crate::engine::free_port;
 
 pub mod distance;
+pub mod fiddler;
 
 #[path = "../../../tests/support/kafka.rs"]
 pub mod kafka;
