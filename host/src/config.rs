@@ -110,6 +110,8 @@ pub struct ServerConfig {
     /// Bytes of request bodies being read at once, over all connections;
     /// more requests wait.
     pub max_body_memory: usize,
+    /// Threads of the async runtime (HTTP, delivery, plugin calls).
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -168,6 +168,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.worker_threads)
         .enable_all()
         .build()
     {

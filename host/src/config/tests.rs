@@ -55,6 +55,7 @@ fn a_full_config_parses_with_interpolation() {
         listen = "${PORT_ADDR}"
         body_limit = "4MiB"
         max_batch_events = 200
+        worker_threads = 3
         api_tokens = ["${TOKEN}", "literal"]
 
         [storage]
@@ -88,6 +89,7 @@ fn a_full_config_parses_with_interpolation() {
     .unwrap();
     assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
     assert_eq!(config.server.body_limit, 4 << 20);
+    assert_eq!(config.server.worker_threads, 3);
     assert_eq!(config.server.api_tokens[0].expose(), "t0ken");
     assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/pushrail"));
     assert_eq!(
