@@ -79,12 +79,23 @@ impl Server {
     /// Starts `engine` with `rest` appended to a `[server]`/`[storage]`
     /// config, and waits for /readyz.
     pub async fn start(engine: &Path, dir: &Path, rest: &str) -> anyhow::Result<Self> {
+        Self::start_with_threads(engine, dir, None, rest).await
+    }
+
+    /// [`Server::start`] with `server.worker_threads` set, if given.
+    pub async fn start_with_threads(
+        engine: &Path,
+        dir: &Path,
+        threads: Option<usize>,
+        rest: &str,
+    ) -> anyhow::Result<Self> {
         let port = free_port();
         let config = dir.join("bench.toml");
+        let threads = threads.map_or(String::new(), |n| format!("worker_threads = {n}\n"));
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n{rest}\n",
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n{threads}[storage]\ndata_dir = \"{}\"\n{rest}\n",
                 dir.join("data").display()
             ),
         )?;
