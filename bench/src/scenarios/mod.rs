@@ -132,7 +132,7 @@ mod tests {
             Scenario::parse_all(&names(&["kafka", "ingest", "kafka"])).unwrap(),
             vec![Scenario::Kafka, Scenario::Ingest]
         );
-        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 8);
+        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 9);
         let error = Scenario::parse_all(&names(&["kafak"])).unwrap_err();
         assert!(error.to_string().contains("unknown scenario \"kafak\""));
     }
