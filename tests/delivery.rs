@@ -829,3 +829,47 @@ async fn destinations_share_a_small_instance_cap_and_all_deliver() {
         assert_eq!(status["cursor"], 73, "{status}");
     }
 }
+
+/// Destinations that could each keep four batches in flight (many keys,
+/// small batches) share room for two instances: a destination takes a new
+/// lane only while instances are not scarce, reuses its idle ones, and
+/// gives them back before it waits, so none waits forever for room that
+/// another's idle lanes hold. All deliver everything, in order per key.
+#[tokio::test]
+async fn batches_in_flight_share_a_small_instance_cap_and_all_deliver() {
+    let mut rest = plugins("max_instances = 2");
+    for i in 0..4 {
+        rest += &format!(
+            "[[destinations]]\nname = \"d{i}\"\nplugin = \"file\"\nbatch = {{ linger = \"5ms\", max_events = 3, in_flight = 4 }}\n"
+        );
+    }
+    let server = Server::start_with("", &rest).await;
+    for round in 0..3 {
+        let events = (0..40)
+            .map(|i| event(&format!("acct_{}", i % 20), &format!("r{round}-{i}")))
+            .collect();
+        post_batch(&server, events).await;
+    }
+    for i in 0..4 {
+        let file = format!("d{i}.jsonl");
+        let lines = eventually(60, &format!("120 events in {file}"), async || {
+            let lines = json_lines(&server, &file);
+            (lines.len() >= 120).then_some(lines)
+        })
+        .await;
+        assert_eq!(lines.len(), 120, "{file}: each event once");
+        let mut per_key: std::collections::HashMap<String, Vec<u64>> = Default::default();
+        for line in &lines {
+            per_key
+                .entry(line["customerExternalId"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(line["sequence"].as_u64().unwrap());
+        }
+        for (key, sequences) in per_key {
+            assert!(
+                sequences.windows(2).all(|w| w[0] < w[1]),
+                "{file}: {key} in log order {sequences:?}"
+            );
+        }
+    }
+}

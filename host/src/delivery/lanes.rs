@@ -27,16 +27,22 @@ impl Lanes {
         }
     }
 
-    /// A lane for one more batch, or `None` when `batch.in_flight` are out
-    /// — or when plugin instances are scarce over all destinations and one
-    /// is out already: then each destination keeps one batch in flight
-    /// rather than a few destinations holding every instance.
+    /// A lane for one more batch: an idle one (it may hold its instances
+    /// already), or a new one — `None` when `batch.in_flight` are out, or
+    /// when a new lane would need instances while they are scarce over all
+    /// destinations and one is out already: then each destination keeps
+    /// one batch in flight rather than a few holding every instance.
     pub fn take(&mut self) -> Option<Pipeline> {
-        if self.out >= self.max || (self.out > 0 && self.template.instances_scarce()) {
+        if self.out >= self.max {
             return None;
         }
+        let lane = match self.idle.pop() {
+            Some(lane) => lane,
+            None if self.out > 0 && self.template.instances_scarce() => return None,
+            None => self.template.spare(),
+        };
         self.out += 1;
-        Some(self.idle.pop().unwrap_or_else(|| self.template.spare()))
+        Some(lane)
     }
 
     /// A lane is back from its batch.

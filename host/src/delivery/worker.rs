@@ -226,8 +226,15 @@ impl Worker {
                 }
                 Step::Send(batch) => match self.lanes.take() {
                     Some(lane) => self.launch(window, lane, batch, flights),
-                    // Every lane is out: the batch is chosen again once one is back.
-                    None => landed.extend(flights.next().await),
+                    // No lane: the batch is chosen again once one is back.
+                    // Waiting, it holds no idle instances others need (a
+                    // batch out may be waiting for room for its own).
+                    None => {
+                        if self.lanes.instances_scarce() {
+                            self.lanes.release();
+                        }
+                        landed.extend(flights.next().await);
+                    }
                 },
             }
         };
