@@ -11,8 +11,8 @@ use redb::{ReadableDatabase, ReadableTable};
 use tokio::sync::watch;
 
 use super::error::LogError;
-use super::tables::{CURSORS, EVENTS, EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED};
-use super::{CursorScope, EventRecord, Log, decode, next_sequence_in};
+use super::tables::{EVENTS, EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED};
+use super::{CursorScope, EventRecord, Log, decode, next_sequence_in, stored_cursor};
 use crate::log::record::RecordKeys;
 
 /// Events of one customer read from the index.
@@ -83,10 +83,7 @@ impl Log {
     /// one read transaction. Blocking.
     pub fn position(&self, scope: &CursorScope) -> Result<(u64, u64), LogError> {
         let txn = self.inner.db.begin_read()?;
-        let stored = txn
-            .open_table(CURSORS)?
-            .get(scope.destination.as_str())?
-            .map_or(1, |g| g.value().max(1));
+        let stored = stored_cursor(&txn, &scope.destination)?;
         match &scope.customer {
             Some(customer) => {
                 let cursor = customer_cursor(&txn, customer, stored)?;

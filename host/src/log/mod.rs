@@ -342,9 +342,7 @@ impl Log {
 
     /// The next sequence `destination` has not finished (1 when it never ran). Blocking.
     pub fn cursor(&self, destination: &str) -> Result<u64, LogError> {
-        let txn = self.inner.db.begin_read()?;
-        let cursors = txn.open_table(CURSORS)?;
-        Ok(cursors.get(destination)?.map_or(1, |g| g.value().max(1)))
+        stored_cursor(&self.inner.db.begin_read()?, destination)
     }
 
     /// Sets where a new destination starts, unless it has a cursor
@@ -446,13 +444,13 @@ fn decode(bytes: &[u8], sequence: u64) -> Result<EventRecord, LogError> {
     })
 }
 
-/// Creates the tables on first open and returns the next sequence.
 /// The next sequence as of the read transaction `txn`.
 pub(crate) fn next_sequence_in(txn: &redb::ReadTransaction) -> Result<u64, LogError> {
     let meta = txn.open_table(META)?;
     Ok(meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value()))
 }
 
+/// Creates the tables on first open and returns the next sequence.
 fn initialize(db: &Database) -> Result<u64, LogError> {
     let txn = db.begin_write()?;
     let next = {
@@ -473,6 +471,12 @@ fn initialize(db: &Database) -> Result<u64, LogError> {
     };
     txn.commit()?;
     Ok(next)
+}
+
+/// `destination`'s stored cursor as of `txn` (1 when it never ran).
+fn stored_cursor(txn: &redb::ReadTransaction, destination: &str) -> Result<u64, LogError> {
+    let cursors = txn.open_table(CURSORS)?;
+    Ok(cursors.get(destination)?.map_or(1, |g| g.value().max(1)))
 }
 
 #[cfg(test)]

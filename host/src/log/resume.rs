@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use redb::ReadableDatabase;
 use serde::Deserialize;
 
-use super::tables::{ATTEMPTS, CURSORS};
-use super::{AttemptOutcome, Log, LogError};
+use super::tables::ATTEMPTS;
+use super::{AttemptOutcome, Log, LogError, stored_cursor};
 
 /// What a destination starts from.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -36,8 +36,7 @@ impl Log {
     /// that flowed past a stuck key).
     pub fn resume(&self, destination: &str) -> Result<Resume, LogError> {
         let txn = self.inner.db.begin_read()?;
-        let cursors = txn.open_table(CURSORS)?;
-        let cursor = cursors.get(destination)?.map_or(1, |g| g.value().max(1));
+        let cursor = stored_cursor(&txn, destination)?;
         let attempts = txn.open_table(ATTEMPTS)?;
         let mut finished = BTreeSet::new();
         for entry in attempts.range((destination, cursor, 0)..=(destination, u64::MAX, u32::MAX))? {
