@@ -16,10 +16,8 @@ use crate::config::BatchConfig;
 use crate::log::{EventRecord, format_time};
 use crate::runtime::Event;
 
-/// A batch back from its lane.
+/// What a batch's task returns: its lane, settled.
 pub struct Flight {
-    /// Its sequences, in log order.
-    pub batch: Vec<u64>,
     pub lane: Pipeline,
     pub settled: Settled,
     pub plugin_time: Duration,
@@ -27,9 +25,14 @@ pub struct Flight {
     pub switched: bool,
 }
 
-/// What came back: the flight, or the sequences of one whose task failed
-/// (a panic), which go again.
-pub type Landed = Result<Box<Flight>, Vec<u64>>;
+/// A batch back from its task.
+pub struct Landed {
+    /// Its sequences, in log order.
+    pub batch: Vec<u64>,
+    /// `None` when its task failed (a panic): nothing was recorded, its
+    /// events go again.
+    pub flight: Option<Box<Flight>>,
+}
 
 /// One event of a batch, owned by its task.
 pub struct Cargo {
@@ -41,7 +44,7 @@ pub struct Cargo {
 #[derive(Default)]
 pub struct Flights {
     tasks: JoinSet<Box<Flight>>,
-    /// The sequences of each task's batch, to recover from a failed task.
+    /// The sequences of each task's batch.
     batches: HashMap<Id, Vec<u64>>,
     /// Events in flight over all batches.
     events: usize,
@@ -86,13 +89,14 @@ impl Flights {
         };
         let batch = self.batches.remove(&id).unwrap_or_default();
         self.events -= batch.len();
-        match joined {
-            Ok((_, flight)) => Ok(flight),
+        let flight = match joined {
+            Ok((_, flight)) => Some(flight),
             Err(error) => {
                 tracing::error!(events = batch.len(), %error, "a batch's task failed; its events go again");
-                Err(batch)
+                None
             }
-        }
+        };
+        Landed { batch, flight }
     }
 }
 
@@ -100,7 +104,6 @@ impl Flights {
 /// (between batches, so a batch runs on one version), then one attempt.
 pub async fn fly(
     mut lane: Pipeline,
-    batch: Vec<u64>,
     cargo: Vec<Cargo>,
     destination: String,
     limits: BatchConfig,
@@ -125,7 +128,6 @@ pub async fn fly(
     .await;
     drop(items);
     Box::new(Flight {
-        batch,
         lane,
         settled,
         plugin_time,

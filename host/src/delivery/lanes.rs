@@ -86,8 +86,12 @@ impl Lanes {
         self.idle.iter().any(Pipeline::holds_instances)
     }
 
-    /// See [`Pipeline::instances_scarce`].
-    pub fn instances_scarce(&self) -> bool {
-        self.template.instances_scarce()
+    /// [`Lanes::release`] when instances are scarce over all destinations
+    /// (see [`Pipeline::instances_scarce`]): a destination that waits gives
+    /// its idle ones back at once, for others (or its own batches out) to use.
+    pub fn release_if_scarce(&mut self) {
+        if self.template.instances_scarce() {
+            self.release();
+        }
     }
 }

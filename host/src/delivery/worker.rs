@@ -230,9 +230,7 @@ impl Worker {
                     // Waiting, it holds no idle instances others need (a
                     // batch out may be waiting for room for its own).
                     None => {
-                        if self.lanes.instances_scarce() {
-                            self.lanes.release();
-                        }
+                        self.lanes.release_if_scarce();
                         landed.extend(flights.next().await);
                     }
                 },
@@ -256,9 +254,7 @@ impl Worker {
     ) -> Woke {
         // Waiting while others need instances: give ours back now. Idle
         // with nothing scheduled: after a while (see `Pipeline::release`).
-        if self.lanes.holds_instances() && self.lanes.instances_scarce() {
-            self.lanes.release();
-        }
+        self.lanes.release_if_scarce();
         let idle = until.is_none() && flights.is_empty() && self.lanes.holds_instances();
         let until = until.or_else(|| idle.then(|| Instant::now() + IDLE_RELEASE));
         let sleep = async {
@@ -322,7 +318,6 @@ impl Worker {
             .collect();
         let flight = fly(
             lane,
-            batch.clone(),
             cargo,
             self.config.name.clone(),
             self.config.batch,
@@ -341,26 +336,24 @@ impl Worker {
         flights: &Flights,
     ) -> Result<(), LogError> {
         self.live.set_in_flight(flights.events());
+        let Landed { batch, flight } = landed;
+        let Some(flight) = flight else {
+            // Its task failed: nothing was recorded, so its events go
+            // again, as after a restart.
+            self.lanes.lost();
+            let due = Instant::now() + STORAGE_RETRY;
+            for sequence in batch {
+                let failures = window.get(sequence).failures;
+                window.retry(sequence, failures, due);
+            }
+            return Ok(());
+        };
         let Flight {
-            batch,
             mut lane,
             settled,
             plugin_time,
             switched,
-        } = match landed {
-            Ok(flight) => *flight,
-            Err(batch) => {
-                // Its task failed: nothing was recorded, so its events go
-                // again, as after a restart.
-                self.lanes.lost();
-                let due = Instant::now() + STORAGE_RETRY;
-                for sequence in batch {
-                    let failures = window.get(sequence).failures;
-                    window.retry(sequence, failures, due);
-                }
-                return Ok(());
-            }
-        };
+        } = *flight;
         if switched {
             self.live.set_plugins(lane.plugin_ids());
         }
