@@ -34,57 +34,27 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
     let ceiling_events = events::events(count.min(CEILING_EVENTS), KEYS);
     let raw = kafka::raw_producer(&brokers.bootstrap_servers(), "raw", &ceiling_events).await?;
     let n = group(count);
-    let rss_goal = format!("< {RSS_GOAL_MIB} MiB");
-    Ok(vec![
-        Measurement::new(
-            Scenario::Backlog,
-            "16 async threads: RSS idle, paused, before the backlog",
-            Unit::Mebibytes,
-            vec![wide.idle_rss],
-        ),
-        Measurement::new(
-            Scenario::Backlog,
-            format!("16 async threads: peak RSS while {n} events are ingested"),
-            Unit::Mebibytes,
-            vec![wide.ingest_peak],
-        )
-        .goal(&rss_goal, wide.ingest_peak < RSS_GOAL_MIB)
-        .notes(format!("at {:.0} events/s", wide.ingest_rate)),
-        Measurement::new(
-            Scenario::Backlog,
-            format!("16 async threads: peak RSS while {n} events drain"),
-            Unit::Mebibytes,
-            vec![wide.drain_peak],
-        )
-        .goal(&rss_goal, wide.drain_peak < RSS_GOAL_MIB)
-        .notes(format!("at {:.0} events/s", wide.drain_rate)),
-        Measurement::new(
-            Scenario::Backlog,
-            "RSS idle, paused, before the backlog",
-            Unit::Mebibytes,
-            vec![built.idle_rss],
-        ),
-        Measurement::new(
-            Scenario::Backlog,
-            format!("peak RSS while {n} events are ingested"),
-            Unit::Mebibytes,
-            vec![built.ingest_peak],
-        )
-        .goal(&rss_goal, built.ingest_peak < RSS_GOAL_MIB)
-        .notes(format!(
+    let mut results = memory(
+        &wide,
+        "16 async threads: ",
+        &n,
+        format!("at {:.0} events/s", wide.ingest_rate),
+        format!("at {:.0} events/s", wide.drain_rate),
+    );
+    results.extend(memory(
+        &built,
+        "",
+        &n,
+        format!(
             "2 async threads; {} clients × {} per post at {:.0} events/s; log {:.0} MiB",
             engine::POSTERS,
             engine::POST_BATCH,
             built.ingest_rate,
             built.log_mib
-        )),
-        Measurement::new(
-            Scenario::Backlog,
-            format!("peak RSS while {n} events drain"),
-            Unit::Mebibytes,
-            vec![built.drain_peak],
-        )
-        .goal(&rss_goal, built.drain_peak < RSS_GOAL_MIB),
+        ),
+        String::new(),
+    ));
+    results.push(
         Measurement::new(
             Scenario::Backlog,
             format!("drain rate of {n} events after resume"),
@@ -100,7 +70,8 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         )
         .goal_ratio(0.8)
         .notes("kafka plugin → librdkafka mock cluster, default batches of 500"),
-    ])
+    );
+    Ok(results)
 }
 
 pub async fn recovery(context: &Context) -> anyhow::Result<Vec<Measurement>> {
@@ -150,6 +121,42 @@ pub async fn recovery(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             delivering,
         ),
     ])
+}
+
+/// The memory figures of one build: idle, peak while ingesting, peak while
+/// draining; `prefix` names the build in the measurement names.
+fn memory(
+    built: &Built,
+    prefix: &str,
+    n: &str,
+    ingest_notes: String,
+    drain_notes: String,
+) -> Vec<Measurement> {
+    let rss_goal = format!("< {RSS_GOAL_MIB} MiB");
+    vec![
+        Measurement::new(
+            Scenario::Backlog,
+            format!("{prefix}RSS idle, paused, before the backlog"),
+            Unit::Mebibytes,
+            vec![built.idle_rss],
+        ),
+        Measurement::new(
+            Scenario::Backlog,
+            format!("{prefix}peak RSS while {n} events are ingested"),
+            Unit::Mebibytes,
+            vec![built.ingest_peak],
+        )
+        .goal(&rss_goal, built.ingest_peak < RSS_GOAL_MIB)
+        .notes(ingest_notes),
+        Measurement::new(
+            Scenario::Backlog,
+            format!("{prefix}peak RSS while {n} events drain"),
+            Unit::Mebibytes,
+            vec![built.drain_peak],
+        )
+        .goal(&rss_goal, built.drain_peak < RSS_GOAL_MIB)
+        .notes(drain_notes),
+    ]
 }
 
 /// Where a built log records its event count, for recovery to reuse.
