@@ -12,7 +12,7 @@ use anyhow::{Context as _, bail};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::ShardIteratorType;
 
-use super::free_port;
+use super::{free_port, wait_for_port};
 
 pub struct Fiddler {
     child: Child,
@@ -57,16 +57,8 @@ impl Fiddler {
             child,
             url: format!("http://127.0.0.1:{port}/events"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || fiddler.child.try_wait()?.is_some() {
-                bail!(
-                    "fiddler-cli did not start on port {port} (config {})",
-                    path.display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let what = format!("fiddler-cli (config {})", path.display());
+        wait_for_port(&mut fiddler.child, port, &what).await?;
         Ok(fiddler)
     }
 }

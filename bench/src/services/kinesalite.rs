@@ -2,14 +2,12 @@
 //! throughput against (kinesis-local, which the tests use for correctness,
 //! is much slower per call).
 
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use aws_sdk_kinesis::Client;
 
-use super::{free_port, kinesis};
+use super::{free_port, kinesis, wait_for_port};
 
 pub struct Kinesalite {
     child: Child,
@@ -42,13 +40,7 @@ impl Kinesalite {
             endpoint: format!("http://127.0.0.1:{port}"),
             client: kinesis::client(&format!("http://127.0.0.1:{port}")),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || server.child.try_wait()?.is_some() {
-                bail!("kinesalite did not start on port {port}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_port(&mut server.child, port, "kinesalite").await?;
         Ok(server)
     }
 
