@@ -126,13 +126,14 @@ async fn through_fiddler(
     let dir = engine::fresh_dir(&context.data_dir, "fiddler")?;
     let peer = Fiddler::start(binary, &dir, endpoint, stream).await?;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    let mut posters = tokio::task::JoinSet::<anyhow::Result<()>>::new();
+    // The posts are copied before the clock starts, as for ours (timing.rs).
     let chunks: Vec<Vec<Value>> = events
         .chunks(super::timing::POST_BATCH)
         .map(<[_]>::to_vec)
         .collect();
     let chunks = Arc::new(Mutex::new(VecDeque::from(chunks)));
+    let started = Instant::now();
+    let mut posters = tokio::task::JoinSet::<anyhow::Result<()>>::new();
     for _ in 0..super::timing::POSTERS {
         let (http, url, chunks) = (http.clone(), peer.url.clone(), chunks.clone());
         posters.spawn(async move {
