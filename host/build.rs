@@ -16,6 +16,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("enrich", "pushrail-example-enrich"),
     ("misbehave", "pushrail-test-misbehave"),
     ("shout", "pushrail-test-shout"),
+    ("legacy-transform", "pushrail-test-legacy-transform"),
+    ("legacy-destination", "pushrail-test-legacy-destination"),
 ];
 
 /// Test plugins that must be refused, kept out of `PUSHRAIL_PLUGIN_DIR`

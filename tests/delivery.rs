@@ -777,6 +777,81 @@ batch = { linger = "10ms" }
     assert_eq!(lines[0]["eventType"], "ORDER.COMPLETED");
 }
 
+/// #15: a transform built against WIT 0.1.0 (per-event `transform`,
+/// `log.log`, never rebuilt) still runs, in one chain with transforms of
+/// today's batch contract on both sides of it; each event carries every
+/// transform's mark, in chain order, and the old plugin's log lines arrive.
+#[tokio::test]
+async fn a_0_1_0_transform_runs_in_a_chain_with_batch_transforms() {
+    let rest = plugins("")
+        + r#"
+[[transforms]]
+name = "enrich"
+plugin = "enrich"
+config = { set = { stage = "enrich" }, computed = ["eventFamily"] }
+
+[[destinations]]
+name = "local"
+plugin = "file"
+transforms = ["shout", "legacy-transform", "enrich"]
+batch = { linger = "10ms", max_events = 7 }
+"#;
+    let server = Server::start_with("", &rest).await;
+    let events: Vec<Value> = (0..20)
+        .map(|i| event(&format!("acct_{}", i % 3), &format!("k{i}")))
+        .collect();
+    post_batch(&server, events).await;
+    let lines = eventually(20, "20 lines in local.jsonl", async || {
+        let lines = json_lines(&server, "local.jsonl");
+        (lines.len() >= 20).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 20, "each event once");
+    for line in &lines {
+        // shout (batch) ran first: enrich (batch, after the 0.1.0 one) saw its upper case.
+        assert_eq!(line["eventType"], "ORDER.COMPLETED", "{line}");
+        assert_eq!(line["metadata"]["eventFamily"], "ORDER", "{line}");
+        assert_eq!(line["metadata"]["contract"], "0.1.0", "{line}");
+        assert_eq!(line["metadata"]["stage"], "enrich", "{line}");
+    }
+    let log = server.server_log();
+    assert!(
+        log.contains("legacy transform saw evt_"),
+        "the 0.1.0 log import works: {log}"
+    );
+}
+
+/// #15: a destination built against WIT 0.1.0 (its `file` and `log`
+/// imports under their 0.1.0 names) still loads and delivers.
+#[tokio::test]
+async fn a_0_1_0_destination_still_delivers() {
+    let rest = plugins("")
+        + r#"
+[[destinations]]
+name = "old"
+plugin = "legacy-destination"
+file = { path = "old.txt" }
+batch = { linger = "10ms" }
+"#;
+    let server = Server::start_with("", &rest).await;
+    let posted = post_batch(&server, vec![event("acct_1", "a"), event("acct_1", "b")]).await;
+    let text = eventually(20, "two lines in old.txt", async || {
+        let text = std::fs::read_to_string(server.data_dir().join("old.txt")).unwrap_or_default();
+        (text.lines().count() >= 2).then_some(text)
+    })
+    .await;
+    let expected: Vec<String> = posted
+        .iter()
+        .map(|p| format!("{} order.completed", p["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    let recorded = attempts(&server, posted[1]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        recorded[0]["coordinates"]["line"], "2",
+        "the 0.1.0 plugin's coordinates are recorded: {recorded:?}"
+    );
+}
+
 /// `plugins.max_instances` caps live instances over all destinations: six
 /// destinations of one customer each, each needing two instances (a
 /// transform and the file plugin), share room for one pipeline at a time.

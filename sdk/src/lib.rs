@@ -31,6 +31,8 @@ pub mod destination {
         pub_export_macro: true,
         export_macro_name: "export_destination_world",
         default_bindings_module: "pushrail_sdk::destination",
+        // A transform answers `unchanged` by comparing its output with its input.
+        additional_derives: [PartialEq],
     });
 }
 
@@ -44,19 +46,21 @@ pub mod transform {
         export_macro_name: "export_transform_world",
         default_bindings_module: "pushrail_sdk::transform",
         with: {
-            "pushrail:plugin/types@0.2.0": crate::destination::pushrail::plugin::types,
-            "pushrail:plugin/logging@0.2.0": crate::destination::pushrail::plugin::logging,
+            "pushrail:plugin/types@0.3.0": crate::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging@0.3.0": crate::destination::pushrail::plugin::logging,
         },
     });
 }
 
-pub use destination::pushrail::plugin::types::{Error, Event, Outcome};
+pub use destination::pushrail::plugin::types::{Error, Event, Outcome, Transformed};
 /// The event logic the host shares with plugins: field paths (partition
 /// keys), canonical JSON and `*` patterns — the host computes them with
 /// the same code.
 pub use pushrail_event::{EventFields, FieldPath, glob_matches};
 
-/// A transform plugin: one instance lives across many events.
+/// A transform plugin: one instance lives across many events. The host
+/// calls it with batches; the export macros run this per-event function on
+/// each event of a batch.
 pub trait Transform: Sized + 'static {
     /// Builds the transform from its config (JSON text; `{}` when none).
     fn init(config: &str) -> Result<Self, Error>;
@@ -209,6 +213,25 @@ pub mod __private {
         Ok(())
     }
 
+    /// One event of a batch through the author's per-event function. An
+    /// event that comes back as it went in is answered `unchanged`, so the
+    /// host copies nothing back (a copy and a compare here cost less than
+    /// the host lifting the event out of the guest again).
+    pub fn transform_one<T: crate::Transform>(
+        transform: &mut T,
+        event: crate::Event,
+    ) -> crate::Transformed {
+        let original = event.clone();
+        match transform.transform(event) {
+            Ok(mut events) if events.len() == 1 && events[0] == original => {
+                events.clear();
+                crate::Transformed::Unchanged
+            }
+            Ok(events) => crate::Transformed::Replaced(events),
+            Err(error) => crate::Transformed::Failed(error),
+        }
+    }
+
     pub fn with<T: 'static, R>(f: impl FnOnce(&mut T) -> R) -> R {
         STATE.with(|s| {
             let mut state = s.borrow_mut();
@@ -246,8 +269,13 @@ macro_rules! export_transform {
                     $crate::__private::init(<$ty as $crate::Transform>::init(&config))
                 }
 
-                fn transform(event: $crate::Event) -> Result<Vec<$crate::Event>, $crate::Error> {
-                    $crate::__private::with(|t: &mut $ty| $crate::Transform::transform(t, event))
+                fn transform_batch(events: Vec<$crate::Event>) -> Vec<$crate::Transformed> {
+                    $crate::__private::with(|t: &mut $ty| {
+                        events
+                            .into_iter()
+                            .map(|event| $crate::__private::transform_one(t, event))
+                            .collect()
+                    })
                 }
             }
 

@@ -1,5 +1,5 @@
 //! Scenario 2, the WebAssembly plugin boundary, per event: the three example
-//! transforms chained, one transform call, and a destination `deliver`
+//! transforms chained, one transform, and a destination `deliver`
 //! round trip, each as a component in the engine's runtime next to the very
 //! same plugin code compiled natively (the example crates are libraries
 //! too). Ours − native is what WebAssembly costs.
@@ -7,8 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, ensure};
-use pushrail::runtime::{BUILD_PLUGIN_DIR, Event, Limits, Plugin, Runtime, SinkBindings};
+use anyhow::{Context as _, anyhow, bail, ensure};
+use pushrail::runtime::{
+    BUILD_PLUGIN_DIR, Event, Limits, Plugin, Runtime, SinkBindings, Transformed,
+};
 use pushrail_example_enrich::Enrich;
 use pushrail_example_redact::Redact;
 use pushrail_example_route::Route;
@@ -24,8 +26,9 @@ const ROUTE: &str = r#"{"include":["order.*"]}"#;
 const ENRICH: &str = r#"{"set":{"pipeline":"pushrail"},"computed":["eventFamily"]}"#;
 const DISCARD: &str = r#"{"config":{"mode":"discard"}}"#;
 const DELIVER_BATCH: usize = 500;
-/// The published goal: what crossing into WebAssembly may add per event.
-const GOAL_US: f64 = 2.0;
+/// The published goals, per row: what crossing into WebAssembly may add
+/// per event (the chain of three, one transform, a deliver round trip).
+const GOALS_US: [f64; 3] = [2.0, 0.5, 2.0];
 
 pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
     let count = context.scale.wasm_events;
@@ -81,11 +84,11 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
 
     let names = [
         "transform chain redact → route → enrich, per event",
-        "one transform call (route), per event",
+        "one transform (route), per event",
         "deliver round trip, 500 per batch, per event",
     ];
     let notes = [
-        "each transform parses and re-serializes the JSON".to_owned(),
+        "batches of 500; redact and enrich parse and re-serialize the JSON, route passes events on unchanged".to_owned(),
         format!(
             "instantiate + init {instantiate_us:.0} µs; compile a component {compile_ms:.0} ms"
         ),
@@ -95,15 +98,13 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         .into_iter()
         .zip(names)
         .zip(notes)
-        .map(|(((ours, native), name), note)| {
+        .zip(GOALS_US)
+        .map(|((((ours, native), name), note), goal)| {
             let m = Measurement::new(Scenario::Wasm, name, Unit::MicrosPerEvent, ours)
                 .against("same plugin code, native", native);
             let overhead = m.ours.median - m.ceiling.as_ref().map_or(0.0, |c| c.summary.median);
             m.notes(format!("WASM adds {overhead:.2} µs/event; {note}"))
-                .goal(
-                    format!("WASM adds ≤ {GOAL_US} µs/event"),
-                    overhead <= GOAL_US,
-                )
+                .goal(format!("WASM adds ≤ {goal} µs/event"), overhead <= goal)
         })
         .collect())
 }
@@ -114,19 +115,26 @@ fn load(runtime: &Runtime, name: &str) -> anyhow::Result<Arc<Plugin>> {
     Ok(Arc::new(runtime.load_plugin(name, &bytes)?))
 }
 
-/// Every event through each stage in turn, as the delivery pipeline does.
+/// Every event through each stage in turn, a batch at a time, as the
+/// delivery pipeline does (an event a stage passes on unchanged stays the
+/// host's copy).
 async fn wasm_chain(
     stages: &mut [pushrail::runtime::TransformInstance],
     input: &[Event],
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut out = 0;
-    for e in input {
-        let mut current = vec![e.clone()];
+    for batch in input.chunks(DELIVER_BATCH) {
+        let mut current = batch.to_vec();
         for stage in stages.iter_mut() {
+            let answers = stage.transform(&current).await?;
             let mut next = Vec::with_capacity(current.len());
-            for e in &current {
-                next.extend(stage.transform(e).await?.map_err(|e| anyhow!("{e:?}"))?);
+            for (event, answer) in current.into_iter().zip(answers) {
+                match answer {
+                    Transformed::Unchanged => next.push(event),
+                    Transformed::Replaced(events) => next.extend(events),
+                    Transformed::Failed(e) => bail!("{}: {}", e.code, e.message),
+                }
             }
             current = next;
         }

@@ -7,6 +7,7 @@ pub use backoff::wait as backoff_wait;
 mod controls;
 mod failure;
 mod flights;
+mod isolate;
 mod lanes;
 mod partition_key;
 mod pipeline;

@@ -8,21 +8,28 @@ use std::time::{Duration, Instant};
 
 use super::DeliveryError;
 use super::failure::Failure;
+use super::isolate::Isolation;
 use super::settle::{Verdict, merge};
 use super::slot::Slot;
 use crate::config::{BatchConfig, Config, DestinationConfig};
 use crate::failure_codes;
 use crate::runtime::{
-    CallError, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings, World,
+    CallError, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings, Transformed, World,
 };
-use crate::runtime::{Destination, Transform};
+use crate::runtime::{Destination, TransformBindings};
+
+/// The most events, and bytes of payload and metadata, one transform call
+/// takes: a batch crosses into the plugin in chunks, so a plugin's memory
+/// cap bounds what it holds, not the destination's batch size.
+const TRANSFORM_CHUNK_EVENTS: usize = 1_000;
+const TRANSFORM_CHUNK_BYTES: usize = 1 << 20;
 
 pub struct Pipeline {
     runtime: Arc<Runtime>,
     destination: String,
     /// The destination plugin.
     output: Slot<Destination>,
-    stages: Vec<Slot<Transform>>,
+    stages: Vec<Slot<TransformBindings>>,
     /// plugin name → (time in its calls, calls) since the last [`Pipeline::take_call_times`].
     call_times: BTreeMap<String, (Duration, u64)>,
     /// Newer plugin plugin_versions to switch to (hot reload), and the last one seen.
@@ -206,45 +213,92 @@ impl Pipeline {
             .collect()
     }
 
-    /// Runs `event` through every transform in order.
-    pub async fn transform(&mut self, event: Event) -> Result<Vec<Event>, Failure> {
+    /// Runs `events` through every transform in order; one result per
+    /// event: what the last transform made of it (empty: filtered), or why
+    /// it failed. Each transform takes the events in batches; an event a
+    /// transform passes on `unchanged` is never copied back.
+    pub async fn transform(&mut self, events: Vec<Event>) -> Vec<Result<Vec<Event>, Failure>> {
         self.admit().await;
-        let mut events = vec![event];
+        let mut results: Vec<Result<Vec<Event>, Failure>> =
+            events.iter().map(|_| Ok(Vec::new())).collect();
+        // What goes into the next transform, each with its log event's index.
+        let mut current: Vec<(usize, Event)> = events.into_iter().enumerate().collect();
         for index in 0..self.stages.len() {
-            let mut next = Vec::with_capacity(events.len());
-            for event in events {
-                let stage_name = self.stages[index].name.clone();
-                let failure = |code: String, message: String| {
-                    Failure::new(code, format!("transform {stage_name}: {message}"))
-                };
-                let mut result = self.transform_once(index, &event).await;
-                if matches!(&result, Err(e) if e.is_sandbox_failure()) {
-                    // Once more on a fresh instance: the failure may have
-                    // been the instance's, not this event's.
-                    result = self.transform_once(index, &event).await;
-                }
-                match result {
-                    Ok(Ok(out)) => next.extend(out),
-                    Ok(Err(e)) => return Err(failure(e.code, e.message)),
-                    Err(e) => return Err(failure(e.code().to_owned(), e.to_string())),
+            current.retain(|(origin, _)| results[*origin].is_ok());
+            if current.is_empty() {
+                break;
+            }
+            let (origins, batch): (Vec<usize>, Vec<Event>) = current.into_iter().unzip();
+            let answers = self.transform_stage(index, &batch).await;
+            let stage_name = &self.stages[index].name;
+            let failure = |code: &str, message: &str| {
+                Failure::new(code, format!("transform {stage_name}: {message}"))
+            };
+            current = Vec::with_capacity(batch.len());
+            for ((origin, event), answer) in origins.into_iter().zip(batch).zip(answers) {
+                match answer {
+                    Ok(Transformed::Unchanged) => current.push((origin, event)),
+                    Ok(Transformed::Replaced(events)) => {
+                        current.extend(events.into_iter().map(|e| (origin, e)))
+                    }
+                    Ok(Transformed::Failed(e)) => {
+                        results[origin] = Err(failure(&e.code, &e.message))
+                    }
+                    Err(e) => results[origin] = Err(failure(e.code(), &e.to_string())),
                 }
             }
-            events = next;
         }
-        Ok(events)
+        for (origin, event) in current {
+            if let Ok(events) = &mut results[origin] {
+                events.push(event);
+            }
+        }
+        results
     }
 
-    /// One call of stage `index` on `event`, on a fresh instance if the
-    /// last call failed.
+    /// Transform `index` on `batch`, in chunks; one answer per event, or
+    /// the failure of the call it was in (poison events isolated).
+    async fn transform_stage(
+        &mut self,
+        index: usize,
+        batch: &[Event],
+    ) -> Vec<Result<Transformed, CallError>> {
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let take = rest
+                .iter()
+                .take(TRANSFORM_CHUNK_EVENTS)
+                .take_while(|e| {
+                    bytes += e.payload.len() + e.metadata.len();
+                    bytes <= TRANSFORM_CHUNK_BYTES
+                })
+                .count()
+                .max(1);
+            let (chunk, later) = rest.split_at(take);
+            rest = later;
+            let mut isolation = Isolation::new(chunk.len());
+            while let Some(range) = isolation.next() {
+                let result = self.transform_once(index, &chunk[range]).await;
+                isolation.record(result, &self.destination, &self.stages[index].name);
+            }
+            answers.extend(isolation.finish());
+        }
+        answers
+    }
+
+    /// One call of transform `index` on `events`, on a fresh instance if
+    /// the last call failed.
     async fn transform_once(
         &mut self,
         index: usize,
-        event: &Event,
-    ) -> Result<Result<Vec<Event>, crate::runtime::PluginErrorRecord>, CallError> {
+        events: &[Event],
+    ) -> Result<Vec<Transformed>, CallError> {
         let stage = &mut self.stages[index];
         let instance = stage.instance(&self.runtime, &self.destination).await?;
         let started = Instant::now();
-        let result = instance.transform(event).await;
+        let result = instance.transform(events).await;
         let plugin = stage.plugin.name.clone();
         self.count_call(plugin, started.elapsed());
         result
@@ -261,8 +315,8 @@ impl Pipeline {
         let mut outgoing: Vec<Event> = Vec::new();
         let mut origin: Vec<usize> = Vec::new();
         let mut bytes = 0;
-        for (slot, event) in events.into_iter().enumerate() {
-            match self.transform(event).await {
+        for (slot, transformed) in self.transform(events).await.into_iter().enumerate() {
+            match transformed {
                 Ok(events) if events.is_empty() => verdicts[slot] = Some(Verdict::Filtered),
                 Ok(events) => {
                     for event in events {
@@ -318,48 +372,14 @@ impl Pipeline {
         }
     }
 
-    /// Delivers `batch`, one result per event. A sandbox failure (trap,
-    /// time, memory) may come from one poison event, so the batch is tried
-    /// again on fresh instances in halves, down to single events, and a
-    /// single event once more, before its events fail. A batch spends at
-    /// most about 2·log2(n) failing calls on this; other failures (a broken
-    /// contract) fail the whole call at once.
+    /// Delivers `batch`, one result per event (poison events isolated).
     async fn deliver_isolating(&mut self, batch: &[Event]) -> Vec<Result<Outcome, CallError>> {
-        let mut results: Vec<Option<Result<Outcome, CallError>>> = vec![None; batch.len()];
-        let mut budget = 2 * (usize::BITS - batch.len().leading_zeros()) as usize + 2;
-        // (events, tried alone already), first half on top.
-        let mut work = vec![(0..batch.len(), false)];
-        while let Some((range, retried)) = work.pop() {
-            let error = match self.deliver(&batch[range.clone()]).await {
-                Ok(outcomes) => {
-                    for (i, outcome) in range.zip(outcomes) {
-                        results[i] = Some(Ok(outcome));
-                    }
-                    continue;
-                }
-                Err(error) => error,
-            };
-            tracing::warn!(destination = %self.destination, events = range.len(), error = %error, "the destination plugin failed a whole call");
-            let isolate = error.is_sandbox_failure() && budget > 0 && !retried;
-            if !isolate {
-                for i in range {
-                    results[i] = Some(Err(error.clone()));
-                }
-                continue;
-            }
-            budget -= 1;
-            if range.len() == 1 {
-                work.push((range, true));
-            } else {
-                let middle = range.start + range.len() / 2;
-                work.push((middle..range.end, false));
-                work.push((range.start..middle, false));
-            }
+        let mut isolation = Isolation::new(batch.len());
+        while let Some(range) = isolation.next() {
+            let result = self.deliver(&batch[range]).await;
+            isolation.record(result, &self.destination, &self.output.name);
         }
-        results
-            .into_iter()
-            .map(|r| r.expect("every event gets a result"))
-            .collect()
+        isolation.finish()
     }
 
     /// Delivers `batch` through the destination plugin.

@@ -21,6 +21,7 @@ use super::settle::{Next, Run};
 use super::status::LastError;
 use super::worker::Worker;
 use crate::log::{AttemptOutcome, EventRecord, LogError, Selection, format_time};
+use crate::runtime::Event;
 
 /// A replay chunk's outcomes, counted.
 #[derive(Default)]
@@ -324,38 +325,36 @@ impl Worker {
         sequences: Vec<u64>,
     ) -> Result<Vec<DryRunItem>, LogError> {
         let records = blocking(&self.log, move |log| log.read_sequences(&sequences)).await?;
+        let subscribed: Vec<Event> = records
+            .iter()
+            .filter(|r| self.config.subscription.selects(*r))
+            .map(to_plugin_event)
+            .collect();
+        let mut transformed = self.lanes.home().transform(subscribed).await.into_iter();
         let mut items = Vec::with_capacity(records.len());
         for record in records {
-            let partition_key = self.config.partition_key.value_in(&record);
-            if !self.config.subscription.selects(&record) {
-                items.push(DryRunItem {
-                    sequence: record.sequence,
-                    event_id: record.id.clone(),
-                    partition_key,
-                    records: Vec::new(),
-                    error: Some(NOT_SUBSCRIBED.into()),
-                });
-                continue;
-            }
-            let (records, error) = match self.lanes.home().transform(to_plugin_event(&record)).await
-            {
-                Ok(events) => (
-                    events
-                        .iter()
-                        .filter_map(|e| canonical_json(e).ok())
-                        .filter_map(|json| RawValue::from_string(json).ok())
-                        .collect(),
-                    None,
-                ),
-                Err(failure) => (
-                    Vec::new(),
-                    Some(format!("{}: {}", failure.code, failure.message)),
-                ),
+            let (records, error) = if !self.config.subscription.selects(&record) {
+                (Vec::new(), Some(NOT_SUBSCRIBED.into()))
+            } else {
+                match transformed.next().expect("one result per subscribed event") {
+                    Ok(events) => (
+                        events
+                            .iter()
+                            .filter_map(|e| canonical_json(e).ok())
+                            .filter_map(|json| RawValue::from_string(json).ok())
+                            .collect(),
+                        None,
+                    ),
+                    Err(failure) => (
+                        Vec::new(),
+                        Some(format!("{}: {}", failure.code, failure.message)),
+                    ),
+                }
             };
             items.push(DryRunItem {
                 sequence: record.sequence,
                 event_id: record.id.clone(),
-                partition_key,
+                partition_key: self.config.partition_key.value_in(&record),
                 records,
                 error,
             });

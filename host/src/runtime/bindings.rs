@@ -23,7 +23,26 @@ pub mod transform {
     });
 }
 
-pub use destination::pushrail::plugin::types::{Error as PluginErrorRecord, Event, Outcome};
+/// Transforms built against 0.1.0 or 0.2.0 export `transform`, one event
+/// per call, instead of `transform-batch`. Generated from the frozen 0.2.0
+/// WIT for that export only; its types and imports are today's (the host
+/// links the older import names in contract.rs).
+pub mod per_event_transform {
+    wasmtime::component::bindgen!({
+        path: "../wit/versions/0.2.0",
+        world: "pushrail:plugin/transform",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "pushrail:plugin/types": super::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging": super::destination::pushrail::plugin::logging,
+        },
+    });
+}
+
+pub use destination::pushrail::plugin::types::{
+    Error as PluginErrorRecord, Event, Outcome, Transformed,
+};
 
 #[cfg(test)]
 mod tests {

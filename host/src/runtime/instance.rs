@@ -8,13 +8,12 @@ use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::destination::Destination;
-use super::bindings::transform::Transform;
-use super::bindings::{Event, Outcome, PluginErrorRecord};
+use super::bindings::{Event, Outcome, PluginErrorRecord, Transformed};
 use super::error::CallError;
 use super::host::HostState;
 use super::registry::Plugin;
 use super::sandbox::Activity;
-use super::worlds::WorldBindings;
+use super::worlds::{TransformBindings, WorldBindings};
 
 /// A plugin instance of one world (`B` is its generated bindings),
 /// initialized with its config.
@@ -30,8 +29,8 @@ pub struct Instance<B> {
 /// A destination plugin instance.
 pub type DestinationInstance = Instance<Destination>;
 
-/// A transform plugin instance.
-pub type TransformInstance = Instance<Transform>;
+/// A transform plugin instance (of either contract).
+pub type TransformInstance = Instance<TransformBindings>;
 
 /// Prepares a store: memory cap, and a deadline callback that interrupts a
 /// call over its guest-time budget and otherwise yields to the executor
@@ -177,14 +176,30 @@ impl Instance<Destination> {
     }
 }
 
-impl Instance<Transform> {
-    /// Runs the transform on one event: `Ok(Err(..))` is the plugin's own
-    /// verdict on the event, `Err(..)` a failure of the call.
-    pub async fn transform(
-        &mut self,
-        event: &Event,
-    ) -> Result<Result<Vec<Event>, PluginErrorRecord>, CallError> {
-        self.call(async |bindings, store| bindings.call_transform(store, event).await)
-            .await
+impl Instance<TransformBindings> {
+    /// Transforms `events`: exactly one answer per event, or an error for
+    /// the whole call. A transform built before 0.3.0 is called once per
+    /// event, each call on its own time budget.
+    pub async fn transform(&mut self, events: &[Event]) -> Result<Vec<Transformed>, CallError> {
+        let per_call = if self.bindings.takes_batches() {
+            events.len().max(1)
+        } else {
+            1
+        };
+        let mut answers = Vec::with_capacity(events.len());
+        for chunk in events.chunks(per_call) {
+            let chunk_answers = self
+                .call(async |bindings, store| bindings.call_transform(store, chunk).await)
+                .await?;
+            if chunk_answers.len() != chunk.len() {
+                return Err(CallError::Contract(format!(
+                    "transform-batch returned {} answers for {} events",
+                    chunk_answers.len(),
+                    chunk.len()
+                )));
+            }
+            answers.extend(chunk_answers);
+        }
+        Ok(answers)
     }
 }

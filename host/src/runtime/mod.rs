@@ -4,6 +4,7 @@
 //! functions in `wit/`.
 
 mod bindings;
+pub mod contract;
 mod error;
 mod host;
 mod instance;
@@ -22,8 +23,7 @@ use std::time::Duration;
 use wasmtime::Engine;
 
 pub use bindings::destination::Destination;
-pub use bindings::transform::Transform;
-pub use bindings::{Event, Outcome, PluginErrorRecord};
+pub use bindings::{Event, Outcome, PluginErrorRecord, Transformed};
 pub use error::{CallError, LoadError};
 use host::HostState;
 pub use host::SinkBindings;
@@ -33,7 +33,7 @@ pub use registry::{BUILD_PLUGIN_DIR, BUILTINS, Origin, Plugin, Registry};
 pub use versions::PluginVersions;
 pub use watcher::spawn_watcher;
 use worlds::Linkers;
-pub use worlds::{World, WorldBindings};
+pub use worlds::{TransformBindings, World, WorldBindings};
 
 /// Limits every instance gets.
 #[derive(Debug, Clone, Copy)]

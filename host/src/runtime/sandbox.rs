@@ -21,6 +21,10 @@ pub fn engine() -> wasmtime::Result<Engine> {
         // Our plugin ABI is synchronous calls; the component-model
         // concurrency machinery only costs time per call.
         .concurrency_support(false);
+    // `perf` can name plugin functions (perf-<pid>.map) when asked to.
+    if std::env::var_os("PUSHRAIL_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config)
 }
 

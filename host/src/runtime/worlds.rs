@@ -2,14 +2,20 @@
 //! does per world — link the host functions, recognise a component, start
 //! an instance — written once over [`WorldBindings`]. Adding a world is a
 //! `bindgen!` in bindings.rs, a variant of [`World`] and [`Pre`], and one
-//! `world!` line here.
+//! `world!` line here. A transform has two sets of bindings (today's batch
+//! export, and the per-event export of contracts before 0.3.0), joined in
+//! [`TransformBindings`].
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
-use super::bindings::PluginErrorRecord;
 use super::bindings::destination::{Destination, DestinationPre};
+use super::bindings::per_event_transform::{
+    Transform as PerEventTransform, TransformPre as PerEventTransformPre,
+};
 use super::bindings::transform::{Transform, TransformPre};
+use super::bindings::{Event, PluginErrorRecord, Transformed};
+use super::contract;
 use super::host::HostState;
 use super::registry::Plugin;
 use super::wasi;
@@ -38,7 +44,7 @@ impl std::fmt::Display for World {
 /// A component linked against its world, ready to instantiate.
 pub enum Pre {
     Destination(DestinationPre<HostState>),
-    Transform(TransformPre<HostState>),
+    Transform(TransformBindingsPre),
 }
 
 /// The generated bindings of one world.
@@ -75,7 +81,8 @@ macro_rules! world {
 
             fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 wasi::add_to_linker(linker)?;
-                $bindings::add_to_linker::<_, HasSelf<_>>(linker, |s| s)
+                $bindings::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+                contract::link_older(linker, World::$world)
             }
 
             fn prepare(linker: &Linker<HostState>, component: &Component) -> wasmtime::Result<Pre> {
@@ -109,7 +116,101 @@ macro_rules! world {
 }
 
 world!(Destination, Destination, DestinationPre);
-world!(Transform, Transform, TransformPre);
+
+/// A transform instance of either contract.
+pub enum TransformBindings {
+    /// 0.3.0 and later: `transform-batch`, one call per batch.
+    Batch(Transform),
+    /// 0.1.0 and 0.2.0: `transform`, one call per event.
+    PerEvent(PerEventTransform),
+}
+
+impl TransformBindings {
+    /// True when one call takes a whole batch.
+    pub(super) fn takes_batches(&self) -> bool {
+        matches!(self, Self::Batch(_))
+    }
+
+    /// One call into the transform with `events` (a per-event transform is
+    /// called once for each: give it one at a time to keep one call each).
+    pub(super) async fn call_transform(
+        &self,
+        store: &mut Store<HostState>,
+        events: &[Event],
+    ) -> wasmtime::Result<Vec<Transformed>> {
+        match self {
+            Self::Batch(batch) => batch.call_transform_batch(store, events).await,
+            Self::PerEvent(one) => {
+                let mut answers = Vec::with_capacity(events.len());
+                for event in events {
+                    answers.push(match one.call_transform(&mut *store, event).await? {
+                        Ok(events) => Transformed::Replaced(events),
+                        Err(error) => Transformed::Failed(error),
+                    });
+                }
+                Ok(answers)
+            }
+        }
+    }
+}
+
+/// A transform component linked against the contract it was built for.
+pub enum TransformBindingsPre {
+    Batch(TransformPre<HostState>),
+    PerEvent(PerEventTransformPre<HostState>),
+}
+
+impl WorldBindings for TransformBindings {
+    type Pre = TransformBindingsPre;
+    const WORLD: World = World::Transform;
+
+    fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        wasi::add_to_linker(linker)?;
+        Transform::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+        contract::link_older(linker, World::Transform)
+    }
+
+    /// Today's batch export first; a component without it may be an older
+    /// per-event transform.
+    fn prepare(linker: &Linker<HostState>, component: &Component) -> wasmtime::Result<Pre> {
+        let linked = linker.instantiate_pre(component)?;
+        let pre = match TransformPre::new(linked.clone()) {
+            Ok(pre) => TransformBindingsPre::Batch(pre),
+            Err(batch) => match PerEventTransformPre::new(linked) {
+                Ok(pre) => TransformBindingsPre::PerEvent(pre),
+                Err(_) => return Err(batch),
+            },
+        };
+        Ok(Pre::Transform(pre))
+    }
+
+    fn pre(plugin: &Plugin) -> Option<&Self::Pre> {
+        match &plugin.pre {
+            Pre::Transform(pre) => Some(pre),
+            _ => None,
+        }
+    }
+
+    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+        Ok(match pre {
+            TransformBindingsPre::Batch(pre) => Self::Batch(pre.instantiate_async(store).await?),
+            TransformBindingsPre::PerEvent(pre) => {
+                Self::PerEvent(pre.instantiate_async(store).await?)
+            }
+        })
+    }
+
+    async fn init(
+        &self,
+        store: &mut Store<HostState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), PluginErrorRecord>> {
+        match self {
+            Self::Batch(bindings) => bindings.call_init(store, config).await,
+            Self::PerEvent(bindings) => bindings.call_init(store, config).await,
+        }
+    }
+}
 
 /// One linker per world: a plugin can import only its own world's host
 /// functions (a transform cannot reach the destination's sinks).
@@ -122,7 +223,7 @@ impl Linkers {
     pub fn new(engine: &Engine) -> wasmtime::Result<Self> {
         Ok(Self {
             destination: linker::<Destination>(engine)?,
-            transform: linker::<Transform>(engine)?,
+            transform: linker::<TransformBindings>(engine)?,
         })
     }
 
@@ -133,7 +234,7 @@ impl Linkers {
         for world in World::ALL {
             let prepared = match world {
                 World::Destination => Destination::prepare(&self.destination, component),
-                World::Transform => Transform::prepare(&self.transform, component),
+                World::Transform => TransformBindings::prepare(&self.transform, component),
             };
             match prepared {
                 Ok(pre) => return Ok(pre),
