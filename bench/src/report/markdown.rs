@@ -7,8 +7,8 @@ use super::{Measurement, Report};
 /// One row per figure: ours (median and spread), the ceiling, the ratio, the goal.
 pub fn table(report: &Report) -> String {
     let mut out = String::from(
-        "| scenario | measurement | unit | pushrail: median (min–max) | ceiling | ceiling: median | ours ÷ ceiling | goal |\n\
-         |---|---|---|---:|---|---:|---:|---|\n",
+        "| scenario | measurement | unit | pushrail: median (min–max) | engine CPU µs/event | ceiling | ceiling: median | ours ÷ ceiling | goal |\n\
+         |---|---|---|---:|---:|---|---:|---:|---|\n",
     );
     for m in &report.results {
         let _ = writeln!(out, "{}", row(m));
@@ -32,6 +32,10 @@ fn row(m: &Measurement) -> String {
         Some(c) => (c.name.clone(), u.format(c.summary.median)),
         None => ("-".into(), "-".into()),
     };
+    let cpu = m
+        .engine_cpu_us
+        .as_ref()
+        .map_or("-".into(), |c| format!("{:.1}", c.median));
     let ratio = m.ratio.map_or("-".into(), |r| format!("{r:.2}×"));
     let goal = m.goal.as_ref().map_or("-".into(), |g| {
         format!("{} {}", if g.met { "✅" } else { "❌" }, g.text)
@@ -42,7 +46,7 @@ fn row(m: &Measurement) -> String {
         format!("{} <br><sub>{}</sub>", m.name, m.notes)
     };
     format!(
-        "| {} | {name} | {} | {ours} | {ceiling} | {ceiling_value} | {ratio} | {goal} |",
+        "| {} | {name} | {} | {ours} | {cpu} | {ceiling} | {ceiling_value} | {ratio} | {goal} |",
         m.scenario.name(),
         u.label()
     )

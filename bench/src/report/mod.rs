@@ -100,6 +100,10 @@ pub struct Measurement {
     pub ratio: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub goal: Option<Goal>,
+    /// The engine's CPU time (user + system) per event, µs: comparable
+    /// across machines where events/s is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_cpu_us: Option<Summary>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub notes: String,
 }
@@ -114,6 +118,7 @@ impl Measurement {
             ceiling: None,
             ratio: None,
             goal: None,
+            engine_cpu_us: None,
             notes: String::new(),
         }
     }
@@ -147,6 +152,12 @@ impl Measurement {
         self
     }
 
+    /// The engine's CPU µs per event in each round.
+    pub fn cpu(mut self, rounds: Vec<f64>) -> Self {
+        self.engine_cpu_us = Some(Summary::of(rounds));
+        self
+    }
+
     pub fn notes(mut self, notes: impl Into<String>) -> Self {
         self.notes = notes.into();
         self
@@ -165,6 +176,9 @@ impl Measurement {
         );
         if let (Some(c), Some(r)) = (&self.ceiling, self.ratio) {
             line += &format!(" vs {} {} = {r:.2}×", c.name, u.format(c.summary.median));
+        }
+        if let Some(cpu) = &self.engine_cpu_us {
+            line += &format!("; engine CPU {:.1} µs/event", cpu.median);
         }
         if let Some(goal) = &self.goal {
             line += &format!(

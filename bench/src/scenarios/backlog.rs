@@ -69,6 +69,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             vec![raw],
         )
         .goal_ratio(0.8)
+        .cpu(vec![built.drain_cpu_us])
         .notes("kafka plugin → librdkafka mock cluster, default batches of 500"),
     );
     Ok(results)
@@ -169,6 +170,8 @@ struct Built {
     ingest_rate: f64,
     drain_peak: f64,
     drain_rate: f64,
+    /// Engine CPU per event while draining, µs.
+    drain_cpu_us: f64,
     log_mib: f64,
 }
 
@@ -193,12 +196,13 @@ async fn build(context: &Context, brokers: &str, threads: Option<usize>) -> anyh
     let ingest_rate = count as f64 / started.elapsed().as_secs_f64();
     ensure!(server.lag().await? == count as u64, "every event waits");
 
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), engine::cpu_seconds(pid));
     server.control("resume").await?;
     let (drained, drain_peak) =
         engine::peak_rss_during(pid, server.wait_for_no_lag(Duration::from_millis(50))).await;
     drained?;
     let drain_rate = count as f64 / started.elapsed().as_secs_f64();
+    let drain_cpu_us = (engine::cpu_seconds(pid) - cpu_before) * 1e6 / count as f64;
     server.stop();
     std::fs::write(dir.join(COUNT_FILE), count.to_string())?;
     Ok(Built {
@@ -207,6 +211,7 @@ async fn build(context: &Context, brokers: &str, threads: Option<usize>) -> anyh
         ingest_rate,
         drain_peak,
         drain_rate,
+        drain_cpu_us,
         log_mib: log_mib(&dir),
     })
 }

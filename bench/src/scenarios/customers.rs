@@ -100,9 +100,9 @@ async fn run_with(context: &Context, sink: Sink) -> anyhow::Result<Vec<Measureme
         )
         .against("the same events through one destination", single)
         .goal_ratio(0.8)
+        .cpu(vec![fleet.cpu_per_event * 1e6])
         .notes(format!(
-            "{plugin}; half the events to {HOT} hot customers, half spread over all; 8 clients × 500 per post; {:.1} µs CPU per event",
-            fleet.cpu_per_event * 1e6
+            "{plugin}; half the events to {HOT} hot customers, half spread over all; 8 clients × 500 per post"
         )),
         Measurement::new(
             Scenario::Customers,

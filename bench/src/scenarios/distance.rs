@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::kinesis::{CALL, Run, put_in_calls};
+use super::timing::rounds;
 use super::{Context, Scenario, kafka, kinesis};
 use crate::engine;
 use crate::events;
@@ -75,6 +76,7 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
             };
             ours.push(kinesis::through_pushrail(context, &run, &events).await?);
         }
+        let (ours, ours_cpu) = rounds(&ours);
         let rule = if strict {
             "; strict: one record per key per call, a key's next after its last landed"
         } else {
@@ -90,6 +92,7 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
                 )
                 .against("fiddler 4.9.1, http_server → aws_kinesis", peer_rates.clone())
                 .goal_ratio(1.5)
+                .cpu(ours_cpu.clone())
                 .notes("fiddler: batches of 500 within 100 ms, answers before anything is durable, drops failed records, no order per key"),
             );
         }
@@ -105,6 +108,7 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
                 raw,
             )
             .goal_ratio(0.8)
+            .cpu(ours_cpu)
             .notes(format!(
                 "kinesalite behind a proxy adding 50 ms per round trip; batches of {CALL}{rule}"
             )),
@@ -224,6 +228,7 @@ async fn kafka_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             kafka::through_pushrail(context, &brokers, &our_topic, &events, false, CALL).await?,
         );
     }
+    let (ours, ours_cpu) = rounds(&ours);
     Ok(vec![
         Measurement::new(
             Scenario::Distance,
@@ -233,6 +238,7 @@ async fn kafka_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         )
         .against("raw rdkafka producer, every record queued at once", raw)
         .goal_ratio(0.8)
+        .cpu(ours_cpu)
         .notes(format!(
             "librdkafka mock cluster with a 50 ms round trip; batches of {CALL}, {} partitions",
             kafka::PARTITIONS

@@ -12,7 +12,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
-use super::timing::{POST_BATCH, POSTERS, timed_delivery};
+use super::timing::{Delivery, POST_BATCH, POSTERS, rounds, timed_delivery};
 use super::{Context, Scenario};
 use crate::engine::{self, Server};
 use crate::events;
@@ -110,6 +110,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
                 .await?,
             );
         }
+        let ((live, live_cpu), (backlog, backlog_cpu)) = (rounds(&live), rounds(&backlog));
         let ceiling = "raw rdkafka producer, same settings";
         results.push(
             Measurement::new(
@@ -120,6 +121,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             )
             .against(ceiling, raw.clone())
             .goal_ratio(0.8)
+            .cpu(live_cpu)
             .notes(format!(
                 "{POSTERS} clients × {POST_BATCH} per post; 1,000 keys, {PARTITIONS} partitions, acks=all, idempotent"
             )),
@@ -133,6 +135,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             )
             .against(ceiling, raw)
             .goal_ratio(0.8)
+            .cpu(backlog_cpu)
             .notes("posted while paused; timed from resume to no lag"),
         );
     }
@@ -236,7 +239,7 @@ pub async fn through_pushrail(
     events: &[Value],
     paused: bool,
     batch: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Delivery> {
     let dir = engine::fresh_dir(&context.data_dir, "kafka")?;
     let server = Server::start(
         &context.engine,

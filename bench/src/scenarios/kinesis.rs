@@ -14,7 +14,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use serde_json::Value;
 
-use super::timing::timed_delivery;
+use super::timing::{Delivery, rounds, timed_delivery};
 use super::{Context, Scenario};
 use crate::engine::{self, Server};
 use crate::events;
@@ -57,6 +57,8 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
                 rates.push(through_pushrail(context, &run, &events).await?);
             }
         }
+        let ((relaxed, relaxed_cpu), (drain, drain_cpu), (strict, strict_cpu)) =
+            (rounds(&relaxed), rounds(&drain), rounds(&strict));
         let key_text = if keys == 1 {
             "1 hot key".to_owned()
         } else {
@@ -72,6 +74,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             )
             .against(&ceiling, raw.clone())
             .goal_ratio(0.9)
+            .cpu(relaxed_cpu)
             .notes(format!(
                 "kinesalite, {SHARDS} shards; posting while delivering"
             )),
@@ -85,6 +88,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
             )
             .against(&ceiling, raw)
             .goal_ratio(0.9)
+            .cpu(drain_cpu)
             .notes("posted while paused; timed from resume to no lag"),
         );
         results.push(
@@ -98,6 +102,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
                 "raw PutRecords loop, one record per key per call",
                 raw_strict,
             )
+            .cpu(strict_cpu)
             .notes("strict: a later record of a key is sent only after the earlier one landed"),
         );
     }
@@ -182,12 +187,12 @@ pub struct Run<'a> {
     pub batch: usize,
 }
 
-/// Ours: events/s from post (or resume) until the lag is zero.
+/// Ours: events/s from post (or resume) until the lag is zero, and CPU.
 pub async fn through_pushrail(
     context: &Context,
     run: &Run<'_>,
     events: &[Value],
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Delivery> {
     let dir = engine::fresh_dir(&context.data_dir, "kinesis")?;
     let config = engine::destination(
         "kinesis",

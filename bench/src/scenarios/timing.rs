@@ -11,6 +11,21 @@ use crate::engine::{self, Server};
 pub const POSTERS: usize = 4;
 pub const POST_BATCH: usize = 500;
 
+/// What one timed run of the engine made.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    pub events_per_second: f64,
+    /// The engine's CPU (user + system) in the timed window, µs per event.
+    pub cpu_us_per_event: f64,
+}
+
+/// Each run's rates and CPU, as the rounds of a measurement.
+pub fn rounds(runs: &[Delivery]) -> (Vec<f64>, Vec<f64>) {
+    runs.iter()
+        .map(|d| (d.events_per_second, d.cpu_us_per_event))
+        .unzip()
+}
+
 /// Events/s through `server`'s destination `bench`, after one event is
 /// delivered to warm it (as a running engine is). Posting while delivering,
 /// or with `paused`, posted first and timed from resume: delivery alone.
@@ -18,7 +33,7 @@ pub async fn timed_delivery(
     server: &Server,
     events: &[Value],
     paused: bool,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Delivery> {
     server.post_batch(&events[..1]).await?;
     server.wait_for_no_lag(Duration::from_millis(20)).await?;
     if paused {
@@ -27,14 +42,19 @@ pub async fn timed_delivery(
     // Each poster's share is copied before the clock starts: the copies are
     // the bench's work, not the engine's.
     let shares = shares(events);
-    let mut started = Instant::now();
+    let cpu = || engine::cpu_seconds(server.pid());
+    let (mut started, mut cpu_before) = (Instant::now(), cpu());
     post_concurrently(server, shares).await?;
     if paused {
-        started = Instant::now();
+        (started, cpu_before) = (Instant::now(), cpu());
         server.control("resume").await?;
     }
     server.wait_for_no_lag(Duration::from_millis(10)).await?;
-    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+    let count = events.len() as f64;
+    Ok(Delivery {
+        events_per_second: count / started.elapsed().as_secs_f64(),
+        cpu_us_per_event: (cpu() - cpu_before) * 1e6 / count,
+    })
 }
 
 /// Every POSTERS-th post of POST_BATCH events, per poster.
