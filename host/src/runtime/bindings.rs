@@ -10,17 +10,25 @@ pub mod destination {
     });
 }
 
+/// A transform world's bindings from the WIT at `$path`; its types and
+/// logging are the destination world's.
+macro_rules! transform_bindings {
+    ($path:literal) => {
+        wasmtime::component::bindgen!({
+            path: $path,
+            world: "pushrail:plugin/transform",
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "pushrail:plugin/types": super::destination::pushrail::plugin::types,
+                "pushrail:plugin/logging": super::destination::pushrail::plugin::logging,
+            },
+        });
+    };
+}
+
 pub mod transform {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "pushrail:plugin/transform",
-        imports: { default: async },
-        exports: { default: async },
-        with: {
-            "pushrail:plugin/types": super::destination::pushrail::plugin::types,
-            "pushrail:plugin/logging": super::destination::pushrail::plugin::logging,
-        },
-    });
+    transform_bindings!("../wit");
 }
 
 /// Transforms built against 0.1.0 or 0.2.0 export `transform`, one event
@@ -28,16 +36,7 @@ pub mod transform {
 /// WIT for that export only; its types and imports are today's (the host
 /// links the older import names in contract.rs).
 pub mod per_event_transform {
-    wasmtime::component::bindgen!({
-        path: "../wit/versions/0.2.0",
-        world: "pushrail:plugin/transform",
-        imports: { default: async },
-        exports: { default: async },
-        with: {
-            "pushrail:plugin/types": super::destination::pushrail::plugin::types,
-            "pushrail:plugin/logging": super::destination::pushrail::plugin::logging,
-        },
-    });
+    transform_bindings!("../wit/versions/0.2.0");
 }
 
 pub use destination::pushrail::plugin::types::{

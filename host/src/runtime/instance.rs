@@ -165,13 +165,7 @@ impl Instance<Destination> {
         let outcomes = self
             .call(async |bindings, store| bindings.call_deliver(store, batch).await)
             .await?;
-        if outcomes.len() != batch.len() {
-            return Err(CallError::Contract(format!(
-                "deliver returned {} outcomes for {} events",
-                outcomes.len(),
-                batch.len()
-            )));
-        }
+        one_each("deliver", "outcomes", outcomes.len(), batch.len())?;
         Ok(outcomes)
     }
 }
@@ -191,15 +185,24 @@ impl Instance<TransformBindings> {
             let chunk_answers = self
                 .call(async |bindings, store| bindings.call_transform(store, chunk).await)
                 .await?;
-            if chunk_answers.len() != chunk.len() {
-                return Err(CallError::Contract(format!(
-                    "transform-batch returned {} answers for {} events",
-                    chunk_answers.len(),
-                    chunk.len()
-                )));
-            }
+            one_each(
+                "transform-batch",
+                "answers",
+                chunk_answers.len(),
+                chunk.len(),
+            )?;
             answers.extend(chunk_answers);
         }
         Ok(answers)
     }
+}
+
+/// The contract of every batch call: one answer per event.
+fn one_each(function: &str, what: &str, answers: usize, events: usize) -> Result<(), CallError> {
+    if answers == events {
+        return Ok(());
+    }
+    Err(CallError::Contract(format!(
+        "{function} returned {answers} {what} for {events} events"
+    )))
 }
