@@ -5,6 +5,7 @@
 //! (WebAssembly plugins) → sinks (Kinesis, Kafka). [`config`] describes
 //! everything an operator can set; [`app`] wires the stages together.
 
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -79,6 +79,7 @@ enum Command {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    pushrail::allocator::tune();
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     match cli.command {
