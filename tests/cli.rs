@@ -222,3 +222,29 @@ fn check_loads_the_plugins_and_reports_what_serve_would_refuse() {
         "{err}"
     );
 }
+
+/// #15: the binary sets its allocator to give freed memory back before
+/// anything allocates (what keeps RSS from growing with the threads), and
+/// an operator's own setting wins. mimalloc prints the options it uses when
+/// asked to be verbose.
+#[test]
+fn the_allocator_settings_hold_from_the_start_and_yield_to_the_operators() {
+    let options = |extra: &[(&str, &str)]| {
+        let output = Command::new(BIN)
+            .args(["check", "--config", "/nonexistent.toml"])
+            .env("MIMALLOC_VERBOSE", "1")
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap();
+        stderr(&output)
+    };
+    let ours = options(&[]);
+    assert!(ours.contains("option 'purge_delay': 10"), "{ours}");
+    assert!(ours.contains("option 'arena_eager_commit': 0"), "{ours}");
+    let theirs = options(&[("MIMALLOC_PURGE_DELAY", "250")]);
+    assert!(theirs.contains("option 'purge_delay': 250"), "{theirs}");
+    assert!(
+        theirs.contains("option 'arena_eager_commit': 0"),
+        "{theirs}"
+    );
+}

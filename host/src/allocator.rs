@@ -1,14 +1,13 @@
 //! Settings of mimalloc (v3), the engine's allocator, so that memory does
 //! not grow with the machine. With its defaults mimalloc gives pages back to
 //! the OS only a second after they were freed, and only when the allocator
-//! runs again (an idle engine keeps them), and commits arena memory eagerly;
-//! RSS grew with the async threads: building and draining a
-//! 1,000,000-event backlog peaked at 268 / 309 MiB on 16 threads and
-//! 226 / 250 MiB on 2. Set here, at the start of `main`: 214 / 252 and
-//! 183 / 214 MiB, idle 56 instead of 121; set in the environment, so that
-//! they hold from the first allocation on: 163 / 197 and 146 / 174 MiB,
-//! idle 42 (docs/performance.md). An operator's own `MIMALLOC_*` variable
-//! wins over each setting.
+//! runs again (an idle engine keeps them), and commits its first arena
+//! eagerly (whose freed pages then stay resident); RSS grew with the async
+//! threads: building and draining a 1,000,000-event backlog peaked at
+//! 268 / 309 MiB on 16 threads and 226 / 250 MiB on 2. With these settings,
+//! applied before anything allocates (main.rs): 173 / 196 and 151 / 171 MiB,
+//! idle 48 instead of 121 (docs/performance.md). An operator's own
+//! `MIMALLOC_*` variable wins over each setting.
 
 use std::ffi::{c_int, c_long};
 
@@ -18,11 +17,13 @@ use std::ffi::{c_int, c_long};
 const SETTINGS: [(c_int, &str, c_long); 2] = [
     // Commit arena memory as it is used.
     (4, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
-    // Give freed pages back to the OS at once (default: after 1 s).
-    (15, "MIMALLOC_PURGE_DELAY", 0),
+    // Give freed pages back to the OS 10 ms after they were freed (default
+    // 1 s; 0 measured no smaller, and costs a system call per free span).
+    (15, "MIMALLOC_PURGE_DELAY", 10),
 ];
 
-/// Applies [`SETTINGS`]; call first thing in `main`, before other threads.
+/// Applies [`SETTINGS`]: before the first allocation (a constructor in
+/// main.rs on Linux), or first thing in `main`.
 pub fn tune() {
     for (option, variable, value) in SETTINGS {
         if std::env::var_os(variable).is_none() {
