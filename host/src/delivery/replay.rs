@@ -325,15 +325,20 @@ impl Worker {
         sequences: Vec<u64>,
     ) -> Result<Vec<DryRunItem>, LogError> {
         let records = blocking(&self.log, move |log| log.read_sequences(&sequences)).await?;
+        let selected: Vec<bool> = records
+            .iter()
+            .map(|r| self.config.subscription.selects(r))
+            .collect();
         let subscribed: Vec<Event> = records
             .iter()
-            .filter(|r| self.config.subscription.selects(*r))
-            .map(to_plugin_event)
+            .zip(&selected)
+            .filter(|(_, selected)| **selected)
+            .map(|(r, _)| to_plugin_event(r))
             .collect();
         let mut transformed = self.lanes.home().transform(subscribed).await.into_iter();
         let mut items = Vec::with_capacity(records.len());
-        for record in records {
-            let (records, error) = if !self.config.subscription.selects(&record) {
+        for (record, selected) in records.into_iter().zip(selected) {
+            let (records, error) = if !selected {
                 (Vec::new(), Some(NOT_SUBSCRIBED.into()))
             } else {
                 match transformed.next().expect("one result per subscribed event") {

@@ -18,11 +18,9 @@ use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, loggi
 use super::host::HostState;
 use super::worlds::World;
 
-/// The contract version this host and the SDK are built from.
-pub const CURRENT: &str = "0.3.0";
-
-/// Every older version the host still links, oldest first.
-pub const OLDER: [&str; 2] = ["0.1.0", "0.2.0"];
+/// Every older version the host still links, oldest first (today's is the
+/// package version in `wit/plugin.wit`).
+const OLDER: [&str; 2] = ["0.1.0", "0.2.0"];
 
 /// Adds the host interfaces of every older version that `world` imported
 /// in it, each bound to today's implementation.
@@ -55,19 +53,4 @@ pub(super) fn link_older(linker: &mut Linker<HostState>, world: World) -> wasmti
         }
     }
     Ok(())
-}
-
-/// The contract version `component` was built against, read from the
-/// names of its `pushrail:plugin` imports (`None` when it imports none).
-pub fn version_of(
-    engine: &wasmtime::Engine,
-    component: &wasmtime::component::Component,
-) -> Option<String> {
-    component
-        .component_type()
-        .imports(engine)
-        .find_map(|(name, _)| {
-            let rest = name.strip_prefix("pushrail:plugin/")?;
-            Some(rest.split_once('@')?.1.to_owned())
-        })
 }
