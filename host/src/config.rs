@@ -26,7 +26,9 @@ pub use kafka::{
     KafkaAcks, KafkaAuth, KafkaCompression, KafkaConfig, KafkaProducerConfig, KafkaTls, OauthToken,
     ScramMechanism,
 };
-pub use kinesis::{KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream};
+pub use kinesis::{
+    KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream, MAX_AGGREGATE_BYTES,
+};
 pub use read::is_iam_arn;
 pub use units::{parse_duration, parse_size};
 
@@ -248,6 +250,7 @@ impl DestinationConfig {
                     KinesisOrdering::Relaxed => "relaxed",
                 },
                 "max_records_per_call": k.max_records_per_call,
+                "aggregation": k.aggregation.is_some(),
             })
         });
         serde_json::json!({

@@ -83,6 +83,10 @@ pub struct DestinationMetrics {
     pub plugin_calls: BTreeMap<String, (f64, u64)>,
     /// Sink clients recreated after a fatal error (a Kafka producer).
     pub sink_restarts: u64,
+    /// Kinesis records that landed (an aggregated record counts once).
+    pub kinesis_records: u64,
+    /// Their PUT payload units: what the stream's owner is billed for.
+    pub kinesis_put_payload_units: u64,
 }
 
 impl Default for DestinationMetrics {
@@ -94,6 +98,8 @@ impl Default for DestinationMetrics {
             plugin_seconds: Histogram::new(&SECONDS),
             plugin_calls: BTreeMap::new(),
             sink_restarts: 0,
+            kinesis_records: 0,
+            kinesis_put_payload_units: 0,
         }
     }
 }
@@ -236,6 +242,28 @@ impl Metrics {
                 escape(name),
                 d.sink_restarts
             );
+        }
+        for (metric, help, pick) in [
+            (
+                "pushrail_kinesis_records_total",
+                "Kinesis records that landed; an aggregated record counts once, however many events it carries.",
+                (|d: &DestinationMetrics| d.kinesis_records) as fn(&DestinationMetrics) -> u64,
+            ),
+            (
+                "pushrail_kinesis_put_payload_units_total",
+                "PUT payload units (25 KiB, rounded up per record) of the Kinesis records that landed.",
+                |d| d.kinesis_put_payload_units,
+            ),
+        ] {
+            counter(&mut out, metric, help);
+            for (name, d) in destinations.iter().filter(|(_, d)| d.kinesis_records > 0) {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{destination=\"{}\"}} {}",
+                    escape(name),
+                    pick(d)
+                );
+            }
         }
         for (metric, help, index) in [
             (

@@ -118,9 +118,10 @@ impl Kinesis {
         read_all(&self.client, stream).await
     }
 
-    /// Makes records over `bytes` fail, each alone, with InvalidArgumentException.
-    pub async fn set_max_record_size(&self, kib: i32) {
-        let body = serde_json::json!({ "MaxRecordSizeInKiB": kib });
+    /// Makes `stream`'s records over `kib` KiB fail, each alone, with
+    /// InvalidArgumentException (1,024 to 10,240 KiB, as on AWS).
+    pub async fn set_max_record_size(&self, stream: &str, kib: i32) {
+        let body = serde_json::json!({ "StreamName": stream, "MaxRecordSizeInKiB": kib });
         let response = reqwest::Client::new()
             .post(self.url())
             .header("X-Amz-Target", "Kinesis_20131202.UpdateMaxRecordSize")
@@ -158,9 +159,35 @@ pub struct StreamRecord {
     pub data: serde_json::Value,
 }
 
-/// Every record of the stream: per shard, in the shard's order (any Kinesis
-/// API server).
+/// One record read back from a stream, its data as stored.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub shard_id: String,
+    pub sequence_number: String,
+    pub partition_key: String,
+    pub data: Vec<u8>,
+}
+
+/// Every record of the stream, its data parsed as JSON: per shard, in the
+/// shard's order (any Kinesis API server).
 pub async fn read_all(client: &Client, stream: &str) -> Vec<StreamRecord> {
+    read_raw(client, stream)
+        .await
+        .into_iter()
+        .map(|r| StreamRecord {
+            shard_id: r.shard_id,
+            sequence_number: r.sequence_number,
+            partition_key: r.partition_key,
+            data: serde_json::from_slice(&r.data).expect("record data is JSON"),
+        })
+        .collect()
+}
+
+/// Records per GetRecords call (the API's maximum).
+const PAGE: usize = 10_000;
+
+/// Every record of the stream as stored: per shard, in the shard's order.
+pub async fn read_raw(client: &Client, stream: &str) -> Vec<RawRecord> {
     let shards = client
         .list_shards()
         .stream_name(stream)
@@ -183,20 +210,22 @@ pub async fn read_all(client: &Client, stream: &str) -> Vec<StreamRecord> {
             let page = client
                 .get_records()
                 .shard_iterator(it)
-                .limit(10_000)
+                .limit(PAGE as i32)
                 .send()
                 .await
                 .expect("GetRecords");
             for record in page.records() {
-                out.push(StreamRecord {
+                out.push(RawRecord {
                     shard_id: shard.shard_id().to_owned(),
                     sequence_number: record.sequence_number().to_owned(),
                     partition_key: record.partition_key().unwrap_or_default().to_owned(),
-                    data: serde_json::from_slice(record.data().as_ref())
-                        .expect("record data is JSON"),
+                    data: record.data().as_ref().to_vec(),
                 });
             }
-            let caught_up = page.records().is_empty() || page.millis_behind_latest() == Some(0);
+            // Caught up: nothing more, or a short page at the tip (a full
+            // page may have more behind it whatever the lag says).
+            let caught_up = page.records().is_empty()
+                || (page.millis_behind_latest() == Some(0) && page.records().len() < PAGE);
             iterator = if caught_up {
                 None
             } else {

@@ -2,6 +2,7 @@
 //! data directory, and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod deaggregate;
 pub mod kafka;
 pub mod kinesis;
 pub mod kinesis_proxy;

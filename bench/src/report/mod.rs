@@ -26,6 +26,9 @@ pub enum Unit {
     /// CPU time per wall time, in percent of one core.
     #[serde(rename = "% of a core")]
     CorePercent,
+    /// Kinesis PUT payload units billed per 1,000 events.
+    #[serde(rename = "PUT units / 1,000 events")]
+    PutUnitsPerThousand,
 }
 
 impl Unit {
@@ -37,6 +40,7 @@ impl Unit {
             Unit::Mebibytes => "MiB",
             Unit::Seconds => "s",
             Unit::CorePercent => "% of a core",
+            Unit::PutUnitsPerThousand => "PUT units / 1,000 events",
         }
     }
 
@@ -53,6 +57,7 @@ impl Unit {
             Unit::MicrosPerEvent | Unit::Millis | Unit::Seconds => format!("{value:.1}"),
             Unit::Mebibytes => format!("{value:.0}"),
             Unit::CorePercent => format!("{value:.2}"),
+            Unit::PutUnitsPerThousand => format!("{value:.1}"),
         }
     }
 }

@@ -73,6 +73,7 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
                 ordering,
                 paused: false,
                 batch: CALL,
+                aggregation: false,
             };
             ours.push(kinesis::through_pushrail(context, &run, &events).await?);
         }

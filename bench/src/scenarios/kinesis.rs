@@ -53,6 +53,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
                     ordering,
                     paused,
                     batch: DELIVER_BATCH,
+                    aggregation: false,
                 };
                 rates.push(through_pushrail(context, &run, &events).await?);
             }
@@ -112,7 +113,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
 /// The ceiling: the same records, up to CALL per PutRecords, one call at a
 /// time, failed entries resent. With `strict`, a call holds at most one
 /// record per key (what strict ordering needs when a call can half fail).
-async fn raw_loop(
+pub async fn raw_loop(
     client: &Client,
     stream: &str,
     events: &[Value],
@@ -185,6 +186,8 @@ pub struct Run<'a> {
     pub paused: bool,
     /// Events per delivery batch.
     pub batch: usize,
+    /// `aggregation = true` (KPL aggregated records).
+    pub aggregation: bool,
 }
 
 /// Ours: events/s from post (or resume) until the lag is zero, and CPU.
@@ -199,8 +202,9 @@ pub async fn through_pushrail(
         Some(run.batch),
         &format!(
             "stream_name = \"{}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nordering = \"{}\"\n\
+             aggregation = {}\n\
              auth = {{ mode = \"static\", access_key_id = \"AKIDBENCH\", secret_access_key = \"secret\" }}",
-            run.stream, run.endpoint, run.ordering
+            run.stream, run.endpoint, run.ordering, run.aggregation
         ),
     );
     let server = Server::start(&context.engine, &dir, &config).await?;

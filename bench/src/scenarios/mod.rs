@@ -1,6 +1,7 @@
 //! The scenarios: each runs ours and its ceiling interleaved, round after
 //! round, and returns its figures.
 
+mod aggregation;
 mod backlog;
 mod customers;
 mod distance;
@@ -40,10 +41,11 @@ pub enum Scenario {
     Recovery,
     Customers,
     Distance,
+    Aggregation,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Ingest,
         Scenario::Wasm,
         Scenario::Kafka,
@@ -53,6 +55,7 @@ impl Scenario {
         Scenario::Recovery,
         Scenario::Customers,
         Scenario::Distance,
+        Scenario::Aggregation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +69,7 @@ impl Scenario {
             Scenario::Recovery => "recovery",
             Scenario::Customers => "customers",
             Scenario::Distance => "distance",
+            Scenario::Aggregation => "aggregation",
         }
     }
 
@@ -80,6 +84,9 @@ impl Scenario {
             Scenario::Recovery => "7. recovery: restart on a full log",
             Scenario::Customers => "8. customers: a destination per customer vs one for all",
             Scenario::Distance => "9. a destination 50 ms away: calls in flight vs raw clients",
+            Scenario::Aggregation => {
+                "10. Kinesis record aggregation: throughput and PUT payload units"
+            }
         }
     }
 
@@ -117,6 +124,7 @@ impl Scenario {
             Scenario::Recovery => backlog::recovery(context).await,
             Scenario::Customers => customers::run(context).await,
             Scenario::Distance => distance::run(context).await,
+            Scenario::Aggregation => aggregation::run(context).await,
         }
     }
 }
@@ -132,7 +140,7 @@ mod tests {
             Scenario::parse_all(&names(&["kafka", "ingest", "kafka"])).unwrap(),
             vec![Scenario::Kafka, Scenario::Ingest]
         );
-        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 9);
+        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 10);
         let error = Scenario::parse_all(&names(&["kafak"])).unwrap_err();
         assert!(error.to_string().contains("unknown scenario \"kafak\""));
     }

@@ -15,8 +15,15 @@ pub struct KinesisConfig {
     pub ordering: KinesisOrdering,
     /// Records per PutRecords call, at most 500.
     pub max_records_per_call: usize,
+    /// `aggregation = true`: a key's records go packed in aggregated records
+    /// (the KPL format) of at most this many bytes, data plus partition key.
+    pub aggregation: Option<usize>,
     pub auth: KinesisAuth,
 }
+
+/// The largest `aggregation_max_bytes`: Kinesis' record limit less room
+/// for the longest partition key (256 characters of up to 4 bytes).
+pub const MAX_AGGREGATE_BYTES: u64 = (1 << 20) - 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KinesisStream {
@@ -82,6 +89,7 @@ pub(super) fn read(k: &mut Fields<'_, '_, '_>) -> Option<KinesisConfig> {
         ],
     );
     let max_records_per_call = k.integer("max_records_per_call", 500, 1..=500) as usize;
+    let aggregation = aggregation(k);
     let region = k.string("region");
     let endpoint_url = k.string("endpoint_url");
     let auth = match k.table("auth") {
@@ -130,6 +138,22 @@ pub(super) fn read(k: &mut Fields<'_, '_, '_>) -> Option<KinesisConfig> {
         endpoint_url,
         ordering,
         max_records_per_call,
+        aggregation,
         auth: auth?,
     })
+}
+
+/// `aggregation` and `aggregation_max_bytes` (checked, and kept for when
+/// aggregation is turned on, also while it is off).
+fn aggregation(k: &mut Fields<'_, '_, '_>) -> Option<usize> {
+    let on = k.boolean("aggregation", false);
+    let default = crate::sinks::kinesis::aggregate::DEFAULT_MAX_BYTES as u64;
+    let max_bytes = k.size("aggregation_max_bytes", default);
+    if !(1024..=MAX_AGGREGATE_BYTES).contains(&max_bytes) {
+        k.report(
+            "aggregation_max_bytes",
+            format!("must be from 1KiB to {MAX_AGGREGATE_BYTES} bytes (Kinesis' 1 MiB record limit less room for the partition key); {max_bytes} is not"),
+        );
+    }
+    on.then_some(max_bytes as usize)
 }

@@ -430,6 +430,8 @@ fn kinesis_settings_and_their_problems() {
         endpoint_url = "http://127.0.0.1:4567"
         ordering = "relaxed"
         max_records_per_call = 250
+        aggregation = true
+        aggregation_max_bytes = "100KiB"
         partition_key = "metadata.region"
         auth = { mode = "static", access_key_id = "AKID", secret_access_key = "${TOKEN}", session_token = "tok" }
         "#,
@@ -443,6 +445,7 @@ fn kinesis_settings_and_their_problems() {
     );
     assert_eq!(k.ordering, KinesisOrdering::Relaxed);
     assert_eq!(k.max_records_per_call, 250);
+    assert_eq!(k.aggregation, Some(100 * 1024));
     assert_eq!(
         d.partition_key.to_text(),
         "metadata.region",
@@ -465,6 +468,8 @@ fn kinesis_settings_and_their_problems() {
         [destinations.kinesis]
         ordering = "fifo"
         max_records_per_call = 501
+        aggregation = true
+        aggregation_max_bytes = "1MiB"
         auth = { mode = "static", access_key_id = "AKID" }
 
         [[destinations]]
@@ -514,6 +519,15 @@ fn kinesis_settings_and_their_problems() {
         ),
         "{found:#?}"
     );
+    assert!(
+        has(
+            &found,
+            "destinations[0].kinesis.aggregation_max_bytes",
+            "must be from 1KiB to 1047552 bytes"
+        ),
+        "{found:#?}"
+    );
+
     assert!(
         has(
             &found,

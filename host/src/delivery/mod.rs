@@ -337,12 +337,17 @@ async fn bind_sinks(
     };
     let kinesis = match &destination.kinesis {
         Some(config) => Some(
-            KinesisSink::connect(config, destination.retry)
-                .await
-                .map_err(|error| DeliveryError::Kinesis {
-                    destination: destination.name.clone(),
-                    error,
-                })?,
+            KinesisSink::connect(
+                &destination.name,
+                config,
+                destination.retry,
+                metrics.clone(),
+            )
+            .await
+            .map_err(|error| DeliveryError::Kinesis {
+                destination: destination.name.clone(),
+                error,
+            })?,
         ),
         None => None,
     };

@@ -39,6 +39,24 @@ pub mod per_event_transform {
     transform_bindings!("../wit/versions/0.2.0");
 }
 
+/// The `kinesis` interface as 0.1.0–0.3.0 had it (its location had no
+/// sub-sequence number), for the adapter in contract.rs. Generated from the
+/// frozen 0.3.0 WIT; every other interface is today's.
+pub mod kinesis_before_0_4 {
+    wasmtime::component::bindgen!({
+        path: "../wit/versions/0.3.0",
+        world: "pushrail:plugin/destination",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "pushrail:plugin/types": super::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging": super::destination::pushrail::plugin::logging,
+            "pushrail:plugin/file": super::destination::pushrail::plugin::file,
+            "pushrail:plugin/kafka": super::destination::pushrail::plugin::kafka,
+        },
+    });
+}
+
 pub use destination::pushrail::plugin::types::{
     Error as PluginErrorRecord, Event, Outcome, Transformed,
 };

@@ -3,9 +3,11 @@
 //! against an older one keep loading without a rebuild:
 //!
 //! - the host interfaces of every older version are linked onto today's
-//!   host functions under the older names (`pushrail:plugin/kinesis@0.2.0`
-//!   …): their types have not changed, only the package version;
+//!   host functions under the older names (`pushrail:plugin/file@0.2.0`
+//!   …) where their types have not changed, only the package version;
 //! - 0.1.0's logging was `log.log`, linked onto today's `logging.write`;
+//! - the `kinesis` of 0.1.0–0.3.0 had no sub-sequence number in its
+//!   location: linked through its own bindings to an adapter that leaves it out;
 //! - a transform of 0.1.0 or 0.2.0 exports `transform` (one event per call)
 //!   where today's exports `transform-batch`; the host runs those through
 //!   their own bindings (`bindings::per_event_transform`), one call per event.
@@ -15,12 +17,13 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, logging};
+use super::bindings::kinesis_before_0_4::pushrail::plugin::kinesis as kinesis_0_3;
 use super::host::HostState;
 use super::worlds::World;
 
 /// Every older version the host still links, oldest first (today's is the
 /// package version in `wit/plugin.wit`).
-const OLDER: [&str; 2] = ["0.1.0", "0.2.0"];
+const OLDER: [&str; 3] = ["0.1.0", "0.2.0", "0.3.0"];
 
 /// Adds the host interfaces of every older version that `world` imported
 /// in it, each bound to today's implementation.
@@ -47,10 +50,44 @@ pub(super) fn link_older(linker: &mut Linker<HostState>, world: World) -> wasmti
             let mut file = linker.instance(&name("file"))?;
             file::add_to_linker_instance::<_, HasSelf<_>>(&mut file, |s| s)?;
             let mut kinesis = linker.instance(&name("kinesis"))?;
-            kinesis::add_to_linker_instance::<_, HasSelf<_>>(&mut kinesis, |s| s)?;
+            kinesis_0_3::add_to_linker_instance::<_, HasSelf<_>>(&mut kinesis, |s| s)?;
             let mut kafka = linker.instance(&name("kafka"))?;
             kafka::add_to_linker_instance::<_, HasSelf<_>>(&mut kafka, |s| s)?;
         }
     }
     Ok(())
+}
+
+/// `kinesis.put-records` before 0.4.0: today's, without the sub-sequence
+/// number (a component of then has no field for it).
+impl kinesis_0_3::Host for HostState {
+    async fn put_records(
+        &mut self,
+        records: Vec<kinesis_0_3::KinesisRecord>,
+    ) -> Vec<Result<kinesis_0_3::KinesisLocation, kinesis_0_3::KinesisFailure>> {
+        let records = records
+            .into_iter()
+            .map(|r| kinesis::KinesisRecord {
+                partition_key: r.partition_key,
+                explicit_hash_key: r.explicit_hash_key,
+                data: r.data,
+            })
+            .collect();
+        kinesis::Host::put_records(self, records)
+            .await
+            .into_iter()
+            .map(|result| {
+                result
+                    .map(|at| kinesis_0_3::KinesisLocation {
+                        shard_id: at.shard_id,
+                        sequence_number: at.sequence_number,
+                    })
+                    .map_err(|f| kinesis_0_3::KinesisFailure {
+                        code: f.code,
+                        message: f.message,
+                        retryable: f.retryable,
+                    })
+            })
+            .collect()
+    }
 }

@@ -137,6 +137,7 @@ impl kinesis::Host for HostState {
         let located = |l: kinesis_sink::Location| kinesis::KinesisLocation {
             shard_id: l.shard_id,
             sequence_number: l.sequence_number,
+            sub_sequence_number: l.sub_sequence_number,
         };
         to_wit(sink.put_records(&records).await, located)
     }

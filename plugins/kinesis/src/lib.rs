@@ -2,7 +2,9 @@
 //! destination's stream. The record data is the canonical JSON event with
 //! Pushrail's envelope fields (`eventId`, `sequence`, …) embedded, since
 //! Kinesis has no headers; the partition key comes from the configured
-//! field. Batching, signing, retries and ordering are the host's.
+//! field. Batching, signing, retries, ordering and aggregation are the
+//! host's; an aggregated record's user records carry their sub-sequence
+//! number in their coordinates.
 
 use pushrail_sdk::kinesis::{self, KinesisRecord};
 use pushrail_sdk::{
@@ -41,10 +43,16 @@ impl Destination for KinesisDestination {
                 kinesis::put_records(&records)
                     .into_iter()
                     .map(|answer| match answer {
-                        Ok(at) => Ok(vec![
-                            ("shardId".into(), at.shard_id),
-                            ("sequenceNumber".into(), at.sequence_number),
-                        ]),
+                        Ok(at) => {
+                            let mut coordinates = vec![
+                                ("shardId".into(), at.shard_id),
+                                ("sequenceNumber".into(), at.sequence_number),
+                            ];
+                            if let Some(sub) = at.sub_sequence_number {
+                                coordinates.push(("subSequenceNumber".into(), sub.to_string()));
+                            }
+                            Ok(coordinates)
+                        }
                         Err(f) => Err((Error::new(f.code, f.message), f.retryable)),
                     })
                     .collect()

@@ -38,6 +38,11 @@ const CHECKS: &[(&str, Kind)] = &[
     ("region", Kind::NonBlank),
     ("endpointUrl", Kind::NonBlank),
     ("ordering", Kind::String),
+    ("aggregation", Kind::Boolean),
+    (
+        "aggregationMaxBytes",
+        Kind::Integer(1024, crate::config::MAX_AGGREGATE_BYTES),
+    ),
     ("auth", Kind::Object),
     (
         "auth.roleArn",

@@ -81,6 +81,8 @@ const KINESIS: &[(&str, &str)] = &[
     ("region", "kinesis.region"),
     ("endpointUrl", "kinesis.endpoint_url"),
     ("ordering", "kinesis.ordering"),
+    ("aggregation", "kinesis.aggregation"),
+    ("aggregationMaxBytes", "kinesis.aggregation_max_bytes"),
 ];
 const KINESIS_AUTH: &[(&str, &str)] = &[
     ("roleArn", "kinesis.auth.role_arn"),

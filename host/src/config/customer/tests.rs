@@ -41,7 +41,7 @@ fn field(spec: Value) -> String {
 fn the_page_json_of_a_kinesis_stream() {
     let d = read(json!({"type": "KINESIS", "name": "Customer Kinesis stream",
         "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/pushrail-events",
-        "partitionKey": "customerExternalId",
+        "partitionKey": "customerExternalId", "aggregation": true, "aggregationMaxBytes": 51200,
         "auth": {"mode": "ASSUME_ROLE", "roleArn": "arn:aws:iam::123456789012:role/PushrailKinesisWriter",
                  "externalId": EXTERNAL}}))
     .unwrap();
@@ -51,6 +51,7 @@ fn the_page_json_of_a_kinesis_stream() {
     let k = d.kinesis.unwrap();
     assert_eq!(k.region.as_deref(), Some("us-east-1"), "from the ARN");
     assert!(matches!(k.stream, KinesisStream::Arn(_)));
+    assert_eq!(k.aggregation, Some(51200));
     match k.auth {
         KinesisAuth::AssumeRole { external_id, .. } => {
             assert_eq!(external_id.unwrap().expose(), EXTERNAL);
@@ -96,6 +97,16 @@ fn problems_name_the_json_field() {
             json!({"mode": "ASSUME_ROLE", "roleArn": role, "color": 1})
         )),
         "auth.color"
+    );
+    let with = |field: &str, value: Value| {
+        let mut spec = kinesis(json!({"mode": "ASSUME_ROLE", "roleArn": role}));
+        spec[field] = value;
+        spec
+    };
+    assert_eq!(field(with("aggregation", json!("yes"))), "aggregation");
+    assert_eq!(
+        field(with("aggregationMaxBytes", json!(2 << 20))),
+        "aggregationMaxBytes"
     );
     // A customer cannot choose another external ID: it is replaced.
     let chosen = read(kinesis(

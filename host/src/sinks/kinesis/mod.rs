@@ -2,7 +2,10 @@
 //! destination, bound to its one stream. It batches records into PutRecords
 //! calls, retries throttled records individually, and in strict ordering
 //! never lets a later record of a partition key land before an earlier one.
+//! With aggregation on, it packs a key's records into aggregated records
+//! first (aggregate.rs) and does all of that per aggregated record.
 
+pub mod aggregate;
 mod batching;
 mod classify;
 mod client;
@@ -18,6 +21,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use super::{Failure, error_chain};
 use crate::config::{KinesisConfig, KinesisOrdering, KinesisStream, RetryConfig};
 use crate::failure_codes;
+use crate::metrics::Metrics;
 pub use batching::MAX_CALL_BYTES;
 
 /// Longest partition key Kinesis accepts, in Unicode characters.
@@ -52,6 +56,9 @@ pub struct Record {
 pub struct Location {
     pub shard_id: String,
     pub sequence_number: String,
+    /// The record's index inside the aggregated record that carried it
+    /// (which has `sequence_number`); `None` when it went unaggregated.
+    pub sub_sequence_number: Option<u64>,
 }
 
 /// A failure with an AWS error code, classified.
@@ -68,35 +75,79 @@ pub struct KinesisSink {
     stream: KinesisStream,
     ordering: KinesisOrdering,
     max_records_per_call: usize,
+    /// The largest aggregated record, if records are aggregated.
+    aggregation: Option<usize>,
     retry: RetryConfig,
+    destination: String,
+    metrics: Arc<Metrics>,
 }
 
 impl KinesisSink {
     pub async fn connect(
+        destination: &str,
         config: &KinesisConfig,
         retry: RetryConfig,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, KinesisError> {
         Ok(Arc::new(Self {
             client: client::build(config).await?,
             stream: config.stream.clone(),
             ordering: config.ordering,
             max_records_per_call: config.max_records_per_call,
+            aggregation: config.aggregation,
             retry,
+            destination: destination.to_owned(),
+            metrics,
         }))
     }
 
-    /// Puts `records` and returns one result per record, in order. Healthy
-    /// records keep going round after round; a throttled record is retried
-    /// up to [`CALL_ROUNDS`] times here, then handed back as retryable (and,
-    /// in strict ordering, so is every later record of its key).
+    /// Puts `records` and returns one result per record, in order. With
+    /// aggregation on, the records go in aggregated records, and each gets
+    /// the result of the one that carried it.
     pub async fn put_records(&self, records: &[Record]) -> Vec<Result<Location, Failure>> {
         let mut results: Vec<Option<Result<Location, Failure>>> =
             records.iter().map(validate).collect();
+        let Some(max_bytes) = self.aggregation else {
+            return self.put(records, results).await;
+        };
+        let skip: Vec<bool> = results.iter().map(Option::is_some).collect();
+        let packed = aggregate::pack(records, &skip, max_bytes);
+        let (sent, members): (Vec<Record>, Vec<aggregate::Members>) =
+            packed.into_iter().map(|p| (p.record, p.members)).unzip();
+        let answers = self.put(&sent, vec![None; sent.len()]).await;
+        for (answer, members) in answers.into_iter().zip(members) {
+            for (i, sub_sequence_number) in members.each() {
+                results[i] = Some(match &answer {
+                    Ok(at) => Ok(Location {
+                        sub_sequence_number,
+                        ..at.clone()
+                    }),
+                    Err(failure) => Err(failure.clone()),
+                });
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every record was validated out or packed"))
+            .collect()
+    }
+
+    /// Puts `records` (the ones `results` has no answer for yet). Healthy
+    /// records keep going round after round; a throttled record is retried
+    /// up to [`CALL_ROUNDS`] times here, then handed back as retryable (and,
+    /// in strict ordering, so is every later record of its key).
+    async fn put(
+        &self,
+        records: &[Record],
+        mut results: Vec<Option<Result<Location, Failure>>>,
+    ) -> Vec<Result<Location, Failure>> {
         let mut last_error: Vec<Option<Failure>> = vec![None; records.len()];
         let mut failures = vec![0u32; records.len()];
         // Records of a call Kinesis rejected whole as invalid: each goes
         // alone next, so one bad record fails by itself.
         let mut alone = vec![false; records.len()];
+        // Records that landed, and their PUT payload units.
+        let mut landed = (0u64, 0u64);
         loop {
             let sendable = self.sendable(records, &results, &failures);
             if sendable.is_empty() {
@@ -137,7 +188,11 @@ impl KinesisSink {
                 }
                 for (&i, result) in indices.iter().zip(answer) {
                     match result {
-                        Ok(location) => results[i] = Some(Ok(location)),
+                        Ok(location) => {
+                            landed.0 += 1;
+                            landed.1 += aggregate::put_payload_units(records[i].size());
+                            results[i] = Some(Ok(location));
+                        }
                         Err(failure) if failure.retryable => {
                             failures[i] += 1;
                             throttled = throttled.max(failures[i]);
@@ -153,6 +208,10 @@ impl KinesisSink {
                 tokio::time::sleep(wait).await;
             }
         }
+        self.metrics.destination(&self.destination, |m| {
+            m.kinesis_records += landed.0;
+            m.kinesis_put_payload_units += landed.1;
+        });
         results
             .into_iter()
             .zip(last_error)
@@ -228,6 +287,7 @@ impl KinesisSink {
                             (Some(shard), Some(sequence), None) => Ok(Location {
                                 shard_id: shard.to_owned(),
                                 sequence_number: sequence.to_owned(),
+                                sub_sequence_number: None,
                             }),
                             (_, _, code) => {
                                 let code = code.unwrap_or(failure_codes::UNKNOWN_ERROR);
