@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "ingest",
     "wasm",
     "kafka",
@@ -17,8 +17,17 @@ const SCENARIOS: [&str; 9] = [
     "recovery",
     "customers",
     "distance",
+    "aggregation",
 ];
-const UNITS: [&str; 6] = ["events/s", "µs/event", "ms", "MiB", "s", "% of a core"];
+const UNITS: [&str; 7] = [
+    "events/s",
+    "µs/event",
+    "ms",
+    "MiB",
+    "s",
+    "% of a core",
+    "PUT units / 1,000 events",
+];
 
 /// The debug engine `cargo test --workspace` builds for the host's tests.
 fn engine() -> PathBuf {

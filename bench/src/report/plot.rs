@@ -14,7 +14,7 @@ const PANEL_HEADER: f64 = 34.0;
 const OURS: &str = "#2f6fdf";
 const CEILING: &str = "#a8adb7";
 
-const PANELS: [(Unit, &str); 6] = [
+const PANELS: [(Unit, &str); 7] = [
     (
         Unit::EventsPerSecond,
         "Throughput, events/s (higher is better)",
@@ -29,6 +29,10 @@ const PANELS: [(Unit, &str); 6] = [
     (
         Unit::CorePercent,
         "CPU while idle, % of a core (lower is better)",
+    ),
+    (
+        Unit::PutUnitsPerThousand,
+        "Kinesis PUT payload units per 1,000 events (lower is better)",
     ),
 ];
 

@@ -5,9 +5,11 @@
 //! the records the stream holds afterwards (kinesalite, 4 shards).
 //!
 //! kinesalite does not enforce a shard's 1 MiB/s write limit: on Kinesis a
-//! hot key (one shard) is capped there, about 1,000 events/s of 1 KiB.
+//! hot key (one shard) is capped there, about 1,000 events/s of 1 KiB. The
+//! hot key in strict ordering also runs 50 ms away (the distance scenario's
+//! proxy), where one record per round trip would be 20 events/s.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use aws_sdk_kinesis::Client;
@@ -20,8 +22,9 @@ use super::timing::{Delivery, rounds};
 use super::{Context, Scenario};
 use crate::events;
 use crate::report::{Measurement, Unit, group_thousands};
+use crate::services::distance::Distance;
 use crate::services::kinesalite::Kinesalite;
-use crate::services::kinesis::read_raw;
+use crate::services::kinesis::{self as kinesis_client, read_raw};
 
 const SHARDS: i32 = 4;
 /// Events per delivery batch, as in the Kinesis scenario.
@@ -44,6 +47,7 @@ struct Runs {
 pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
     let server = Kinesalite::start().await?;
     let mut results = Vec::new();
+    results.push(hot_key_far_away(context, &server).await?);
     for keys in [1, 1000] {
         let events = events::events(context.scale.kinesis_events, keys);
         let (mut raw, mut raw_aggregates) = (Vec::new(), Vec::new());
@@ -180,6 +184,46 @@ fn measurements(
     };
     out.push(m);
     out
+}
+
+/// A hot key in strict ordering with aggregation, 50 ms away, against the
+/// raw client sending aggregate-sized records one call at a time through
+/// the same proxy.
+async fn hot_key_far_away(context: &Context, server: &Kinesalite) -> anyhow::Result<Measurement> {
+    let upstream = server.endpoint.trim_start_matches("http://").to_owned();
+    let far = Distance::start(&upstream, Duration::from_millis(50)).await?;
+    let client = kinesis_client::client(&far.endpoint);
+    let events = events::events(context.scale.kinesis_events, 1);
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for round in 0..context.scale.rounds {
+        let raw_stream = format!("agg-far-raw-{round}");
+        let our_stream = format!("agg-far-{round}");
+        server.create_stream(&raw_stream, SHARDS).await;
+        server.create_stream(&our_stream, SHARDS).await;
+        raw.push(one_aggregate_per_call(&client, &raw_stream, &events).await?);
+        let run = Run {
+            endpoint: &far.endpoint,
+            stream: &our_stream,
+            ordering: "strict",
+            paused: false,
+            batch: DELIVER_BATCH,
+            aggregation: true,
+        };
+        ours.push(through_pushrail(context, &run, &events).await?);
+    }
+    let (rates, cpu) = rounds(&ours);
+    Ok(Measurement::new(
+        Scenario::Aggregation,
+        "strict ordering, 1 hot key, aggregated, 50 ms away: post → acked",
+        Unit::EventsPerSecond,
+        rates,
+    )
+    .against(
+        "raw PutRecords loop, one 1,000 KiB record per call, one call at a time",
+        raw,
+    )
+    .cpu(cpu)
+    .notes("kinesalite behind a proxy adding 50 ms per round trip; not aggregated, strict ordering moves one record of a key per round trip: at most 20 events/s"))
 }
 
 /// The ceiling for a hot key in strict ordering with aggregation: the

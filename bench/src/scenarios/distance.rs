@@ -59,11 +59,20 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
         }
     }
     let mut results = Vec::new();
-    for (ordering, strict) in [("relaxed", false), ("strict", true)] {
+    for (ordering, strict, aggregation) in [
+        ("relaxed", false, false),
+        ("strict", true, false),
+        ("strict", true, true),
+    ] {
         let (mut raw, mut ours) = (Vec::new(), Vec::new());
+        let label = if aggregation {
+            format!("{ordering} ordering with aggregation")
+        } else {
+            format!("{ordering} ordering")
+        };
         for round in 0..context.scale.rounds {
-            let raw_stream = format!("far-raw-{ordering}-{round}");
-            let our_stream = format!("far-{ordering}-{round}");
+            let raw_stream = format!("far-raw-{ordering}-{aggregation}-{round}");
+            let our_stream = format!("far-{ordering}-{aggregation}-{round}");
             server.create_stream(&raw_stream, 4).await;
             server.create_stream(&our_stream, 4).await;
             raw.push(concurrent_calls(&client, &raw_stream, &events, strict).await?);
@@ -73,21 +82,23 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
                 ordering,
                 paused: false,
                 batch: CALL,
-                aggregation: false,
+                aggregation,
             };
             ours.push(kinesis::through_pushrail(context, &run, &events).await?);
         }
         let (ours, ours_cpu) = rounds(&ours);
-        let rule = if strict {
-            "; strict: one record per key per call, a key's next after its last landed"
-        } else {
-            ""
+        let rule = match (strict, aggregation) {
+            (true, false) => {
+                "; strict: one record per key per call, a key's next after its last landed"
+            }
+            (true, true) => "; strict with aggregation: one aggregate of a key's events per call",
+            _ => "",
         };
         if !peer_rates.is_empty() {
             results.push(
                 Measurement::new(
                     Scenario::Distance,
-                    format!("Kinesis 50 ms away, {ordering} ordering: post → in the stream, vs fiddler"),
+                    format!("Kinesis 50 ms away, {label}: post → in the stream, vs fiddler"),
                     Unit::EventsPerSecond,
                     ours.clone(),
                 )
@@ -100,7 +111,7 @@ async fn kinesis_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>>
         results.push(
             Measurement::new(
                 Scenario::Distance,
-                format!("Kinesis 50 ms away, {ordering} ordering, 1,000 keys: post → acked"),
+                format!("Kinesis 50 ms away, {label}, 1,000 keys: post → acked"),
                 Unit::EventsPerSecond,
                 ours,
             )
