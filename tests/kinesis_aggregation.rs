@@ -385,3 +385,75 @@ async fn a_rejected_aggregate_dead_letters_each_event_and_redrives_in_order() {
     })
     .await;
 }
+
+/// #16 with #13: a customer turns aggregation on for its own stream with a
+/// merge patch (`"aggregation": true`) while its events flow: nothing is
+/// lost or reordered, and what follows lands aggregated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_turns_aggregation_on_with_a_patch_while_events_flow() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("omega-events", 1).await;
+    let mut server = Server::start_with(
+        "api_tokens = [\"op-token\"]",
+        "[security]\ntoken_secret = \"customer-token-secret-0123456789abcdef\"\n",
+    )
+    .await;
+    server.authorize("op-token");
+    let (status, body) = server.put("/v1/customers/acct_omega", &json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let page = json!({"type": "KINESIS", "name": "Customer Kinesis stream",
+        "streamArn": "arn:aws:kinesis:us-east-1:000000000000:stream/omega-events",
+        "endpointUrl": kinesis.url(), "partitionKey": "payload.account",
+        "auth": {"mode": "ACCESS_KEY", "accessKeyId": "AKIAOMEGA", "secretAccessKey": "omega-secret"}});
+    let (status, body) = server
+        .post("/v1/customers/acct_omega/destinations", &page)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let accounts = |from: usize, count: usize| -> Vec<Value> {
+        (from..from + count)
+            .map(|i| {
+                let mut e = event("acct_omega", &format!("o{i}"));
+                e["payload"]["account"] = json!(format!("a{}", i % 3));
+                e
+            })
+            .collect()
+    };
+    let mut posted = post_batch(&server, accounts(0, 30)).await;
+    let path = format!("/v1/customers/acct_omega/destinations/{id}");
+    let (status, body) = server.patch(&path, &json!({"aggregation": true})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["spec"]["aggregation"], true, "{body}");
+    for round in 0..3 {
+        posted.extend(post_batch(&server, accounts(30 + round * 20, 20)).await);
+    }
+    let users = user_records(&kinesis, "omega-events", posted.len()).await;
+    let mut ids: Vec<&str> = users
+        .iter()
+        .map(|u| u.data["eventId"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<&str> = posted.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every event exactly once");
+    let mut per_account: HashMap<&str, Vec<u64>> = HashMap::new();
+    for u in &users {
+        assert_eq!(
+            u.data["payload"]["account"].as_str(),
+            Some(u.partition_key.as_str())
+        );
+        per_account
+            .entry(u.partition_key.as_str())
+            .or_default()
+            .push(u.data["sequence"].as_u64().unwrap());
+    }
+    assert!(
+        per_account.values().all(|s| s.is_sorted()),
+        "{per_account:?}"
+    );
+    let last = users
+        .iter()
+        .find(|u| u.data["eventId"] == posted[89]["id"])
+        .unwrap();
+    assert!(last.aggregated, "after the patch: aggregated");
+}
