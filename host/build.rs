@@ -18,6 +18,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("shout", "pushrail-test-shout"),
     ("legacy-transform", "pushrail-test-legacy-transform"),
     ("legacy-destination", "pushrail-test-legacy-destination"),
+    ("fetcher", "pushrail-test-fetcher"),
 ];
 
 /// Test plugins that must be refused, kept out of `PUSHRAIL_PLUGIN_DIR`

@@ -8,6 +8,7 @@ mod fields;
 mod interpolate;
 mod kafka;
 mod kinesis;
+mod network;
 mod read;
 mod units;
 
@@ -179,6 +180,8 @@ pub struct DestinationConfig {
     pub kinesis: Option<KinesisConfig>,
     /// `[destinations.kafka]`: the Kafka topic the destination may write.
     pub kafka: Option<KafkaConfig>,
+    /// `[destinations.network]`: where the plugin may send HTTP requests.
+    pub network: Option<crate::sinks::network::NetworkConfig>,
     /// `config`: free-form settings for the plugin.
     pub config: serde_json::Value,
     /// `secrets`: named secrets for the host capabilities the plugin uses

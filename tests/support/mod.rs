@@ -301,8 +301,8 @@ pub fn sized_event(customer: &str, key: &str, size: usize) -> Value {
     e
 }
 
-/// Where build.rs put the plugin components: file, kinesis, kafka, redact, route, enrich,
-/// misbehave, shout.
+/// Where build.rs put the plugin components: the built-ins, the example
+/// transforms and the test plugins (host/build.rs, `PLUGINS`).
 pub const PLUGIN_DIR: &str = env!("PUSHRAIL_PLUGIN_DIR");
 
 /// The complete JSON lines of a file under the server's data directory

@@ -153,6 +153,11 @@ pub(super) fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<Destinat
         let kafka = f
             .table("kafka")
             .map(|k| output(k, kafka::read, &mut partition_key));
+        let network = f.table("network").map(|mut n| {
+            let config = super::network::read(&mut n);
+            n.finish();
+            config
+        });
         let config = f.free_table("config");
         let secrets = secrets(&mut f);
         let subscription = subscription(&mut f);
@@ -168,6 +173,7 @@ pub(super) fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<Destinat
                 file: file.flatten(),
                 kinesis: kinesis.flatten(),
                 kafka: kafka.flatten(),
+                network,
                 config,
                 secrets,
                 subscription,

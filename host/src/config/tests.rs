@@ -748,3 +748,75 @@ fn destination_secrets_and_the_plugins_offered_to_customers() {
         "{found:?}"
     );
 }
+
+#[test]
+fn network_settings_and_their_problems() {
+    let config = parse(
+        r#"
+        [[destinations]]
+        name = "hooks"
+        plugin = "fetcher"
+        [destinations.network]
+        allow = ["https://hooks.acme.example", "https://*.acme.example:8443", "http://127.0.0.1:9000"]
+        hosts = { "hooks.acme.example" = "203.0.113.7" }
+        timeout = "10s"
+        max_response_bytes = "64KiB"
+        max_in_flight = 4
+        "#,
+    )
+    .unwrap();
+    let n = config.destinations[0].network.as_ref().unwrap();
+    assert_eq!(n.policy.allow.len(), 3);
+    assert_eq!(
+        n.hosts,
+        [(
+            "hooks.acme.example".to_owned(),
+            "203.0.113.7".parse().unwrap()
+        )]
+    );
+    assert_eq!(n.timeout, std::time::Duration::from_secs(10));
+    assert_eq!(
+        n.connect_timeout,
+        std::time::Duration::from_secs(5),
+        "default"
+    );
+    assert_eq!((n.max_response_bytes, n.max_in_flight), (64 * 1024, 4));
+
+    let found = problems(
+        r#"
+        [[destinations]]
+        name = "a"
+        plugin = "fetcher"
+        [destinations.network]
+        allow = ["hooks.acme.example", "https://a.example/path", "https://x.*.example"]
+        hosts = { "a.example" = "not-an-address" }
+        timeout = "0s"
+        max_in_flight = 0
+
+        [[destinations]]
+        name = "b"
+        plugin = "fetcher"
+        [destinations.network]
+        "#,
+    );
+    for (path, needle) in [
+        (
+            "destinations[0].network.allow[0]",
+            "is not scheme://host[:port]",
+        ),
+        ("destinations[0].network.allow[1]", "has a path"),
+        (
+            "destinations[0].network.allow[2]",
+            "a wildcard stands for whole labels",
+        ),
+        (
+            "destinations[0].network.hosts.a.example",
+            "is not an IP address",
+        ),
+        ("destinations[0].network.timeout", "more than 0"),
+        ("destinations[0].network.max_in_flight", "from 1 to 1024"),
+        ("destinations[1].network.allow", "list the origins"),
+    ] {
+        assert!(has(&found, path, needle), "{path}: {found:#?}");
+    }
+}

@@ -37,6 +37,7 @@ use crate::runtime::{CallError, PluginVersions, Runtime, SinkBindings, World};
 use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
+use crate::sinks::network::NetworkSink;
 pub use controls::{Control, Controls, SharedControls};
 pub use failure::Failure;
 use pipeline::Pipeline;
@@ -362,9 +363,11 @@ async fn bind_sinks(
         ),
         None => None,
     };
+    let network = destination.network.clone().map(NetworkSink::new);
     Ok(SinkBindings {
         file,
         kinesis,
         kafka,
+        network,
     })
 }

@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::PluginErrorRecord;
 use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, logging, types};
+use super::network::NetworkHooks;
 use super::plugin_log::{self, LogBudget};
 use super::sandbox::{CallClock, MemoryLimiter};
 use crate::failure_codes;
@@ -16,6 +18,7 @@ use crate::sinks::Failure;
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::{self as kafka_sink, KafkaSink};
 use crate::sinks::kinesis::{self as kinesis_sink, KinesisSink, Record};
+use crate::sinks::network::NetworkSink;
 
 /// The sinks one destination may use.
 #[derive(Clone, Default)]
@@ -23,6 +26,8 @@ pub struct SinkBindings {
     pub file: Option<Arc<FileSink>>,
     pub kinesis: Option<Arc<KinesisSink>>,
     pub kafka: Option<Arc<KafkaSink>>,
+    /// Outbound HTTP (`[destinations.network]`).
+    pub network: Option<Arc<NetworkSink>>,
 }
 
 /// Per-instance state inside the wasmtime store.
@@ -38,6 +43,8 @@ pub struct HostState {
     destination: Arc<str>,
     sinks: SinkBindings,
     log_budget: LogBudget,
+    http: WasiHttpCtx,
+    network: NetworkHooks,
 }
 
 impl HostState {
@@ -58,8 +65,13 @@ impl HostState {
             call_timeout,
             plugin: plugin.into(),
             destination: destination.into(),
+            network: NetworkHooks {
+                sink: sinks.network.clone(),
+                destination: destination.into(),
+            },
             sinks,
             log_budget: LogBudget::default(),
+            http: WasiHttpCtx::new(),
         }
     }
 }
@@ -69,6 +81,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.network,
         }
     }
 }

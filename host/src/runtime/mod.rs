@@ -8,6 +8,7 @@ pub mod contract;
 mod error;
 mod host;
 mod instance;
+mod network;
 mod plugin_log;
 mod registry;
 mod sandbox;

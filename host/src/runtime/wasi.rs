@@ -4,6 +4,8 @@
 //! clocks (a plugin has nothing to wait for, and a timer would let it
 //! block inside host code where the time budget cannot reach), no
 //! filesystem, no sockets: a component that imports those does not load.
+//! (Destination plugins may also import wasi:http, which the host answers
+//! under the destination's network policy: runtime/network.rs.)
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::WasiView;

@@ -17,6 +17,7 @@ use super::bindings::transform::{Transform, TransformPre};
 use super::bindings::{Event, PluginErrorRecord, Transformed};
 use super::contract;
 use super::host::HostState;
+use super::network;
 use super::registry::Plugin;
 use super::wasi;
 
@@ -81,6 +82,7 @@ macro_rules! world {
 
             fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 wasi::add_to_linker(linker)?;
+                network::add_to_linker(linker)?;
                 $bindings::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
                 contract::link_older(linker, World::$world)
             }

@@ -4,6 +4,7 @@
 pub mod file;
 pub mod kafka;
 pub mod kinesis;
+pub mod network;
 
 /// Why a record did not land, as a sink reports it per record.
 #[derive(Debug, Clone, PartialEq, Eq)]

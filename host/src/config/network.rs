@@ -1,0 +1,50 @@
+//! `[destinations.network]`: where the destination's plugin may send HTTP
+//! requests, and the limits on them (host/src/sinks/network).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::fields::Fields;
+use crate::sinks::network::{NetworkConfig, Origin, Policy};
+
+pub(super) fn read(n: &mut Fields<'_, '_, '_>) -> NetworkConfig {
+    let default = NetworkConfig::default();
+    let mut allow = Vec::new();
+    for (i, text) in n.string_list("allow").into_iter().enumerate() {
+        match Origin::parse(&text) {
+            Ok(origin) => allow.push(origin),
+            Err(e) => n.report(&format!("allow[{i}]"), e.to_string()),
+        }
+    }
+    if allow.is_empty() {
+        n.report(
+            "allow",
+            "list the origins the plugin may reach, e.g. [\"https://hooks.acme.example\"]",
+        );
+    }
+    let mut hosts = Vec::new();
+    if let Some(mut table) = n.table("hosts") {
+        for (name, address) in table.scalars_as_strings() {
+            match address.parse::<IpAddr>() {
+                Ok(a) => hosts.push((name.to_ascii_lowercase(), a)),
+                Err(_) => table.report(&name, format!("\"{address}\" is not an IP address")),
+            }
+        }
+        table.finish();
+    }
+    let connect_timeout = n.duration("connect_timeout", default.connect_timeout);
+    let timeout = n.duration("timeout", default.timeout);
+    for (key, value) in [("connect_timeout", connect_timeout), ("timeout", timeout)] {
+        if value.is_zero() || value > Duration::from_secs(600) {
+            n.report(key, "must be more than 0 and at most 10 minutes");
+        }
+    }
+    NetworkConfig {
+        policy: Policy { allow },
+        hosts,
+        connect_timeout,
+        timeout,
+        max_response_bytes: n.size("max_response_bytes", default.max_response_bytes),
+        max_in_flight: n.integer("max_in_flight", default.max_in_flight as u64, 1..=1024) as usize,
+    }
+}

@@ -1,0 +1,129 @@
+//! Outbound HTTP for a destination's plugin (`wasi:http/outgoing-handler`,
+//! `[destinations.network]`). The plugin builds requests with ordinary
+//! wasi:http; every one comes here, where the destination's policy is
+//! enforced in the host: the origin must be on the allowlist, the name is
+//! resolved here and each address checked before connecting to it (so a
+//! name cannot be re-pointed between the check and the connection), and
+//! timeouts, a response size cap and a cap on requests in flight apply.
+//! Redirects are never followed here: the plugin sees the 3xx, and a
+//! request to the new location is checked like any other.
+
+mod connect;
+pub mod policy;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime_wasi_http::Error as HttpError;
+
+pub use policy::{Origin, Policy};
+
+/// `[destinations.network]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    pub policy: Policy,
+    /// Names pinned to an address (like curl's `--resolve`); the address
+    /// rules apply to it as to any resolved one.
+    pub hosts: Vec<(String, IpAddr)>,
+    pub connect_timeout: Duration,
+    /// From sending the request to the last byte of the response.
+    pub timeout: Duration,
+    pub max_response_bytes: u64,
+    /// Requests of this destination in flight at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            hosts: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            max_response_bytes: 1 << 20,
+            max_in_flight: 16,
+        }
+    }
+}
+
+/// One destination's outbound HTTP.
+pub struct NetworkSink {
+    config: NetworkConfig,
+    in_flight: Arc<Semaphore>,
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl NetworkSink {
+    pub fn new(config: NetworkConfig) -> Arc<Self> {
+        Arc::new(Self {
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            tls: connect::tls_connector(),
+            config,
+        })
+    }
+
+    /// The addresses a request may connect to: the allowlist admits the
+    /// origin, and each resolved address passes the address rules.
+    pub async fn addresses(
+        &self,
+        https: bool,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, HttpError> {
+        let parsed = policy::Host::parse(host);
+        if !self.config.policy.admits(https, &parsed, port) {
+            tracing::warn!(
+                host,
+                port,
+                https,
+                "a plugin's request was refused: its origin is not in network.allow"
+            );
+            return Err(HttpError::HttpRequestDenied);
+        }
+        let resolved: Vec<IpAddr> = match &parsed {
+            policy::Host::Address(a) => vec![*a],
+            policy::Host::Name(name) => match self.config.hosts.iter().find(|(h, _)| h == name) {
+                Some((_, pinned)) => vec![*pinned],
+                None => tokio::time::timeout(
+                    self.config.connect_timeout,
+                    tokio::net::lookup_host((name.as_str(), port)),
+                )
+                .await
+                .map_err(|_| HttpError::DnsTimeout)?
+                .map_err(|_| HttpError::DestinationNotFound)?
+                .map(|a| a.ip())
+                .collect(),
+            },
+        };
+        let allowed: Vec<SocketAddr> = resolved
+            .iter()
+            .filter(|a| self.config.policy.may_connect(**a))
+            .map(|a| SocketAddr::new(*a, port))
+            .collect();
+        if allowed.is_empty() {
+            tracing::warn!(
+                host,
+                ?resolved,
+                "a plugin's request was refused: the name resolves to an address network.allow does not name (loopback, private, link-local or metadata)"
+            );
+            return Err(HttpError::DestinationIpProhibited);
+        }
+        Ok(allowed)
+    }
+
+    /// Waits for room under `max_in_flight`; the permit is held until the
+    /// response is read.
+    pub async fn permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+}

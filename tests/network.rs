@@ -1,0 +1,207 @@
+//! Plugins that reach the network (#14, first part): a destination plugin
+//! sends requests with plain wasi:http (`tests/plugins/fetcher`), and the
+//! host enforces `[destinations.network]` from the outside: only the
+//! allowlist's origins, addresses checked after resolution (metadata and
+//! private addresses refused unless named), no redirect followed, a
+//! response size cap and a deadline. Every refusal has its code, the
+//! receiver never sees a refused request, and the host stays up.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use support::{PLUGIN_DIR, Server, event, eventually, post_batch};
+
+/// A receiver on 127.0.0.1 that counts requests per path.
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+async fn receiver() -> Receiver {
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let counted = seen.clone();
+    let app = Router::new().fallback(move |uri: Uri| {
+        let seen = counted.clone();
+        async move {
+            *seen
+                .lock()
+                .unwrap()
+                .entry(uri.path().to_owned())
+                .or_default() += 1;
+            match uri.path() {
+                "/big" => (StatusCode::OK, vec![b'x'; 2 << 20]).into_response(),
+                "/never" => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    StatusCode::OK.into_response()
+                }
+                "/redirect" => (
+                    StatusCode::FOUND,
+                    [("location", "http://127.0.0.1:1/elsewhere")],
+                )
+                    .into_response(),
+                _ => (StatusCode::OK, "ok").into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { port, seen }
+}
+
+fn with_url(customer: &str, url: String) -> Value {
+    let mut e = event(customer, customer);
+    e["payload"]["url"] = json!(url);
+    e
+}
+
+async fn dead_letters(server: &Server, destination: &str, count: usize) -> Vec<Value> {
+    eventually(30, &format!("{count} dead letters"), async || {
+        let (_, body) = server
+            .get(&format!("/v1/destinations/{destination}/dlq"))
+            .await;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (items.len() >= count).then_some(items)
+    })
+    .await
+}
+
+async fn delivered(server: &Server, id: &str) -> Value {
+    eventually(30, "a delivered attempt", async || {
+        let (_, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
+        body["items"]
+            .as_array()?
+            .iter()
+            .find(|a| a["outcome"] == "delivered")
+            .cloned()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_policy_holds_from_the_plugins_side() {
+    let receiver = receiver().await;
+    let port = receiver.port;
+    let rest = format!(
+        r#"
+[plugins]
+dir = "{PLUGIN_DIR}"
+
+[[destinations]]
+name = "net"
+plugin = "fetcher"
+customers = ["acct_ip", "acct_named", "acct_other", "acct_tls", "acct_metadata", "acct_private", "acct_big", "acct_never", "acct_redirect", "acct_again"]
+batch = {{ linger = "10ms" }}
+[destinations.network]
+allow = ["http://127.0.0.1:{port}", "http://receiver.test:{port}", "http://metadata.test:{port}", "http://internal.test:{port}"]
+hosts = {{ "receiver.test" = "127.0.0.1", "metadata.test" = "169.254.169.254", "internal.test" = "10.0.0.1" }}
+max_response_bytes = "1MiB"
+timeout = "2s"
+
+[[destinations]]
+name = "offline"
+plugin = "fetcher"
+customers = ["acct_offline"]
+batch = {{ linger = "10ms" }}
+"#
+    );
+    let server = Server::start_with("", &rest).await;
+    let local = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let cases = [
+        ("acct_ip", local("/ok"), None),
+        (
+            "acct_named",
+            format!("http://receiver.test:{port}/ok"),
+            None,
+        ),
+        (
+            "acct_other",
+            format!("http://other.example:{port}/ok"),
+            Some("network_denied"),
+        ),
+        (
+            "acct_tls",
+            format!("https://127.0.0.1:{port}/ok"),
+            Some("network_denied"),
+        ),
+        (
+            "acct_metadata",
+            format!("http://metadata.test:{port}/ok"),
+            Some("network_denied"),
+        ),
+        (
+            "acct_private",
+            format!("http://internal.test:{port}/ok"),
+            Some("network_denied"),
+        ),
+        ("acct_big", local("/big"), Some("response_too_large")),
+        ("acct_never", local("/never"), Some("timeout")),
+        ("acct_redirect", local("/redirect"), None),
+    ];
+    let posted = post_batch(
+        &server,
+        cases
+            .iter()
+            .map(|(customer, url, _)| with_url(customer, url.clone()))
+            .collect(),
+    )
+    .await;
+    let refused = cases.iter().filter(|c| c.2.is_some()).count();
+    let dead = dead_letters(&server, "net", refused).await;
+    assert_eq!(dead.len(), refused, "{dead:#?}");
+    for ((customer, url, expected), result) in cases.iter().zip(&posted) {
+        let id = result["id"].as_str().unwrap();
+        match expected {
+            Some(code) => {
+                let letter = dead
+                    .iter()
+                    .find(|d| d["eventId"] == id)
+                    .unwrap_or_else(|| panic!("{customer} ({url}) is not in the DLQ: {dead:#?}"));
+                assert_eq!(letter["errorCode"], *code, "{customer} ({url}): {letter}");
+            }
+            None => {
+                let attempt = delivered(&server, id).await;
+                let status = if *customer == "acct_redirect" {
+                    "302"
+                } else {
+                    "200"
+                };
+                assert_eq!(
+                    attempt["coordinates"]["status"], status,
+                    "{customer}: {attempt}"
+                );
+            }
+        }
+    }
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.get("/ok"),
+        Some(&2),
+        "refused requests never arrive: {seen:?}"
+    );
+    assert_eq!(
+        seen.get("/elsewhere"),
+        None,
+        "no redirect is followed: {seen:?}"
+    );
+
+    // A destination without [destinations.network] reaches nothing.
+    let offline = post_batch(&server, vec![with_url("acct_offline", local("/ok"))]).await;
+    let dead = dead_letters(&server, "offline", 1).await;
+    assert_eq!(dead[0]["eventId"], offline[0]["id"]);
+    assert_eq!(dead[0]["errorCode"], "network_denied");
+    assert_eq!(receiver.seen.lock().unwrap().get("/ok"), Some(&2));
+
+    // The host is up and still delivers.
+    let (status, _) = server.get("/readyz").await;
+    assert_eq!(status, 200);
+    let again = post_batch(&server, vec![with_url("acct_again", local("/ok"))]).await;
+    delivered(&server, again[0]["id"].as_str().unwrap()).await;
+}
