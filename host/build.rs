@@ -14,6 +14,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("redact", "pushrail-example-redact"),
     ("route", "pushrail-example-route"),
     ("enrich", "pushrail-example-enrich"),
+    ("chat", "pushrail-example-chat"),
     ("misbehave", "pushrail-test-misbehave"),
     ("shout", "pushrail-test-shout"),
     ("legacy-transform", "pushrail-test-legacy-transform"),
@@ -36,6 +37,7 @@ fn main() {
         "sdk",
         "plugins",
         "examples/transforms",
+        "examples/destinations",
         "tests/plugins",
         "Cargo.lock",
     ] {

@@ -161,7 +161,7 @@ fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
         ),
         (
             destination("nope"),
-            "no plugin named `nope` (available: enrich, fetcher, file, kafka, kinesis, legacy-destination, legacy-transform, misbehave, redact, route, shout)",
+            "no plugin named `nope` (available: chat, enrich, fetcher, file, kafka, kinesis, legacy-destination, legacy-transform, misbehave, redact, route, shout)",
         ),
         (
             destination("file")

@@ -205,3 +205,78 @@ batch = {{ linger = "10ms" }}
     let again = post_batch(&server, vec![with_url("acct_again", local("/ok"))]).await;
     delivered(&server, again[0]["id"].as_str().unwrap()).await;
 }
+
+/// #14: a destination written outside Pushrail (examples/destinations/chat,
+/// loaded from the plugin directory, not built in) delivers with only the
+/// HTTP capability: each event's line arrives as `{"text": …}`, in order;
+/// a 503 is retried with the destination's backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_example_destination_delivers_with_only_the_http_capability() {
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (log, count) = (received.clone(), answered.clone());
+    let app = Router::new().fallback(move |body: axum::body::Bytes| {
+        let (log, count) = (log.clone(), count.clone());
+        async move {
+            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+            log.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap());
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let rest = format!(
+        r#"
+[plugins]
+dir = "{PLUGIN_DIR}"
+
+[[destinations]]
+name = "ops"
+plugin = "chat"
+config = {{ url = "http://127.0.0.1:{port}/hooks/T000", text = "{{eventType}} for {{customerExternalId}}: {{payload.orderId}}" }}
+batch = {{ linger = "10ms" }}
+retry = {{ initial_wait = "100ms", max_wait = "1s", jitter = false }}
+[destinations.network]
+allow = ["http://127.0.0.1:{port}"]
+"#
+    );
+    let server = Server::start_with("", &rest).await;
+    let posted = post_batch(
+        &server,
+        (0..3)
+            .map(|i| event("acct_1", &format!("ord_{i}")))
+            .collect(),
+    )
+    .await;
+    let lines = eventually(30, "three lines", async || {
+        let lines = received.lock().unwrap().clone();
+        (lines.len() >= 3).then_some(lines)
+    })
+    .await;
+    assert_eq!(
+        lines,
+        [
+            json!({"text": "order.completed for acct_1: ord_0"}),
+            json!({"text": "order.completed for acct_1: ord_1"}),
+            json!({"text": "order.completed for acct_1: ord_2"}),
+        ]
+    );
+    let (_, trail) = server
+        .get(&format!(
+            "/v1/events/{}/attempts",
+            posted[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    let outcomes: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["retryable", "delivered"], "{trail}");
+}

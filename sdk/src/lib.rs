@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod event;
+pub mod http;
 
 /// Generated bindings of the `destination` world.
 #[doc(hidden)]
@@ -134,6 +135,36 @@ pub fn deliver_records<R>(
                     "the host returned too few results",
                 )),
             },
+        })
+        .collect()
+}
+
+/// The shape of a destination that sends events one at a time (an HTTP
+/// endpoint): `send` each event in order, except that once an event
+/// fails with a retryable outcome, every later event of its `key` in the
+/// batch is held back unsent (retryable, `HeldBack`), so that none
+/// overtakes it — what the contract asks of every destination.
+pub fn deliver_each(
+    batch: &[Event],
+    key: impl Fn(&Event) -> String,
+    mut send: impl FnMut(&Event) -> Outcome,
+) -> Vec<Outcome> {
+    let mut stuck = std::collections::HashSet::new();
+    batch
+        .iter()
+        .map(|event| {
+            let key = key(event);
+            if stuck.contains(&key) {
+                return Outcome::Retryable(Error::new(
+                    "HeldBack",
+                    "not sent: an earlier event of the same partition key failed in this batch",
+                ));
+            }
+            let outcome = send(event);
+            if matches!(outcome, Outcome::Retryable(_)) {
+                stuck.insert(key);
+            }
+            outcome
         })
         .collect()
 }
@@ -343,4 +374,45 @@ macro_rules! export_destination {
             $crate::destination::export_destination_world!(PushrailDestination with_types_in $crate::destination);
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(customer: &str, sequence: u64) -> Event {
+        Event {
+            id: format!("evt_{sequence}"),
+            sequence,
+            event_type: "order.completed".into(),
+            occurred_at: "2026-05-26T14:21:08.493Z".into(),
+            source: "billing".into(),
+            customer_external_id: customer.into(),
+            idempotency_key: format!("k{sequence}"),
+            correlation_id: None,
+            payload: "{}".into(),
+            metadata: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn deliver_each_sends_nothing_of_a_key_past_its_retryable_failure() {
+        let batch = [event("a", 1), event("b", 2), event("a", 3), event("b", 4)];
+        let mut sent = Vec::new();
+        let outcomes = deliver_each(
+            &batch,
+            |e| e.customer_external_id.clone(),
+            |e| {
+                sent.push(e.sequence);
+                if e.sequence == 1 {
+                    Outcome::Retryable(Error::new("http_503", "busy"))
+                } else {
+                    Outcome::Delivered(Vec::new())
+                }
+            },
+        );
+        assert_eq!(sent, [1, 2, 4], "a's second event is never sent");
+        assert!(matches!(&outcomes[2], Outcome::Retryable(e) if e.code == "HeldBack"));
+        assert!(matches!(outcomes[3], Outcome::Delivered(_)));
+    }
 }
