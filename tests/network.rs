@@ -12,48 +12,68 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use support::{PLUGIN_DIR, Server, event, eventually, post_batch};
 
-/// A receiver on 127.0.0.1 that counts requests per path.
+/// A receiver on 127.0.0.1 that counts requests per path, and the client
+/// ports (connections) they came from.
 struct Receiver {
     port: u16,
     seen: Arc<Mutex<HashMap<String, usize>>>,
+    connections: Arc<Mutex<std::collections::HashSet<u16>>>,
 }
 
 async fn receiver() -> Receiver {
     let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let counted = seen.clone();
-    let app = Router::new().fallback(move |uri: Uri| {
-        let seen = counted.clone();
-        async move {
-            *seen
-                .lock()
-                .unwrap()
-                .entry(uri.path().to_owned())
-                .or_default() += 1;
-            match uri.path() {
-                "/big" => (StatusCode::OK, vec![b'x'; 2 << 20]).into_response(),
-                "/never" => {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    StatusCode::OK.into_response()
+    let connections: Arc<Mutex<std::collections::HashSet<u16>>> = Arc::default();
+    let (counted, peers) = (seen.clone(), connections.clone());
+    let app = Router::new().fallback(
+        move |ConnectInfo(peer): ConnectInfo<SocketAddr>, uri: Uri| {
+            let (seen, peers) = (counted.clone(), peers.clone());
+            async move {
+                peers.lock().unwrap().insert(peer.port());
+                *seen
+                    .lock()
+                    .unwrap()
+                    .entry(uri.path().to_owned())
+                    .or_default() += 1;
+                match uri.path() {
+                    "/big" => (StatusCode::OK, vec![b'x'; 2 << 20]).into_response(),
+                    "/never" => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        StatusCode::OK.into_response()
+                    }
+                    "/redirect" => (
+                        StatusCode::FOUND,
+                        [("location", "http://127.0.0.1:1/elsewhere")],
+                    )
+                        .into_response(),
+                    _ => (StatusCode::OK, "ok").into_response(),
                 }
-                "/redirect" => (
-                    StatusCode::FOUND,
-                    [("location", "http://127.0.0.1:1/elsewhere")],
-                )
-                    .into_response(),
-                _ => (StatusCode::OK, "ok").into_response(),
             }
-        }
-    });
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver { port, seen }
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    Receiver {
+        port,
+        seen,
+        connections,
+    }
 }
 
 fn with_url(customer: &str, url: String) -> Value {
@@ -204,6 +224,44 @@ batch = {{ linger = "10ms" }}
     assert_eq!(status, 200);
     let again = post_batch(&server, vec![with_url("acct_again", local("/ok"))]).await;
     delivered(&server, again[0]["id"].as_str().unwrap()).await;
+}
+
+/// Connections are pooled: a destination's requests to one origin, one
+/// after another and across batches, reuse one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_origin_reuse_a_pooled_connection() {
+    let receiver = receiver().await;
+    let port = receiver.port;
+    let rest = format!(
+        r#"
+[plugins]
+dir = "{PLUGIN_DIR}"
+
+[[destinations]]
+name = "pooled"
+plugin = "fetcher"
+batch = {{ linger = "10ms" }}
+[destinations.network]
+allow = ["http://127.0.0.1:{port}"]
+"#
+    );
+    let server = Server::start_with("", &rest).await;
+    let url = format!("http://127.0.0.1:{port}/ok");
+    let mut posted = Vec::new();
+    for round in 0..3 {
+        let batch = (0..4)
+            .map(|i| {
+                let mut e = with_url("acct_1", url.clone());
+                e["idempotencyKey"] = json!(format!("r{round}-{i}"));
+                e
+            })
+            .collect();
+        posted.extend(post_batch(&server, batch).await);
+        delivered(&server, posted.last().unwrap()["id"].as_str().unwrap()).await;
+    }
+    assert_eq!(receiver.seen.lock().unwrap().get("/ok"), Some(&12));
+    let connections = receiver.connections.lock().unwrap().len();
+    assert_eq!(connections, 1, "12 requests over {connections} connections");
 }
 
 /// #14: a destination written outside Pushrail (examples/destinations/chat,

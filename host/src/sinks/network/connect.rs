@@ -1,23 +1,43 @@
-//! Sending one checked request: connect to an address the policy passed
-//! (never re-resolving the name), TLS with the webpki roots, HTTP/1.1, and
-//! the response read whole by the host, capped in size and bounded in time
-//! (an error in the body would reach a plugin only as text; before the
-//! response, as its wasi:http error code).
+//! Sending a checked request over a pool of connections (hyper-util's
+//! client). Each new connection goes to an address the policy passed —
+//! the pool's connector resolves and checks, never the client — with TLS
+//! from the webpki roots; idle ones are reused per origin. The host reads
+//! each response whole, capped in size and bounded in time (an error in
+//! the body would reach a plugin only as text; before the response, as
+//! its wasi:http error code).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
+use http::Uri;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
-use tokio::io::{AsyncRead, AsyncWrite};
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
-use super::NetworkSink;
+use super::{Checker, NetworkSink};
 
-trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
+/// The pool of one destination.
+pub(super) type Client = hyper_util::client::legacy::Client<Connector, WasiBody>;
+
+/// How long an idle connection is kept for the next request.
+const IDLE: Duration = Duration::from_secs(60);
+
+pub(super) fn pool(checker: &Arc<Checker>) -> Client {
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(IDLE)
+        .pool_max_idle_per_host(checker.config.max_in_flight)
+        .build(Connector {
+            checker: checker.clone(),
+        })
+}
 
 /// TLS with the webpki roots and the ring provider (chosen explicitly: the
 /// process links more than one).
@@ -35,57 +55,34 @@ pub(super) fn tls_connector() -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
+/// Where a request goes: (https, host, port).
+fn target(uri: &Uri) -> Result<(bool, &str, u16), HttpError> {
+    let https = uri.scheme() == Some(&Scheme::HTTPS);
+    let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
+    Ok((
+        https,
+        host,
+        uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+    ))
+}
+
 impl NetworkSink {
     /// Sends `request` under the destination's policy and limits.
     pub async fn send(
         self: Arc<Self>,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let permit = self.permit().await;
         let config = self.config();
-        let uri = request.uri().clone();
-        let https = uri.scheme() == Some(&Scheme::HTTPS);
-        let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let addresses = self.addresses(https, host, port).await?;
+        let (https, host, port) = target(request.uri())?;
+        // Checked here too, not only when a connection is opened: a pooled
+        // one is reused without the connector.
+        self.checker.admit(https, host, port)?;
         let deadline = tokio::time::Instant::now() + config.timeout;
-        let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect(&addresses[..]))
+        let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await
-            .map_err(|_| HttpError::ConnectionTimeout)?
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
-                _ => HttpError::Connect(e),
-            })?;
-        let stream: Box<dyn Stream> = if https {
-            let name = rustls::pki_types::ServerName::try_from(
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
-            )
-            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-            let tls = tokio::time::timeout(config.connect_timeout, self.tls.connect(name, tcp))
-                .await
-                .map_err(|_| HttpError::ConnectionTimeout)?
-                .map_err(HttpError::Tls)?;
-            Box::new(tls)
-        } else {
-            Box::new(tcp)
-        };
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake::<_, WasiBody>(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "an outbound HTTP connection ended with an error");
-            }
-        });
-        // Origin form on the wire: the host is in the Host header.
-        *request.uri_mut() = http::Uri::builder()
-            .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
-            .build()
-            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        let response = tokio::time::timeout_at(deadline, sender.send_request(request))
-            .await
-            .map_err(|_| HttpError::HttpResponseTimeout)??;
+            .map_err(|_| HttpError::HttpResponseTimeout)?
+            .map_err(|e| from_client(&e))?;
         // Read whole here, at most the cap and by the deadline, so that a
         // plugin gets either the response or its wasi:http error code.
         let (parts, mut incoming) = response.into_parts();
@@ -108,5 +105,143 @@ impl NetworkSink {
             .map_err(|never| match never {})
             .boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+/// The client's error as wasi:http's: a refusal or failure of our
+/// connector comes back as it was raised.
+fn from_client(error: &hyper_util::client::legacy::Error) -> HttpError {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(Refused(refusal)) = e.downcast_ref::<Refused>() {
+            return again(refusal);
+        }
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
+            if hyper.is_timeout() {
+                return HttpError::HttpResponseTimeout;
+            }
+            return HttpError::ConnectionTerminated;
+        }
+        source = e.source();
+    }
+    HttpError::ConnectionTerminated
+}
+
+/// A copy of the connector's error (wasi:http's error is not `Clone`).
+fn again(error: &HttpError) -> HttpError {
+    match error {
+        HttpError::HttpRequestDenied => HttpError::HttpRequestDenied,
+        HttpError::DestinationIpProhibited => HttpError::DestinationIpProhibited,
+        HttpError::DestinationNotFound => HttpError::DestinationNotFound,
+        HttpError::DnsTimeout => HttpError::DnsTimeout,
+        HttpError::ConnectionTimeout => HttpError::ConnectionTimeout,
+        HttpError::ConnectionRefused => HttpError::ConnectionRefused,
+        HttpError::HttpRequestUriInvalid => HttpError::HttpRequestUriInvalid,
+        HttpError::Tls(e) => HttpError::Tls(std::io::Error::new(e.kind(), e.to_string())),
+        other => HttpError::Connect(std::io::Error::other(other.to_string())),
+    }
+}
+
+/// Opens the pool's connections, each checked.
+#[derive(Clone)]
+pub(super) struct Connector {
+    checker: Arc<Checker>,
+}
+
+/// Why the connector opened nothing.
+#[derive(Debug)]
+pub(super) struct Refused(HttpError);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<Conn>;
+    type Error = Refused;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Refused>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Refused>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let checker = self.checker.clone();
+        Box::pin(async move { checker.open(&uri).await.map(TokioIo::new).map_err(Refused) })
+    }
+}
+
+impl Checker {
+    /// A connection to `uri`'s origin: resolved and checked, TCP to a
+    /// checked address, TLS for https.
+    async fn open(&self, uri: &Uri) -> Result<Conn, HttpError> {
+        let (https, host, port) = target(uri)?;
+        let addresses = self.addresses(https, host, port).await?;
+        let config = &self.config;
+        let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect(&addresses[..]))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
+                _ => HttpError::Connect(e),
+            })?;
+        if !https {
+            return Ok(Conn(Box::new(tcp)));
+        }
+        let name = rustls::pki_types::ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        )
+        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let tls = tokio::time::timeout(config.connect_timeout, self.tls.connect(name, tcp))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(HttpError::Tls)?;
+        Ok(Conn(Box::new(tls)))
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
+
+/// A pooled connection: TCP or TLS over TCP.
+pub(super) struct Conn(Box<dyn Stream>);
+
+impl Connection for Conn {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

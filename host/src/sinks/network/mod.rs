@@ -5,6 +5,7 @@
 //! resolved here and each address checked before connecting to it (so a
 //! name cannot be re-pointed between the check and the connection), and
 //! timeouts, a response size cap and a cap on requests in flight apply.
+//! Connections are pooled per origin; each new one is checked the same way.
 //! Redirects are never followed here: the plugin sees the 3xx, and a
 //! request to the new location is checked like any other.
 
@@ -48,30 +49,57 @@ impl Default for NetworkConfig {
     }
 }
 
-/// One destination's outbound HTTP.
+/// One destination's outbound HTTP: its checks, and a pool of the
+/// connections they let through.
 pub struct NetworkSink {
-    config: NetworkConfig,
+    checker: Arc<Checker>,
+    client: connect::Client,
     in_flight: Arc<Semaphore>,
+}
+
+/// The policy and how to open a connection under it; the pool's connector
+/// holds it too, so that every new connection is checked.
+pub(super) struct Checker {
+    config: NetworkConfig,
     tls: tokio_rustls::TlsConnector,
 }
 
 impl NetworkSink {
     pub fn new(config: NetworkConfig) -> Arc<Self> {
-        Arc::new(Self {
-            in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+        let checker = Arc::new(Checker {
             tls: connect::tls_connector(),
             config,
+        });
+        Arc::new(Self {
+            in_flight: Arc::new(Semaphore::new(checker.config.max_in_flight.max(1))),
+            client: connect::pool(&checker),
+            checker,
         })
     }
 
-    /// The addresses a request may connect to: the allowlist admits the
-    /// origin, and each resolved address passes the address rules.
-    pub async fn addresses(
+    /// Waits for room under `max_in_flight`; the permit is held until the
+    /// response is read.
+    pub async fn permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.checker.config
+    }
+}
+
+impl Checker {
+    /// The request's host, if the allowlist admits its origin.
+    pub(super) fn admit(
         &self,
         https: bool,
         host: &str,
         port: u16,
-    ) -> Result<Vec<SocketAddr>, HttpError> {
+    ) -> Result<policy::Host, HttpError> {
         let parsed = policy::Host::parse(host);
         if !self.config.policy.admits(https, &parsed, port) {
             tracing::warn!(
@@ -82,6 +110,18 @@ impl NetworkSink {
             );
             return Err(HttpError::HttpRequestDenied);
         }
+        Ok(parsed)
+    }
+
+    /// The addresses a request may connect to: the allowlist admits the
+    /// origin, and each resolved address passes the address rules.
+    pub async fn addresses(
+        &self,
+        https: bool,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, HttpError> {
+        let parsed = self.admit(https, host, port)?;
         let resolved: Vec<IpAddr> = match &parsed {
             policy::Host::Address(a) => vec![*a],
             policy::Host::Name(name) => match self.config.hosts.iter().find(|(h, _)| h == name) {
@@ -111,19 +151,5 @@ impl NetworkSink {
             return Err(HttpError::DestinationIpProhibited);
         }
         Ok(allowed)
-    }
-
-    /// Waits for room under `max_in_flight`; the permit is held until the
-    /// response is read.
-    pub async fn permit(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed")
-    }
-
-    pub fn config(&self) -> &NetworkConfig {
-        &self.config
     }
 }
