@@ -161,7 +161,7 @@ impl kinesis::Host for HostState {
             sequence_number: l.sequence_number,
             sub_sequence_number: l.sub_sequence_number,
         };
-        to_wit(sink.put_records(&records).await, located)
+        to_wit(sink.put_records(records).await, located)
     }
 }
 

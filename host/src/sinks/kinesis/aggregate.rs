@@ -98,54 +98,59 @@ struct Open {
 
 /// Packs the records not `skip`ped into aggregates of at most `max_bytes`
 /// (record data plus partition key), in order per key. The result lists a
-/// key's records in its log order.
-pub fn pack(records: &[Record], skip: &[bool], max_bytes: usize) -> Vec<Packed> {
+/// key's records in its log order. The records' data moves into the
+/// aggregates: each event's bytes are copied once, into the record sent.
+pub fn pack(records: Vec<Record>, skip: &[bool], max_bytes: usize) -> Vec<Packed> {
     enum Slot {
         Plain(usize),
         Aggregate(Open),
     }
     let mut slots: Vec<Slot> = Vec::new();
-    // Per (partition key, explicit hash key): the slot of its open aggregate.
-    let mut open: HashMap<(&str, Option<&str>), usize> = HashMap::new();
-    for (i, record) in records.iter().enumerate() {
-        if skip[i] {
-            continue;
+    {
+        // Per (partition key, explicit hash key): the slot of its open aggregate.
+        let mut open: HashMap<(&str, Option<&str>), usize> = HashMap::new();
+        for (i, record) in records.iter().enumerate() {
+            if skip[i] {
+                continue;
+            }
+            let key = (
+                record.partition_key.as_str(),
+                record.explicit_hash_key.as_deref(),
+            );
+            let entry = entry_len(record);
+            if empty_len(record) + entry > max_bytes {
+                // Too large to share: alone, and the key's next records start
+                // a new aggregate after it.
+                open.remove(&key);
+                slots.push(Slot::Plain(i));
+                continue;
+            }
+            if let Some(&slot) = open.get(&key)
+                && let Slot::Aggregate(aggregate) = &mut slots[slot]
+                && aggregate.bytes + entry <= max_bytes
+            {
+                aggregate.members.push(i);
+                aggregate.bytes += entry;
+                continue;
+            }
+            open.insert(key, slots.len());
+            slots.push(Slot::Aggregate(Open {
+                members: vec![i],
+                bytes: empty_len(record) + entry,
+            }));
         }
-        let key = (
-            record.partition_key.as_str(),
-            record.explicit_hash_key.as_deref(),
-        );
-        let entry = entry_len(record);
-        if empty_len(record) + entry > max_bytes {
-            // Too large to share: alone, and the key's next records start
-            // a new aggregate after it.
-            open.remove(&key);
-            slots.push(Slot::Plain(i));
-            continue;
-        }
-        if let Some(&slot) = open.get(&key)
-            && let Slot::Aggregate(aggregate) = &mut slots[slot]
-            && aggregate.bytes + entry <= max_bytes
-        {
-            aggregate.members.push(i);
-            aggregate.bytes += entry;
-            continue;
-        }
-        open.insert(key, slots.len());
-        slots.push(Slot::Aggregate(Open {
-            members: vec![i],
-            bytes: empty_len(record) + entry,
-        }));
     }
+    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    let mut take = |i: usize| records[i].take().expect("each record is packed once");
     slots
         .into_iter()
         .map(|slot| match slot {
             Slot::Plain(i) => Packed {
-                record: records[i].clone(),
+                record: take(i),
                 members: Members::Plain(i),
             },
             Slot::Aggregate(aggregate) => Packed {
-                record: encode(records, &aggregate.members),
+                record: encode(aggregate.members.iter().map(|&i| take(i)).collect()),
                 members: Members::Aggregated(aggregate.members),
             },
         })
@@ -153,29 +158,32 @@ pub fn pack(records: &[Record], skip: &[bool], max_bytes: usize) -> Vec<Packed> 
 }
 
 /// The aggregated record of `members` (which share a partition key and
-/// explicit hash key).
-fn encode(records: &[Record], members: &[usize]) -> Record {
-    let first = &records[members[0]];
+/// explicit hash key), encoded straight into the bytes sent.
+fn encode(members: Vec<Record>) -> Record {
+    let partition_key = members[0].partition_key.clone();
+    let explicit_hash_key = members[0].explicit_hash_key.clone();
     let message = AggregatedRecord {
-        partition_key_table: vec![first.partition_key.clone()],
-        explicit_hash_key_table: first.explicit_hash_key.iter().cloned().collect(),
+        partition_key_table: vec![partition_key.clone()],
+        explicit_hash_key_table: explicit_hash_key.iter().cloned().collect(),
         records: members
-            .iter()
-            .map(|&i| UserRecord {
+            .into_iter()
+            .map(|member| UserRecord {
                 partition_key_index: 0,
-                explicit_hash_key_index: first.explicit_hash_key.as_ref().map(|_| 0),
-                data: records[i].data.clone(),
+                explicit_hash_key_index: explicit_hash_key.as_ref().map(|_| 0),
+                data: member.data,
             })
             .collect(),
     };
-    let body = message.encode_to_vec();
-    let mut data = Vec::with_capacity(MAGIC.len() + body.len() + DIGEST_BYTES);
+    let mut data = Vec::with_capacity(MAGIC.len() + message.encoded_len() + DIGEST_BYTES);
     data.extend_from_slice(&MAGIC);
-    data.extend_from_slice(&body);
-    data.extend_from_slice(&Md5::digest(&body));
+    message
+        .encode(&mut data)
+        .expect("a Vec has room for any message");
+    let digest = Md5::digest(&data[MAGIC.len()..]);
+    data.extend_from_slice(&digest);
     Record {
-        partition_key: first.partition_key.clone(),
-        explicit_hash_key: first.explicit_hash_key.clone(),
+        partition_key,
+        explicit_hash_key,
         data,
     }
 }
@@ -231,7 +239,7 @@ mod tests {
         ] {
             let mut r = record("customer-42", bytes);
             r.explicit_hash_key = ehk.map(str::to_owned);
-            let packed = pack(std::slice::from_ref(&r), &[false], DEFAULT_MAX_BYTES);
+            let packed = pack(vec![r.clone()], &[false], DEFAULT_MAX_BYTES);
             assert_eq!(
                 packed[0].record.size(),
                 empty_len(&r) + entry_len(&r),
@@ -251,7 +259,7 @@ mod tests {
         ];
         let one = empty_len(&records[0]) + entry_len(&records[0]);
         // Room for two of "a"'s records per aggregate.
-        let packed = pack(&records, &[false; 5], one + entry_len(&records[0]));
+        let packed = pack(records.to_vec(), &[false; 5], one + entry_len(&records[0]));
         let members: Vec<_> = packed.iter().map(|p| &p.members).collect();
         assert_eq!(
             members,
@@ -274,7 +282,7 @@ mod tests {
     #[test]
     fn a_record_too_large_to_share_goes_alone_between_its_keys_aggregates() {
         let records = [record("a", 10), record("a", 5_000), record("a", 10)];
-        let packed = pack(&records, &[false; 3], 1_000);
+        let packed = pack(records.to_vec(), &[false; 3], 1_000);
         let members: Vec<_> = packed.iter().map(|p| &p.members).collect();
         assert_eq!(
             members,
@@ -290,7 +298,7 @@ mod tests {
     #[test]
     fn skipped_records_are_left_out() {
         let records = [record("a", 1), record("a", 1)];
-        let packed = pack(&records, &[true, false], DEFAULT_MAX_BYTES);
+        let packed = pack(records.to_vec(), &[true, false], DEFAULT_MAX_BYTES);
         assert_eq!(packed.len(), 1);
         assert_eq!(packed[0].members, Members::Aggregated(vec![1]));
     }

@@ -104,11 +104,11 @@ impl KinesisSink {
     /// Puts `records` and returns one result per record, in order. With
     /// aggregation on, the records go in aggregated records, and each gets
     /// the result of the one that carried it.
-    pub async fn put_records(&self, records: &[Record]) -> Vec<Result<Location, Failure>> {
+    pub async fn put_records(&self, records: Vec<Record>) -> Vec<Result<Location, Failure>> {
         let mut results: Vec<Option<Result<Location, Failure>>> =
             records.iter().map(validate).collect();
         let Some(max_bytes) = self.aggregation else {
-            return self.put(records, results).await;
+            return self.put(&records, results).await;
         };
         let skip: Vec<bool> = results.iter().map(Option::is_some).collect();
         let packed = aggregate::pack(records, &skip, max_bytes);
