@@ -11,6 +11,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("file", "pushrail-plugin-file"),
     ("kinesis", "pushrail-plugin-kinesis"),
     ("kafka", "pushrail-plugin-kafka"),
+    ("webhook", "pushrail-plugin-webhook"),
     ("redact", "pushrail-example-redact"),
     ("route", "pushrail-example-route"),
     ("enrich", "pushrail-example-enrich"),

@@ -161,7 +161,7 @@ fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
         ),
         (
             destination("nope"),
-            "no plugin named `nope` (available: chat, enrich, fetcher, file, kafka, kinesis, legacy-destination, legacy-transform, misbehave, redact, route, shout)",
+            "no plugin named `nope` (available: chat, enrich, fetcher, file, kafka, kinesis, legacy-destination, legacy-transform, misbehave, redact, route, shout, webhook)",
         ),
         (
             destination("file")
@@ -194,10 +194,12 @@ fn the_example_configs_are_valid() {
         "transforms.toml",
         "kinesis.toml",
         "kafka.toml",
+        "webhook.toml",
     ] {
         let output = Command::new(BIN)
             .args(["check", "--config"])
             .arg(examples.join(name))
+            .env("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
             .current_dir(cwd.path())
             .output()
             .unwrap();

@@ -187,6 +187,8 @@ pub struct DestinationConfig {
     /// `secrets`: named secrets for the host capabilities the plugin uses
     /// (a webhook's signing secret); never handed to the plugin itself.
     pub secrets: std::collections::BTreeMap<String, Secret>,
+    /// `[destinations.signing]`: when a rotated-out signing secret stops signing.
+    pub signing: crate::sinks::signing::SigningConfig,
     /// Which events the destination gets (`customers`, `event_types`,
     /// `filter`); all of them by default.
     pub subscription: Subscription,

@@ -41,6 +41,8 @@ failure_codes! {
         "a plugin called the Kinesis host function on a destination without `kinesis = {...}`";
     NO_KAFKA_OUTPUT = "no_kafka_output", "as the plugin decides (a host-function error)",
         "a plugin called the Kafka host function on a destination without `kafka = {...}`";
+    NO_SIGNING_SECRET = "no_signing_secret", "as the plugin decides (a host-function error)",
+        "a plugin asked the host to sign a webhook on a destination without `secrets.signing_secret`";
     HELD_BACK = "HeldBack", "yes",
         "not sent because an earlier record of the same partition key in the same call failed (order is kept)";
     RECORD_TOO_LARGE = "RecordTooLarge", "no",

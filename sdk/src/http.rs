@@ -69,7 +69,34 @@ pub fn send(
     headers: &[(String, Vec<u8>)],
     body: &[u8],
 ) -> Result<Response, Error> {
-    imp::send(method, url, headers, body)
+    start(method, url, headers, body)?.finish()
+}
+
+/// A request sent whose response has not been read: several can be out
+/// at once ([`ready`] tells which has an answer).
+pub struct Pending(imp::Pending);
+
+/// Sends one request without waiting for the response.
+pub fn start(
+    method: &str,
+    url: &str,
+    headers: &[(String, Vec<u8>)],
+    body: &[u8],
+) -> Result<Pending, Error> {
+    imp::start(method, url, headers, body).map(Pending)
+}
+
+impl Pending {
+    /// Waits for the whole response.
+    pub fn finish(self) -> Result<Response, Error> {
+        imp::finish(self.0)
+    }
+}
+
+/// Blocks until one of `pending` has its response (or failed) and returns
+/// its index; [`Pending::finish`] then reads it without waiting.
+pub fn ready(pending: &[&Pending]) -> usize {
+    imp::ready(pending)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -106,12 +133,20 @@ mod imp {
         Error::new(BAD_REQUEST, message)
     }
 
-    pub fn send(
+    pub struct Pending(outgoing_handler::FutureIncomingResponse);
+
+    pub fn ready(pending: &[&super::Pending]) -> usize {
+        let pollables: Vec<_> = pending.iter().map(|p| p.0.0.subscribe()).collect();
+        let refs: Vec<_> = pollables.iter().collect();
+        wasip2::io::poll::poll(&refs).first().copied().unwrap_or(0) as usize
+    }
+
+    pub fn start(
         method: &str,
         url: &str,
         headers: &[(String, Vec<u8>)],
         body: &[u8],
-    ) -> Result<Response, Error> {
+    ) -> Result<Pending, Error> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad(format!("\"{url}\" is not an http(s) URL")))?;
@@ -169,6 +204,10 @@ mod imp {
             }
         }
         OutgoingBody::finish(outgoing, None).map_err(classify)?;
+        Ok(Pending(future))
+    }
+
+    pub fn finish(Pending(future): Pending) -> Result<Response, Error> {
         future.subscribe().block();
         let response = future
             .get()
@@ -215,15 +254,25 @@ mod imp {
     use super::{CONNECTION_FAILED, Response};
     use crate::Error;
 
-    pub fn send(
+    pub enum Pending {}
+
+    pub fn start(
         _method: &str,
         url: &str,
         _headers: &[(String, Vec<u8>)],
         _body: &[u8],
-    ) -> Result<Response, Error> {
+    ) -> Result<Pending, Error> {
         Err(Error::new(
             CONNECTION_FAILED,
             format!("no network outside WebAssembly: {url}"),
         ))
+    }
+
+    pub fn finish(pending: Pending) -> Result<Response, Error> {
+        match pending {}
+    }
+
+    pub fn ready(_pending: &[&super::Pending]) -> usize {
+        0
     }
 }

@@ -47,8 +47,8 @@ pub mod transform {
         export_macro_name: "export_transform_world",
         default_bindings_module: "pushrail_sdk::transform",
         with: {
-            "pushrail:plugin/types@0.4.0": crate::destination::pushrail::plugin::types,
-            "pushrail:plugin/logging@0.4.0": crate::destination::pushrail::plugin::logging,
+            "pushrail:plugin/types@0.5.0": crate::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging@0.5.0": crate::destination::pushrail::plugin::logging,
         },
     });
 }
@@ -169,6 +169,81 @@ pub fn deliver_each(
         .collect()
 }
 
+/// The shape of a destination that sends events one at a time but may
+/// have several requests out at once (an HTTP endpoint): a key's events
+/// go one after another, each only once the one before it was settled,
+/// while up to `max_in_flight` keys have a request out. `start` sends an
+/// event (or settles it at once with an outcome); `wait` blocks until one
+/// of the requests out is answered, removes it from the list and returns
+/// its position and outcome. Once an event fails with a retryable outcome,
+/// the later events of its key are held back unsent (`HeldBack`).
+pub fn deliver_concurrently<P>(
+    batch: &[Event],
+    key: impl Fn(&Event) -> String,
+    max_in_flight: usize,
+    mut start: impl FnMut(&Event) -> Result<P, Outcome>,
+    mut wait: impl FnMut(&mut Vec<P>) -> (usize, Outcome),
+) -> Vec<Outcome> {
+    use std::collections::{HashMap, VecDeque};
+    let mut queues: Vec<VecDeque<usize>> = Vec::new();
+    let mut queue_of: HashMap<String, usize> = HashMap::new();
+    for (i, event) in batch.iter().enumerate() {
+        let next = queues.len();
+        let q = *queue_of.entry(key(event)).or_insert(next);
+        if q == next {
+            queues.push(VecDeque::new());
+        }
+        queues[q].push_back(i);
+    }
+    let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
+    let mut busy = vec![false; queues.len()];
+    let mut stuck = vec![false; queues.len()];
+    // Requests out, and the (queue, event) of each, in the same order.
+    let mut out: Vec<P> = Vec::new();
+    let mut owners: Vec<(usize, usize)> = Vec::new();
+    let settle = |outcome: Outcome, q: usize, stuck: &mut Vec<bool>| {
+        if matches!(outcome, Outcome::Retryable(_)) {
+            stuck[q] = true;
+        }
+        outcome
+    };
+    loop {
+        for q in 0..queues.len() {
+            while !busy[q] && !stuck[q] && out.len() < max_in_flight.max(1) {
+                let Some(i) = queues[q].pop_front() else {
+                    break;
+                };
+                match start(&batch[i]) {
+                    Ok(request) => {
+                        out.push(request);
+                        owners.push((q, i));
+                        busy[q] = true;
+                    }
+                    Err(outcome) => outcomes[i] = Some(settle(outcome, q, &mut stuck)),
+                }
+            }
+        }
+        if out.is_empty() {
+            break;
+        }
+        let (at, outcome) = wait(&mut out);
+        let (q, i) = owners.remove(at);
+        busy[q] = false;
+        outcomes[i] = Some(settle(outcome, q, &mut stuck));
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Outcome::Retryable(Error::new(
+                    "HeldBack",
+                    "not sent: an earlier event of the same partition key failed in this batch",
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Lines in the host's log output, tagged with this plugin and its
 /// destination (sanitized and rate-limited by the host).
 pub mod logging {
@@ -226,6 +301,39 @@ pub mod file {
     /// Appends each line, in order, durably; returns the first line's number.
     pub fn append_lines(lines: &[String]) -> Result<u64, crate::Error> {
         crate::destination::pushrail::plugin::file::append_lines(lines)
+    }
+}
+
+/// Standard Webhooks signatures made by the host with the destination's
+/// signing secrets (`secrets.signing_secret`); the plugin never sees them.
+pub mod signing {
+    /// The headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`)
+    /// that sign `body` as message `id`. Fails with `no_signing_secret`
+    /// when the destination has no signing secret.
+    pub fn sign(id: &str, body: &[u8]) -> Result<Vec<(String, String)>, crate::Error> {
+        crate::destination::pushrail::plugin::signing::sign(id, body)
+    }
+}
+
+/// What a destination may ask of its own delivery.
+pub mod delivery {
+    use crate::destination::pushrail::plugin::delivery as host;
+
+    /// Milliseconds since the host called this plugin (for response times).
+    pub fn elapsed_ms() -> u64 {
+        host::elapsed_ms()
+    }
+
+    /// The receiver asked to wait: this destination's retryable events are
+    /// not tried again before `seconds` from now (at most `retry.max_wait`).
+    pub fn retry_after(seconds: u32) {
+        host::retry_after(seconds)
+    }
+
+    /// Pauses the destination once this batch is recorded, with `reason`
+    /// in its status, until an operator resumes it.
+    pub fn pause(reason: &str) {
+        host::pause(reason)
     }
 }
 
@@ -392,6 +500,58 @@ mod tests {
             correlation_id: None,
             payload: "{}".into(),
             metadata: "{}".into(),
+        }
+    }
+
+    /// Keys go side by side up to the limit, a key's events one after
+    /// another, nothing of a key past its retryable failure.
+    #[test]
+    fn deliver_concurrently_overlaps_keys_and_keeps_each_in_order() {
+        let batch = [
+            event("a", 1),
+            event("b", 2),
+            event("a", 3),
+            event("c", 4),
+            event("b", 5),
+            event("a", 6),
+        ];
+        let mut started = Vec::new();
+        let mut most_out = 0;
+        let outcomes = deliver_concurrently(
+            &batch,
+            |e| e.customer_external_id.clone(),
+            2,
+            |e| {
+                started.push(e.sequence);
+                Ok(e.sequence)
+            },
+            |out: &mut Vec<u64>| {
+                most_out = most_out.max(out.len());
+                // The newest answers first; b's first event fails.
+                let at = out.len() - 1;
+                let sequence = out.remove(at);
+                let outcome = if sequence == 2 {
+                    Outcome::Retryable(Error::new("http_503", "busy"))
+                } else {
+                    Outcome::Delivered(vec![("n".into(), sequence.to_string())])
+                };
+                (at, outcome)
+            },
+        );
+        assert_eq!(most_out, 2);
+        let position = |s: u64| started.iter().position(|&x| x == s).unwrap();
+        assert!(
+            position(1) < position(3) && position(3) < position(6),
+            "{started:?}"
+        );
+        assert!(
+            !started.contains(&5),
+            "b's second event is never sent: {started:?}"
+        );
+        assert!(matches!(&outcomes[1], Outcome::Retryable(e) if e.code == "http_503"));
+        assert!(matches!(&outcomes[4], Outcome::Retryable(e) if e.code == "HeldBack"));
+        for i in [0, 2, 3, 5] {
+            assert!(matches!(outcomes[i], Outcome::Delivered(_)), "{i}");
         }
     }
 

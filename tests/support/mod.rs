@@ -8,6 +8,7 @@ pub mod kinesis;
 pub mod kinesis_proxy;
 pub mod moto;
 pub mod venv;
+pub mod webhook_receiver;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

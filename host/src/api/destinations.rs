@@ -38,8 +38,11 @@ pub struct DestinationStatus {
     pub in_flight: usize,
     /// Events in its dead-letter queue.
     pub dead_letters: usize,
-    /// Paused by an operator (until resumed or restarted).
+    /// Paused by an operator or its plugin (until resumed; a restart keeps it).
     pub paused: bool,
+    /// Why its plugin paused it (a webhook receiver answered 410 Gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
     /// `running`, `paused`, or `failed`: configured but could not start
     /// (see `startError`); its events are kept until it runs.
     pub state: RunState,
@@ -91,6 +94,7 @@ pub async fn status(
 
 pub async fn describe(state: &AppState, name: String) -> Result<DestinationStatus, ApiError> {
     let controls = state.controls.current();
+    let paused_reason = controls.get(&name).and_then(|c| c.live.pause_reason());
     let (state_name, paused, plugins, in_flight, last_error) = match controls.get(&name) {
         Some(control) => {
             let paused = *control.paused.borrow();
@@ -152,6 +156,7 @@ pub async fn describe(state: &AppState, name: String) -> Result<DestinationStatu
         in_flight,
         dead_letters,
         paused,
+        paused_reason,
         state: state_name,
         start_error,
         last_error,
@@ -228,6 +233,7 @@ async fn set_paused(
     tokio::task::spawn_blocking(move || log.set_paused(&key, paused))
         .await
         .map_err(|_| LogError::Closed)??;
+    control.live.set_pause_reason(None);
     control.paused.send_replace(paused);
     tracing::info!(destination = %name, paused, "destination {}", if paused { "paused" } else { "resumed" });
     Ok(Json(describe(&state, name).await?))

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use super::fields::{Context, Fields};
 use super::read::section;
 use super::*;
+use crate::sinks::signing::{Signer, SigningConfig, SigningError};
+use time::format_description::well_known::Rfc3339;
 
 /// Batches a destination keeps in flight unless its `batch.in_flight` says
 /// otherwise: enough to keep a sink a network round trip away busy while
@@ -160,6 +162,7 @@ pub(super) fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<Destinat
         });
         let config = f.free_table("config");
         let secrets = secrets(&mut f);
+        let signing = signing(&mut f, &secrets);
         let subscription = subscription(&mut f);
         f.finish();
         if let (Some(name), Some(plugin)) = (name, plugin) {
@@ -176,6 +179,7 @@ pub(super) fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<Destinat
                 network,
                 config,
                 secrets,
+                signing,
                 subscription,
             });
         }
@@ -201,6 +205,36 @@ fn secrets(f: &mut Fields<'_, '_, '_>) -> std::collections::BTreeMap<String, Sec
     }
     table.finish();
     out
+}
+
+/// `[destinations.signing]`, checked with the signing secrets it goes with.
+fn signing(
+    f: &mut Fields<'_, '_, '_>,
+    secrets: &std::collections::BTreeMap<String, Secret>,
+) -> SigningConfig {
+    let mut config = SigningConfig::default();
+    if let Some(mut table) = f.table("signing") {
+        if let Some(text) = table.string("previous_expires_at") {
+            match time::OffsetDateTime::parse(&text, &Rfc3339) {
+                Ok(at) => config.previous_expires_at = Some(at.into()),
+                Err(_) => table.report(
+                    "previous_expires_at",
+                    format!("\"{text}\" is not an RFC 3339 time (2026-12-01T09:00:00Z)"),
+                ),
+            }
+        }
+        table.finish();
+    }
+    if let Err(e) = Signer::new(secrets, &config) {
+        let field = match e {
+            SigningError::NoExpiry => "signing.previous_expires_at".to_owned(),
+            SigningError::Malformed(name) | SigningError::PreviousAlone(name) => {
+                format!("secrets.{name}")
+            }
+        };
+        f.report(&field, e.to_string());
+    }
+    config
 }
 
 /// A name in a destination's `secrets`.

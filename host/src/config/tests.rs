@@ -820,3 +820,63 @@ fn network_settings_and_their_problems() {
         assert!(has(&found, path, needle), "{path}: {found:#?}");
     }
 }
+
+/// #14: webhook signing secrets and the end of a rotation.
+#[test]
+fn signing_settings_and_their_problems() {
+    let config = parse(
+        r#"
+        [[destinations]]
+        name = "hooks"
+        plugin = "webhook"
+        secrets = { signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", previous_signing_secret = "whsec_c2Vjb25kIHNlY3JldCBvZiAyNCBieXRlcyE=" }
+        signing = { previous_expires_at = "2026-12-02T09:00:00Z" }
+        "#,
+    )
+    .unwrap();
+    let until = config.destinations[0].signing.previous_expires_at.unwrap();
+    let seconds = until
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(seconds, 1_796_202_000);
+
+    let found = problems(
+        r#"
+        [[destinations]]
+        name = "a"
+        plugin = "webhook"
+        secrets = { signing_secret = "hunter2" }
+
+        [[destinations]]
+        name = "b"
+        plugin = "webhook"
+        secrets = { signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", previous_signing_secret = "whsec_c2Vjb25kIHNlY3JldCBvZiAyNCBieXRlcyE=" }
+
+        [[destinations]]
+        name = "c"
+        plugin = "webhook"
+        secrets = { previous_signing_secret = "whsec_c2Vjb25kIHNlY3JldCBvZiAyNCBieXRlcyE=" }
+        signing = { previous_expires_at = "tomorrow", previous = 1 }
+        "#,
+    );
+    for (path, needle) in [
+        (
+            "destinations[0].secrets.signing_secret",
+            "whsec_ followed by",
+        ),
+        ("destinations[1].signing.previous_expires_at", "until when"),
+        (
+            "destinations[2].signing.previous_expires_at",
+            "not an RFC 3339 time",
+        ),
+        ("destinations[2].signing.previous", "unknown"),
+        (
+            "destinations[2].secrets.previous_signing_secret",
+            "beside a current one",
+        ),
+    ] {
+        assert!(has(&found, path, needle), "{path}: {found:#?}");
+    }
+    assert!(!format!("{found:?}").contains("hunter2"), "{found:#?}");
+}

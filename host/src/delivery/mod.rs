@@ -12,6 +12,7 @@ mod lanes;
 mod partition_key;
 mod pipeline;
 mod plan;
+mod plugin_requests;
 mod probe;
 mod progress;
 mod reading;
@@ -38,9 +39,11 @@ use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
 use crate::sinks::network::NetworkSink;
+use crate::sinks::signing::Signer;
 pub use controls::{Control, Controls, SharedControls};
 pub use failure::Failure;
 use pipeline::Pipeline;
+use plugin_requests::PluginRequests;
 pub use probe::{
     Category, PipelineStarter, ProbeError, ProbeOutcome, ProbeReport, TEST_EVENT_TYPE,
 };
@@ -94,6 +97,11 @@ pub enum DeliveryError {
     Kafka {
         destination: String,
         error: KafkaError,
+    },
+    #[error("destination {destination}: signing: {error}")]
+    Signing {
+        destination: String,
+        error: crate::sinks::signing::SigningError,
     },
 }
 
@@ -184,11 +192,12 @@ impl Delivery {
         let (stop, stopped) = watch::channel(false);
         let live = Arc::new(LiveStatus::default());
         live.set_plugins(pipeline.plugin_ids());
+        let asked = pipeline.requests();
         let lanes = lanes::Lanes::new(pipeline, destination.batch.in_flight);
         Ok(Prepared {
             control: Control {
                 operator,
-                paused,
+                paused: paused.clone(),
                 live: live.clone(),
                 replay,
                 customer: destination.subscription.only_customer().map(Arc::from),
@@ -198,6 +207,10 @@ impl Delivery {
                 replays,
                 operator: requests,
                 paused: pause,
+                plugin_requests: PluginRequests {
+                    requests: asked,
+                    pause: paused,
+                },
                 config: destination.clone(),
                 log: self.log.clone(),
                 lanes,
@@ -298,14 +311,20 @@ async fn validate_destination(
     plugin_versions: &PluginVersions,
 ) -> Vec<DeliveryError> {
     let mut problems = Vec::new();
-    let started = Pipeline::start(
-        runtime.clone(),
-        plugin_versions,
-        config,
-        destination,
-        SinkBindings::default(),
-    )
-    .await;
+    // The signer touches nothing outside: bound, so that a plugin that
+    // checks for it at init sees what `serve` would give it.
+    let sinks = match signer(destination) {
+        Ok(signer) => SinkBindings {
+            signer,
+            ..SinkBindings::default()
+        },
+        Err(e) => {
+            problems.push(e);
+            SinkBindings::default()
+        }
+    };
+    let started =
+        Pipeline::start(runtime.clone(), plugin_versions, config, destination, sinks).await;
     if let Err(e) = started {
         problems.push(e);
     }
@@ -364,10 +383,25 @@ async fn bind_sinks(
         None => None,
     };
     let network = destination.network.clone().map(NetworkSink::new);
+    let signer = signer(destination)?;
     Ok(SinkBindings {
         file,
         kinesis,
         kafka,
         network,
+        signer,
+        requests: Arc::default(),
     })
+}
+
+/// The destination's webhook signer, if it has a signing secret.
+fn signer(
+    destination: &crate::config::DestinationConfig,
+) -> Result<Option<Arc<Signer>>, DeliveryError> {
+    Signer::new(&destination.secrets, &destination.signing)
+        .map(|signer| signer.map(Arc::new))
+        .map_err(|error| DeliveryError::Signing {
+            destination: destination.name.clone(),
+            error,
+        })
 }

@@ -16,7 +16,7 @@ use crate::failure_codes;
 use crate::runtime::{
     CallError, Event, Outcome, Plugin, PluginVersions, Runtime, SinkBindings, Transformed, World,
 };
-use crate::runtime::{Destination, TransformBindings};
+use crate::runtime::{Destination, Requests, TransformBindings};
 
 /// The most events, and bytes of payload and metadata, one transform call
 /// takes: a batch crosses into the plugin in chunks, so a plugin's memory
@@ -110,6 +110,11 @@ impl Pipeline {
             .await
             .map_err(|e| init_error(&plugin_name, e))?;
         Ok(pipeline)
+    }
+
+    /// What the destination plugin asks of its delivery (shared by every lane).
+    pub fn requests(&self) -> Arc<Requests> {
+        self.output.sinks.requests.clone()
     }
 
     /// Another pipeline of the same plugins, config and sinks, without

@@ -259,7 +259,8 @@ fn start_failure_code(error: &DeliveryError) -> &'static str {
         DeliveryError::Init { .. }
         | DeliveryError::UnknownPlugin { .. }
         | DeliveryError::PluginFailed { .. }
-        | DeliveryError::WrongWorld { .. } => failure_codes::PLUGIN_INIT,
+        | DeliveryError::WrongWorld { .. }
+        | DeliveryError::Signing { .. } => failure_codes::PLUGIN_INIT,
         DeliveryError::File { .. } => failure_codes::IO_ERROR,
         DeliveryError::Kinesis { .. } | DeliveryError::Kafka { .. } => "SinkUnavailable",
     }

@@ -23,6 +23,8 @@ pub struct LiveStatus {
     plugins: Mutex<Vec<String>>,
     in_flight: AtomicUsize,
     last_error: Mutex<Option<LastError>>,
+    /// Why the plugin paused the destination, until it is resumed.
+    pause_reason: Mutex<Option<String>>,
 }
 
 impl LiveStatus {
@@ -48,6 +50,17 @@ impl LiveStatus {
 
     pub fn set_last_error(&self, error: LastError) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    pub fn set_pause_reason(&self, reason: Option<String>) {
+        *self.pause_reason.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
+
+    pub fn pause_reason(&self) -> Option<String> {
+        self.pause_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn last_error(&self) -> Option<LastError> {

@@ -20,6 +20,7 @@ use super::flights::{Cargo, Flight, Flights, Landed, attempt_on, fly};
 use super::lanes::Lanes;
 use super::pipeline::Pipeline;
 use super::plan::{self, Limits, STORAGE_RETRY, Step};
+use super::plugin_requests::PluginRequests;
 use super::progress::ProgressWriter;
 use super::reading::{blocking, read_next};
 use super::redrive::Operator;
@@ -45,8 +46,10 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// Redrive and discard requests.
     pub operator: mpsc::Receiver<Operator>,
-    /// True while an operator has paused the destination.
+    /// True while an operator (or the plugin) has paused the destination.
     pub paused: watch::Receiver<bool>,
+    /// Waits and pauses the destination plugin asked for.
+    pub plugin_requests: PluginRequests,
     /// What the API shows about this destination while it runs.
     pub live: Arc<LiveStatus>,
     /// Replays and dry runs an operator asked for.
@@ -372,11 +375,18 @@ impl Worker {
                 Next::Retry { failures, .. } => window.retry(
                     sequence,
                     failures,
-                    now + backoff::wait(&self.config.retry, failures),
+                    self.plugin_requests.retry_due(
+                        now + backoff::wait(&self.config.retry, failures),
+                        now,
+                        self.config.retry.max_wait,
+                    ),
                 ),
                 Next::NotReached => window.retry(sequence, 0, now),
             }
         }
+        self.plugin_requests
+            .act(&self.log, &self.config.name, &self.live)
+            .await;
         let mut progress = settled.progress;
         progress.cursor = window.cursor();
         if let Some(error) = settled.last_error {

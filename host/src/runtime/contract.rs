@@ -8,6 +8,8 @@
 //! - 0.1.0's logging was `log.log`, linked onto today's `logging.write`;
 //! - the `kinesis` of 0.1.0–0.3.0 had no sub-sequence number in its
 //!   location: linked through its own bindings to an adapter that leaves it out;
+//! - 0.5.0 added interfaces (`signing`, `delivery`) that older components
+//!   cannot import, so nothing of theirs changed;
 //! - a transform of 0.1.0 or 0.2.0 exports `transform` (one event per call)
 //!   where today's exports `transform-batch`; the host runs those through
 //!   their own bindings (`bindings::per_event_transform`), one call per event.
@@ -23,7 +25,7 @@ use super::worlds::World;
 
 /// Every older version the host still links, oldest first (today's is the
 /// package version in `wit/plugin.wit`).
-const OLDER: [&str; 3] = ["0.1.0", "0.2.0", "0.3.0"];
+const OLDER: [&str; 4] = ["0.1.0", "0.2.0", "0.3.0", "0.4.0"];
 
 /// Adds the host interfaces of every older version that `world` imported
 /// in it, each bound to today's implementation.
@@ -50,7 +52,11 @@ pub(super) fn link_older(linker: &mut Linker<HostState>, world: World) -> wasmti
             let mut file = linker.instance(&name("file"))?;
             file::add_to_linker_instance::<_, HasSelf<_>>(&mut file, |s| s)?;
             let mut kinesis = linker.instance(&name("kinesis"))?;
-            kinesis_0_3::add_to_linker_instance::<_, HasSelf<_>>(&mut kinesis, |s| s)?;
+            if version == "0.4.0" {
+                kinesis::add_to_linker_instance::<_, HasSelf<_>>(&mut kinesis, |s| s)?;
+            } else {
+                kinesis_0_3::add_to_linker_instance::<_, HasSelf<_>>(&mut kinesis, |s| s)?;
+            }
             let mut kafka = linker.instance(&name("kafka"))?;
             kafka::add_to_linker_instance::<_, HasSelf<_>>(&mut kafka, |s| s)?;
         }

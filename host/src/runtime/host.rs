@@ -2,16 +2,19 @@
 //! Every host function acts only on the sinks bound to this instance.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::PluginErrorRecord;
-use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, logging, types};
+use super::bindings::destination::pushrail::plugin::{
+    delivery, file, kafka, kinesis, logging, signing, types,
+};
 use super::network::NetworkHooks;
 use super::plugin_log::{self, LogBudget};
+use super::requests::Requests;
 use super::sandbox::{CallClock, MemoryLimiter};
 use crate::failure_codes;
 use crate::sinks::Failure;
@@ -19,6 +22,7 @@ use crate::sinks::file::FileSink;
 use crate::sinks::kafka::{self as kafka_sink, KafkaSink};
 use crate::sinks::kinesis::{self as kinesis_sink, KinesisSink, Record};
 use crate::sinks::network::NetworkSink;
+use crate::sinks::signing::Signer;
 
 /// The sinks one destination may use.
 #[derive(Clone, Default)]
@@ -28,6 +32,10 @@ pub struct SinkBindings {
     pub kafka: Option<Arc<KafkaSink>>,
     /// Outbound HTTP (`[destinations.network]`).
     pub network: Option<Arc<NetworkSink>>,
+    /// Webhook signatures (`secrets.signing_secret`).
+    pub signer: Option<Arc<Signer>>,
+    /// What the plugin asks of the destination's delivery; read by its worker.
+    pub requests: Arc<Requests>,
 }
 
 /// Per-instance state inside the wasmtime store.
@@ -36,6 +44,8 @@ pub struct HostState {
     table: ResourceTable,
     pub(super) limiter: MemoryLimiter,
     pub(super) clock: CallClock,
+    /// When the call in progress began (`delivery.elapsed-ms`).
+    pub(super) call_started: Instant,
     /// Wall-clock bound of one call (`plugins.call_timeout`).
     pub(super) call_timeout: Duration,
     /// `plugin` and `destination` tag the plugin's log lines.
@@ -62,6 +72,7 @@ impl HostState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
             clock: CallClock::new(time_budget),
+            call_started: Instant::now(),
             call_timeout,
             plugin: plugin.into(),
             destination: destination.into(),
@@ -186,6 +197,43 @@ impl kafka::Host for HostState {
             offset: l.offset,
         };
         to_wit(sink.produce(records).await, located)
+    }
+}
+
+impl signing::Host for HostState {
+    async fn sign(
+        &mut self,
+        id: String,
+        body: Vec<u8>,
+    ) -> Result<Vec<(String, String)>, PluginErrorRecord> {
+        let Some(signer) = &self.sinks.signer else {
+            return Err(PluginErrorRecord {
+                code: failure_codes::NO_SIGNING_SECRET.into(),
+                message: format!(
+                    "destination {} has no secrets.signing_secret to sign with",
+                    self.destination
+                ),
+            });
+        };
+        Ok(signer.headers(&id, &body, SystemTime::now()))
+    }
+}
+
+impl delivery::Host for HostState {
+    async fn elapsed_ms(&mut self) -> u64 {
+        self.call_started.elapsed().as_millis() as u64
+    }
+
+    async fn retry_after(&mut self, seconds: u32) {
+        self.sinks
+            .requests
+            .retry_after(Duration::from_secs(seconds.into()));
+    }
+
+    async fn pause(&mut self, reason: String) {
+        let reason = plugin_log::sanitize(&reason);
+        tracing::warn!(plugin = %self.plugin, destination = %self.destination, %reason, "the plugin asked to pause its destination");
+        self.sinks.requests.pause(reason);
     }
 }
 

@@ -64,6 +64,7 @@ async fn within_deadline<T>(
 
 fn begin_call(store: &mut Store<HostState>) {
     store.data_mut().clock.start();
+    store.data_mut().call_started = std::time::Instant::now();
     store.set_epoch_deadline(1);
 }
 

@@ -34,6 +34,10 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "kafka",
         include_bytes!(concat!(env!("OUT_DIR"), "/plugins/kafka.wasm")),
     ),
+    (
+        "webhook",
+        include_bytes!(concat!(env!("OUT_DIR"), "/plugins/webhook.wasm")),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@ pub mod file;
 pub mod kafka;
 pub mod kinesis;
 pub mod network;
+pub mod signing;
 
 /// Why a record did not land, as a sink reports it per record.
 #[derive(Debug, Clone, PartialEq, Eq)]

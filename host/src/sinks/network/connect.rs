@@ -79,6 +79,15 @@ impl NetworkSink {
         // one is reused without the connector.
         self.checker.admit(https, host, port)?;
         let deadline = tokio::time::Instant::now() + config.timeout;
+        // The body whole before sending (the plugin has it in memory
+        // anyway), so that it goes with a Content-Length, not chunked:
+        // some receivers read only the former.
+        let (parts, outgoing) = request.into_parts();
+        let body = tokio::time::timeout_at(deadline, outgoing.collect())
+            .await
+            .map_err(|_| HttpError::HttpResponseTimeout)??
+            .to_bytes();
+        let request = http::Request::from_parts(parts, whole(body));
         let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await
             .map_err(|_| HttpError::HttpResponseTimeout)?
@@ -101,11 +110,15 @@ impl NetworkSink {
             }
         }
         drop(permit);
-        let body = http_body_util::Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        Ok(http::Response::from_parts(parts, body))
+        Ok(http::Response::from_parts(parts, whole(Bytes::from(body))))
     }
+}
+
+/// `bytes` as a body of known length.
+fn whole(bytes: Bytes) -> WasiBody {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// The client's error as wasi:http's: a refusal or failure of our

@@ -1,0 +1,360 @@
+//! The built-in `webhook` destination (#14) against a receiver that
+//! verifies every request with the `standardwebhooks` package from PyPI
+//! (tests/support/webhook_receiver.rs): every event once, per key in log
+//! order, signatures valid (with both secrets while one rotates), answers
+//! classified (5xx retried, `Retry-After` waited for, 4xx dead-lettered,
+//! 410 pauses the destination), requests to several keys at once within
+//! the host's cap, and the batch form.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::webhook_receiver::WebhookReceiver;
+use support::{BIN, Server, event, eventually, post_batch};
+
+/// Two signing secrets in the spec's notation (24 random-looking bytes each).
+const NEW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const OLD: &str = "whsec_c2Vjb25kIHNlY3JldCBvZiAyNCBieXRlcyE=";
+
+fn destination(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[destinations]]
+name = "{name}"
+plugin = "webhook"
+partition_key = "customerExternalId"
+batch = {{ linger = "10ms" }}
+retry = {{ initial_wait = "50ms", max_wait = "10s", backoff = "constant", jitter = false }}
+{extra}
+"#
+    ) + &format!("[destinations.network]\nallow = [\"{}\"]\n", origin(url))
+}
+
+fn origin(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    format!("http://{}", rest.split('/').next().unwrap())
+}
+
+fn scripted(customer: &str, key: &str, payload: Value) -> Value {
+    let mut e = event(customer, key);
+    for (k, v) in payload.as_object().unwrap() {
+        e["payload"][k] = v.clone();
+    }
+    e
+}
+
+async fn attempts(server: &Server, id: &str) -> Vec<Value> {
+    let (_, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
+    body["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_arrives_once_signed_and_in_order_per_key() {
+    let receiver = WebhookReceiver::start(&[("current", NEW)], 30);
+    let url = receiver.url("/in");
+    let config = format!(
+        r#"{}max_in_flight = 4
+[destinations.secrets]
+signing_secret = "{NEW}"
+"#,
+        destination(
+            "hooks",
+            &url,
+            &format!(
+                r#"config = {{ url = "{url}", max_in_flight = 8, headers = {{ "x-team" = "orders" }} }}"#
+            )
+        )
+    );
+    let server = Server::start_with("", &config).await;
+    let mut events = Vec::new();
+    for i in 0..15 {
+        for c in 0..8 {
+            let customer = format!("acct_{c}");
+            let key = format!("k{c}-{i}");
+            events.push(match (c, i) {
+                (1, 2) => scripted(&customer, &key, json!({"script": [500, 503]})),
+                (2, 1) => scripted(&customer, &key, json!({"script": [429], "retryAfter": 2})),
+                (3, 4) => scripted(&customer, &key, json!({"script": [400]})),
+                _ => event(&customer, &key),
+            });
+        }
+    }
+    let posted = post_batch(&server, events).await;
+    let ids: Vec<String> = posted
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    let rank: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let accepted = eventually(90, "119 events accepted", async || {
+        let accepted = receiver.accepted().await;
+        (accepted.len() >= 119).then_some(accepted)
+    })
+    .await;
+
+    // Once each, all but the one answered 400.
+    let rejected = &ids[4 * 8 + 3];
+    let got: Vec<&str> = accepted
+        .iter()
+        .map(|e| e["eventId"].as_str().unwrap())
+        .collect();
+    assert_eq!(got.len(), 119, "duplicates: {got:?}");
+    let unique: HashSet<&str> = got.iter().copied().collect();
+    let expected: HashSet<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| id != rejected)
+        .collect();
+    assert_eq!(unique, expected);
+    // Per key in log order.
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for e in &accepted {
+        let at = rank[e["eventId"].as_str().unwrap()];
+        let customer = e["customerExternalId"].as_str().unwrap();
+        if let Some(before) = last.insert(customer, at) {
+            assert!(before < at, "{customer}: {before} arrived before {at}");
+        }
+    }
+
+    // Every request verified with the secret, headers as configured.
+    let (requests, most_at_once) = receiver.requests().await;
+    for r in &requests {
+        assert_eq!(r["verified"]["current"], true, "{r}");
+        assert_eq!(r["headers"]["x-team"], "orders");
+        assert_eq!(r["headers"]["content-type"], "application/json");
+        assert_eq!(r["id"], r["body"]["eventId"], "webhook-id is the event id");
+    }
+    // Several keys at once, never more than network.max_in_flight.
+    assert!(
+        (2..=4).contains(&most_at_once),
+        "{most_at_once} requests at once"
+    );
+
+    // 500 then 503 retried; the delivered attempt has status and response time.
+    let flaky = &ids[2 * 8 + 1];
+    let tried = attempts(&server, flaky).await;
+    let codes: Vec<&str> = tried
+        .iter()
+        .filter_map(|a| a["errorCode"].as_str())
+        .collect();
+    assert_eq!(codes, ["http_500", "http_503"], "{tried:?}");
+    let delivered = tried.iter().find(|a| a["outcome"] == "delivered").unwrap();
+    assert_eq!(delivered["coordinates"]["status"], "200");
+    let response_ms: u64 = delivered["coordinates"]["responseMs"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(response_ms >= 30, "the receiver takes 30 ms: {response_ms}");
+
+    // 429 with Retry-After: 2 waited 2 s, where the backoff is 50 ms.
+    let throttled = &ids[8 + 2];
+    let times: Vec<f64> = requests
+        .iter()
+        .filter(|r| r["id"] == json!(throttled))
+        .map(|r| r["at"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert!(
+        times[1] - times[0] >= 1.9,
+        "retried after {} s",
+        times[1] - times[0]
+    );
+
+    // 400: dead-lettered, and its key's later events went on.
+    let (_, dlq) = server.get("/v1/destinations/hooks/dlq").await;
+    let items = dlq["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{dlq}");
+    assert_eq!(items[0]["eventId"], json!(rejected));
+    assert_eq!(items[0]["errorCode"], "http_400");
+}
+
+/// During a rotation both secrets sign, so a receiver that knows either
+/// verifies; once the previous one expired, only the new one signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotating_secret_signs_with_both_until_the_previous_expires() {
+    let receiver = WebhookReceiver::start(&[("new", NEW), ("old", OLD)], 0);
+    let rotating = |name: &str, until: &str| {
+        let url = receiver.url(&format!("/{name}"));
+        format!(
+            r#"{}[destinations.secrets]
+signing_secret = "{NEW}"
+previous_signing_secret = "{OLD}"
+[destinations.signing]
+previous_expires_at = "{until}"
+"#,
+            destination(name, &url, &format!(r#"config = {{ url = "{url}" }}"#))
+        )
+    };
+    let config =
+        rotating("during", "2099-01-01T00:00:00Z") + &rotating("after", "2020-01-01T00:00:00Z");
+    let server = Server::start_with("", &config).await;
+    post_batch(
+        &server,
+        (0..4).map(|i| event("acct_r", &format!("r{i}"))).collect(),
+    )
+    .await;
+    let (requests, _) = eventually(30, "8 requests", async || {
+        let (requests, most) = receiver.requests().await;
+        (requests.len() >= 8).then_some((requests, most))
+    })
+    .await;
+    for r in &requests {
+        let signatures = r["headers"]["webhook-signature"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .count();
+        match r["path"].as_str().unwrap() {
+            "/during" => {
+                assert_eq!(r["verified"], json!({"new": true, "old": true}), "{r}");
+                assert_eq!(signatures, 2);
+            }
+            "/after" => {
+                assert_eq!(r["verified"], json!({"new": true, "old": false}), "{r}");
+                assert_eq!(signatures, 1);
+            }
+            other => panic!("unexpected path {other}"),
+        }
+    }
+}
+
+/// 410 Gone: the event is dead-lettered and the destination pauses itself,
+/// with the reason in its status; nothing more is sent until it is resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_pauses_the_destination_with_its_reason() {
+    let receiver = WebhookReceiver::start(&[("current", NEW)], 0);
+    let url = receiver.url("/in");
+    let config = format!(
+        "{}[destinations.secrets]\nsigning_secret = \"{NEW}\"\n",
+        destination("gone", &url, &format!(r#"config = {{ url = "{url}" }}"#))
+    );
+    let server = Server::start_with("", &config).await;
+    let first = post_batch(
+        &server,
+        vec![scripted("acct_g", "g0", json!({"script": [410]}))],
+    )
+    .await;
+    let status = eventually(30, "the destination paused", async || {
+        let (_, status) = server.get("/v1/destinations/gone").await;
+        (status["paused"] == true).then_some(status)
+    })
+    .await;
+    assert_eq!(status["state"], "paused");
+    let reason = status["pausedReason"].as_str().unwrap();
+    assert!(reason.contains("410 Gone"), "{reason}");
+    let (_, dlq) = server.get("/v1/destinations/gone/dlq").await;
+    assert_eq!(dlq["items"][0]["eventId"], first[0]["id"]);
+    assert_eq!(dlq["items"][0]["errorCode"], "http_410");
+
+    let later = post_batch(
+        &server,
+        (1..4).map(|i| event("acct_h", &format!("g{i}"))).collect(),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        receiver.requests().await.0.len(),
+        1,
+        "nothing sent while paused"
+    );
+
+    let (code, resumed) = server
+        .post("/v1/destinations/gone/resume", &json!({}))
+        .await;
+    assert_eq!(code, 200, "{resumed}");
+    assert!(resumed.get("pausedReason").is_none(), "{resumed}");
+    let accepted = eventually(30, "the later events", async || {
+        let accepted = receiver.accepted().await;
+        (accepted.len() >= 3).then_some(accepted)
+    })
+    .await;
+    let got: Vec<&Value> = accepted.iter().map(|e| &e["eventId"]).collect();
+    let want: Vec<&Value> = later.iter().map(|r| &r["id"]).collect();
+    assert_eq!(got, want);
+}
+
+/// `batch = true`: one signed request per batch, its body the events as a
+/// JSON array in log order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_form_posts_arrays() {
+    let receiver = WebhookReceiver::start(&[("current", NEW)], 0);
+    let url = receiver.url("/in");
+    let config = format!(
+        "{}[destinations.secrets]\nsigning_secret = \"{NEW}\"\n",
+        destination(
+            "arrays",
+            &url,
+            &format!(r#"config = {{ url = "{url}", batch = true }}"#)
+        )
+    );
+    let server = Server::start_with("", &config).await;
+    let events = (0..30)
+        .map(|i| event(&format!("acct_{}", i % 3), &format!("b{i}")))
+        .collect();
+    let posted = post_batch(&server, events).await;
+    let accepted = eventually(30, "30 events", async || {
+        let accepted = receiver.accepted().await;
+        (accepted.len() >= 30).then_some(accepted)
+    })
+    .await;
+    let got: Vec<&Value> = accepted.iter().map(|e| &e["eventId"]).collect();
+    let want: Vec<&Value> = posted.iter().map(|r| &r["id"]).collect();
+    assert_eq!(got, want, "each once, in log order");
+    let (requests, _) = receiver.requests().await;
+    assert!(requests.len() < 30, "{} requests", requests.len());
+    for r in &requests {
+        assert!(r["body"].is_array());
+        assert_eq!(r["verified"]["current"], true, "{r}");
+        let events = r["body"].as_array().unwrap();
+        if events.len() > 1 {
+            let first = events[0]["eventId"].as_str().unwrap();
+            let last = events[events.len() - 1]["eventId"].as_str().unwrap();
+            assert_eq!(r["id"], json!(format!("{first}..{last}")));
+        }
+    }
+}
+
+/// A webhook without a signing secret is refused at startup with what to
+/// do, not dead-lettered event by event; so is a malformed secret.
+#[test]
+fn a_webhook_without_a_usable_secret_is_refused_at_startup() {
+    let refused = |rest: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pushrail.toml");
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\n[storage]\ndata_dir = \"{}\"\n{rest}",
+            support::free_port(),
+            dir.path().join("data").display(),
+        );
+        std::fs::write(&path, config).unwrap();
+        let output = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let unsigned = destination(
+        "plain",
+        "http://127.0.0.1:9/in",
+        r#"config = { url = "http://127.0.0.1:9/in" }"#,
+    );
+    let err = refused(&unsigned);
+    assert!(err.contains("no secrets.signing_secret"), "{err}");
+    assert!(err.contains("config.signed = false"), "{err}");
+    let malformed = format!("{unsigned}[destinations.secrets]\nsigning_secret = \"hunter2\"\n");
+    let err = refused(&malformed);
+    assert!(
+        err.contains("secrets.signing_secret is not a signing secret"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the secret is not echoed: {err}");
+}
