@@ -12,6 +12,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("kinesis", "pushrail-plugin-kinesis"),
     ("kafka", "pushrail-plugin-kafka"),
     ("webhook", "pushrail-plugin-webhook"),
+    ("eventbridge", "pushrail-plugin-eventbridge"),
+    ("sqs", "pushrail-plugin-sqs"),
     ("redact", "pushrail-example-redact"),
     ("route", "pushrail-example-route"),
     ("enrich", "pushrail-example-enrich"),

@@ -161,7 +161,7 @@ fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
         ),
         (
             destination("nope"),
-            "no plugin named `nope` (available: chat, enrich, fetcher, file, kafka, kinesis, legacy-destination, legacy-transform, misbehave, redact, route, shout, webhook)",
+            "no plugin named `nope` (available: chat, enrich, eventbridge, fetcher, file, kafka, kinesis, legacy-destination, legacy-transform, misbehave, redact, route, shout, sqs, webhook)",
         ),
         (
             destination("file")
@@ -195,11 +195,13 @@ fn the_example_configs_are_valid() {
         "kinesis.toml",
         "kafka.toml",
         "webhook.toml",
+        "aws.toml",
     ] {
         let output = Command::new(BIN)
             .args(["check", "--config"])
             .arg(examples.join(name))
             .env("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .env("AWS_REGION", "eu-west-1")
             .current_dir(cwd.path())
             .output()
             .unwrap();

@@ -358,3 +358,114 @@ fn a_webhook_without_a_usable_secret_is_refused_at_startup() {
     );
     assert!(!err.contains("hunter2"), "the secret is not echoed: {err}");
 }
+
+const OPERATOR: &str = "op-token-webhook-1";
+const TOKEN_SECRET: &str = "customer-token-secret-0123456789abcdef";
+/// A third secret, for the customer's rotation.
+const NEWER: &str = "whsec_dGhpcmQgc2VjcmV0LCBhbHNvIDI0IGJ5dGVzIQ==";
+
+/// #14: a customer adds a signed webhook over the API; its own URL's
+/// origin is what it may reach (the operator opened nothing else but the
+/// test receiver's address); it rotates its secret with a merge patch and
+/// both signatures verify during the overlap. From the attacker's side: a
+/// customer URL naming a private address (here another port of 127.0.0.1,
+/// which the operator did not open) is refused in the host and never
+/// reaches that address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_adds_a_signed_webhook_and_rotates_its_secret() {
+    let receiver = WebhookReceiver::start(&[("first", NEW), ("second", NEWER)], 0);
+    let private = WebhookReceiver::start(&[("first", NEW)], 0);
+    let mut server = Server::start_with(
+        &format!("api_tokens = [\"{OPERATOR}\"]"),
+        &format!(
+            "[security]\ntoken_secret = \"{TOKEN_SECRET}\"\n[plugins]\ncustomer_plugins = [\"webhook\"]\n[plugins.customer_network]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            receiver.port
+        ),
+    )
+    .await;
+    server.authorize(OPERATOR);
+    for customer in ["acct_w", "acct_x"] {
+        let (status, body) = server
+            .send_as(
+                OPERATOR,
+                "PUT",
+                &format!("/v1/customers/{customer}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, issued) = server.post("/v1/customers/acct_w/token", &json!({})).await;
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let page = json!({"type": "PLUGIN", "plugin": "webhook", "partitionKey": "idempotencyKey",
+        "config": {"url": receiver.url("/acct_w")}, "secrets": {"signing_secret": NEW}});
+    let (status, created) = server
+        .send_as(&token, "POST", "/v1/customers/acct_w/destinations", page)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        created.to_string().find("whsec_").is_none(),
+        "the secret is never shown: {created}"
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    // acct_x points its webhook at an address the operator did not open.
+    let attacker = json!({"type": "PLUGIN", "plugin": "webhook",
+        "config": {"url": private.url("/steal"), "signed": false}});
+    let (status, bad) = server
+        .post("/v1/customers/acct_x/destinations", &attacker)
+        .await;
+    assert_eq!(status, 201, "{bad}");
+    let bad_name = bad["id"].as_str().unwrap().to_ascii_lowercase();
+
+    let first = post_batch(&server, vec![event("acct_w", "w0"), event("acct_x", "x0")]).await;
+    let accepted = eventually(30, "acct_w's first event", async || {
+        let accepted = receiver.accepted().await;
+        (!accepted.is_empty()).then_some(accepted)
+    })
+    .await;
+    assert_eq!(accepted[0]["eventId"], first[0]["id"]);
+    let (requests, _) = receiver.requests().await;
+    assert_eq!(
+        requests[0]["verified"],
+        json!({"first": true, "second": false})
+    );
+
+    // Rotation: the new secret signs, the old one beside it until it expires.
+    let path = format!("/v1/customers/acct_w/destinations/{id}");
+    let rotation = json!({"secrets": {"signing_secret": NEWER, "previous_signing_secret": NEW},
+        "signing": {"previousExpiresAt": "2099-01-01T00:00:00Z"}});
+    let (status, body) = server.send_as(&token, "PATCH", &path, rotation).await;
+    assert_eq!(status, 200, "{body}");
+    post_batch(&server, vec![event("acct_w", "w1")]).await;
+    eventually(30, "the event after the rotation", async || {
+        (receiver.accepted().await.len() >= 2).then_some(())
+    })
+    .await;
+    let (requests, _) = receiver.requests().await;
+    let last = requests.last().unwrap();
+    assert_eq!(
+        last["verified"],
+        json!({"first": true, "second": true}),
+        "{last}"
+    );
+    assert!(
+        requests.iter().all(|r| r["path"] == "/acct_w"),
+        "only its own URL"
+    );
+
+    // The attacker's event: refused before any connection, dead-lettered.
+    let dead = eventually(30, "the attacker's event dead-lettered", async || {
+        let (_, body) = server
+            .get(&format!("/v1/destinations/{bad_name}/dlq"))
+            .await;
+        body["items"]
+            .as_array()
+            .and_then(|items| items.first().cloned())
+    })
+    .await;
+    assert_eq!(dead["errorCode"], "network_denied", "{dead}");
+    assert!(
+        private.requests().await.0.is_empty(),
+        "the private address saw nothing"
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
-use crate::config::{Config, DestinationConfig, customer_destination};
+use crate::config::{Config, CustomerOffer, DestinationConfig, customer_destination};
 use crate::delivery::{Delivery, DeliveryError, Reloader, with_customers};
 use crate::log::{Log, LogError, spawn_sweeper};
 use crate::metrics::Metrics;
@@ -55,8 +55,7 @@ pub async fn run(
     let log = Log::open(&config.storage)?;
     let metrics = Arc::new(Metrics::default());
     let keyring = Arc::new(keyring(&config)?);
-    let (customers, unreadable) =
-        customer_destinations(&log, &keyring, &config.plugins.customer_plugins);
+    let (customers, unreadable) = customer_destinations(&log, &keyring, &config.plugins);
     let started = start(&with_customers(&config, &customers), &log, metrics.clone()).await;
     let Started {
         listener,
@@ -146,8 +145,12 @@ fn keyring(config: &Config) -> Result<Keyring, AppError> {
 fn customer_destinations(
     log: &Log,
     keyring: &Keyring,
-    plugins: &[String],
+    plugins: &crate::config::PluginsConfig,
 ) -> (Vec<DestinationConfig>, Vec<(String, String)>) {
+    let offer = CustomerOffer {
+        plugins: &plugins.customer_plugins,
+        network: &plugins.customer_network,
+    };
     let stored = match log.all_customer_destinations() {
         Ok(stored) => stored,
         Err(e) => {
@@ -168,7 +171,7 @@ fn customer_destinations(
             &d.id,
             &d.spec,
             keyring,
-            plugins,
+            offer,
         ) {
             Ok(config) => out.push(config),
             Err(problems) => {

@@ -2,6 +2,7 @@
 //! Reading one — `${VAR}` expansion, defaults, validation, every problem
 //! with its TOML path, all at once — is `read.rs`.
 
+mod aws;
 mod customer;
 mod destinations;
 mod fields;
@@ -17,9 +18,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use aws::{AwsAuth, AwsConfig};
 pub use customer::{
-    SpecProblem, check_spec, customer_destination, destination_name, redacted, reseal_secrets,
-    seal_secrets,
+    CustomerOffer, SpecProblem, check_spec, customer_destination, destination_name, redacted,
+    reseal_secrets, seal_secrets,
 };
 pub use destinations::{read_destination, valid_secret_name};
 pub use fields::Problem;
@@ -27,9 +29,7 @@ pub use kafka::{
     KafkaAcks, KafkaAuth, KafkaCompression, KafkaConfig, KafkaProducerConfig, KafkaTls, OauthToken,
     ScramMechanism,
 };
-pub use kinesis::{
-    KinesisAuth, KinesisConfig, KinesisOrdering, KinesisStream, MAX_AGGREGATE_BYTES,
-};
+pub use kinesis::{KinesisConfig, KinesisOrdering, KinesisStream, MAX_AGGREGATE_BYTES};
 pub use read::is_iam_arn;
 pub use units::{parse_duration, parse_size};
 
@@ -180,6 +180,8 @@ pub struct DestinationConfig {
     pub kinesis: Option<KinesisConfig>,
     /// `[destinations.kafka]`: the Kafka topic the destination may write.
     pub kafka: Option<KafkaConfig>,
+    /// `[destinations.aws]`: the AWS APIs the plugin may call, signed by the host.
+    pub aws: Option<AwsConfig>,
     /// `[destinations.network]`: where the plugin may send HTTP requests.
     pub network: Option<crate::sinks::network::NetworkConfig>,
     /// `config`: free-form settings for the plugin.
@@ -307,6 +309,10 @@ pub struct PluginsConfig {
     /// Destination plugins a customer may choose over the API
     /// (`{"type": "PLUGIN", "plugin": …}`); none by default.
     pub customer_plugins: Vec<String>,
+    /// `[plugins.customer_network]`: the network limits of customers'
+    /// plugin destinations, and origins every one of them may reach; each
+    /// also reaches the origin of its own `config.url`.
+    pub customer_network: crate::sinks::network::NetworkConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

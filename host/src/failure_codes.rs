@@ -53,6 +53,12 @@ failure_codes! {
         "Kinesis answered PutRecords with fewer results than records";
     UNKNOWN_ERROR = "UnknownError", "no",
         "Kinesis failed a record without naming an error";
+    CONNECTION_FAILED = "ConnectionFailed", "yes",
+        "Kinesis, or an AWS API a plugin called (`aws.call`), did not answer (connection refused, DNS, TLS, timeout)";
+    CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable", "yes",
+        "no AWS credentials for a plugin's `aws.call` (the default chain found none, or AssumeRole was refused: the message says)";
+    AWS_DENIED = "aws_denied", "as the plugin decides (a host-function error)",
+        "a plugin called an AWS operation not in its destination's `aws.targets`, or a malformed one";
     PRODUCER_UNAVAILABLE = "ProducerUnavailable", "yes",
         "the Kafka producer shut down before the broker answered";
     PRODUCER_FATAL = "ProducerFatal", "yes",

@@ -244,6 +244,107 @@ pub fn deliver_concurrently<P>(
         .collect()
 }
 
+/// How [`deliver_in_calls`] packs events into one service call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    /// Entries per call (EventBridge and SQS: 10).
+    pub max_entries: usize,
+    /// Bytes of entries per call, as the service counts them (256 KiB).
+    pub max_bytes: usize,
+    /// At most one entry of a key per call, so that a failed entry cannot
+    /// be overtaken by a later one of its key in the same call.
+    pub one_per_key: bool,
+}
+
+/// The shape of a destination whose service takes entries in batch calls
+/// that answer per entry (EventBridge `PutEvents`, SQS
+/// `SendMessageBatch`): each event is rendered to an entry and its size;
+/// entries go in log order, in calls within `limits`; `send` makes one
+/// call and answers per entry, in order. An entry larger than a call may
+/// hold fails alone, for good. Once an event fails with a retryable
+/// answer, its key's later events are held back (`HeldBack`).
+pub fn deliver_in_calls<R>(
+    batch: &[Event],
+    key: impl Fn(&Event) -> String,
+    limits: CallLimits,
+    mut render: impl FnMut(&Event) -> Result<(R, usize), Error>,
+    mut send: impl FnMut(Vec<R>) -> Vec<RecordResult>,
+) -> Vec<Outcome> {
+    use std::collections::HashSet;
+    let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
+    let keys: Vec<String> = batch.iter().map(&key).collect();
+    let mut waiting: Vec<(usize, R, usize)> = Vec::new();
+    for (i, event) in batch.iter().enumerate() {
+        match render(event) {
+            Ok((_, size)) if size > limits.max_bytes => {
+                outcomes[i] = Some(Outcome::Permanent(Error::new(
+                    "EntryTooLarge",
+                    format!(
+                        "{size} bytes: more than the {} a call may hold",
+                        limits.max_bytes
+                    ),
+                )))
+            }
+            Ok((entry, size)) => waiting.push((i, entry, size)),
+            Err(e) => outcomes[i] = Some(Outcome::Permanent(e)),
+        }
+    }
+    let mut stuck: HashSet<&str> = HashSet::new();
+    while !waiting.is_empty() {
+        let mut call = Vec::new();
+        let mut members = Vec::new();
+        let mut later = Vec::new();
+        let mut bytes = 0;
+        let mut in_call: HashSet<&str> = HashSet::new();
+        let mut deferred: HashSet<&str> = HashSet::new();
+        let mut full = false;
+        for (i, entry, size) in waiting {
+            let key = keys[i].as_str();
+            if stuck.contains(key) {
+                outcomes[i] = Some(Outcome::Retryable(Error::new(
+                    "HeldBack",
+                    "not sent: an earlier event of the same partition key failed in this batch",
+                )));
+                continue;
+            }
+            full = full || call.len() == limits.max_entries || bytes + size > limits.max_bytes;
+            // Once the call is full, or the key already has its entry in it,
+            // the event waits for a later call, and so does every later
+            // event of its key (kept in order behind it).
+            if full || (limits.one_per_key && in_call.contains(key)) || deferred.contains(key) {
+                deferred.insert(key);
+                later.push((i, entry, size));
+                continue;
+            }
+            bytes += size;
+            in_call.insert(key);
+            members.push(i);
+            call.push(entry);
+        }
+        let mut answers = send(call).into_iter();
+        for i in members {
+            let outcome = match answers.next() {
+                Some(Ok(coordinates)) => Outcome::Delivered(coordinates),
+                Some(Err((e, true))) => {
+                    stuck.insert(keys[i].as_str());
+                    Outcome::Retryable(e)
+                }
+                Some(Err((e, false))) => Outcome::Permanent(e),
+                None => Outcome::Retryable(Error::new(
+                    "missing_result",
+                    "the service answered fewer entries than were sent",
+                )),
+            };
+            outcomes[i] = Some(outcome);
+        }
+        waiting = later;
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every event is settled"))
+        .collect()
+}
+
 /// Lines in the host's log output, tagged with this plugin and its
 /// destination (sanitized and rate-limited by the host).
 pub mod logging {
@@ -312,6 +413,73 @@ pub mod signing {
     /// when the destination has no signing secret.
     pub fn sign(id: &str, body: &[u8]) -> Result<Vec<(String, String)>, crate::Error> {
         crate::destination::pushrail::plugin::signing::sign(id, body)
+    }
+}
+
+/// AWS API calls of the JSON protocol, signed by the host with the
+/// destination's credentials (`[destinations.aws]`); the plugin never sees
+/// them. Only the operations in the destination's `aws.targets` go out.
+pub mod aws {
+    pub use crate::destination::pushrail::plugin::aws::{AwsFailure, AwsRequest, AwsResponse};
+
+    /// Calls `target` (`AWSEvents.PutEvents`) of `service` (`events`) with
+    /// the JSON `body`, in the service's JSON protocol `json_version`.
+    pub fn call(
+        service: &str,
+        target: &str,
+        json_version: &str,
+        body: Vec<u8>,
+    ) -> Result<AwsResponse, AwsFailure> {
+        crate::destination::pushrail::plugin::aws::call(&AwsRequest {
+            service: service.into(),
+            target: target.into(),
+            json_version: json_version.into(),
+            body,
+        })
+    }
+
+    /// The error name of an AWS JSON error answer (`__type`, without the
+    /// namespace AWS sometimes prefixes: `ResourceNotFoundException`).
+    pub fn error_type(body: &[u8]) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let name = value.get("__type")?.as_str()?;
+        Some(name.rsplit('#').next().unwrap_or(name).to_owned())
+    }
+
+    /// A call AWS refused as a whole, as an error and whether a later
+    /// attempt may succeed: server errors, throttling and expired
+    /// credentials may pass; anything else (a missing bus or queue, a
+    /// denied role, a malformed request) will not until the config changes.
+    pub fn refused(response: &AwsResponse) -> (crate::Error, bool) {
+        let code =
+            error_type(&response.body).unwrap_or_else(|| format!("http_{}", response.status));
+        let message = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|v| {
+                v.get("message")
+                    .or_else(|| v.get("Message"))
+                    .and_then(|m| m.as_str().map(str::to_owned))
+            })
+            .unwrap_or_else(|| format!("AWS answered {}", response.status));
+        let retryable = response.status >= 500
+            || [
+                "Throttl",
+                "LimitExceeded",
+                "ExpiredToken",
+                "ServiceUnavailable",
+                "InternalFailure",
+            ]
+            .iter()
+            .any(|part| code.contains(part));
+        (crate::Error::new(code, message), retryable)
+    }
+
+    /// A call that got no answer, as an error and whether to retry.
+    pub fn failed(failure: AwsFailure) -> (crate::Error, bool) {
+        (
+            crate::Error::new(failure.code, failure.message),
+            failure.retryable,
+        )
     }
 }
 
@@ -552,6 +720,62 @@ mod tests {
         assert!(matches!(&outcomes[4], Outcome::Retryable(e) if e.code == "HeldBack"));
         for i in [0, 2, 3, 5] {
             assert!(matches!(outcomes[i], Outcome::Delivered(_)), "{i}");
+        }
+    }
+
+    /// Calls hold at most the limits, one entry per key when asked, in
+    /// log order per key; a too-large entry fails alone; nothing of a key
+    /// goes past its retryable failure.
+    #[test]
+    fn deliver_in_calls_packs_within_the_limits_and_keeps_each_key_in_order() {
+        let batch: Vec<Event> = (1..=9)
+            .map(|s| event(["a", "b", "c"][(s % 3) as usize], s))
+            .collect();
+        let limits = CallLimits {
+            max_entries: 4,
+            max_bytes: 100,
+            one_per_key: true,
+        };
+        let mut calls: Vec<Vec<u64>> = Vec::new();
+        let outcomes = deliver_in_calls(
+            &batch,
+            |e| e.customer_external_id.clone(),
+            limits,
+            |e| Ok((e.sequence, if e.sequence == 5 { 101 } else { 30 })),
+            |call| {
+                calls.push(call.clone());
+                call.iter()
+                    .map(|&s| {
+                        if s == 1 {
+                            Err((Error::new("ThrottlingException", "slow down"), true))
+                        } else {
+                            Ok(vec![("n".into(), s.to_string())])
+                        }
+                    })
+                    .collect()
+            },
+        );
+        for call in &calls {
+            assert!(call.len() <= 4 && call.len() * 30 <= 100, "{calls:?}");
+            let mut keys: Vec<u64> = call.iter().map(|s| s % 3).collect();
+            keys.dedup();
+            assert_eq!(keys.len(), call.len(), "one entry per key: {calls:?}");
+        }
+        let sent: Vec<u64> = calls.concat();
+        assert!(!sent.contains(&5), "too large: never sent");
+        assert!(matches!(&outcomes[4], Outcome::Permanent(e) if e.code == "EntryTooLarge"));
+        // 1 is key b (1 % 3); b's later events 4 and 7 are held back.
+        assert!(!sent.contains(&4) && !sent.contains(&7), "{calls:?}");
+        assert!(matches!(&outcomes[3], Outcome::Retryable(e) if e.code == "HeldBack"));
+        for key in 0..3 {
+            let order: Vec<u64> = sent.iter().copied().filter(|s| s % 3 == key).collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        }
+        for s in [2, 3, 6, 8, 9] {
+            assert!(
+                matches!(outcomes[s as usize - 1], Outcome::Delivered(_)),
+                "{s}"
+            );
         }
     }
 

@@ -2,6 +2,8 @@
 //! data directory, and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod aws_proxy;
+pub mod boto;
 pub mod deaggregate;
 pub mod kafka;
 pub mod kinesis;

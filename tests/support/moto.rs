@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::free_port;
 
-const MOTO: &str = "moto[server]==5.2.5";
+pub const MOTO: &str = "moto[server]==5.2.5";
 
 pub struct Moto {
     pub port: u16,

@@ -19,7 +19,8 @@ use super::{AppState, blocking, merge_patch};
 use super::{attempts, dlq};
 use crate::config::DestinationConfig;
 use crate::config::{
-    SpecProblem, check_spec, customer_destination, destination_name, redacted, seal_secrets,
+    CustomerOffer, SpecProblem, check_spec, customer_destination, destination_name, redacted,
+    seal_secrets,
 };
 use crate::delivery::ReloadError;
 use crate::log::{AttemptRecord, CustomerDestination, DeadLetter, Log, LogError, format_time};
@@ -186,7 +187,10 @@ async fn ready(
         id,
         &spec,
         &state.keyring,
-        &state.customer_plugins,
+        CustomerOffer {
+            plugins: &state.customer_plugins,
+            network: &state.customer_network,
+        },
     )
     .map_err(|mut problems| field_error(code, problems.remove(0)))?;
     Ok(Prepared { spec, config })

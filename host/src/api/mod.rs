@@ -76,6 +76,8 @@ pub struct AppState {
     pub keyring: Arc<crate::secrets::Keyring>,
     /// The plugins customers may choose (`plugins.customer_plugins`).
     pub customer_plugins: Arc<[String]>,
+    /// Their plugin destinations' network (`plugins.customer_network`).
+    pub customer_network: Arc<crate::sinks::network::NetworkConfig>,
 }
 
 impl AppState {
@@ -110,6 +112,7 @@ impl AppState {
             ),
             keyring,
             customer_plugins: config.plugins.customer_plugins.clone().into(),
+            customer_network: Arc::new(config.plugins.customer_network.clone()),
         }
     }
 }

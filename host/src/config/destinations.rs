@@ -155,8 +155,13 @@ pub(super) fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<Destinat
         let kafka = f
             .table("kafka")
             .map(|k| output(k, kafka::read, &mut partition_key));
+        let aws = f.table("aws").and_then(|mut a| {
+            let config = super::aws::read(&mut a);
+            a.finish();
+            config
+        });
         let network = f.table("network").map(|mut n| {
-            let config = super::network::read(&mut n);
+            let config = super::network::read(&mut n, true);
             n.finish();
             config
         });
@@ -176,6 +181,7 @@ pub(super) fn read_destinations(tables: Vec<Fields<'_, '_, '_>>) -> Vec<Destinat
                 file: file.flatten(),
                 kinesis: kinesis.flatten(),
                 kafka: kafka.flatten(),
+                aws,
                 network,
                 config,
                 secrets,

@@ -1,7 +1,7 @@
 //! `[destinations.kinesis]`: the stream a destination writes, its region,
 //! endpoint, ordering and credentials.
 
-use super::Secret;
+use super::aws::AwsAuth;
 use super::fields::Fields;
 
 /// `[destinations.kinesis]`.
@@ -18,7 +18,7 @@ pub struct KinesisConfig {
     /// `aggregation = true`: a key's records go packed in aggregated records
     /// (the KPL format) of at most this many bytes, data plus partition key.
     pub aggregation: Option<usize>,
-    pub auth: KinesisAuth,
+    pub auth: AwsAuth,
 }
 
 /// The largest `aggregation_max_bytes`: Kinesis' record limit less room
@@ -39,25 +39,6 @@ pub enum KinesisOrdering {
     /// Records are packed freely: highest throughput; a retried record may
     /// land after a later one of its key.
     Relaxed,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum KinesisAuth {
-    /// aws-config's default chain: environment, profile, web identity, IMDS.
-    DefaultChain,
-    Static {
-        access_key_id: Secret,
-        secret_access_key: Secret,
-        session_token: Option<Secret>,
-    },
-    /// Short-lived credentials from STS AssumeRole, refreshed before expiry;
-    /// the caller's own credentials come from the default chain.
-    AssumeRole {
-        role_arn: String,
-        external_id: Option<Secret>,
-        session_name: Option<String>,
-        sts_endpoint_url: Option<String>,
-    },
 }
 
 pub(super) fn read(k: &mut Fields<'_, '_, '_>) -> Option<KinesisConfig> {
@@ -92,46 +73,7 @@ pub(super) fn read(k: &mut Fields<'_, '_, '_>) -> Option<KinesisConfig> {
     let aggregation = aggregation(k);
     let region = k.string("region");
     let endpoint_url = k.string("endpoint_url");
-    let auth = match k.table("auth") {
-        None => Some(KinesisAuth::DefaultChain),
-        Some(mut a) => {
-            let mode = a.choice(
-                "mode",
-                "default_chain",
-                &[
-                    ("default_chain", "default_chain"),
-                    ("static", "static"),
-                    ("assume_role", "assume_role"),
-                ],
-            );
-            let auth = match mode {
-                "static" => {
-                    let access_key_id = a.required_string("access_key_id").map(Secret);
-                    let secret_access_key = a.required_string("secret_access_key").map(Secret);
-                    let session_token = a.string("session_token").map(Secret);
-                    access_key_id.zip(secret_access_key).map(
-                        |(access_key_id, secret_access_key)| KinesisAuth::Static {
-                            access_key_id,
-                            secret_access_key,
-                            session_token,
-                        },
-                    )
-                }
-                "assume_role" => {
-                    a.required_string("role_arn")
-                        .map(|role_arn| KinesisAuth::AssumeRole {
-                            role_arn,
-                            external_id: a.string("external_id").map(Secret),
-                            session_name: a.string("session_name"),
-                            sts_endpoint_url: a.string("sts_endpoint_url"),
-                        })
-                }
-                _ => Some(KinesisAuth::DefaultChain),
-            };
-            a.finish();
-            auth
-        }
-    };
+    let auth = super::aws::read_auth(k);
     Some(KinesisConfig {
         stream: stream?,
         region,

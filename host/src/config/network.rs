@@ -7,7 +7,10 @@ use std::time::Duration;
 use super::fields::Fields;
 use crate::sinks::network::{NetworkConfig, Origin, Policy};
 
-pub(super) fn read(n: &mut Fields<'_, '_, '_>) -> NetworkConfig {
+/// `[destinations.network]`, where `allow` is required, or the operator's
+/// template for customers' plugin destinations (`[plugins.customer_network]`),
+/// whose `allow` may be empty: each customer destination adds its own URL.
+pub(super) fn read(n: &mut Fields<'_, '_, '_>, require_allow: bool) -> NetworkConfig {
     let default = NetworkConfig::default();
     let mut allow = Vec::new();
     for (i, text) in n.string_list("allow").into_iter().enumerate() {
@@ -16,7 +19,7 @@ pub(super) fn read(n: &mut Fields<'_, '_, '_>) -> NetworkConfig {
             Err(e) => n.report(&format!("allow[{i}]"), e.to_string()),
         }
     }
-    if allow.is_empty() {
+    if allow.is_empty() && require_allow {
         n.report(
             "allow",
             "list the origins the plugin may reach, e.g. [\"https://hooks.acme.example\"]",
@@ -40,7 +43,10 @@ pub(super) fn read(n: &mut Fields<'_, '_, '_>) -> NetworkConfig {
         }
     }
     NetworkConfig {
-        policy: Policy { allow },
+        policy: Policy {
+            allow,
+            allow_public: Vec::new(),
+        },
         hosts,
         connect_timeout,
         timeout,

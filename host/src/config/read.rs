@@ -238,6 +238,14 @@ fn read_plugins(fields: Option<Fields<'_, '_, '_>>) -> PluginsConfig {
             max_instances: usize::try_from(max_instances).unwrap_or(1),
             watch_interval: f.duration("watch_interval", Duration::from_secs(2)),
             customer_plugins: customer_plugins(f),
+            customer_network: f.table("customer_network").map_or_else(
+                crate::sinks::network::NetworkConfig::default,
+                |mut n| {
+                    let config = super::network::read(&mut n, false);
+                    n.finish();
+                    config
+                },
+            ),
         }
     })
 }

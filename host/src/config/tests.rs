@@ -452,7 +452,7 @@ fn kinesis_settings_and_their_problems() {
         "the kinesis table sets the partition key"
     );
     assert!(
-        matches!(&k.auth, KinesisAuth::Static { secret_access_key, session_token: Some(_), .. } if secret_access_key.expose() == "t0ken")
+        matches!(&k.auth, AwsAuth::Static { secret_access_key, session_token: Some(_), .. } if secret_access_key.expose() == "t0ken")
     );
     let shown = format!("{config:?} {}", d.plugin_settings());
     assert!(
@@ -879,4 +879,52 @@ fn signing_settings_and_their_problems() {
         assert!(has(&found, path, needle), "{path}: {found:#?}");
     }
     assert!(!format!("{found:?}").contains("hunter2"), "{found:#?}");
+}
+
+/// #14: `[destinations.aws]`, where a plugin's signed AWS calls go.
+#[test]
+fn aws_settings_and_their_problems() {
+    let config = parse(
+        r#"
+        [[destinations]]
+        name = "bus"
+        plugin = "eventbridge"
+        [destinations.aws]
+        region = "eu-west-1"
+        endpoint_url = "http://127.0.0.1:5000"
+        targets = ["AWSEvents.PutEvents"]
+        auth = { mode = "assume_role", role_arn = "arn:aws:iam::123456789012:role/p", external_id = "x" }
+        "#,
+    )
+    .unwrap();
+    let aws = config.destinations[0].aws.as_ref().unwrap();
+    assert_eq!(aws.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(aws.targets, ["AWSEvents.PutEvents"]);
+    assert!(matches!(aws.auth, AwsAuth::AssumeRole { .. }));
+
+    let found = problems(
+        r#"
+        [[destinations]]
+        name = "a"
+        plugin = "sqs"
+        [destinations.aws]
+        targets = ["SendMessageBatch", "AmazonSQS.Send Message"]
+        auth = { mode = "static", access_key_id = "AKID" }
+
+        [[destinations]]
+        name = "b"
+        plugin = "sqs"
+        [destinations.aws]
+        regoin = "eu-west-1"
+        "#,
+    );
+    for (path, needle) in [
+        ("destinations[0].aws.targets[0]", "is not an X-Amz-Target"),
+        ("destinations[0].aws.targets[1]", "is not an X-Amz-Target"),
+        ("destinations[0].aws.auth.secret_access_key", "required"),
+        ("destinations[1].aws.targets", "list the operations"),
+        ("destinations[1].aws.regoin", "unknown"),
+    ] {
+        assert!(has(&found, path, needle), "{path}: {found:#?}");
+    }
 }

@@ -35,6 +35,7 @@ use crate::config::{Config, DestinationConfig, TransformConfig};
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::runtime::{CallError, PluginVersions, Runtime, SinkBindings, World};
+use crate::sinks::aws::{AwsError, AwsSink};
 use crate::sinks::file::{FileSink, FileSinkError};
 use crate::sinks::kafka::{KafkaError, KafkaSink};
 use crate::sinks::kinesis::{KinesisError, KinesisSink};
@@ -97,6 +98,11 @@ pub enum DeliveryError {
     Kafka {
         destination: String,
         error: KafkaError,
+    },
+    #[error("destination {destination}: aws: {error}")]
+    Aws {
+        destination: String,
+        error: AwsError,
     },
     #[error("destination {destination}: signing: {error}")]
     Signing {
@@ -382,6 +388,19 @@ async fn bind_sinks(
         ),
         None => None,
     };
+    let aws = match &destination.aws {
+        Some(config) => {
+            Some(
+                AwsSink::connect(config)
+                    .await
+                    .map_err(|error| DeliveryError::Aws {
+                        destination: destination.name.clone(),
+                        error,
+                    })?,
+            )
+        }
+        None => None,
+    };
     let network = destination.network.clone().map(NetworkSink::new);
     let signer = signer(destination)?;
     Ok(SinkBindings {
@@ -389,6 +408,7 @@ async fn bind_sinks(
         kinesis,
         kafka,
         network,
+        aws,
         signer,
         requests: Arc::default(),
     })

@@ -262,7 +262,9 @@ fn start_failure_code(error: &DeliveryError) -> &'static str {
         | DeliveryError::WrongWorld { .. }
         | DeliveryError::Signing { .. } => failure_codes::PLUGIN_INIT,
         DeliveryError::File { .. } => failure_codes::IO_ERROR,
-        DeliveryError::Kinesis { .. } | DeliveryError::Kafka { .. } => "SinkUnavailable",
+        DeliveryError::Kinesis { .. } | DeliveryError::Kafka { .. } | DeliveryError::Aws { .. } => {
+            "SinkUnavailable"
+        }
     }
 }
 

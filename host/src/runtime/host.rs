@@ -10,7 +10,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::PluginErrorRecord;
 use super::bindings::destination::pushrail::plugin::{
-    delivery, file, kafka, kinesis, logging, signing, types,
+    aws, delivery, file, kafka, kinesis, logging, signing, types,
 };
 use super::network::NetworkHooks;
 use super::plugin_log::{self, LogBudget};
@@ -18,6 +18,7 @@ use super::requests::Requests;
 use super::sandbox::{CallClock, MemoryLimiter};
 use crate::failure_codes;
 use crate::sinks::Failure;
+use crate::sinks::aws::{AwsRequest, AwsSink};
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::{self as kafka_sink, KafkaSink};
 use crate::sinks::kinesis::{self as kinesis_sink, KinesisSink, Record};
@@ -32,6 +33,8 @@ pub struct SinkBindings {
     pub kafka: Option<Arc<KafkaSink>>,
     /// Outbound HTTP (`[destinations.network]`).
     pub network: Option<Arc<NetworkSink>>,
+    /// Signed AWS API calls (`[destinations.aws]`).
+    pub aws: Option<Arc<AwsSink>>,
     /// Webhook signatures (`secrets.signing_secret`).
     pub signer: Option<Arc<Signer>>,
     /// What the plugin asks of the destination's delivery; read by its worker.
@@ -200,6 +203,31 @@ impl kafka::Host for HostState {
     }
 }
 
+impl aws::Host for HostState {
+    async fn call(
+        &mut self,
+        request: aws::AwsRequest,
+    ) -> Result<aws::AwsResponse, aws::AwsFailure> {
+        let Some(sink) = self.sinks.aws.clone() else {
+            let mut failures = self.unconfigured(1, failure_codes::AWS_DENIED, "aws");
+            return failures.pop().expect("one failure");
+        };
+        let request = AwsRequest {
+            service: request.service,
+            target: request.target,
+            json_version: request.json_version,
+            body: request.body,
+        };
+        sink.call(request)
+            .await
+            .map(|r| aws::AwsResponse {
+                status: r.status,
+                body: r.body,
+            })
+            .map_err(aws::AwsFailure::from)
+    }
+}
+
 impl signing::Host for HostState {
     async fn sign(
         &mut self,
@@ -284,4 +312,8 @@ macro_rules! failure_from_sink {
     )+};
 }
 
-failure_from_sink!(kinesis::KinesisFailure, kafka::KafkaFailure);
+failure_from_sink!(
+    kinesis::KinesisFailure,
+    kafka::KafkaFailure,
+    aws::AwsFailure
+);

@@ -38,6 +38,14 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "webhook",
         include_bytes!(concat!(env!("OUT_DIR"), "/plugins/webhook.wasm")),
     ),
+    (
+        "eventbridge",
+        include_bytes!(concat!(env!("OUT_DIR"), "/plugins/eventbridge.wasm")),
+    ),
+    (
+        "sqs",
+        include_bytes!(concat!(env!("OUT_DIR"), "/plugins/sqs.wasm")),
+    ),
 ];
 
 #[derive(Debug, Clone)]

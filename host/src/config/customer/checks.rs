@@ -28,6 +28,8 @@ const CHECKS: &[(&str, Kind)] = &[
     ("plugin", Kind::String),
     ("config", Kind::Object),
     ("secrets", Kind::Object),
+    ("signing", Kind::Object),
+    ("signing.previousExpiresAt", Kind::NonBlank),
     (
         "streamArn",
         Kind::Check(

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 
 mod checks;
+mod network;
 mod sealing;
 
 use checks::check_json;
@@ -30,17 +31,26 @@ pub struct SpecProblem {
     pub message: String,
 }
 
+/// What the operator offers customers' `PLUGIN` destinations.
+#[derive(Clone, Copy)]
+pub struct CustomerOffer<'a> {
+    /// The plugins they may use (`plugins.customer_plugins`).
+    pub plugins: &'a [String],
+    /// Their network limits and shared origins (`plugins.customer_network`).
+    pub network: &'a crate::sinks::network::NetworkConfig,
+}
+
 /// The destination `id` of `customer` described by `spec`; `external_id`
-/// is the customer's, which an assumed role must be asked with, and
-/// `plugins` those a `PLUGIN` destination may use (`plugins.customer_plugins`).
+/// is the customer's, which an assumed role must be asked with.
 pub fn customer_destination(
     customer: &str,
     external_id: &str,
     id: &str,
     spec: &Value,
     keyring: &Keyring,
-    plugins: &[String],
+    offer: CustomerOffer<'_>,
 ) -> Result<DestinationConfig, Vec<SpecProblem>> {
+    let plugins = offer.plugins;
     let secrets = Opener {
         keyring,
         customer,
@@ -52,6 +62,9 @@ pub fn customer_destination(
     // Read from the JSON itself, not through TOML, which has no null.
     if let Some(settings) = spec.get("config") {
         config.config = settings.clone();
+    }
+    if spec.get("type").and_then(Value::as_str) == Some("PLUGIN") {
+        config.network = network::for_plugin(spec, offer.network).map_err(|p| vec![p])?;
     }
     if let Some(filter) = spec.get("filter") {
         let filter = pushrail_event::Filter::parse(filter).map_err(|e| {
@@ -300,7 +313,7 @@ fn to_table(
             }
         }
         "PLUGIN" => {
-            known.extend(["plugin", "config", "secrets"]);
+            known.extend(["plugin", "config", "secrets", "signing"]);
             let Some(plugin) = spec.get("plugin").and_then(Value::as_str) else {
                 return Err(problem(
                     "plugin",
@@ -317,6 +330,20 @@ fn to_table(
                 ));
             }
             insert(&mut table, "plugin", toml::Value::String(literal(plugin)));
+            if let Some(Value::Object(signing)) = spec.get("signing") {
+                copy(
+                    &mut table,
+                    &mut Vec::new(),
+                    &[("previousExpiresAt", "signing.previous_expires_at")],
+                    signing,
+                );
+                if let Some(key) = signing.keys().find(|k| *k != "previousExpiresAt") {
+                    return Err(problem(
+                        &format!("signing.{key}"),
+                        "unknown field; signing has previousExpiresAt".into(),
+                    ));
+                }
+            }
             if let Some(Value::Object(named)) = spec.get("secrets") {
                 for name in named.keys() {
                     if let Some(secret) = secrets.open(named, &format!("secrets.{name}"))? {
@@ -472,6 +499,7 @@ fn from_toml(problem: Problem) -> SpecProblem {
             "kinesis.auth.access_key_id" => "auth.accessKeyId".into(),
             "kinesis.auth.secret_access_key" => "auth.secretAccessKey".into(),
             "kinesis.stream_name" => "streamArn".into(),
+            "signing.previous_expires_at" => "signing.previousExpiresAt".into(),
             other => other.to_owned(),
         });
     SpecProblem {

@@ -2,11 +2,22 @@
 use serde_json::json;
 
 use super::*;
-use crate::config::{KinesisAuth, KinesisStream};
+use crate::config::{AwsAuth, KinesisStream};
 
 const EXTERNAL: &str = "pr-abc";
 /// The plugins this server offers customers.
 const PLUGINS: &[String] = &[];
+
+/// No network opened to every customer (`plugins.customer_network` unset).
+static NETWORK: std::sync::LazyLock<crate::sinks::network::NetworkConfig> =
+    std::sync::LazyLock::new(Default::default);
+
+fn offer(plugins: &[String]) -> CustomerOffer<'_> {
+    CustomerOffer {
+        plugins,
+        network: &NETWORK,
+    }
+}
 
 fn offering(plugins: &[&str]) -> Vec<String> {
     plugins.iter().map(|p| (*p).to_owned()).collect()
@@ -20,7 +31,14 @@ fn keyring() -> Keyring {
 
 fn read(spec: Value) -> Result<DestinationConfig, Vec<SpecProblem>> {
     let Value::Object(mut spec) = spec else {
-        return customer_destination("acct_a", EXTERNAL, "dst_01ABC", &spec, &keyring(), PLUGINS);
+        return customer_destination(
+            "acct_a",
+            EXTERNAL,
+            "dst_01ABC",
+            &spec,
+            &keyring(),
+            offer(PLUGINS),
+        );
     };
     seal_secrets(&mut spec, &keyring(), "acct_a", "dst_01ABC").map_err(|p| vec![p])?;
     customer_destination(
@@ -29,7 +47,7 @@ fn read(spec: Value) -> Result<DestinationConfig, Vec<SpecProblem>> {
         "dst_01ABC",
         &Value::Object(spec),
         &keyring(),
-        PLUGINS,
+        offer(PLUGINS),
     )
 }
 
@@ -53,7 +71,7 @@ fn the_page_json_of_a_kinesis_stream() {
     assert!(matches!(k.stream, KinesisStream::Arn(_)));
     assert_eq!(k.aggregation, Some(51200));
     match k.auth {
-        KinesisAuth::AssumeRole { external_id, .. } => {
+        AwsAuth::AssumeRole { external_id, .. } => {
             assert_eq!(external_id.unwrap().expose(), EXTERNAL);
         }
         other => panic!("{other:?}"),
@@ -113,7 +131,7 @@ fn problems_name_the_json_field() {
         json!({"mode": "ASSUME_ROLE", "roleArn": role, "externalId": "mine"}),
     ));
     match chosen.unwrap().kinesis.unwrap().auth {
-        KinesisAuth::AssumeRole { external_id, .. } => {
+        AwsAuth::AssumeRole { external_id, .. } => {
             assert_eq!(external_id.unwrap().expose(), EXTERNAL);
         }
         other => panic!("{other:?}"),
@@ -167,8 +185,15 @@ fn secrets_are_sealed_opened_in_place_and_never_shown() {
     seal_secrets(&mut spec, &keyring(), "acct_a", "dst_1").unwrap();
     let stored = Value::Object(spec);
     assert!(!stored.to_string().contains("hunter2"), "{stored}");
-    let d =
-        customer_destination("acct_a", EXTERNAL, "dst_1", &stored, &keyring(), PLUGINS).unwrap();
+    let d = customer_destination(
+        "acct_a",
+        EXTERNAL,
+        "dst_1",
+        &stored,
+        &keyring(),
+        offer(PLUGINS),
+    )
+    .unwrap();
     match d.kafka.unwrap().auth {
         crate::config::KafkaAuth::SaslScram { password, .. } => {
             assert_eq!(password.expose(), "hunter2")
@@ -176,7 +201,14 @@ fn secrets_are_sealed_opened_in_place_and_never_shown() {
         other => panic!("{other:?}"),
     }
     // The same stored JSON under another destination id does not open.
-    let moved = customer_destination("acct_a", EXTERNAL, "dst_2", &stored, &keyring(), PLUGINS);
+    let moved = customer_destination(
+        "acct_a",
+        EXTERNAL,
+        "dst_2",
+        &stored,
+        &keyring(),
+        offer(PLUGINS),
+    );
     assert_eq!(moved.unwrap_err()[0].field, "auth.password");
     let shown = redacted(&stored);
     assert_eq!(shown["auth"]["passwordSet"], true);
@@ -254,8 +286,15 @@ fn a_plugin_destination_takes_an_offered_plugin_its_config_and_sealed_secrets() 
     let shown = redacted(&stored);
     assert_eq!(shown["secretsSet"], json!(["api-key_2", "signingSecret"]));
     assert!(shown.get("secrets").is_none());
-    let d =
-        customer_destination("acct_a", EXTERNAL, "dst_p", &stored, &keyring(), &offered).unwrap();
+    let d = customer_destination(
+        "acct_a",
+        EXTERNAL,
+        "dst_p",
+        &stored,
+        &keyring(),
+        offer(&offered),
+    )
+    .unwrap();
     assert_eq!(d.plugin, "webhook");
     assert_eq!(d.config, spec["config"], "as sent, null and all");
     assert_eq!(d.secrets["signingSecret"].expose(), "whsec_c2VjcmV0");
@@ -275,14 +314,28 @@ fn a_plugin_destination_takes_an_offered_plugin_its_config_and_sealed_secrets() 
         .as_object_mut()
         .unwrap()
         .remove("signingSecret");
-    let err = customer_destination("acct_a", EXTERNAL, "dst_p", &moved, &keyring(), &offered)
-        .unwrap_err();
+    let err = customer_destination(
+        "acct_a",
+        EXTERNAL,
+        "dst_p",
+        &moved,
+        &keyring(),
+        offer(&offered),
+    )
+    .unwrap_err();
     assert_eq!(err[0].field, "secrets.other");
 
     let problem = |spec: Value, plugins: &[String]| {
-        customer_destination("acct_a", EXTERNAL, "dst_p", &spec, &keyring(), plugins).unwrap_err()
-            [0]
-        .clone()
+        customer_destination(
+            "acct_a",
+            EXTERNAL,
+            "dst_p",
+            &spec,
+            &keyring(),
+            offer(plugins),
+        )
+        .unwrap_err()[0]
+            .clone()
     };
     let refused = problem(json!({"type": "PLUGIN", "plugin": "misbehave"}), &offered);
     assert_eq!(refused.field, "plugin");
@@ -331,4 +384,65 @@ fn a_plugin_destination_takes_an_offered_plugin_its_config_and_sealed_secrets() 
         .field,
         "file"
     );
+}
+
+/// #14: a customer's webhook reaches the origin of its own URL (at public
+/// addresses only) and the operator's shared origins, within the
+/// operator's limits; its rotation's end is `signing.previousExpiresAt`.
+#[test]
+fn a_plugin_destination_reaches_its_own_urls_origin() {
+    let offered = offering(&["webhook"]);
+    let mut template = crate::sinks::network::NetworkConfig {
+        max_in_flight: 4,
+        ..Default::default()
+    };
+    template
+        .policy
+        .allow
+        .push(crate::sinks::network::Origin::parse("http://127.0.0.1:9000").unwrap());
+    let offer = CustomerOffer {
+        plugins: &offered,
+        network: &template,
+    };
+    let read = |spec: Value| {
+        let Value::Object(mut spec) = spec else {
+            unreachable!("an object")
+        };
+        seal_secrets(&mut spec, &keyring(), "acct_a", "dst_w").map_err(|p| vec![p])?;
+        customer_destination(
+            "acct_a",
+            EXTERNAL,
+            "dst_w",
+            &Value::Object(spec),
+            &keyring(),
+            offer,
+        )
+    };
+    let d = read(json!({"type": "PLUGIN", "plugin": "webhook",
+        "config": {"url": "https://hooks.customer.example/in"},
+        "secrets": {"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "previous_signing_secret": "whsec_c2Vjb25kIHNlY3JldCBvZiAyNCBieXRlcyE="},
+        "signing": {"previousExpiresAt": "2026-12-02T09:00:00Z"}}))
+    .unwrap();
+    let network = d.network.unwrap();
+    assert_eq!(network.max_in_flight, 4, "the operator's limits");
+    assert_eq!(network.policy.allow, template.policy.allow);
+    assert_eq!(
+        network.policy.allow_public,
+        [crate::sinks::network::Origin::parse("https://hooks.customer.example").unwrap()]
+    );
+    assert!(d.signing.previous_expires_at.is_some());
+
+    let problem = |spec: Value| read(spec).unwrap_err().remove(0);
+    let bad_url = problem(
+        json!({"type": "PLUGIN", "plugin": "webhook", "config": {"url": "https://*.x.example/"}}),
+    );
+    assert_eq!(bad_url.field, "config.url");
+    let bad_time = problem(
+        json!({"type": "PLUGIN", "plugin": "webhook", "config": {"url": "https://h.example/"},
+        "signing": {"previousExpiresAt": "soon"}}),
+    );
+    assert_eq!(bad_time.field, "signing.previousExpiresAt", "{bad_time:?}");
+    let unknown =
+        problem(json!({"type": "PLUGIN", "plugin": "webhook", "signing": {"previous": "x"}}));
+    assert_eq!(unknown.field, "signing.previous");
 }

@@ -363,7 +363,7 @@ fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
             retryable: false,
         },
         _ => Failure {
-            code: "ConnectionFailed".into(),
+            code: crate::failure_codes::CONNECTION_FAILED.into(),
             message: format!("Kinesis did not answer: {}", error_chain(error)),
             retryable: true,
         },

@@ -139,7 +139,7 @@ impl Checker {
         };
         let allowed: Vec<SocketAddr> = resolved
             .iter()
-            .filter(|a| self.config.policy.may_connect(**a))
+            .filter(|a| self.config.policy.may_connect(**a, port))
             .map(|a| SocketAddr::new(*a, port))
             .collect();
         if allowed.is_empty() {

@@ -69,6 +69,19 @@ impl Origin {
         Ok(Self { https, host, port })
     }
 
+    /// The origin of a URL someone other than the operator wrote (a
+    /// customer's webhook URL): its scheme, host and port, with no wildcard.
+    pub fn of_url(url: &str) -> Result<Self, OriginError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| OriginError::Form(url.to_owned()))?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('*') {
+            return Err(OriginError::Wildcard(url.to_owned()));
+        }
+        Self::parse(&format!("{scheme}://{authority}"))
+    }
+
     /// Whether a request to `host:port` over `https` (or not) is to this origin.
     fn admits(&self, https: bool, host: &Host, port: u16) -> bool {
         if self.https != https || self.port != port {
@@ -123,22 +136,31 @@ impl Host {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     pub allow: Vec<Origin>,
+    /// Origins admitted at public addresses only, even when they name a
+    /// special one: what a customer's own URL adds (a customer must not
+    /// reach the platform's private network by writing its address).
+    pub allow_public: Vec<Origin>,
 }
 
 impl Policy {
     /// Whether the allowlist admits a request to `host:port`.
     pub fn admits(&self, https: bool, host: &Host, port: u16) -> bool {
-        self.allow.iter().any(|o| o.admits(https, host, port))
+        self.allow
+            .iter()
+            .chain(&self.allow_public)
+            .any(|o| o.admits(https, host, port))
     }
 
-    /// Whether a connection may go to `address`: any public address, and a
-    /// special one only if the allowlist names it.
-    pub fn may_connect(&self, address: IpAddr) -> bool {
+    /// Whether a connection may go to `address:port`: any public address,
+    /// and a special one only if the allowlist names it with that port (an
+    /// origin at 127.0.0.1:9000 does not open 127.0.0.1's other ports to a
+    /// name that resolves there).
+    pub fn may_connect(&self, address: IpAddr, port: u16) -> bool {
         !is_special(address)
             || self
                 .allow
                 .iter()
-                .any(|o| o.host == HostPattern::Address(address))
+                .any(|o| o.host == HostPattern::Address(address) && o.port == port)
     }
 }
 
@@ -190,6 +212,7 @@ mod tests {
 
     fn policy(allow: &[&str]) -> Policy {
         Policy {
+            allow_public: Vec::new(),
             allow: allow.iter().map(|o| Origin::parse(o).unwrap()).collect(),
         }
     }
@@ -261,7 +284,12 @@ mod tests {
         ] {
             let address: IpAddr = special.parse().unwrap();
             assert!(is_special(address), "{special}");
-            assert_eq!(p.may_connect(address), special == "127.0.0.1", "{special}");
+            assert_eq!(
+                p.may_connect(address, 9000),
+                special == "127.0.0.1",
+                "{special}"
+            );
+            assert!(!p.may_connect(address, 9001), "{special}: another port");
         }
         for public in [
             "93.184.216.34",
@@ -271,7 +299,33 @@ mod tests {
         ] {
             let address: IpAddr = public.parse().unwrap();
             assert!(!is_special(address), "{public}");
-            assert!(p.may_connect(address), "{public}");
+            assert!(p.may_connect(address, 443), "{public}");
         }
+    }
+
+    /// A customer's URL gives its origin, admitted at public addresses
+    /// only: naming a private or metadata address does not open it.
+    #[test]
+    fn a_customers_url_opens_its_origin_at_public_addresses_only() {
+        let origin = Origin::of_url("https://Hooks.Customer.example:8443/in?x=1").unwrap();
+        assert_eq!(
+            origin,
+            Origin::parse("https://hooks.customer.example:8443").unwrap()
+        );
+        assert!(Origin::of_url("https://*.customer.example/in").is_err());
+        assert!(Origin::of_url("https://user:pw@hooks.customer.example/").is_err());
+        assert!(Origin::of_url("ftp://hooks.customer.example/").is_err());
+        let metadata = Origin::of_url("http://169.254.169.254/latest/meta-data").unwrap();
+        let policy = Policy {
+            allow: Vec::new(),
+            allow_public: vec![metadata],
+        };
+        let at = "169.254.169.254".parse().unwrap();
+        assert!(
+            policy.admits(false, &Host::Address(at), 80),
+            "the origin is admitted"
+        );
+        assert!(!policy.may_connect(at, 80), "but not its special address");
+        assert!(policy.may_connect("93.184.215.14".parse().unwrap(), 80));
     }
 }
