@@ -77,6 +77,33 @@ fn events(keys: usize, per_key: usize, special: &[(usize, Value)]) -> Vec<Value>
     out
 }
 
+/// Receives (and deletes) messages from `queue` until `count` came: each
+/// with its body, FIFO group and deduplication ids, and `eventType`
+/// attribute, as boto3 reads them.
+async fn drain_queue(moto: &Moto, queue: &str, count: usize) -> Vec<Value> {
+    let read = r#"
+sqs = boto3.client("sqs", **kw)
+out = []
+while True:
+    got = sqs.receive_message(QueueUrl=args["queue"], MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+    if not got:
+        break
+    for m in got:
+        a, attributes = m.get("Attributes", {}), m.get("MessageAttributes", {})
+        out.append({"body": m["Body"], "group": a.get("MessageGroupId"), "dedup": a.get("MessageDeduplicationId"),
+                    "eventType": attributes.get("eventType", {}).get("StringValue")})
+        sqs.delete_message(QueueUrl=args["queue"], ReceiptHandle=m["ReceiptHandle"])
+"#;
+    let mut landed = Vec::new();
+    eventually(60, &format!("{count} messages in {queue}"), async || {
+        let got = boto::run(&moto.url(), read, &json!({"queue": queue}));
+        landed.extend(got.as_array().unwrap().iter().cloned());
+        (landed.len() >= count).then_some(())
+    })
+    .await;
+    landed
+}
+
 async fn attempts(server: &Server, id: &str) -> Vec<Value> {
     let (_, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
     body["items"].as_array().cloned().unwrap_or_default()
@@ -161,28 +188,11 @@ out = q
         .map(|r| r["id"].as_str().unwrap().to_owned())
         .collect();
 
-    let read = r#"
-sqs = boto3.client("sqs", **kw)
-out = []
-while True:
-    got = sqs.receive_message(QueueUrl=args["queue"], MaxNumberOfMessages=10).get("Messages", [])
-    if not got:
-        break
-    for m in got:
-        out.append(json.loads(m["Body"]))
-        sqs.delete_message(QueueUrl=args["queue"], ReceiptHandle=m["ReceiptHandle"])
-"#;
-    let mut landed: Vec<Value> = Vec::new();
-    eventually(60, "29 events on the bus's target queue", async || {
-        landed.extend(
-            boto::run(&moto.url(), read, &json!({"queue": queue}))
-                .as_array()
-                .unwrap()
-                .clone(),
-        );
-        (landed.len() >= 29).then_some(())
-    })
-    .await;
+    let landed: Vec<Value> = drain_queue(&moto, &queue, 29)
+        .await
+        .into_iter()
+        .map(|m| serde_json::from_str(m["body"].as_str().unwrap()).unwrap())
+        .collect();
     let mut by_id: HashMap<String, Value> = HashMap::new();
     for e in &landed {
         assert_eq!(e["source"], "billing-service");
@@ -297,28 +307,14 @@ async fn sqs_fifo_keeps_each_key_in_order_with_its_group_and_dedup_ids() {
         .map(|r| r["id"].as_str().unwrap().to_owned())
         .collect();
 
-    let read = r#"
-sqs = boto3.client("sqs", **kw)
-out = []
-while True:
-    got = sqs.receive_message(QueueUrl=args["queue"], MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
-    if not got:
-        break
-    for m in got:
-        out.append({"body": json.loads(m["Body"]), "group": m["Attributes"]["MessageGroupId"], "dedup": m["Attributes"]["MessageDeduplicationId"], "eventType": m["MessageAttributes"]["eventType"]["StringValue"]})
-        sqs.delete_message(QueueUrl=args["queue"], ReceiptHandle=m["ReceiptHandle"])
-"#;
-    let mut landed: Vec<Value> = Vec::new();
-    eventually(60, "40 messages", async || {
-        landed.extend(
-            boto::run(&moto.url(), read, &json!({"queue": queue}))
-                .as_array()
-                .unwrap()
-                .clone(),
-        );
-        (landed.len() >= 40).then_some(())
-    })
-    .await;
+    let landed: Vec<Value> = drain_queue(&moto, &queue, 40)
+        .await
+        .into_iter()
+        .map(|mut m| {
+            m["body"] = serde_json::from_str(m["body"].as_str().unwrap()).unwrap();
+            m
+        })
+        .collect();
     let rank: HashMap<&str, usize> = ids
         .iter()
         .enumerate()

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "ingest",
     "wasm",
     "kafka",
@@ -18,6 +18,7 @@ const SCENARIOS: [&str; 10] = [
     "customers",
     "distance",
     "aggregation",
+    "webhook",
 ];
 const UNITS: [&str; 7] = [
     "events/s",

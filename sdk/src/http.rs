@@ -133,12 +133,20 @@ mod imp {
         Error::new(BAD_REQUEST, message)
     }
 
-    pub struct Pending(outgoing_handler::FutureIncomingResponse);
+    /// The response to come, and its pollable, made once: [`ready`] is
+    /// called once per answer with every request out. (The pollable is a
+    /// child of the future: declared first, it is dropped first.)
+    pub struct Pending {
+        pollable: wasip2::io::poll::Pollable,
+        future: outgoing_handler::FutureIncomingResponse,
+    }
 
     pub fn ready(pending: &[&super::Pending]) -> usize {
-        let pollables: Vec<_> = pending.iter().map(|p| p.0.0.subscribe()).collect();
-        let refs: Vec<_> = pollables.iter().collect();
-        wasip2::io::poll::poll(&refs).first().copied().unwrap_or(0) as usize
+        let pollables: Vec<_> = pending.iter().map(|p| &p.0.pollable).collect();
+        wasip2::io::poll::poll(&pollables)
+            .first()
+            .copied()
+            .unwrap_or(0) as usize
     }
 
     pub fn start(
@@ -204,11 +212,13 @@ mod imp {
             }
         }
         OutgoingBody::finish(outgoing, None).map_err(classify)?;
-        Ok(Pending(future))
+        let pollable = future.subscribe();
+        Ok(Pending { future, pollable })
     }
 
-    pub fn finish(Pending(future): Pending) -> Result<Response, Error> {
-        future.subscribe().block();
+    pub fn finish(Pending { future, pollable }: Pending) -> Result<Response, Error> {
+        pollable.block();
+        drop(pollable);
         let response = future
             .get()
             .ok_or_else(|| Error::new(CONNECTION_FAILED, "no response"))?

@@ -481,6 +481,34 @@ pub mod aws {
             failure.retryable,
         )
     }
+
+    /// Calls a batch operation of `entries` entries (`PutEvents`,
+    /// `SendMessageBatch`): AWS's JSON answer, or, when the call failed as
+    /// a whole, that failure once for each entry.
+    pub fn batch_call(
+        service: &str,
+        target: &str,
+        json_version: &str,
+        body: Vec<u8>,
+        entries: usize,
+    ) -> Result<serde_json::Value, Vec<crate::RecordResult>> {
+        let all = |(error, retryable): (crate::Error, bool)| {
+            (0..entries)
+                .map(|_| Err((error.clone(), retryable)))
+                .collect::<Vec<_>>()
+        };
+        let response = match call(service, target, json_version, body) {
+            Ok(r) if r.status == 200 => r,
+            Ok(r) => return Err(all(refused(&r))),
+            Err(f) => return Err(all(failed(f))),
+        };
+        serde_json::from_slice(&response.body).map_err(|e| {
+            all((
+                crate::Error::new("InternalFailure", format!("AWS's answer is not JSON: {e}")),
+                true,
+            ))
+        })
+    }
 }
 
 /// What a destination may ask of its own delivery.

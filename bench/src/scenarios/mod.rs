@@ -11,6 +11,7 @@ mod kinesis;
 mod latency;
 mod timing;
 mod wasm;
+mod webhook;
 
 use std::path::PathBuf;
 
@@ -42,10 +43,11 @@ pub enum Scenario {
     Customers,
     Distance,
     Aggregation,
+    Webhook,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Ingest,
         Scenario::Wasm,
         Scenario::Kafka,
@@ -56,6 +58,7 @@ impl Scenario {
         Scenario::Customers,
         Scenario::Distance,
         Scenario::Aggregation,
+        Scenario::Webhook,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +73,7 @@ impl Scenario {
             Scenario::Customers => "customers",
             Scenario::Distance => "distance",
             Scenario::Aggregation => "aggregation",
+            Scenario::Webhook => "webhook",
         }
     }
 
@@ -87,6 +91,7 @@ impl Scenario {
             Scenario::Aggregation => {
                 "10. Kinesis record aggregation: throughput and PUT payload units"
             }
+            Scenario::Webhook => "11. signed webhooks: requests at a time vs a raw HTTP client",
         }
     }
 
@@ -125,6 +130,7 @@ impl Scenario {
             Scenario::Customers => customers::run(context).await,
             Scenario::Distance => distance::run(context).await,
             Scenario::Aggregation => aggregation::run(context).await,
+            Scenario::Webhook => webhook::run(context).await,
         }
     }
 }
@@ -140,7 +146,7 @@ mod tests {
             Scenario::parse_all(&names(&["kafka", "ingest", "kafka"])).unwrap(),
             vec![Scenario::Kafka, Scenario::Ingest]
         );
-        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 10);
+        assert_eq!(Scenario::parse_all(&names(&["all"])).unwrap().len(), 11);
         let error = Scenario::parse_all(&names(&["kafak"])).unwrap_err();
         assert!(error.to_string().contains("unknown scenario \"kafak\""));
     }

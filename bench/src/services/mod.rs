@@ -15,6 +15,7 @@ pub mod kafka;
 pub mod kinesalite;
 #[path = "../../../tests/support/kinesis.rs"]
 pub mod kinesis;
+pub mod receiver;
 
 /// Waits until `child` listens on 127.0.0.1:`port`, at most 30 s; an error
 /// says `what` did not start if it exits or never listens.

@@ -83,19 +83,9 @@ impl EventBridge {
     fn put(&self, entries: Vec<Value>) -> Vec<RecordResult> {
         let count = entries.len();
         let body = json!({ "Entries": entries }).to_string().into_bytes();
-        let all = |(error, retryable): (Error, bool)| {
-            (0..count)
-                .map(|_| Err((error.clone(), retryable)))
-                .collect()
-        };
-        let response = match aws::call("events", "AWSEvents.PutEvents", "1.1", body) {
-            Ok(r) if r.status == 200 => r,
-            Ok(r) => return all(aws::refused(&r)),
-            Err(f) => return all(aws::failed(f)),
-        };
-        let answer: Value = match serde_json::from_slice(&response.body) {
-            Ok(v) => v,
-            Err(e) => return all((Error::new("InternalFailure", e.to_string()), true)),
+        let answer = match aws::batch_call("events", "AWSEvents.PutEvents", "1.1", body, count) {
+            Ok(answer) => answer,
+            Err(each) => return each,
         };
         let results = answer["Entries"].as_array().cloned().unwrap_or_default();
         results

@@ -82,19 +82,10 @@ impl Sqs {
         let body = json!({"QueueUrl": self.queue_url, "Entries": messages})
             .to_string()
             .into_bytes();
-        let all = |(error, retryable): (Error, bool)| {
-            (0..count)
-                .map(|_| Err((error.clone(), retryable)))
-                .collect()
-        };
-        let response = match aws::call("sqs", "AmazonSQS.SendMessageBatch", "1.0", body) {
-            Ok(r) if r.status == 200 => r,
-            Ok(r) => return all(aws::refused(&r)),
-            Err(f) => return all(aws::failed(f)),
-        };
-        let answer: Value = match serde_json::from_slice(&response.body) {
-            Ok(v) => v,
-            Err(e) => return all((Error::new("InternalError", e.to_string()), true)),
+        let answer = match aws::batch_call("sqs", "AmazonSQS.SendMessageBatch", "1.0", body, count)
+        {
+            Ok(answer) => answer,
+            Err(each) => return each,
         };
         let mut by_id: HashMap<String, RecordResult> = HashMap::new();
         for ok in answer["Successful"].as_array().into_iter().flatten() {
