@@ -268,6 +268,22 @@ allow = ["http://127.0.0.1:{port}"]
         connections <= 3,
         "12 requests over {connections} connections"
     );
+    // Each request is in the destination's HTTP metrics.
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "pushrail_http_requests_total{destination=\"pooled\",answer=\"2xx\"} 12",
+        "pushrail_http_request_seconds_count{destination=\"pooled\"} 12",
+    ] {
+        assert!(metrics.contains(series), "{series} in:\n{metrics}");
+    }
 }
 
 /// #14: a destination written outside Pushrail (examples/destinations/chat,

@@ -87,6 +87,11 @@ pub struct DestinationMetrics {
     pub kinesis_records: u64,
     /// Their PUT payload units: what the stream's owner is billed for.
     pub kinesis_put_payload_units: u64,
+    /// The plugin's HTTP requests that were answered, from sending to the
+    /// whole response: the receiver's response time.
+    pub http_seconds: Histogram,
+    /// Its HTTP requests by answer (`2xx` … `5xx`) or `failed` (no answer).
+    pub http_requests: BTreeMap<&'static str, u64>,
 }
 
 impl Default for DestinationMetrics {
@@ -100,6 +105,8 @@ impl Default for DestinationMetrics {
             sink_restarts: 0,
             kinesis_records: 0,
             kinesis_put_payload_units: 0,
+            http_seconds: Histogram::new(&SECONDS),
+            http_requests: BTreeMap::new(),
         }
     }
 }
@@ -265,6 +272,20 @@ impl Metrics {
                 );
             }
         }
+        counter(
+            &mut out,
+            "pushrail_http_requests_total",
+            "Outbound HTTP requests of destination plugins, by answer (2xx to 5xx) or failed (refused, no connection, timeout).",
+        );
+        for (name, d) in &destinations {
+            for (answer, n) in &d.http_requests {
+                let _ = writeln!(
+                    out,
+                    "pushrail_http_requests_total{{destination=\"{}\",answer=\"{answer}\"}} {n}",
+                    escape(name)
+                );
+            }
+        }
         for (metric, help, index) in [
             (
                 "pushrail_plugin_calls_total",
@@ -309,6 +330,11 @@ impl Metrics {
                 "pushrail_plugin_call_seconds",
                 "Time in plugin calls per batch.",
                 |d| &d.plugin_seconds,
+            ),
+            (
+                "pushrail_http_request_seconds",
+                "Outbound HTTP requests of destination plugins that were answered, from sending to the whole response.",
+                |d| &d.http_seconds,
             ),
         ] {
             let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} histogram");

@@ -401,7 +401,10 @@ async fn bind_sinks(
         }
         None => None,
     };
-    let network = destination.network.clone().map(NetworkSink::new);
+    let network = destination
+        .network
+        .clone()
+        .map(|config| NetworkSink::new(&destination.name, config, metrics.clone()));
     let signer = signer(destination)?;
     Ok(SinkBindings {
         file,

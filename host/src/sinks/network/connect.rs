@@ -67,12 +67,31 @@ fn target(uri: &Uri) -> Result<(bool, &str, u16), HttpError> {
 }
 
 impl NetworkSink {
-    /// Sends `request` under the destination's policy and limits.
+    /// Sends `request` under the destination's policy and limits, and
+    /// counts it in the destination's metrics.
     pub async fn send(
         self: Arc<Self>,
         request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        match self.exchange(request).await {
+            Ok((response, took)) => {
+                self.observe(Some((response.status().as_u16(), took)));
+                Ok(response)
+            }
+            Err(e) => {
+                self.observe(None);
+                Err(e)
+            }
+        }
+    }
+
+    /// The response, and how long it took once there was room to send.
+    async fn exchange(
+        &self,
+        request: http::Request<WasiBody>,
+    ) -> Result<(http::Response<WasiBody>, std::time::Duration), HttpError> {
         let permit = self.permit().await;
+        let started = std::time::Instant::now();
         let config = self.config();
         let (https, host, port) = target(request.uri())?;
         // Checked here too, not only when a connection is opened: a pooled
@@ -110,7 +129,8 @@ impl NetworkSink {
             }
         }
         drop(permit);
-        Ok(http::Response::from_parts(parts, whole(Bytes::from(body))))
+        let response = http::Response::from_parts(parts, whole(Bytes::from(body)));
+        Ok((response, started.elapsed()))
     }
 }
 

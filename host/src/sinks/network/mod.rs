@@ -19,6 +19,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::Error as HttpError;
 
+use crate::metrics::Metrics;
+
 pub use policy::{Origin, Policy};
 
 /// `[destinations.network]`.
@@ -55,6 +57,9 @@ pub struct NetworkSink {
     checker: Arc<Checker>,
     client: connect::Client,
     in_flight: Arc<Semaphore>,
+    /// Response times and answers, per destination.
+    metrics: Arc<Metrics>,
+    destination: String,
 }
 
 /// The policy and how to open a connection under it; the pool's connector
@@ -65,7 +70,7 @@ pub(super) struct Checker {
 }
 
 impl NetworkSink {
-    pub fn new(config: NetworkConfig) -> Arc<Self> {
+    pub fn new(destination: &str, config: NetworkConfig, metrics: Arc<Metrics>) -> Arc<Self> {
         let checker = Arc::new(Checker {
             tls: connect::tls_connector(),
             config,
@@ -74,7 +79,30 @@ impl NetworkSink {
             in_flight: Arc::new(Semaphore::new(checker.config.max_in_flight.max(1))),
             client: connect::pool(&checker),
             checker,
+            metrics,
+            destination: destination.to_owned(),
         })
+    }
+
+    /// Counts a request: its answer's status class and response time, or
+    /// that it got none.
+    pub(super) fn observe(&self, answered: Option<(u16, std::time::Duration)>) {
+        self.metrics.destination(&self.destination, |m| {
+            let answer = match answered {
+                Some((status, took)) => {
+                    m.http_seconds.observe(took.as_secs_f64());
+                    match status {
+                        100..=199 => "1xx",
+                        200..=299 => "2xx",
+                        300..=399 => "3xx",
+                        400..=499 => "4xx",
+                        _ => "5xx",
+                    }
+                }
+                None => "failed",
+            };
+            *m.http_requests.entry(answer).or_default() += 1;
+        });
     }
 
     /// Waits for room under `max_in_flight`; the permit is held until the
