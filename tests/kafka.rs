@@ -276,15 +276,7 @@ async fn a_fatal_producer_error_recreates_the_producer_and_loses_nothing() {
     let (_, status) = server.get("/v1/destinations/orders").await;
     assert_eq!(status["deadLetters"], 0, "{status}");
     assert_eq!(status["lastError"]["code"], "ProducerFatal", "{status}");
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("pushrail_sink_restarts_total{destination=\"orders\"} 1"),
         "{metrics}"

@@ -98,15 +98,7 @@ async fn attempts(server: &Server, id: &str) -> Vec<Value> {
 
 /// One series of `/metrics`.
 async fn metric(server: &Server, series: &str) -> u64 {
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {series} in {text}"))

@@ -269,15 +269,7 @@ allow = ["http://127.0.0.1:{port}"]
         "12 requests over {connections} connections"
     );
     // Each request is in the destination's HTTP metrics.
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for series in [
         "pushrail_http_requests_total{destination=\"pooled\",answer=\"2xx\"} 12",
         "pushrail_http_request_seconds_count{destination=\"pooled\"} 12",

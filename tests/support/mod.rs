@@ -252,6 +252,18 @@ impl Server {
         read(request.send().await.expect("request")).await
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics is text")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         read(self.http.get(self.url(path)).send().await.expect("request")).await
     }
