@@ -149,6 +149,17 @@ impl Server {
         self.log()
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     /// `POST /v1/events/batch`.
     pub async fn post_batch(&self, events: &[Value]) -> anyhow::Result<()> {
         post_batch(&self.http, &self.base, events).await

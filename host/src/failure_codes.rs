@@ -58,7 +58,7 @@ failure_codes! {
     CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable", "yes",
         "no AWS credentials for a plugin's `aws.call` (the default chain found none, or AssumeRole was refused: the message says)";
     AWS_DENIED = "aws_denied", "as the plugin decides (a host-function error)",
-        "a plugin called an AWS operation not in its destination's `aws.targets`, or a malformed one";
+        "a plugin called an AWS operation not in its destination's `aws.targets`, a malformed one, or any without `[destinations.aws]`";
     PRODUCER_UNAVAILABLE = "ProducerUnavailable", "yes",
         "the Kafka producer shut down before the broker answered";
     PRODUCER_FATAL = "ProducerFatal", "yes",

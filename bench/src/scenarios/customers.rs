@@ -205,13 +205,7 @@ async fn deliver(
 /// Polls `/metrics` until `count` events are delivered; fails on a dead letter.
 async fn wait_delivered(server: &Server, count: usize) -> anyhow::Result<()> {
     loop {
-        let text = server
-            .http
-            .get(server.url("/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let text = server.metrics().await?;
         let (delivered, dead) = outcomes(&text);
         ensure!(dead == 0, "{dead} events were dead-lettered");
         if delivered >= count as u64 {

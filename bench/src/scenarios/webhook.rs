@@ -155,13 +155,7 @@ async fn through_pushrail(
     let server = Server::start(&context.engine, &dir, &config).await?;
     let before = receiver.received();
     let delivery = timed_delivery(&server, events, true).await?;
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = server.metrics().await?;
     let log = server.stop();
     let received = receiver.received() - before;
     anyhow::ensure!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::status::LiveStatus;
-use crate::log::Log;
+use crate::log::{Log, LogError};
 use crate::runtime::Requests;
 
 pub struct PluginRequests {
@@ -32,14 +32,12 @@ impl PluginRequests {
             return;
         };
         let (log, name) = (log.clone(), destination.to_owned());
-        match tokio::task::spawn_blocking(move || log.set_paused(&name, true)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(%destination, error = %e, "cannot remember the pause; it holds until a restart")
-            }
-            Err(e) => {
-                tracing::error!(%destination, error = %e, "cannot remember the pause; it holds until a restart")
-            }
+        let remembered = tokio::task::spawn_blocking(move || log.set_paused(&name, true))
+            .await
+            .map_err(|_| LogError::Closed)
+            .and_then(|saved| saved);
+        if let Err(e) = remembered {
+            tracing::error!(%destination, error = %e, "cannot remember the pause; it holds until a restart");
         }
         tracing::warn!(%destination, %reason, "destination paused by its plugin; resume it to deliver");
         live.set_pause_reason(Some(reason));

@@ -209,8 +209,7 @@ impl aws::Host for HostState {
         request: aws::AwsRequest,
     ) -> Result<aws::AwsResponse, aws::AwsFailure> {
         let Some(sink) = self.sinks.aws.clone() else {
-            let mut failures = self.unconfigured(1, failure_codes::AWS_DENIED, "aws");
-            return failures.pop().expect("one failure");
+            return Err(self.not_configured(failure_codes::AWS_DENIED, "aws").into());
         };
         let request = AwsRequest {
             service: request.service,
@@ -274,15 +273,22 @@ impl HostState {
         code: &str,
         output: &str,
     ) -> Vec<Result<L, F>> {
-        let failure = || Failure {
+        (0..records)
+            .map(|_| Err(self.not_configured(code, output).into()))
+            .collect()
+    }
+
+    /// The failure of a host function whose `[destinations.<output>]` is
+    /// not configured for this destination.
+    fn not_configured(&self, code: &str, output: &str) -> Failure {
+        Failure {
             code: code.to_owned(),
             message: format!(
                 "destination {} has no [destinations.{output}] output configured",
                 self.destination
             ),
             retryable: false,
-        };
-        (0..records).map(|_| Err(failure().into())).collect()
+        }
     }
 }
 
