@@ -104,11 +104,6 @@ while True:
     landed
 }
 
-async fn attempts(server: &Server, id: &str) -> Vec<Value> {
-    let (_, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
-    body["items"].as_array().cloned().unwrap_or_default()
-}
-
 /// botocore's SigV4 signer recomputes the signature of every recorded
 /// request from the same secret, time and signed headers: ours must equal it.
 fn assert_signatures_verify(moto: &Moto, proxy: &AwsProxy, secret: &str) {
@@ -211,7 +206,7 @@ out = q
     // The retried entries: throttled once, then delivered alone with the
     // EventBridge id the bus's target saw.
     for at in [4, 17] {
-        let tried = attempts(&server, &ids[at]).await;
+        let tried = server.attempts_until_delivered(&ids[at]).await;
         assert_eq!(tried[0]["errorCode"], "ThrottlingException", "{tried:?}");
         let delivered = tried.iter().find(|a| a["outcome"] == "delivered").unwrap();
         assert_eq!(
@@ -348,7 +343,7 @@ async fn sqs_fifo_keeps_each_key_in_order_with_its_group_and_dedup_ids() {
             .collect();
         assert_eq!(groups.len(), call.len(), "{call:?}");
     }
-    let tried = attempts(&server, &ids[5]).await;
+    let tried = server.attempts_until_delivered(&ids[5]).await;
     assert_eq!(tried[0]["errorCode"], "InternalError", "{tried:?}");
     let delivered = tried.iter().find(|a| a["outcome"] == "delivered").unwrap();
     assert!(

@@ -94,15 +94,11 @@ async fn dead_letters(server: &Server, destination: &str, count: usize) -> Vec<V
 }
 
 async fn delivered(server: &Server, id: &str) -> Value {
-    eventually(30, "a delivered attempt", async || {
-        let (_, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
-        body["items"]
-            .as_array()?
-            .iter()
-            .find(|a| a["outcome"] == "delivered")
-            .cloned()
-    })
-    .await
+    let trail = server.attempts_until_delivered(id).await;
+    trail
+        .into_iter()
+        .find(|a| a["outcome"] == "delivered")
+        .expect("a delivered attempt")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,17 +334,12 @@ allow = ["http://127.0.0.1:{port}"]
             json!({"text": "order.completed for acct_1: ord_2"}),
         ]
     );
-    let (_, trail) = server
-        .get(&format!(
-            "/v1/events/{}/attempts",
-            posted[0]["id"].as_str().unwrap()
-        ))
+    let trail = server
+        .attempts_until_delivered(posted[0]["id"].as_str().unwrap())
         .await;
-    let outcomes: Vec<&str> = trail["items"]
-        .as_array()
-        .unwrap()
+    let outcomes: Vec<&str> = trail
         .iter()
         .map(|a| a["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["retryable", "delivered"], "{trail}");
+    assert_eq!(outcomes, ["retryable", "delivered"], "{trail:?}");
 }

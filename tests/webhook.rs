@@ -46,11 +46,6 @@ fn scripted(customer: &str, key: &str, payload: Value) -> Value {
     e
 }
 
-async fn attempts(server: &Server, id: &str) -> Vec<Value> {
-    let (_, body) = server.get(&format!("/v1/events/{id}/attempts")).await;
-    body["items"].as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_arrives_once_signed_and_in_order_per_key() {
     let receiver = WebhookReceiver::start(&[("current", NEW)], 30);
@@ -138,7 +133,7 @@ signing_secret = "{NEW}"
 
     // 500 then 503 retried; the delivered attempt has status and response time.
     let flaky = &ids[2 * 8 + 1];
-    let tried = attempts(&server, flaky).await;
+    let tried = server.attempts_until_delivered(flaky).await;
     let codes: Vec<&str> = tried
         .iter()
         .filter_map(|a| a["errorCode"].as_str())
@@ -249,7 +244,15 @@ async fn gone_pauses_the_destination_with_its_reason() {
     assert_eq!(status["state"], "paused");
     let reason = status["pausedReason"].as_str().unwrap();
     assert!(reason.contains("410 Gone"), "{reason}");
-    let (_, dlq) = server.get("/v1/destinations/gone/dlq").await;
+    // The dead letter is written behind the batch that asked for the pause.
+    let dlq = eventually(30, "the dead letter", async || {
+        let (_, dlq) = server.get("/v1/destinations/gone/dlq").await;
+        dlq["items"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty())
+            .then_some(dlq)
+    })
+    .await;
     assert_eq!(dlq["items"][0]["eventId"], first[0]["id"]);
     assert_eq!(dlq["items"][0]["errorCode"], "http_410");
 

@@ -252,6 +252,26 @@ impl Server {
         read(request.send().await.expect("request")).await
     }
 
+    /// The attempts recorded for event `id`, oldest first.
+    pub async fn attempts(&self, id: &str) -> Vec<Value> {
+        let (_, body) = self.get(&format!("/v1/events/{id}/attempts")).await;
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The attempts of event `id` once one delivered it: they are written
+    /// behind the batch, so a receiver may have the event before its
+    /// attempt is recorded.
+    pub async fn attempts_until_delivered(&self, id: &str) -> Vec<Value> {
+        eventually(30, "a delivered attempt", async || {
+            let trail = self.attempts(id).await;
+            trail
+                .iter()
+                .any(|a| a["outcome"] == "delivered")
+                .then_some(trail)
+        })
+        .await
+    }
+
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.http
