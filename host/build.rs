@@ -22,6 +22,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("shout", "pushrail-test-shout"),
     ("legacy-transform", "pushrail-test-legacy-transform"),
     ("legacy-destination", "pushrail-test-legacy-destination"),
+    ("legacy-signer", "pushrail-test-legacy-signer"),
     ("fetcher", "pushrail-test-fetcher"),
 ];
 

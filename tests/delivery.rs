@@ -852,6 +852,42 @@ batch = { linger = "10ms" }
     );
 }
 
+/// #14: a destination built against WIT 0.5.0, the version before
+/// `http`, still loads and reaches the interfaces 0.5.0 added (`signing`,
+/// `delivery`) under their 0.5.0 names.
+#[tokio::test]
+async fn a_0_5_0_destination_still_signs() {
+    let rest = plugins("")
+        + r#"
+[[destinations]]
+name = "signed"
+plugin = "legacy-signer"
+file = { path = "signed.txt" }
+batch = { linger = "10ms" }
+[destinations.secrets]
+signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#;
+    let server = Server::start_with("", &rest).await;
+    let posted = post_batch(&server, vec![event("acct_1", "a"), event("acct_1", "b")]).await;
+    let text = eventually(20, "two lines in signed.txt", async || {
+        let text =
+            std::fs::read_to_string(server.data_dir().join("signed.txt")).unwrap_or_default();
+        (text.lines().count() >= 2).then_some(text)
+    })
+    .await;
+    for (line, event) in text.lines().zip(&posted) {
+        let (id, signature) = line.split_once(' ').expect("<id> <signature>");
+        assert_eq!(id, event["id"].as_str().unwrap());
+        let digest = signature.strip_prefix("v1,").expect("a v1 signature");
+        assert_eq!(digest.len(), 44, "base64 of 32 bytes: {line}");
+    }
+    let recorded = attempts(&server, posted[1]["id"].as_str().unwrap()).await;
+    assert!(
+        recorded[0]["coordinates"]["elapsedMs"].is_string(),
+        "delivery.elapsed-ms@0.5.0 answered: {recorded:?}"
+    );
+}
+
 /// `plugins.max_instances` caps live instances over all destinations: six
 /// destinations of one customer each, each needing two instances (a
 /// transform and the file plugin), share room for one pipeline at a time.

@@ -1,6 +1,6 @@
-//! Plugins that reach the network (#14, first part): a destination plugin
-//! sends requests with plain wasi:http (`tests/plugins/fetcher`), and the
-//! host enforces `[destinations.network]` from the outside: only the
+//! Plugins that reach the network (#14): a destination plugin
+//! (`tests/plugins/fetcher`) sends requests with the SDK's client
+//! (`pushrail:plugin/http`) or with plain wasi:http, and the host enforces `[destinations.network]` from the outside: only the
 //! allowlist's origins, addresses checked after resolution (metadata and
 //! private addresses refused unless named), no redirect followed, a
 //! response size cap and a deadline. Every refusal has its code, the
@@ -101,8 +101,26 @@ async fn delivered(server: &Server, id: &str) -> Value {
         .expect("a delivered attempt")
 }
 
+/// The SDK's client: `pushrail:plugin/http`, whole requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_network_policy_holds_from_the_plugins_side() {
+    network_policy_holds("sdk").await;
+}
+
+/// A plugin author's own wasi:http code: the same policy, the same codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_policy_holds_for_plain_wasi_http() {
+    network_policy_holds("wasi-http").await;
+}
+
+/// Every refusal of `[destinations.network]` seen by the fetcher plugin
+/// sending `via` one client or the other.
+async fn network_policy_holds(via: &str) {
+    let with_url = |customer: &str, url: String| {
+        let mut e = with_url(customer, url);
+        e["payload"]["via"] = json!(via);
+        e
+    };
     let receiver = receiver().await;
     let port = receiver.port;
     let rest = format!(

@@ -43,6 +43,18 @@ failure_codes! {
         "a plugin called the Kafka host function on a destination without `kafka = {...}`";
     NO_SIGNING_SECRET = "no_signing_secret", "as the plugin decides (a host-function error)",
         "a plugin asked the host to sign a webhook on a destination without `secrets.signing_secret`";
+    NETWORK_DENIED = "network_denied", "as the plugin decides (a host-function error)",
+        "a plugin's HTTP request to an origin or address `network.allow` does not admit, or on a destination without `[destinations.network]`";
+    HTTP_TIMEOUT = "timeout", "as the plugin decides (a host-function error)",
+        "a plugin's HTTP request got no connection within `network.connect_timeout` or no whole response within `network.timeout`";
+    RESPONSE_TOO_LARGE = "response_too_large", "as the plugin decides (a host-function error)",
+        "a response to a plugin's HTTP request was larger than `network.max_response_bytes`";
+    HTTP_CONNECTION_FAILED = "connection_failed", "as the plugin decides (a host-function error)",
+        "a plugin's HTTP request failed on the way (connection refused or reset, DNS, TLS)";
+    BAD_REQUEST = "bad_request", "as the plugin decides (a host-function error)",
+        "a plugin's HTTP request was malformed (URL, method or header)";
+    TOO_MANY_REQUESTS = "too_many_requests", "as the plugin decides (a host-function error)",
+        "a plugin sent a request while 1,024 of its own were unanswered (`http.send` without `http.wait`)";
     HELD_BACK = "HeldBack", "yes",
         "not sent because an earlier record of the same partition key in the same call failed (order is kept)";
     RECORD_TOO_LARGE = "RecordTooLarge", "no",

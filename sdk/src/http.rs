@@ -1,10 +1,12 @@
-//! Outbound HTTP for destination plugins, over the standard
-//! `wasi:http/outgoing-handler`. The host sends the request under the
-//! destination's `[destinations.network]` policy (allowlist, address
-//! checks, timeouts, response cap) and hands back the whole response; a
-//! refusal comes back as an [`Error`] with one of the codes below, so a
-//! plugin can tell a policy problem (permanent) from a network one
-//! (worth retrying).
+//! Outbound HTTP for destination plugins, over the host's
+//! `pushrail:plugin/http` (whole requests: one call sends, one collects the
+//! answers). The host sends the request under the destination's
+//! `[destinations.network]` policy (allowlist, address checks, timeouts,
+//! response cap), the same as for a plugin that uses the standard
+//! `wasi:http/outgoing-handler` itself, and hands back the whole response;
+//! a refusal comes back as an [`Error`] with one of the codes below, so a
+//! plugin can tell a policy problem (permanent) from a network one (worth
+//! retrying).
 //!
 //! ```no_run
 //! let response = pushrail_sdk::http::post_json("https://hooks.acme.example/in", b"{}")?;
@@ -25,6 +27,9 @@ pub const TIMEOUT: &str = "timeout";
 pub const CONNECTION_FAILED: &str = "connection_failed";
 /// The request itself is malformed (a bad URL or header).
 pub const BAD_REQUEST: &str = "bad_request";
+/// 1,024 requests of this plugin instance are out unanswered: read some
+/// answers before sending more.
+pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
 
 /// A whole response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,52 +106,37 @@ pub fn ready(pending: &[&Pending]) -> usize {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use wasip2::http::outgoing_handler;
-    use wasip2::http::types::{
-        ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme, http_error_code,
-    };
-    use wasip2::io::streams::StreamError;
+    use std::cell::RefCell;
+    use std::collections::{HashMap, HashSet};
 
-    use super::{
-        BAD_REQUEST, CONNECTION_FAILED, NETWORK_DENIED, RESPONSE_TOO_LARGE, Response, TIMEOUT,
-    };
+    use super::{CONNECTION_FAILED, Response};
     use crate::Error;
+    use crate::destination::pushrail::plugin::http as host;
 
-    fn classify(e: ErrorCode) -> Error {
-        let code = match &e {
-            ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => NETWORK_DENIED,
-            ErrorCode::HttpResponseBodySize(_) => RESPONSE_TOO_LARGE,
-            ErrorCode::ConnectionTimeout
-            | ErrorCode::ConnectionReadTimeout
-            | ErrorCode::ConnectionWriteTimeout
-            | ErrorCode::HttpResponseTimeout
-            | ErrorCode::DnsTimeout => TIMEOUT,
-            ErrorCode::HttpRequestUriInvalid
-            | ErrorCode::HttpRequestMethodInvalid
-            | ErrorCode::HttpProtocolError => BAD_REQUEST,
-            _ => CONNECTION_FAILED,
-        };
-        Error::new(code, format!("{e:?}"))
+    /// Answers the host gave that a [`Pending`] still wants. A plugin runs
+    /// on one thread; an answer to a request whose `Pending` was dropped is
+    /// thrown away.
+    #[derive(Default)]
+    struct Answers {
+        wanted: HashSet<u64>,
+        got: HashMap<u64, Result<host::Response, Error>>,
     }
 
-    fn bad(message: impl Into<String>) -> Error {
-        Error::new(BAD_REQUEST, message)
+    thread_local! {
+        static ANSWERS: RefCell<Answers> = RefCell::default();
     }
 
-    /// The response to come, and its pollable, made once: [`ready`] is
-    /// called once per answer with every request out. (The pollable is a
-    /// child of the future: declared first, it is dropped first.)
     pub struct Pending {
-        pollable: wasip2::io::poll::Pollable,
-        future: outgoing_handler::FutureIncomingResponse,
+        id: u64,
     }
 
-    pub fn ready(pending: &[&super::Pending]) -> usize {
-        let pollables: Vec<_> = pending.iter().map(|p| &p.0.pollable).collect();
-        wasip2::io::poll::poll(&pollables)
-            .first()
-            .copied()
-            .unwrap_or(0) as usize
+    impl Drop for Pending {
+        fn drop(&mut self) {
+            ANSWERS.with_borrow_mut(|a| {
+                a.wanted.remove(&self.id);
+                a.got.remove(&self.id);
+            });
+        }
     }
 
     pub fn start(
@@ -155,110 +145,61 @@ mod imp {
         headers: &[(String, Vec<u8>)],
         body: &[u8],
     ) -> Result<Pending, Error> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad(format!("\"{url}\" is not an http(s) URL")))?;
-        let scheme = match scheme {
-            "https" => Scheme::Https,
-            "http" => Scheme::Http,
-            other => return Err(bad(format!("scheme {other} is not http or https"))),
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_owned()),
-        };
-        let fields = Fields::new();
-        for (name, value) in headers {
-            fields
-                .append(name, value)
-                .map_err(|e| bad(format!("header {name}: {e:?}")))?;
-        }
-        let request = OutgoingRequest::new(fields);
-        let method = match method {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            "HEAD" => Method::Head,
-            other => Method::Other(other.to_owned()),
-        };
-        request
-            .set_method(&method)
-            .map_err(|_| bad("invalid method"))?;
-        request
-            .set_scheme(Some(&scheme))
-            .map_err(|_| bad("invalid scheme"))?;
-        request
-            .set_authority(Some(authority))
-            .map_err(|_| bad(format!("invalid host \"{authority}\"")))?;
-        request
-            .set_path_with_query(Some(&path))
-            .map_err(|_| bad(format!("invalid path \"{path}\"")))?;
-        let outgoing = request
-            .body()
-            .map_err(|_| bad("the request body was taken"))?;
-        let future = outgoing_handler::handle(request, None).map_err(classify)?;
-        {
-            let stream = outgoing
-                .write()
-                .map_err(|_| bad("the request body stream was taken"))?;
-            // The stream takes at most 4096 bytes per blocking write.
-            for chunk in body.chunks(4096) {
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|e| Error::new(CONNECTION_FAILED, format!("{e:?}")))?;
-            }
-        }
-        OutgoingBody::finish(outgoing, None).map_err(classify)?;
-        let pollable = future.subscribe();
-        Ok(Pending { future, pollable })
+        let id = host::send(&host::Request {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+        })?;
+        ANSWERS.with_borrow_mut(|a| a.wanted.insert(id));
+        Ok(Pending { id })
     }
 
-    pub fn finish(Pending { future, pollable }: Pending) -> Result<Response, Error> {
-        pollable.block();
-        drop(pollable);
-        let response = future
-            .get()
-            .ok_or_else(|| Error::new(CONNECTION_FAILED, "no response"))?
-            .map_err(|_| Error::new(CONNECTION_FAILED, "the response was taken"))?
-            .map_err(classify)?;
-        let status = response.status();
-        let headers = response
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v))
-            .collect();
-        let incoming = response
-            .consume()
-            .map_err(|_| Error::new(CONNECTION_FAILED, "the response body was taken"))?;
-        let stream = incoming
-            .stream()
-            .map_err(|_| Error::new(CONNECTION_FAILED, "the response body stream was taken"))?;
-        let mut body = Vec::new();
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => body.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(http_error_code(&e).map_or_else(
-                        || Error::new(CONNECTION_FAILED, e.to_debug_string()),
-                        classify,
-                    ));
+    /// Takes every answer the host has (waiting for at least one); false
+    /// when no request is out.
+    fn collect() -> bool {
+        let answers = host::wait();
+        let any = !answers.is_empty();
+        ANSWERS.with_borrow_mut(|a| {
+            for (id, answer) in answers {
+                if a.wanted.contains(&id) {
+                    a.got.insert(id, answer);
                 }
             }
+        });
+        any
+    }
+
+    pub fn ready(pending: &[&super::Pending]) -> usize {
+        loop {
+            let answered =
+                ANSWERS.with_borrow(|a| pending.iter().position(|p| a.got.contains_key(&p.0.id)));
+            if let Some(i) = answered {
+                return i;
+            }
+            if pending.is_empty() || !collect() {
+                return 0;
+            }
         }
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+    }
+
+    pub fn finish(pending: Pending) -> Result<Response, Error> {
+        loop {
+            if let Some(answer) = ANSWERS.with_borrow_mut(|a| a.got.remove(&pending.id)) {
+                return answer.map(|r| Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                });
+            }
+            if !collect() {
+                return Err(Error::new(CONNECTION_FAILED, "the host has no answer"));
+            }
+        }
     }
 }
 
-/// Natively (tests of plugin logic) there is no wasi:http to call.
+/// Natively (tests of plugin logic) there is no host to call.
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     use super::{CONNECTION_FAILED, Response};

@@ -49,8 +49,8 @@ pub mod transform {
         export_macro_name: "export_transform_world",
         default_bindings_module: "pushrail_sdk::transform",
         with: {
-            "pushrail:plugin/types@0.5.0": crate::destination::pushrail::plugin::types,
-            "pushrail:plugin/logging@0.5.0": crate::destination::pushrail::plugin::logging,
+            "pushrail:plugin/types@0.6.0": crate::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging@0.6.0": crate::destination::pushrail::plugin::logging,
         },
     });
 }

@@ -8,8 +8,9 @@
 //! - 0.1.0's logging was `log.log`, linked onto today's `logging.write`;
 //! - the `kinesis` of 0.1.0–0.3.0 had no sub-sequence number in its
 //!   location: linked through its own bindings to an adapter that leaves it out;
-//! - 0.5.0 added interfaces (`signing`, `delivery`) that older components
-//!   cannot import, so nothing of theirs changed;
+//! - 0.5.0 added interfaces (`signing`, `delivery`, `aws`) and 0.6.0
+//!   `http`, which older components cannot import, so nothing of theirs
+//!   changed;
 //! - a transform of 0.1.0 or 0.2.0 exports `transform` (one event per call)
 //!   where today's exports `transform-batch`; the host runs those through
 //!   their own bindings (`bindings::per_event_transform`), one call per event.
@@ -18,14 +19,16 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::bindings::destination::pushrail::plugin::{file, kafka, kinesis, logging};
+use super::bindings::destination::pushrail::plugin::{
+    aws, delivery, file, kafka, kinesis, logging, signing,
+};
 use super::bindings::kinesis_before_0_4::pushrail::plugin::kinesis as kinesis_0_3;
 use super::host::HostState;
 use super::worlds::World;
 
 /// Every older version the host still links, oldest first (today's is the
 /// package version in `wit/plugin.wit`).
-const OLDER: [&str; 4] = ["0.1.0", "0.2.0", "0.3.0", "0.4.0"];
+const OLDER: [&str; 5] = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"];
 
 /// Adds the host interfaces of every older version that `world` imported
 /// in it, each bound to today's implementation.
@@ -52,13 +55,21 @@ pub(super) fn link_older(linker: &mut Linker<HostState>, world: World) -> wasmti
             let mut file = linker.instance(&name("file"))?;
             file::add_to_linker_instance::<_, HasSelf<_>>(&mut file, |s| s)?;
             let mut kinesis = linker.instance(&name("kinesis"))?;
-            if version == "0.4.0" {
+            if version >= "0.4.0" {
                 kinesis::add_to_linker_instance::<_, HasSelf<_>>(&mut kinesis, |s| s)?;
             } else {
                 kinesis_0_3::add_to_linker_instance::<_, HasSelf<_>>(&mut kinesis, |s| s)?;
             }
             let mut kafka = linker.instance(&name("kafka"))?;
             kafka::add_to_linker_instance::<_, HasSelf<_>>(&mut kafka, |s| s)?;
+            if version >= "0.5.0" {
+                let mut signing = linker.instance(&name("signing"))?;
+                signing::add_to_linker_instance::<_, HasSelf<_>>(&mut signing, |s| s)?;
+                let mut delivery = linker.instance(&name("delivery"))?;
+                delivery::add_to_linker_instance::<_, HasSelf<_>>(&mut delivery, |s| s)?;
+                let mut aws = linker.instance(&name("aws"))?;
+                aws::add_to_linker_instance::<_, HasSelf<_>>(&mut aws, |s| s)?;
+            }
         }
     }
     Ok(())

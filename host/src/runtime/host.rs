@@ -13,6 +13,7 @@ use super::bindings::destination::pushrail::plugin::{
     aws, delivery, file, kafka, kinesis, logging, signing, types,
 };
 use super::network::NetworkHooks;
+use super::outbound::Outbound;
 use super::plugin_log::{self, LogBudget};
 use super::requests::Requests;
 use super::sandbox::{CallClock, MemoryLimiter};
@@ -58,6 +59,8 @@ pub struct HostState {
     log_budget: LogBudget,
     http: WasiHttpCtx,
     network: NetworkHooks,
+    /// `pushrail:plugin/http`'s requests out.
+    pub(super) outbound: Outbound,
 }
 
 impl HostState {
@@ -83,6 +86,7 @@ impl HostState {
                 sink: sinks.network.clone(),
                 destination: destination.into(),
             },
+            outbound: Outbound::new(sinks.network.clone(), destination.into()),
             sinks,
             log_budget: LogBudget::default(),
             http: WasiHttpCtx::new(),

@@ -9,6 +9,7 @@ mod error;
 mod host;
 mod instance;
 mod network;
+mod outbound;
 mod plugin_log;
 mod registry;
 mod requests;

@@ -67,12 +67,32 @@ fn target(uri: &Uri) -> Result<(bool, &str, u16), HttpError> {
 }
 
 impl NetworkSink {
-    /// Sends `request` under the destination's policy and limits, and
-    /// counts it in the destination's metrics.
+    /// Sends a wasi:http request under the destination's policy and
+    /// limits; its body is read whole first (the plugin has it in memory
+    /// anyway), so that it goes with a Content-Length, not chunked: some
+    /// receivers read only the former.
     pub async fn send(
         self: Arc<Self>,
         request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        let (parts, outgoing) = request.into_parts();
+        let body = tokio::time::timeout(self.config().timeout, outgoing.collect())
+            .await
+            .map_err(|_| HttpError::HttpResponseTimeout)??
+            .to_bytes();
+        let response = self
+            .send_whole(http::Request::from_parts(parts, body))
+            .await?;
+        Ok(response.map(whole))
+    }
+
+    /// Sends a whole request under the destination's policy and limits,
+    /// returns the whole response, and counts it in the destination's
+    /// metrics.
+    pub async fn send_whole(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, HttpError> {
         match self.exchange(request).await {
             Ok((response, took)) => {
                 self.observe(Some((response.status().as_u16(), took)));
@@ -88,8 +108,8 @@ impl NetworkSink {
     /// The response, and how long it took once there was room to send.
     async fn exchange(
         &self,
-        request: http::Request<WasiBody>,
-    ) -> Result<(http::Response<WasiBody>, std::time::Duration), HttpError> {
+        request: http::Request<Bytes>,
+    ) -> Result<(http::Response<Bytes>, std::time::Duration), HttpError> {
         let permit = self.permit().await;
         let started = std::time::Instant::now();
         let config = self.config();
@@ -98,21 +118,12 @@ impl NetworkSink {
         // one is reused without the connector.
         self.checker.admit(https, host, port)?;
         let deadline = tokio::time::Instant::now() + config.timeout;
-        // The body whole before sending (the plugin has it in memory
-        // anyway), so that it goes with a Content-Length, not chunked:
-        // some receivers read only the former.
-        let (parts, outgoing) = request.into_parts();
-        let body = tokio::time::timeout_at(deadline, outgoing.collect())
-            .await
-            .map_err(|_| HttpError::HttpResponseTimeout)??
-            .to_bytes();
-        let request = http::Request::from_parts(parts, whole(body));
-        let response = tokio::time::timeout_at(deadline, self.client.request(request))
+        let response = tokio::time::timeout_at(deadline, self.client.request(request.map(whole)))
             .await
             .map_err(|_| HttpError::HttpResponseTimeout)?
             .map_err(|e| from_client(&e))?;
         // Read whole here, at most the cap and by the deadline, so that a
-        // plugin gets either the response or its wasi:http error code.
+        // plugin gets either the response or why there is none.
         let (parts, mut incoming) = response.into_parts();
         let cap = config.max_response_bytes;
         let mut body = Vec::new();
@@ -129,7 +140,7 @@ impl NetworkSink {
             }
         }
         drop(permit);
-        let response = http::Response::from_parts(parts, whole(Bytes::from(body)));
+        let response = http::Response::from_parts(parts, Bytes::from(body));
         Ok((response, started.elapsed()))
     }
 }

@@ -1,9 +1,12 @@
-//! A destination that POSTs each event's JSON to `payload.url` with the
-//! SDK's wasi:http client, as a plugin author's would, and reads the
-//! whole response. Delivered: coordinates `status` and `bytes`. Failed:
+//! A destination that POSTs each event's JSON to `payload.url` and reads
+//! the whole response: with the SDK's client (`pushrail:plugin/http`), or
+//! with plain wasi:http when `payload.via` is `"wasi-http"`. Delivered: coordinates `status` and `bytes`. Failed:
 //! the SDK's classification of the host's answer (`network_denied`,
 //! `response_too_large`, `timeout`, …), permanent so that a test sees it
 //! in the DLQ at once.
+
+#[cfg(target_arch = "wasm32")]
+mod wasi_http;
 
 use pushrail_sdk::{Destination, Error, Event, Outcome, export_destination, http};
 
@@ -21,9 +24,14 @@ impl Destination for Fetcher {
 
 fn deliver_one(event: &Event) -> Outcome {
     let url = event.field("payload.url");
+    let post = match event.field("payload.via").as_str() {
+        #[cfg(target_arch = "wasm32")]
+        "wasi-http" => wasi_http::post_json,
+        _ => http::post_json,
+    };
     let sent = event
         .to_json_string()
-        .and_then(|body| http::post_json(&url, body.as_bytes()));
+        .and_then(|body| post(&url, body.as_bytes()));
     match sent {
         Ok(response) => Outcome::Delivered(vec![
             ("status".into(), response.status.to_string()),
