@@ -292,6 +292,46 @@ allow = ["http://127.0.0.1:{port}"]
     }
 }
 
+/// A plugin that sends and never reads an answer cannot pile requests up
+/// in the host: past 1,024 uncollected ones in a call `send` is refused
+/// with `too_many_requests`, nothing more is sent, and the next call of the
+/// same instance starts with none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_pile_up_unanswered_requests() {
+    let receiver = receiver().await;
+    let port = receiver.port;
+    let rest = format!(
+        r#"
+[plugins]
+dir = "{PLUGIN_DIR}"
+
+[[destinations]]
+name = "flood"
+plugin = "fetcher"
+# One batch at a time: the next call is on the same instance.
+batch = {{ linger = "10ms", in_flight = 1 }}
+[destinations.network]
+allow = ["http://127.0.0.1:{port}"]
+"#
+    );
+    let server = Server::start_with("", &rest).await;
+    let url = format!("http://127.0.0.1:{port}/ok");
+    let mut flood = with_url("acct_1", url.clone());
+    flood["payload"]["flood"] = json!(5000);
+    let posted = post_batch(&server, vec![flood]).await;
+    let dead = dead_letters(&server, "flood", 1).await;
+    assert_eq!(dead[0]["eventId"], posted[0]["id"]);
+    assert_eq!(dead[0]["errorCode"], "too_many_requests", "{}", dead[0]);
+    let sent = eventually(10, "the accepted requests answered", async || {
+        let sent = receiver.seen.lock().unwrap().get("/ok").copied();
+        (sent == Some(1024)).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent, Some(1024), "only the 1,024 accepted were sent");
+    let again = post_batch(&server, vec![with_url("acct_2", url)]).await;
+    delivered(&server, again[0]["id"].as_str().unwrap()).await;
+}
+
 /// #14: a destination written outside Pushrail (examples/destinations/chat,
 /// loaded from the plugin directory, not built in) delivers with only the
 /// HTTP capability: each event's line arrives as `{"text": …}`, in order;

@@ -54,7 +54,7 @@ failure_codes! {
     BAD_REQUEST = "bad_request", "as the plugin decides (a host-function error)",
         "a plugin's HTTP request was malformed (URL, method or header)";
     TOO_MANY_REQUESTS = "too_many_requests", "as the plugin decides (a host-function error)",
-        "a plugin sent a request while 1,024 of its own were unanswered (`http.send` without `http.wait`)";
+        "a plugin sent a request while 1,024 it sent in the same call were not collected (`http.send` without `http.wait`)";
     HELD_BACK = "HeldBack", "yes",
         "not sent because an earlier record of the same partition key in the same call failed (order is kept)";
     RECORD_TOO_LARGE = "RecordTooLarge", "no",

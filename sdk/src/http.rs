@@ -27,8 +27,9 @@ pub const TIMEOUT: &str = "timeout";
 pub const CONNECTION_FAILED: &str = "connection_failed";
 /// The request itself is malformed (a bad URL or header).
 pub const BAD_REQUEST: &str = "bad_request";
-/// 1,024 requests of this plugin instance are out unanswered: read some
-/// answers before sending more.
+/// 1,024 requests sent in this call into the plugin are not read: read
+/// some answers before sending more. (Requests belong to the call that
+/// sent them: a [`Pending`] kept past it gets no answer.)
 pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
 
 /// A whole response.

@@ -65,6 +65,7 @@ async fn within_deadline<T>(
 fn begin_call(store: &mut Store<HostState>) {
     store.data_mut().clock.start();
     store.data_mut().call_started = std::time::Instant::now();
+    store.data_mut().outbound.forget();
     store.set_epoch_deadline(1);
 }
 

@@ -20,15 +20,16 @@ use super::host::HostState;
 use crate::failure_codes;
 use crate::sinks::network::NetworkSink;
 
-/// Unanswered requests one instance may have; a plugin that sends without
-/// ever waiting is refused past this instead of growing the host's memory.
+/// Requests one call into a plugin may have out and not collected; a
+/// plugin that sends without ever waiting is refused past this instead of
+/// growing the host's memory.
 pub const MAX_UNANSWERED: usize = 1024;
 
 /// One answer: the request's id, and its response or why there is none.
 type Answer = (u64, Result<wit::Response, PluginErrorRecord>);
 
-/// The requests one plugin instance has out. Dropped with the instance,
-/// which cancels them.
+/// The requests one plugin instance has out in the current call. Dropped
+/// with the instance or at the next call, which cancels those still out.
 pub struct Outbound {
     sink: Option<Arc<NetworkSink>>,
     destination: Arc<str>,
@@ -43,6 +44,16 @@ impl Outbound {
             destination,
             out: JoinSet::new(),
             next_id: 0,
+        }
+    }
+
+    /// A new call into the plugin begins: what the last one sent and did
+    /// not collect is dropped (its requests cancelled, its answers thrown
+    /// away), so that it neither counts against [`MAX_UNANSWERED`] nor
+    /// holds memory.
+    pub fn forget(&mut self) {
+        if !self.out.is_empty() {
+            self.out = JoinSet::new();
         }
     }
 }

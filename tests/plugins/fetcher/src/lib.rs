@@ -1,6 +1,8 @@
 //! A destination that POSTs each event's JSON to `payload.url` and reads
 //! the whole response: with the SDK's client (`pushrail:plugin/http`), or
-//! with plain wasi:http when `payload.via` is `"wasi-http"`. Delivered: coordinates `status` and `bytes`. Failed:
+//! with plain wasi:http when `payload.via` is `"wasi-http"`. With
+//! `payload.flood = n` it sends `n` requests and reads none of their
+//! answers, as a plugin that tries to pile requests up in the host. Delivered: coordinates `status` and `bytes`. Failed:
 //! the SDK's classification of the host's answer (`network_denied`,
 //! `response_too_large`, `timeout`, …), permanent so that a test sees it
 //! in the DLQ at once.
@@ -24,6 +26,9 @@ impl Destination for Fetcher {
 
 fn deliver_one(event: &Event) -> Outcome {
     let url = event.field("payload.url");
+    if let Ok(flood) = event.field("payload.flood").parse::<usize>() {
+        return send_without_waiting(&url, flood);
+    }
     let post = match event.field("payload.via").as_str() {
         #[cfg(target_arch = "wasm32")]
         "wasi-http" => wasi_http::post_json,
@@ -39,6 +44,19 @@ fn deliver_one(event: &Event) -> Outcome {
         ]),
         Err(error) => Outcome::Permanent(error),
     }
+}
+
+/// Sends `count` requests and reads no answer: the host refuses past its
+/// cap on unanswered requests, and that refusal is the outcome.
+fn send_without_waiting(url: &str, count: usize) -> Outcome {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        match http::start("POST", url, &[], b"{}") {
+            Ok(pending) => out.push(pending),
+            Err(error) => return Outcome::Permanent(error),
+        }
+    }
+    Outcome::Delivered(vec![("sent".into(), out.len().to_string())])
 }
 
 export_destination!(Fetcher);
