@@ -294,8 +294,9 @@ allow = ["http://127.0.0.1:{port}"]
 
 /// A plugin that sends and never reads an answer cannot pile requests up
 /// in the host: past 1,024 uncollected ones in a call `send` is refused
-/// with `too_many_requests`, nothing more is sent, and the next call of the
-/// same instance starts with none.
+/// with `too_many_requests`, nothing more is sent, those left out are
+/// cancelled when the call returns, and the next call of the same instance
+/// starts with none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_cannot_pile_up_unanswered_requests() {
     let receiver = receiver().await;
@@ -322,12 +323,11 @@ allow = ["http://127.0.0.1:{port}"]
     let dead = dead_letters(&server, "flood", 1).await;
     assert_eq!(dead[0]["eventId"], posted[0]["id"]);
     assert_eq!(dead[0]["errorCode"], "too_many_requests", "{}", dead[0]);
-    let sent = eventually(10, "the accepted requests answered", async || {
-        let sent = receiver.seen.lock().unwrap().get("/ok").copied();
-        (sent == Some(1024)).then_some(sent)
-    })
-    .await;
-    assert_eq!(sent, Some(1024), "only the 1,024 accepted were sent");
+    // The accepted ones were cancelled when the call returned; none past
+    // them was ever sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = receiver.seen.lock().unwrap().get("/ok").copied();
+    assert!(sent.unwrap_or(0) <= 1024, "{sent:?} requests arrived");
     let again = post_batch(&server, vec![with_url("acct_2", url)]).await;
     delivered(&server, again[0]["id"].as_str().unwrap()).await;
 }

@@ -39,7 +39,9 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
     for (delay, in_flight) in [(AWAY, 1), (AWAY, 16), (AWAY, 64), (Duration::ZERO, 64)] {
         let receiver = Receiver::start(delay).await?;
         let count = if delay.is_zero() {
-            context.scale.kinesis_events
+            // Several seconds at full rate: a second or less measured the
+            // machine's moment more than either sender.
+            5 * context.scale.kinesis_events
         } else {
             (in_flight * EVENTS_PER_SLOT).min(context.scale.kinesis_events)
         };
@@ -185,6 +187,7 @@ async fn raw_client(
     let slots = Arc::new(Semaphore::new(in_flight));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut times = Vec::with_capacity(events.len());
     for (id, body) in bodies {
         let permit = slots.clone().acquire_owned().await?;
         let (client, signer, url) = (client.clone(), signer.clone(), receiver.url.clone());
@@ -199,13 +202,22 @@ async fn raw_client(
             drop(permit);
             answered.map(|r| (r.status().is_success(), took))
         });
+        while let Some(done) = tasks.try_join_next() {
+            times.push(answered(done)?);
+        }
     }
-    let mut times = Vec::with_capacity(events.len());
     while let Some(done) = tasks.join_next().await {
-        let (ok, took) = done??;
-        anyhow::ensure!(ok, "the receiver refused a request");
-        times.push(took);
+        times.push(answered(done)?);
     }
     let rate = events.len() as f64 / started.elapsed().as_secs_f64();
     Ok((rate, p99_bucket(times)))
+}
+
+/// A raw request's response time, if the receiver took it.
+fn answered(
+    done: Result<reqwest::Result<(bool, f64)>, tokio::task::JoinError>,
+) -> anyhow::Result<f64> {
+    let (ok, took) = done??;
+    anyhow::ensure!(ok, "the receiver refused a request");
+    Ok(took)
 }

@@ -65,7 +65,6 @@ async fn within_deadline<T>(
 fn begin_call(store: &mut Store<HostState>) {
     store.data_mut().clock.start();
     store.data_mut().call_started = std::time::Instant::now();
-    store.data_mut().outbound.forget();
     store.set_epoch_deadline(1);
 }
 
@@ -126,6 +125,7 @@ impl<B: WorldBindings> Instance<B> {
                 }
             })?;
             let result = bindings.init(&mut store, config).await;
+            store.data_mut().outbound.forget();
             init_result(&store, result)?;
             Ok(Self {
                 store,
@@ -155,7 +155,11 @@ impl<B: WorldBindings> Instance<B> {
             let called = f(bindings, &mut *store).await;
             called.map_err(|e| classify(store, e))
         })
-        .await?;
+        .await;
+        // Requests belong to the call: those it left out hold room under
+        // the destination's network.max_in_flight until dropped.
+        self.store.data_mut().outbound.forget();
+        let result = result?;
         self.poisoned = false;
         Ok(result)
     }

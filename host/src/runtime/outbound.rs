@@ -28,8 +28,9 @@ pub const MAX_UNANSWERED: usize = 1024;
 /// One answer: the request's id, and its response or why there is none.
 type Answer = (u64, Result<wit::Response, PluginErrorRecord>);
 
-/// The requests one plugin instance has out in the current call. Dropped
-/// with the instance or at the next call, which cancels those still out.
+/// The requests one plugin instance has out in the current call, each a
+/// task of its own (so that it goes on while the plugin builds the next).
+/// Dropped when the call returns, which cancels those still out.
 pub struct Outbound {
     sink: Option<Arc<NetworkSink>>,
     destination: Arc<str>,
@@ -47,10 +48,10 @@ impl Outbound {
         }
     }
 
-    /// A new call into the plugin begins: what the last one sent and did
-    /// not collect is dropped (its requests cancelled, its answers thrown
-    /// away), so that it neither counts against [`MAX_UNANSWERED`] nor
-    /// holds memory.
+    /// A call into the plugin has returned: what it sent and did not
+    /// collect is dropped (its requests cancelled, its answers thrown
+    /// away), so that it neither counts against [`MAX_UNANSWERED`] in the
+    /// next call nor holds memory or room under `network.max_in_flight`.
     pub fn forget(&mut self) {
         if !self.out.is_empty() {
             self.out = JoinSet::new();
