@@ -821,25 +821,29 @@ batch = { linger = "10ms", max_events = 7 }
     );
 }
 
+/// Starts one destination of `plugin` writing to `out.txt` (plus `extra`
+/// TOML in its table), posts two events of one key, and returns them with
+/// the file's text once it has two lines.
+async fn two_events_through(plugin: &str, extra: &str) -> (Server, Vec<Value>, String) {
+    let rest = plugins("")
+        + &format!(
+            "[[destinations]]\nname = \"old\"\nplugin = \"{plugin}\"\nfile = {{ path = \"out.txt\" }}\nbatch = {{ linger = \"10ms\" }}\n{extra}"
+        );
+    let server = Server::start_with("", &rest).await;
+    let posted = post_batch(&server, vec![event("acct_1", "a"), event("acct_1", "b")]).await;
+    let text = eventually(20, "two lines in out.txt", async || {
+        let text = std::fs::read_to_string(server.data_dir().join("out.txt")).unwrap_or_default();
+        (text.lines().count() >= 2).then_some(text)
+    })
+    .await;
+    (server, posted, text)
+}
+
 /// #15: a destination built against WIT 0.1.0 (its `file` and `log`
 /// imports under their 0.1.0 names) still loads and delivers.
 #[tokio::test]
 async fn a_0_1_0_destination_still_delivers() {
-    let rest = plugins("")
-        + r#"
-[[destinations]]
-name = "old"
-plugin = "legacy-destination"
-file = { path = "old.txt" }
-batch = { linger = "10ms" }
-"#;
-    let server = Server::start_with("", &rest).await;
-    let posted = post_batch(&server, vec![event("acct_1", "a"), event("acct_1", "b")]).await;
-    let text = eventually(20, "two lines in old.txt", async || {
-        let text = std::fs::read_to_string(server.data_dir().join("old.txt")).unwrap_or_default();
-        (text.lines().count() >= 2).then_some(text)
-    })
-    .await;
+    let (server, posted, text) = two_events_through("legacy-destination", "").await;
     let expected: Vec<String> = posted
         .iter()
         .map(|p| format!("{} order.completed", p["id"].as_str().unwrap()))
@@ -857,24 +861,9 @@ batch = { linger = "10ms" }
 /// `delivery`) under their 0.5.0 names.
 #[tokio::test]
 async fn a_0_5_0_destination_still_signs() {
-    let rest = plugins("")
-        + r#"
-[[destinations]]
-name = "signed"
-plugin = "legacy-signer"
-file = { path = "signed.txt" }
-batch = { linger = "10ms" }
-[destinations.secrets]
-signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-"#;
-    let server = Server::start_with("", &rest).await;
-    let posted = post_batch(&server, vec![event("acct_1", "a"), event("acct_1", "b")]).await;
-    let text = eventually(20, "two lines in signed.txt", async || {
-        let text =
-            std::fs::read_to_string(server.data_dir().join("signed.txt")).unwrap_or_default();
-        (text.lines().count() >= 2).then_some(text)
-    })
-    .await;
+    let secrets =
+        "[destinations.secrets]\nsigning_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+    let (server, posted, text) = two_events_through("legacy-signer", secrets).await;
     for (line, event) in text.lines().zip(&posted) {
         let (id, signature) = line.split_once(' ').expect("<id> <signature>");
         assert_eq!(id, event["id"].as_str().unwrap());

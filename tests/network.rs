@@ -82,6 +82,14 @@ fn with_url(customer: &str, url: String) -> Value {
     e
 }
 
+/// A fetcher destination `name`, with `batch` settings, that may reach
+/// only the receiver at `port`.
+fn fetcher_only_to(port: u16, name: &str, batch: &str) -> String {
+    format!(
+        "[plugins]\ndir = \"{PLUGIN_DIR}\"\n\n[[destinations]]\nname = \"{name}\"\nplugin = \"fetcher\"\nbatch = {{ {batch} }}\n[destinations.network]\nallow = [\"http://127.0.0.1:{port}\"]\n"
+    )
+}
+
 async fn dead_letters(server: &Server, destination: &str, count: usize) -> Vec<Value> {
     eventually(30, &format!("{count} dead letters"), async || {
         let (_, body) = server
@@ -246,19 +254,7 @@ batch = {{ linger = "10ms" }}
 async fn requests_to_one_origin_reuse_a_pooled_connection() {
     let receiver = receiver().await;
     let port = receiver.port;
-    let rest = format!(
-        r#"
-[plugins]
-dir = "{PLUGIN_DIR}"
-
-[[destinations]]
-name = "pooled"
-plugin = "fetcher"
-batch = {{ linger = "10ms" }}
-[destinations.network]
-allow = ["http://127.0.0.1:{port}"]
-"#
-    );
+    let rest = fetcher_only_to(port, "pooled", "linger = \"10ms\"");
     let server = Server::start_with("", &rest).await;
     let url = format!("http://127.0.0.1:{port}/ok");
     let mut posted = Vec::new();
@@ -301,20 +297,8 @@ allow = ["http://127.0.0.1:{port}"]
 async fn a_plugin_cannot_pile_up_unanswered_requests() {
     let receiver = receiver().await;
     let port = receiver.port;
-    let rest = format!(
-        r#"
-[plugins]
-dir = "{PLUGIN_DIR}"
-
-[[destinations]]
-name = "flood"
-plugin = "fetcher"
-# One batch at a time: the next call is on the same instance.
-batch = {{ linger = "10ms", in_flight = 1 }}
-[destinations.network]
-allow = ["http://127.0.0.1:{port}"]
-"#
-    );
+    // One batch at a time: the next call is on the same instance.
+    let rest = fetcher_only_to(port, "flood", "linger = \"10ms\", in_flight = 1");
     let server = Server::start_with("", &rest).await;
     let url = format!("http://127.0.0.1:{port}/ok");
     let mut flood = with_url("acct_1", url.clone());
