@@ -23,6 +23,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("legacy-transform", "pushrail-test-legacy-transform"),
     ("legacy-destination", "pushrail-test-legacy-destination"),
     ("legacy-signer", "pushrail-test-legacy-signer"),
+    ("spoil", "pushrail-test-spoil"),
     ("fetcher", "pushrail-test-fetcher"),
 ];
 

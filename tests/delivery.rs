@@ -877,6 +877,81 @@ async fn a_0_5_0_destination_still_signs() {
     );
 }
 
+/// Destination plugins render events without parsing their payload again,
+/// so the host checks what a transform returns: an event whose payload is
+/// not JSON, or JSON but not an object, fails with `plugin_contract` and
+/// never reaches the destination; its neighbours are delivered.
+#[tokio::test]
+async fn a_transform_cannot_hand_a_destination_a_payload_that_is_not_an_object() {
+    let rest = plugins("")
+        + r#"
+[[transforms]]
+name = "broken"
+plugin = "spoil"
+config = { customer = "acct_broken", payload = "{oops" }
+
+[[transforms]]
+name = "array"
+plugin = "spoil"
+config = { customer = "acct_array", payload = "[1, 2]" }
+
+[[destinations]]
+name = "local"
+plugin = "file"
+file = { path = "local.jsonl" }
+transforms = ["broken", "array"]
+batch = { linger = "10ms" }
+"#;
+    let server = Server::start_with("", &rest).await;
+    let posted = post_batch(
+        &server,
+        vec![
+            event("acct_ok", "a"),
+            event("acct_broken", "b"),
+            event("acct_array", "c"),
+            event("acct_ok", "d"),
+        ],
+    )
+    .await;
+    let dead = eventually(20, "two dead letters", async || {
+        let dead = dlq(&server, "local").await;
+        (dead.len() >= 2).then_some(dead)
+    })
+    .await;
+    for (letter, (posted, field)) in dead
+        .iter()
+        .zip([(&posted[1], "payload"), (&posted[2], "payload")])
+    {
+        assert_eq!(letter["eventId"], posted["id"], "{letter}");
+        assert_eq!(letter["errorCode"], "plugin_contract", "{letter}");
+        let message = letter["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("{field} is not a JSON object")),
+            "{letter}"
+        );
+    }
+    let text = eventually(20, "two lines in local.jsonl", async || {
+        let text =
+            std::fs::read_to_string(server.data_dir().join("local.jsonl")).unwrap_or_default();
+        (text.lines().count() >= 2).then_some(text)
+    })
+    .await;
+    let ids: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).expect("every line is JSON");
+            record["eventId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            posted[0]["id"].as_str().unwrap(),
+            posted[3]["id"].as_str().unwrap()
+        ]
+    );
+}
+
 /// `plugins.max_instances` caps live instances over all destinations: six
 /// destinations of one customer each, each needing two instances (a
 /// transform and the file plugin), share room for one pipeline at a time.

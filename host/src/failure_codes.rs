@@ -26,7 +26,7 @@ failure_codes! {
     PLUGIN_MEMORY_LIMIT = "plugin_memory_limit", "no (each event was tried twice alone first)",
         "a plugin instance grew past `plugins.memory_limit`";
     PLUGIN_CONTRACT = "plugin_contract", "no",
-        "a plugin broke the interface contract (e.g. returned a different number of outcomes than events)";
+        "a plugin broke the interface contract (e.g. returned a different number of outcomes than events, or a transform an event whose payload or metadata is not a JSON object)";
     PLUGIN_INIT = "plugin_init", "no",
         "a plugin's `init` refused its config";
     PLUGIN_UNAVAILABLE = "plugin_unavailable", "yes",

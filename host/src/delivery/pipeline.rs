@@ -244,7 +244,18 @@ impl Pipeline {
                 match answer {
                     Ok(Transformed::Unchanged) => current.push((origin, event)),
                     Ok(Transformed::Replaced(events)) => {
-                        current.extend(events.into_iter().map(|e| (origin, e)))
+                        // Plugins render events without parsing them again
+                        // (canonical_json_unchecked): what a transform
+                        // returns is checked here, once, natively.
+                        match events.iter().try_for_each(pushrail_event::check_objects) {
+                            Ok(()) => current.extend(events.into_iter().map(|e| (origin, e))),
+                            Err(e) => {
+                                results[origin] = Err(failure(
+                                    failure_codes::PLUGIN_CONTRACT,
+                                    &format!("returned an event whose {e}"),
+                                ))
+                            }
+                        }
                     }
                     Ok(Transformed::Failed(e)) => {
                         results[origin] = Err(failure(&e.code, &e.message))

@@ -15,7 +15,7 @@ mod path;
 
 pub use filter::{Filter, FilterError};
 pub use glob::glob_matches;
-pub use json::{CanonicalJsonError, canonical_json};
+pub use json::{CanonicalJsonError, canonical_json, canonical_json_unchecked, check_objects};
 pub use path::FieldPath;
 
 /// Read access to an event's fields, whichever side holds it (the host's
