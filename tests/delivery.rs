@@ -849,7 +849,9 @@ async fn a_0_1_0_destination_still_delivers() {
         .map(|p| format!("{} order.completed", p["id"].as_str().unwrap()))
         .collect();
     assert_eq!(text.lines().collect::<Vec<_>>(), expected);
-    let recorded = attempts(&server, posted[1]["id"].as_str().unwrap()).await;
+    let recorded = server
+        .attempts_until_delivered(posted[1]["id"].as_str().unwrap())
+        .await;
     assert_eq!(
         recorded[0]["coordinates"]["line"], "2",
         "the 0.1.0 plugin's coordinates are recorded: {recorded:?}"
@@ -870,7 +872,9 @@ async fn a_0_5_0_destination_still_signs() {
         let digest = signature.strip_prefix("v1,").expect("a v1 signature");
         assert_eq!(digest.len(), 44, "base64 of 32 bytes: {line}");
     }
-    let recorded = attempts(&server, posted[1]["id"].as_str().unwrap()).await;
+    let recorded = server
+        .attempts_until_delivered(posted[1]["id"].as_str().unwrap())
+        .await;
     assert!(
         recorded[0]["coordinates"]["elapsedMs"].is_string(),
         "delivery.elapsed-ms@0.5.0 answered: {recorded:?}"

@@ -118,7 +118,10 @@ mod tests {
             ..TestEvent::new()
         };
         let error = check_objects(&not_an_object).unwrap_err();
-        assert_eq!((error.field, error.reason.as_str()), ("payload", "not an object"));
+        assert_eq!(
+            (error.field, error.reason.as_str()),
+            ("payload", "not an object")
+        );
         assert!(check_objects(&TestEvent::new()).is_ok());
         let without = TestEvent {
             correlation_id: None,
