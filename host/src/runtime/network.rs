@@ -39,7 +39,7 @@ impl WasiHttpHooks for NetworkHooks {
         let destination = self.destination.clone();
         Box::new(async move {
             let Some(sink) = sink else {
-                tracing::warn!(%destination, "a plugin's request was refused: the destination has no [destinations.network]");
+                refused_without_network(&destination);
                 return Err(HttpError::HttpRequestDenied);
             };
             let response = sink.send(request).await?;
@@ -49,6 +49,12 @@ impl WasiHttpHooks for NetworkHooks {
             ))
         })
     }
+}
+
+/// Logs a plugin's request refused because its destination has no
+/// `[destinations.network]` (wasi:http and `pushrail:plugin/http` alike).
+pub(super) fn refused_without_network(destination: &str) {
+    tracing::warn!(%destination, "a plugin's request was refused: the destination has no [destinations.network]");
 }
 
 /// Links wasi:http: `types` and `outgoing-handler`.

@@ -5,10 +5,9 @@
 //! (fields, body stream, future, pollable, response, its body stream) cost
 //! about thirty calls across the boundary per request, the largest share
 //! of the engine's CPU per webhook (docs/performance.md, scenario 11).
-//! Every request goes through the destination's [`NetworkSink`], the same
+//! Every request goes through the destination's
+//! [`NetworkSink`](crate::sinks::network::NetworkSink), the same
 //! policy and limits as wasi:http.
-
-use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::task::JoinSet;
@@ -17,8 +16,8 @@ use wasmtime_wasi_http::Error as HttpError;
 use super::bindings::PluginErrorRecord;
 use super::bindings::destination::pushrail::plugin::http as wit;
 use super::host::HostState;
+use super::network::refused_without_network;
 use crate::failure_codes;
-use crate::sinks::network::NetworkSink;
 
 /// Requests one call into a plugin may have out and not collected; a
 /// plugin that sends without ever waiting is refused past this instead of
@@ -30,24 +29,15 @@ type Answer = (u64, Result<wit::Response, PluginErrorRecord>);
 
 /// The requests one plugin instance has out in the current call, each a
 /// task of its own (so that it goes on while the plugin builds the next).
-/// Dropped when the call returns, which cancels those still out.
+/// Dropped when the call returns, which cancels those still out. (The
+/// destination's network sink is the instance's own, in its bindings.)
+#[derive(Default)]
 pub struct Outbound {
-    sink: Option<Arc<NetworkSink>>,
-    destination: Arc<str>,
     out: JoinSet<Answer>,
     next_id: u64,
 }
 
 impl Outbound {
-    pub fn new(sink: Option<Arc<NetworkSink>>, destination: Arc<str>) -> Self {
-        Self {
-            sink,
-            destination,
-            out: JoinSet::new(),
-            next_id: 0,
-        }
-    }
-
     /// A call into the plugin has returned: what it sent and did not
     /// collect is dropped (its requests cancelled, its answers thrown
     /// away), so that it neither counts against [`MAX_UNANSWERED`] in the
@@ -61,17 +51,17 @@ impl Outbound {
 
 impl wit::Host for HostState {
     async fn send(&mut self, request: wit::Request) -> Result<u64, PluginErrorRecord> {
-        let outbound = &mut self.outbound;
-        let Some(sink) = outbound.sink.clone() else {
-            tracing::warn!(destination = %outbound.destination, "a plugin's request was refused: the destination has no [destinations.network]");
+        let Some(sink) = self.sinks.network.clone() else {
+            refused_without_network(&self.destination);
             return Err(failure(
                 failure_codes::NETWORK_DENIED,
                 format!(
                     "destination {} has no [destinations.network]",
-                    outbound.destination
+                    self.destination
                 ),
             ));
         };
+        let outbound = &mut self.outbound;
         if outbound.out.len() >= MAX_UNANSWERED {
             return Err(failure(
                 failure_codes::TOO_MANY_REQUESTS,
@@ -91,11 +81,16 @@ impl wit::Host for HostState {
     async fn wait(&mut self) -> Vec<Answer> {
         let out = &mut self.outbound.out;
         let mut answers = Vec::new();
-        if let Some(first) = out.join_next().await {
-            answers.extend(answered(first));
-            while let Some(next) = out.try_join_next() {
-                answers.extend(answered(next));
-            }
+        // At least one answer while any request is out (a task that
+        // panicked has none, and is not the last one out).
+        while answers.is_empty() {
+            let Some(joined) = out.join_next().await else {
+                break;
+            };
+            answers.extend(answered(joined));
+        }
+        while let Some(next) = out.try_join_next() {
+            answers.extend(answered(next));
         }
         answers
     }
