@@ -223,18 +223,31 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        counter(
-            &mut out,
-            "pushrail_delivery_events_total",
-            "Delivery attempts per event, by outcome.",
-        );
-        for (name, d) in &destinations {
-            for (outcome, n) in &d.outcomes {
-                let _ = writeln!(
-                    out,
-                    "pushrail_delivery_events_total{{destination=\"{}\",outcome=\"{outcome}\"}} {n}",
-                    escape(name)
-                );
+        // Counters per destination and one more label.
+        for (metric, help, label, counts) in [
+            (
+                "pushrail_delivery_events_total",
+                "Delivery attempts per event, by outcome.",
+                "outcome",
+                (|d: &DestinationMetrics| &d.outcomes)
+                    as fn(&DestinationMetrics) -> &BTreeMap<&'static str, u64>,
+            ),
+            (
+                "pushrail_http_requests_total",
+                "Outbound HTTP requests of destination plugins, by answer (2xx to 5xx) or failed (refused, no connection, timeout).",
+                "answer",
+                |d| &d.http_requests,
+            ),
+        ] {
+            counter(&mut out, metric, help);
+            for (name, d) in &destinations {
+                for (value, n) in counts(d) {
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{destination=\"{}\",{label}=\"{value}\"}} {n}",
+                        escape(name)
+                    );
+                }
             }
         }
         counter(
@@ -269,20 +282,6 @@ impl Metrics {
                     "{metric}{{destination=\"{}\"}} {}",
                     escape(name),
                     pick(d)
-                );
-            }
-        }
-        counter(
-            &mut out,
-            "pushrail_http_requests_total",
-            "Outbound HTTP requests of destination plugins, by answer (2xx to 5xx) or failed (refused, no connection, timeout).",
-        );
-        for (name, d) in &destinations {
-            for (answer, n) in &d.http_requests {
-                let _ = writeln!(
-                    out,
-                    "pushrail_http_requests_total{{destination=\"{}\",answer=\"{answer}\"}} {n}",
-                    escape(name)
                 );
             }
         }
