@@ -247,6 +247,16 @@ impl DestinationConfig {
             .is_some_and(|k| k.ordering == KinesisOrdering::Relaxed)
     }
 
+    /// Whether a batch takes whole keys rather than events in log order
+    /// (`delivery::window::KeyPolicy::whole_keys`): on Kafka, where a
+    /// batch's records of all its keys go out in a few produce requests
+    /// however the keys are spread. Not on strict Kinesis, which sends one
+    /// record of a key per call and so wants many keys in each batch, nor on
+    /// relaxed Kinesis, where keys do not wait for batches in flight.
+    pub fn whole_keys(&self) -> bool {
+        self.kafka.is_some()
+    }
+
     /// What the plugin's `init` receives: the destination's table as JSON,
     /// without anything secret.
     pub fn plugin_settings(&self) -> serde_json::Value {

@@ -237,7 +237,15 @@ async fn kafka_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         kafka::create_mock_topic(&cluster, &our_topic)?;
         raw.push(kafka::raw_producer(&brokers, &raw_topic, &events).await?);
         ours.push(
-            kafka::through_pushrail(context, &brokers, &our_topic, &events, false, CALL).await?,
+            kafka::through_pushrail(
+                context,
+                &brokers,
+                &our_topic,
+                &events,
+                false,
+                kafka::DELIVER_BATCH,
+            )
+            .await?,
         );
     }
     let (ours, ours_cpu) = rounds(&ours);
@@ -252,7 +260,8 @@ async fn kafka_far_away(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         .goal_ratio(0.8)
         .cpu(ours_cpu)
         .notes(format!(
-            "librdkafka mock cluster with a 50 ms round trip; batches of {CALL}, {} partitions",
+            "librdkafka mock cluster with a 50 ms round trip; batches of {} (whole keys), {} partitions",
+            kafka::DELIVER_BATCH,
             kafka::PARTITIONS
         )),
     ])

@@ -235,6 +235,12 @@ impl<'t, 'c, 'e> Fields<'t, 'c, 'e> {
             .collect()
     }
 
+    /// True when `key` is present, whatever it holds (so a default can
+    /// depend on a sibling table).
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
     /// True when `key` holds a string (so a caller can accept a string or a list).
     pub fn is_string(&self, key: &str) -> bool {
         self.table.get(key).is_some_and(Value::is_str)

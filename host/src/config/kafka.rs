@@ -66,6 +66,12 @@ pub struct KafkaTls {
 /// `[destinations.kafka.producer]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaProducerConfig {
+    /// librdkafka's `linger.ms`. Short by default: the delivery batch has
+    /// already waited its own `batch.linger`, so this only gathers the
+    /// records of the batches in flight into shared produce requests. The
+    /// idempotent producer keeps at most 5 requests per partition in
+    /// flight, so a broker a round trip away is kept busy by few, large
+    /// requests, not many small ones (docs/performance.md, scenario 9).
     pub linger: Duration,
     pub batch_size_bytes: u64,
     pub acks: KafkaAcks,
@@ -309,7 +315,7 @@ fn read_tls(a: &mut Fields<'_, '_, '_>) -> Option<KafkaTls> {
 impl Default for KafkaProducerConfig {
     fn default() -> Self {
         Self {
-            linger: Duration::from_millis(100),
+            linger: Duration::from_millis(5),
             batch_size_bytes: 1 << 20,
             acks: KafkaAcks::All,
             idempotence: true,

@@ -555,6 +555,46 @@ fn kinesis_settings_and_their_problems() {
 }
 
 #[test]
+fn kafka_batches_default_to_2000_events_of_whole_keys() {
+    let config = parse(
+        r#"
+        [[destinations]]
+        name = "kafka"
+        plugin = "kafka"
+        [destinations.kafka]
+        brokers = "k1:9092"
+        topic = "t"
+
+        [[destinations]]
+        name = "tuned"
+        plugin = "kafka"
+        batch = { max_events = 300 }
+        [destinations.kafka]
+        brokers = "k1:9092"
+        topic = "t"
+
+        [[destinations]]
+        name = "file"
+        plugin = "file"
+        file = { path = "out.jsonl" }
+        "#,
+    )
+    .unwrap();
+    let [kafka, tuned, file] = &config.destinations[..] else {
+        panic!("three destinations")
+    };
+    assert_eq!(kafka.batch.max_events, 2000);
+    assert!(kafka.whole_keys() && kafka.one_batch_per_key());
+    assert_eq!(tuned.batch.max_events, 300, "an explicit size wins");
+    assert_eq!(file.batch.max_events, 500);
+    assert!(!file.whole_keys());
+    assert_eq!(
+        kafka.kafka.as_ref().unwrap().producer.linger,
+        Duration::from_millis(5)
+    );
+}
+
+#[test]
 fn kafka_settings_and_their_problems() {
     let config = parse(
         r#"

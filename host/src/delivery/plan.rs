@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::window::Window;
+use super::window::{KeyPolicy, Window};
 use crate::config::BatchConfig;
 
 /// Batches' worth of events that may be read ahead of delivery (events
@@ -95,11 +95,11 @@ pub enum Step {
 pub fn next_step(
     window: &Window,
     batch: &BatchConfig,
-    one_batch_per_key: bool,
+    keys: KeyPolicy,
     caught_up: bool,
     now: Instant,
 ) -> Step {
-    let selection = window.select(now, batch.max_events, batch.max_bytes, one_batch_per_key);
+    let selection = window.select(now, batch.max_events, batch.max_bytes, keys);
     if !selection.reload.is_empty() {
         return Step::Wait {
             until: Some(now),
@@ -134,7 +134,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::delivery::window::tests::record;
+    use crate::delivery::window::tests::{ONE_BATCH_PER_KEY, record};
 
     fn batch(max_events: usize) -> BatchConfig {
         BatchConfig {
@@ -165,7 +165,7 @@ mod tests {
             let room = room(&w, &limits, now);
             assert!(room.events >= 500, "room for a batch: {room:?}");
             push(&mut w, next, next + 499, "other", now);
-            let Step::Send(sent) = next_step(&w, &batch(500), true, false, now) else {
+            let Step::Send(sent) = next_step(&w, &batch(500), ONE_BATCH_PER_KEY, false, now) else {
                 panic!("a full batch of other keys goes at once");
             };
             assert_eq!(sent.len(), 500);
@@ -208,24 +208,24 @@ mod tests {
         let mut w = Window::new(1);
         push(&mut w, 1, 3, "a", now);
         assert_eq!(
-            next_step(&w, &batch(500), true, true, now),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, true, now),
             Step::Wait {
                 until: Some(now + Duration::from_millis(100)),
                 reload: vec![]
             }
         );
         assert_eq!(
-            next_step(&w, &batch(500), true, false, now),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, false, now),
             Step::Send(vec![1, 2, 3]),
             "more is in the log: no point waiting"
         );
         let later = now + Duration::from_millis(100);
         assert_eq!(
-            next_step(&w, &batch(500), true, true, later),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, true, later),
             Step::Send(vec![1, 2, 3])
         );
         assert_eq!(
-            next_step(&w, &batch(3), true, true, now),
+            next_step(&w, &batch(3), ONE_BATCH_PER_KEY, true, now),
             Step::Send(vec![1, 2, 3]),
             "a full batch goes at once"
         );
@@ -240,7 +240,7 @@ mod tests {
         w.retry(1, 1, now + Duration::from_secs(2));
         w.retry(2, 0, now);
         assert_eq!(
-            next_step(&w, &batch(500), true, true, now),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, true, now),
             Step::Wait {
                 until: Some(now + Duration::from_secs(2)),
                 reload: vec![]

@@ -9,7 +9,7 @@
 //! can be evicted (their record dropped, their place kept) and are read
 //! from the log again when their turn comes.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +43,97 @@ pub struct Selection {
     pub batch: Vec<u64>,
     /// Sequences to read from the log again, in log order.
     pub reload: Vec<u64>,
+}
+
+/// How a destination's batches treat keys (`DestinationConfig::key_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// A key rides in at most one batch in flight.
+    pub one_batch_per_key: bool,
+    /// A batch takes whole keys (all of a key's events that can go) rather
+    /// than events in log order: with a key in one batch in flight, a key
+    /// moves one batch per acknowledgement, so a batch that holds fewer keys,
+    /// each with more of its events, leaves the other keys to the next
+    /// batches in flight instead of blocking them.
+    pub whole_keys: bool,
+}
+
+/// Builds a batch from the events [`Window::select`] finds can go, in log
+/// order: either taking them as they come, or gathering them by key.
+struct Fill<'a> {
+    max_events: usize,
+    max_bytes: usize,
+    /// Log order: the batch itself. Whole keys: every event that can go.
+    taken: Vec<(u64, usize)>,
+    bytes: usize,
+    /// Whole keys: the events that can go, gathered by key.
+    by_key: Option<ByKey<'a>>,
+}
+
+/// Events (sequence, bytes) by key, keys in the order of their first event.
+#[derive(Default)]
+struct ByKey<'a> {
+    keys: Vec<&'a str>,
+    events: HashMap<&'a str, Vec<(u64, usize)>>,
+}
+
+impl<'a> Fill<'a> {
+    fn new(max_events: usize, max_bytes: usize, whole_keys: bool) -> Self {
+        Self {
+            max_events,
+            max_bytes,
+            taken: Vec::new(),
+            bytes: 0,
+            by_key: whole_keys.then(Default::default),
+        }
+    }
+
+    /// Takes one event that can go; false when the batch is full and
+    /// looking further is pointless.
+    fn offer(&mut self, sequence: u64, key: &'a str, bytes: usize) -> bool {
+        if let Some(by_key) = &mut self.by_key {
+            by_key
+                .events
+                .entry(key)
+                .or_insert_with(|| {
+                    by_key.keys.push(key);
+                    Vec::new()
+                })
+                .push((sequence, bytes));
+            return true;
+        }
+        self.take(sequence, bytes)
+    }
+
+    /// Adds one event to the batch unless it is full.
+    fn take(&mut self, sequence: u64, bytes: usize) -> bool {
+        if self.taken.len() == self.max_events
+            || (self.bytes + bytes > self.max_bytes && !self.taken.is_empty())
+        {
+            return false;
+        }
+        self.bytes += bytes;
+        self.taken.push((sequence, bytes));
+        true
+    }
+
+    /// The batch's sequences, in log order.
+    fn finish(mut self) -> Vec<u64> {
+        if let Some(mut by_key) = self.by_key.take() {
+            'keys: for key in by_key.keys {
+                for (sequence, bytes) in by_key.events.remove(key).unwrap_or_default() {
+                    if !self.take(sequence, bytes) {
+                        break 'keys;
+                    }
+                }
+            }
+            self.taken.sort_unstable();
+        }
+        self.taken
+            .into_iter()
+            .map(|(sequence, _)| sequence)
+            .collect()
+    }
 }
 
 /// The in-memory window: unfinished events by sequence.
@@ -120,23 +211,25 @@ impl Window {
     /// The next batch: due events in log order, at most `max_events` and
     /// `max_bytes` (one oversize event still goes alone), skipping every
     /// event whose key has an earlier unfinished event that cannot go now:
-    /// waiting for a retry, or in flight when `one_batch_per_key`.
+    /// waiting for a retry, or in flight when `keys.one_batch_per_key`.
+    /// With `keys.whole_keys` the batch takes keys in the order of their
+    /// first event that can go, each with all of its events that can go.
     pub fn select(
         &self,
         now: Instant,
         max_events: usize,
         max_bytes: usize,
-        one_batch_per_key: bool,
+        keys: KeyPolicy,
     ) -> Selection {
         let mut blocked: HashSet<&str> = HashSet::new();
         let mut selection = Selection::default();
-        let mut bytes = 0;
+        let mut fill = Fill::new(max_events, max_bytes, keys.whole_keys);
         for (&sequence, entry) in &self.open {
             if blocked.contains(&*entry.key) {
                 continue;
             }
             if entry.in_flight {
-                if one_batch_per_key {
+                if keys.one_batch_per_key {
                     blocked.insert(&entry.key);
                 }
                 continue;
@@ -152,14 +245,11 @@ impl Window {
                 }
                 continue;
             }
-            if selection.batch.len() == max_events
-                || (bytes + entry.bytes > max_bytes && !selection.batch.is_empty())
-            {
+            if !fill.offer(sequence, &entry.key, entry.bytes) {
                 break;
             }
-            bytes += entry.bytes;
-            selection.batch.push(sequence);
         }
+        selection.batch = fill.finish();
         selection
     }
 
@@ -308,6 +398,18 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// Log order, a key in one batch in flight: every sink but relaxed Kinesis.
+    pub const ONE_BATCH_PER_KEY: KeyPolicy = KeyPolicy {
+        one_batch_per_key: true,
+        whole_keys: false,
+    };
+
+    /// Log order, a key in several batches in flight (relaxed Kinesis).
+    const RELAXED: KeyPolicy = KeyPolicy {
+        one_batch_per_key: false,
+        whole_keys: false,
+    };
+
     pub(crate) fn record(sequence: u64) -> EventRecord {
         serde_json::from_value(serde_json::json!({
             "id": format!("evt_{sequence}"), "sequence": sequence, "receivedAt": "2026-05-26T14:21:09Z",
@@ -327,7 +429,7 @@ pub(crate) mod tests {
     }
 
     fn batch(w: &Window, now: Instant, max: usize) -> Vec<u64> {
-        w.select(now, max, 1 << 20, true).batch
+        w.select(now, max, 1 << 20, ONE_BATCH_PER_KEY).batch
     }
 
     #[test]
@@ -368,10 +470,10 @@ pub(crate) mod tests {
         let now = Instant::now();
         let mut w = window(&["a", "b", "a", "c"], now);
         w.send(&[1, 2]);
-        assert_eq!(w.select(now, 10, 1 << 20, false).batch, [3, 4]);
+        assert_eq!(w.select(now, 10, 1 << 20, RELAXED).batch, [3, 4]);
         w.retry(1, 1, now + Duration::from_secs(5));
         assert_eq!(
-            w.select(now, 10, 1 << 20, false).batch,
+            w.select(now, 10, 1 << 20, RELAXED).batch,
             [4],
             "a key waiting for a retry still holds back its later events"
         );
@@ -419,7 +521,7 @@ pub(crate) mod tests {
         assert!(w.get(4).record.is_some(), "a is not waiting");
         assert_eq!(w.evict(now, 0), 0, "heads and movable events stay");
         let later = now + Duration::from_secs(6);
-        let selection = w.select(later, 10, 1 << 20, true);
+        let selection = w.select(later, 10, 1 << 20, ONE_BATCH_PER_KEY);
         assert_eq!(
             selection.batch,
             [1, 4],
@@ -436,9 +538,13 @@ pub(crate) mod tests {
         let now = Instant::now();
         let mut w = window(&["a", "b", "c", "d"], now);
         assert_eq!(batch(&w, now, 2), [1, 2]);
-        assert_eq!(w.select(now, 10, 250, true).batch, [1, 2], "byte limit");
         assert_eq!(
-            w.select(now, 10, 50, true).batch,
+            w.select(now, 10, 250, ONE_BATCH_PER_KEY).batch,
+            [1, 2],
+            "byte limit"
+        );
+        assert_eq!(
+            w.select(now, 10, 50, ONE_BATCH_PER_KEY).batch,
             [1],
             "one oversize event still goes alone"
         );
@@ -448,5 +554,58 @@ pub(crate) mod tests {
         assert_eq!(w.cursor(), 5);
         assert_eq!(w.len(), 0);
         assert_eq!(w.next_due(), None);
+    }
+
+    const WHOLE_KEYS: KeyPolicy = KeyPolicy {
+        one_batch_per_key: true,
+        whole_keys: true,
+    };
+
+    #[test]
+    fn whole_keys_take_each_key_with_all_its_events_that_can_go() {
+        let now = Instant::now();
+        let mut w = window(&["a", "b", "a", "c", "b", "a", "c", "d"], now);
+        // Log order would take 1-4 and leave a's 6th and b's 5th behind
+        // their batch in flight; whole keys take a (1, 3, 6) and b (2, 5).
+        let first = w.select(now, 5, 1 << 20, WHOLE_KEYS).batch;
+        assert_eq!(first, [1, 2, 3, 5, 6], "in log order within the batch");
+        w.send(&first);
+        // The next batch holds the other keys, while a and b are in flight.
+        assert_eq!(w.select(now, 5, 1 << 20, WHOLE_KEYS).batch, [4, 7, 8]);
+        // A key that does not fit whole goes in part, its earliest first.
+        let w = window(&["a", "a", "a", "b"], now);
+        assert_eq!(w.select(now, 2, 1 << 20, WHOLE_KEYS).batch, [1, 2]);
+        assert_eq!(
+            w.select(now, 10, 250, WHOLE_KEYS).batch,
+            [1, 2],
+            "bytes too"
+        );
+    }
+
+    #[test]
+    fn whole_keys_keep_every_rule_of_log_order() {
+        let now = Instant::now();
+        let mut w = window(&["a", "b", "a", "c", "b"], now);
+        w.send(&[2]);
+        // b is in flight, so its later event waits; a retrying event
+        // holds back its key.
+        w.retry(1, 1, now + Duration::from_secs(5));
+        assert_eq!(w.select(now, 10, 1 << 20, WHOLE_KEYS).batch, [4]);
+        w.finish(2);
+        let later = now + Duration::from_secs(6);
+        assert_eq!(
+            w.select(later, 10, 1 << 20, WHOLE_KEYS).batch,
+            [1, 3, 4, 5],
+            "the same events log order takes when nothing limits the batch"
+        );
+        assert_eq!(
+            w.select(later, 10, 1 << 20, WHOLE_KEYS),
+            w.select(later, 10, 1 << 20, ONE_BATCH_PER_KEY)
+        );
+        assert_eq!(
+            w.select(later, 10, 50, WHOLE_KEYS).batch,
+            [1],
+            "one oversize event still goes alone"
+        );
     }
 }

@@ -27,7 +27,7 @@ use super::redrive::Operator;
 use super::replay::{ActiveReplay, ReplayCommand};
 use super::settle::{Item, Next, Run, Settled};
 use super::status::LiveStatus;
-use super::window::Window;
+use super::window::{KeyPolicy, Window};
 use crate::config::DestinationConfig;
 use crate::log::{DeliveryProgress, EventRecord, Log, LogError, Resume};
 use crate::metrics::Metrics;
@@ -195,7 +195,10 @@ impl Worker {
             match plan::next_step(
                 window,
                 &self.config.batch,
-                self.config.one_batch_per_key(),
+                KeyPolicy {
+                    one_batch_per_key: self.config.one_batch_per_key(),
+                    whole_keys: self.config.whole_keys(),
+                },
                 caught_up,
                 now,
             ) {

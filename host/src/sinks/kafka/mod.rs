@@ -73,6 +73,8 @@ pub struct KafkaSink {
     /// (minutes), so the next produce asks for fresh metadata first; a
     /// fixed ACL or a newly created topic then works at once, e.g. on redrive.
     stale_metadata: AtomicBool,
+    /// librdkafka's `linger_ms`: how long [`KafkaSink::send_now`] flushes at most.
+    linger: Duration,
     /// True while a flush of this destination's producer runs (see
     /// [`KafkaSink::send_now`]); shared with the thread that runs it.
     flushing: Arc<AtomicBool>,
@@ -103,6 +105,7 @@ impl KafkaSink {
             topic: config.topic.clone(),
             queue_wait: config.producer.delivery_timeout,
             stale_metadata: AtomicBool::new(false),
+            linger: config.producer.linger,
             flushing: Arc::new(AtomicBool::new(false)),
         }))
     }
@@ -129,6 +132,9 @@ impl KafkaSink {
         if self.stale_metadata.swap(false, Ordering::Relaxed) {
             self.refresh_metadata(&producer).await;
         }
+        // Whether records of other batches are out: these then wait out
+        // `linger_ms` and share their produce requests (see `send_now`).
+        let busy_before = producer.in_flight_count() > 0;
         let mut pending = Vec::with_capacity(records.len());
         let mut failed_keys: HashSet<&[u8]> = HashSet::new();
         for record in &records {
@@ -145,11 +151,7 @@ impl KafkaSink {
             }
             pending.push(enqueued);
         }
-        // A producer of this destination alone is flushed: nothing else
-        // fills its batches while it waits. A shared one is not: the other
-        // destinations' records fill them, and a flush would wait for
-        // theirs too (each destination waits for its own acknowledgements).
-        if Arc::strong_count(&self.shared) == 1 {
+        if !busy_before {
             self.send_now(&producer);
         }
         let mut results = Vec::with_capacity(records.len());
@@ -255,37 +257,30 @@ impl KafkaSink {
         }
     }
 
-    /// Sends what is queued without waiting out `linger_ms`: the delivery
-    /// batch already collected these records (its own `batch.linger`), and
-    /// the batch waits for their acknowledgements, so lingering again would
-    /// only add latency. librdkafka skips the linger while a flush runs, so
-    /// one flush runs, on a blocking thread, until the queue is empty (or
-    /// `delivery_timeout`), and every batch produced meanwhile rides on it;
-    /// the call does not wait for it — each batch awaits only its own
-    /// acknowledgements, so batches in flight do not wait for one another.
+    /// Sends a batch that found the producer idle at once rather than after
+    /// `linger_ms`: it has nothing to share requests with, and the delivery
+    /// batch already waited its own `batch.linger`. librdkafka skips the
+    /// linger only while a flush runs, and while one runs it sends every
+    /// record the moment it is queued — so the flush runs (on a blocking
+    /// thread) for at most `linger_ms`, and a batch that finds others in
+    /// flight does not flush: flushing behind batches in flight cut their
+    /// records into many small requests, which hit the idempotent producer's
+    /// limit of 5 requests per partition in flight and left the broker
+    /// thread spinning until an answer came (docs/performance.md, scenario 9).
     #[allow(unsafe_code, reason = "librdkafka's own flush; see the SAFETY note")]
     fn send_now(&self, producer: &Arc<Producer_>) {
-        if self.flushing.swap(true, Ordering::AcqRel) {
+        if self.linger.is_zero() || self.flushing.swap(true, Ordering::AcqRel) {
             return;
         }
         let (producer, flushing) = (producer.clone(), self.flushing.clone());
-        let timeout_ms = i32::try_from(self.queue_wait.as_millis()).unwrap_or(i32::MAX);
+        let timeout_ms = i32::try_from(self.linger.as_millis()).unwrap_or(i32::MAX);
         tokio::task::spawn_blocking(move || {
-            loop {
-                // rdkafka's `flush` sleeps in 100 ms polls while its own poll
-                // thread serves the acknowledgements; librdkafka's waits in
-                // 10 ms steps. SAFETY: the pointer is the live producer this
-                // closure owns, and rd_kafka_flush may be called from any thread.
-                unsafe {
-                    rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms)
-                };
-                flushing.store(false, Ordering::Release);
-                // Records queued after the flush's last look would linger:
-                // flush again, unless another call started a flush already.
-                if producer.in_flight_count() == 0 || flushing.swap(true, Ordering::AcqRel) {
-                    break;
-                }
-            }
+            // SAFETY: the pointer is the live producer this closure owns,
+            // and rd_kafka_flush may be called from any thread.
+            unsafe {
+                rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms)
+            };
+            flushing.store(false, Ordering::Release);
         });
     }
 

@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(p["bootstrap.servers"], "a:9092,b:9092");
         assert_eq!(p["acks"], "all");
         assert_eq!(p["enable.idempotence"], "true");
-        assert_eq!(p["linger.ms"], "100");
+        assert_eq!(p["linger.ms"], "5");
         assert_eq!(p["batch.size"], "1048576");
         assert_eq!(p["compression.type"], "none");
         assert_eq!(p["security.protocol"], "plaintext");
@@ -245,7 +245,7 @@ mod tests {
             cert_file = "{d}/cert.pem"
             key_file = "{d}/key.pem"
             [destinations.kafka.producer]
-            linger_ms = 5
+            linger_ms = 7
             batch_size_bytes = "64KiB"
             compression = "zstd"
             [destinations.kafka.producer.properties]
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(p["ssl.ca.location"], format!("{d}/ca.pem"));
         assert_eq!(p["ssl.certificate.location"], format!("{d}/cert.pem"));
         assert_eq!(p["ssl.key.location"], format!("{d}/key.pem"));
-        assert_eq!(p["linger.ms"], "5");
+        assert_eq!(p["linger.ms"], "7");
         assert_eq!(p["batch.size"], "65536");
         assert_eq!(p["compression.type"], "zstd");
         assert_eq!(p["queue.buffering.max.messages"], "50000");
