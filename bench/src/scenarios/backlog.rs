@@ -70,7 +70,9 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
         )
         .goal_ratio(0.8)
         .cpu(vec![built.drain_cpu_us])
-        .notes("kafka plugin → librdkafka mock cluster, default batches of 500"),
+        .notes(
+            "kafka plugin → librdkafka mock cluster, default batches (1,000 events of whole keys)",
+        ),
     );
     Ok(results)
 }

@@ -23,7 +23,7 @@ pub const PARTITIONS: i32 = 3;
 /// Events per delivery batch in the throughput runs: the engine's default
 /// for a Kafka destination (whole keys per batch, so that several batches
 /// of keys no other batch out holds are in flight at once over 1,000 keys).
-pub const DELIVER_BATCH: usize = 2_000;
+pub const DELIVER_BATCH: usize = 1_000;
 
 /// librdkafka's mock cluster, in this process.
 type Mock = MockCluster<'static, rdkafka::producer::DefaultProducerContext>;

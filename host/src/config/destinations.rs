@@ -24,9 +24,10 @@ const DEFAULT_MAX_EVENTS: u64 = 500;
 /// events move one batch per acknowledgement (a key is in one batch in
 /// flight), so with a broker a round trip away the batch size is what the
 /// keys move per round trip: with whole keys, batches of 500 made 0.41× of
-/// the raw producer 50 ms away, 2,000 made 0.69–0.74× (docs/performance.md,
-/// session 13).
-const DEFAULT_KAFKA_MAX_EVENTS: u64 = 2_000;
+/// the raw producer 50 ms away and 1,000 made 0.65×; 2,000 made 0.69× but
+/// held 279 MiB at peak draining a 1,000,000-event backlog on 16 threads,
+/// over the 256 MiB bound (222 MiB with 1,000; docs/performance.md, session 13).
+const DEFAULT_KAFKA_MAX_EVENTS: u64 = 1_000;
 
 /// Reads one destination table built in code (a customer's, from its API
 /// JSON) with exactly the rules of the config file. Its strings are taken

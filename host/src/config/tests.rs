@@ -555,7 +555,7 @@ fn kinesis_settings_and_their_problems() {
 }
 
 #[test]
-fn kafka_batches_default_to_2000_events_of_whole_keys() {
+fn kafka_batches_default_to_1000_events_of_whole_keys() {
     let config = parse(
         r#"
         [[destinations]]
@@ -583,7 +583,7 @@ fn kafka_batches_default_to_2000_events_of_whole_keys() {
     let [kafka, tuned, file] = &config.destinations[..] else {
         panic!("three destinations")
     };
-    assert_eq!(kafka.batch.max_events, 2000);
+    assert_eq!(kafka.batch.max_events, 1000);
     assert!(kafka.whole_keys() && kafka.one_batch_per_key());
     assert_eq!(tuned.batch.max_events, 300, "an explicit size wins");
     assert_eq!(file.batch.max_events, 500);
