@@ -6,6 +6,7 @@ mod backoff;
 pub use backoff::wait as backoff_wait;
 mod controls;
 mod failure;
+mod fill;
 mod flights;
 mod isolate;
 mod lanes;

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::window::{KeyPolicy, Window};
+use super::fill::KeyPolicy;
+use super::window::Window;
 use crate::config::BatchConfig;
 
 /// Batches' worth of events that may be read ahead of delivery (events

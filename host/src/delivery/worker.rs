@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::backoff;
+use super::fill::KeyPolicy;
 use super::flights::{Cargo, Flight, Flights, Landed, attempt_on, fly};
 use super::lanes::Lanes;
 use super::pipeline::Pipeline;
@@ -27,7 +28,7 @@ use super::redrive::Operator;
 use super::replay::{ActiveReplay, ReplayCommand};
 use super::settle::{Item, Next, Run, Settled};
 use super::status::LiveStatus;
-use super::window::{KeyPolicy, Window};
+use super::window::Window;
 use crate::config::DestinationConfig;
 use crate::log::{DeliveryProgress, EventRecord, Log, LogError, Resume};
 use crate::metrics::Metrics;
