@@ -71,7 +71,7 @@ pub struct KafkaProducerConfig {
     /// records of the batches in flight into shared produce requests. The
     /// idempotent producer keeps at most 5 requests per partition in
     /// flight, so a broker a round trip away is kept busy by few, large
-    /// requests, not many small ones (docs/performance.md, scenario 9).
+    /// requests, not many small ones (docs/performance.md, session 13).
     pub linger: Duration,
     pub batch_size_bytes: u64,
     pub acks: KafkaAcks,

@@ -266,7 +266,7 @@ impl KafkaSink {
     /// flight does not flush: flushing behind batches in flight cut their
     /// records into many small requests, which hit the idempotent producer's
     /// limit of 5 requests per partition in flight and left the broker
-    /// thread spinning until an answer came (docs/performance.md, scenario 9).
+    /// thread spinning until an answer came (docs/performance.md, session 13).
     #[allow(unsafe_code, reason = "librdkafka's own flush; see the SAFETY note")]
     fn send_now(&self, producer: &Arc<Producer_>) {
         if self.linger.is_zero() || self.flushing.swap(true, Ordering::AcqRel) {
