@@ -248,7 +248,7 @@ impl DestinationConfig {
     }
 
     /// Whether a batch takes whole keys rather than events in log order
-    /// (`delivery::window::KeyPolicy::whole_keys`): on Kafka, where a
+    /// (`delivery::fill::KeyPolicy::whole_keys`): on Kafka, where a
     /// batch's records of all its keys go out in a few produce requests
     /// however the keys are spread. Not on strict Kinesis, which sends one
     /// record of a key per call and so wants many keys in each batch, nor on

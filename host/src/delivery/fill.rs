@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-/// How a destination's batches treat keys (from
-/// `DestinationConfig::one_batch_per_key` and `::whole_keys`).
+use crate::config::DestinationConfig;
+
+/// How a destination's batches treat keys ([`KeyPolicy::of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyPolicy {
     /// A key rides in at most one batch in flight.
@@ -15,6 +16,16 @@ pub struct KeyPolicy {
     /// each with more of its events, leaves the other keys to the next
     /// batches in flight instead of blocking them.
     pub whole_keys: bool,
+}
+
+impl KeyPolicy {
+    /// The policy a destination's config asks for.
+    pub fn of(config: &DestinationConfig) -> Self {
+        Self {
+            one_batch_per_key: config.one_batch_per_key(),
+            whole_keys: config.whole_keys(),
+        }
+    }
 }
 
 /// Builds a batch from the events [`Window::select`] finds can go, in log

@@ -320,6 +320,12 @@ pub(crate) mod tests {
         whole_keys: false,
     };
 
+    /// Whole keys, a key in one batch in flight (Kafka).
+    const WHOLE_KEYS: KeyPolicy = KeyPolicy {
+        one_batch_per_key: true,
+        whole_keys: true,
+    };
+
     pub(crate) fn record(sequence: u64) -> EventRecord {
         serde_json::from_value(serde_json::json!({
             "id": format!("evt_{sequence}"), "sequence": sequence, "receivedAt": "2026-05-26T14:21:09Z",
@@ -465,11 +471,6 @@ pub(crate) mod tests {
         assert_eq!(w.len(), 0);
         assert_eq!(w.next_due(), None);
     }
-
-    const WHOLE_KEYS: KeyPolicy = KeyPolicy {
-        one_batch_per_key: true,
-        whole_keys: true,
-    };
 
     #[test]
     fn whole_keys_take_each_key_with_all_its_events_that_can_go() {

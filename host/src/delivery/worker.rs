@@ -196,10 +196,7 @@ impl Worker {
             match plan::next_step(
                 window,
                 &self.config.batch,
-                KeyPolicy {
-                    one_batch_per_key: self.config.one_batch_per_key(),
-                    whole_keys: self.config.whole_keys(),
-                },
+                KeyPolicy::of(&self.config),
                 caught_up,
                 now,
             ) {
