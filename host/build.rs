@@ -21,6 +21,10 @@ const PLUGINS: &[(&str, &str)] = &[
     ("misbehave", "pushrail-test-misbehave"),
     ("shout", "pushrail-test-shout"),
     ("legacy-transform", "pushrail-test-legacy-transform"),
+    (
+        "legacy-batch-transform",
+        "pushrail-test-legacy-batch-transform",
+    ),
     ("legacy-destination", "pushrail-test-legacy-destination"),
     ("legacy-signer", "pushrail-test-legacy-signer"),
     ("spoil", "pushrail-test-spoil"),

@@ -161,7 +161,7 @@ fn plugins_that_cannot_serve_are_rejected_at_startup_with_the_reason() {
         ),
         (
             destination("nope"),
-            "no plugin named `nope` (available: chat, enrich, eventbridge, fetcher, file, kafka, kinesis, legacy-destination, legacy-signer, legacy-transform, misbehave, redact, route, shout, spoil, sqs, webhook)",
+            "no plugin named `nope` (available: chat, enrich, eventbridge, fetcher, file, kafka, kinesis, legacy-batch-transform, legacy-destination, legacy-signer, legacy-transform, misbehave, redact, route, shout, spoil, sqs, webhook)",
         ),
         (
             destination("file")

@@ -777,12 +777,15 @@ batch = { linger = "10ms" }
     assert_eq!(lines[0]["eventType"], "ORDER.COMPLETED");
 }
 
-/// #15: a transform built against WIT 0.1.0 (per-event `transform`,
-/// `log.log`, never rebuilt) still runs, in one chain with transforms of
-/// today's batch contract on both sides of it; each event carries every
-/// transform's mark, in chain order, and the old plugin's log lines arrive.
+/// #15: transforms of every contract run in one chain: `shout` (today's
+/// SDK, an owned-event function copied out of its view), one built against
+/// WIT 0.1.0 (per-event `transform`, `log.log`, never rebuilt), one against
+/// 0.6.0 (`transform-batch` of records, answering `unchanged` and
+/// `replaced`), then `enrich` and `redact` editing in place through views.
+/// Each event carries every transform's mark, in chain order, and the old
+/// plugin's log lines arrive.
 #[tokio::test]
-async fn a_0_1_0_transform_runs_in_a_chain_with_batch_transforms() {
+async fn transforms_of_every_contract_run_in_one_chain() {
     let rest = plugins("")
         + r#"
 [[transforms]]
@@ -790,10 +793,15 @@ name = "enrich"
 plugin = "enrich"
 config = { set = { stage = "enrich" }, computed = ["eventFamily"] }
 
+[[transforms]]
+name = "redact"
+plugin = "redact"
+config = { pointers = ["/payload/orderId", "/metadata/contract"], replacement = "[REDACTED]" }
+
 [[destinations]]
 name = "local"
 plugin = "file"
-transforms = ["shout", "legacy-transform", "enrich"]
+transforms = ["shout", "legacy-transform", "legacy-batch-transform", "enrich", "redact"]
 batch = { linger = "10ms", max_events = 7 }
 "#;
     let server = Server::start_with("", &rest).await;
@@ -808,11 +816,23 @@ batch = { linger = "10ms", max_events = 7 }
     .await;
     assert_eq!(lines.len(), 20, "each event once");
     for line in &lines {
-        // shout (batch) ran first: enrich (batch, after the 0.1.0 one) saw its upper case.
+        // shout ran first: enrich (after the older ones) saw its upper case.
         assert_eq!(line["eventType"], "ORDER.COMPLETED", "{line}");
         assert_eq!(line["metadata"]["eventFamily"], "ORDER", "{line}");
-        assert_eq!(line["metadata"]["contract"], "0.1.0", "{line}");
+        // 0.1.0 marked it, and redact (last) overwrote the mark.
+        assert_eq!(line["metadata"]["contract"], "[REDACTED]", "{line}");
         assert_eq!(line["metadata"]["stage"], "enrich", "{line}");
+        assert_eq!(line["payload"]["orderId"], "[REDACTED]", "{line}");
+        assert_eq!(
+            line["payload"]["amount"], 12900,
+            "the rest as posted: {line}"
+        );
+        let odd = line["sequence"].as_u64().unwrap() % 2 == 1;
+        assert_eq!(
+            line["metadata"].get("batchContract").is_some(),
+            odd,
+            "0.6.0 replaced odd sequences and passed even ones unchanged: {line}"
+        );
     }
     let log = server.server_log();
     assert!(
@@ -954,6 +974,86 @@ batch = { linger = "10ms" }
             posted[3]["id"].as_str().unwrap()
         ]
     );
+}
+
+/// A transform edits events through the batch the host lends it, and
+/// cannot use it to break an event or to reach past it: setting a payload
+/// that is not JSON, or not an object, is refused (`bad_edit`, the event
+/// unchanged; the plugin fails it with that error), and reading an event
+/// past the end of the batch traps the call (the event is isolated and
+/// dead-lettered alone). The other events of the same batches are delivered
+/// as posted.
+#[tokio::test]
+async fn a_transform_cannot_break_an_event_or_reach_past_its_batch_through_views() {
+    let rest = plugins("")
+        + r#"
+[[transforms]]
+name = "oops"
+plugin = "spoil"
+config = { customer = "acct_oops", payload = "{oops", through = "view" }
+
+[[transforms]]
+name = "array"
+plugin = "spoil"
+config = { customer = "acct_array", payload = "[1, 2]", through = "view" }
+
+[[transforms]]
+name = "reach"
+plugin = "spoil"
+config = { customer = "acct_reach", through = "past-the-end" }
+
+[[destinations]]
+name = "local"
+plugin = "file"
+file = { path = "local.jsonl" }
+transforms = ["oops", "array", "reach"]
+batch = { linger = "10ms" }
+"#;
+    let server = Server::start_with("", &rest).await;
+    let posted = post_batch(
+        &server,
+        vec![
+            event("acct_ok", "a"),
+            event("acct_oops", "b"),
+            event("acct_array", "c"),
+            event("acct_reach", "d"),
+            event("acct_ok", "e"),
+        ],
+    )
+    .await;
+    let dead = eventually(20, "three dead letters", async || {
+        let dead = dlq(&server, "local").await;
+        (dead.len() >= 3).then_some(dead)
+    })
+    .await;
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    for (posted, code, says) in [
+        (&posted[1], "bad_edit", "is not JSON"),
+        (&posted[2], "bad_edit", "must stay a JSON object"),
+        (&posted[3], "plugin_trap", "is not in this call's batch"),
+    ] {
+        let letter = dead
+            .iter()
+            .find(|l| l["eventId"] == posted["id"])
+            .unwrap_or_else(|| panic!("{posted} dead-lettered: {dead:?}"));
+        assert_eq!(letter["errorCode"], code, "{letter}");
+        let message = letter["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{letter}");
+    }
+    let lines = eventually(20, "two lines in local.jsonl", async || {
+        let lines = json_lines(&server, "local.jsonl");
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, (posted, key)) in lines.iter().zip([(&posted[0], "a"), (&posted[4], "e")]) {
+        assert_eq!(line["eventId"], posted["id"], "{line}");
+        assert_eq!(
+            line["payload"],
+            serde_json::json!({"orderId": key, "amount": 12900}),
+            "as posted: {line}"
+        );
+    }
 }
 
 /// `plugins.max_instances` caps live instances over all destinations: six

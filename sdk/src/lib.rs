@@ -24,6 +24,7 @@ mod capabilities;
 mod event;
 pub mod http;
 mod shapes;
+mod view;
 
 /// Generated bindings of the `destination` world.
 #[doc(hidden)]
@@ -49,17 +50,18 @@ pub mod transform {
         export_macro_name: "export_transform_world",
         default_bindings_module: "pushrail_sdk::transform",
         with: {
-            "pushrail:plugin/types@0.6.0": crate::destination::pushrail::plugin::types,
-            "pushrail:plugin/logging@0.6.0": crate::destination::pushrail::plugin::logging,
+            "pushrail:plugin/types@0.7.0": crate::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging@0.7.0": crate::destination::pushrail::plugin::logging,
         },
     });
 }
 
-pub use destination::pushrail::plugin::types::{Error, Event, Outcome, Transformed};
+pub use destination::pushrail::plugin::types::{Error, Event, Outcome, Verdict};
 /// The event logic the host shares with plugins: field paths (partition
 /// keys), canonical JSON and `*` patterns — the host computes them with
 /// the same code.
-pub use pushrail_event::{EventFields, FieldPath, glob_matches};
+pub use pushrail_event::{EventFields, FieldPath, ParsedEvent, glob_matches};
+pub use view::{EditTransform, Envelope, EventView, HostEvent, pointer_token};
 
 /// A transform plugin: one instance lives across many events. The host
 /// calls it with batches; the export macros run this per-event function on
@@ -119,23 +121,30 @@ pub mod __private {
         Ok(())
     }
 
-    /// One event of a batch through the author's per-event function. An
-    /// event that comes back as it went in is answered `unchanged`, so the
-    /// host copies nothing back (a copy and a compare here cost less than
-    /// the host lifting the event out of the guest again).
+    /// One event of a batch through the author's per-event function: the
+    /// event is copied out of the host whole. One that comes back as it
+    /// went in is kept, so the host copies nothing back.
     pub fn transform_one<T: crate::Transform>(
         transform: &mut T,
         event: crate::Event,
-    ) -> crate::Transformed {
+    ) -> crate::Verdict {
         let original = event.clone();
         match transform.transform(event) {
             Ok(mut events) if events.len() == 1 && events[0] == original => {
                 events.clear();
-                crate::Transformed::Unchanged
+                crate::Verdict::Keep
             }
-            Ok(events) => crate::Transformed::Replaced(events),
-            Err(error) => crate::Transformed::Failed(error),
+            Ok(events) => crate::Verdict::Replaced(events),
+            Err(error) => crate::Verdict::Failed(error),
         }
+    }
+
+    /// One event through an [`EditTransform`](crate::EditTransform).
+    pub fn edit_one<T: crate::EditTransform>(
+        transform: &mut T,
+        event: &mut impl crate::EventView,
+    ) -> crate::Verdict {
+        transform.edit(event).unwrap_or_else(crate::Verdict::Failed)
     }
 
     pub fn with<T: 'static, R>(f: impl FnOnce(&mut T) -> R) -> R {
@@ -175,11 +184,44 @@ macro_rules! export_transform {
                     $crate::__private::init(<$ty as $crate::Transform>::init(&config))
                 }
 
-                fn transform_batch(events: Vec<$crate::Event>) -> Vec<$crate::Transformed> {
+                fn transform_views(count: u32) -> Vec<$crate::Verdict> {
                     $crate::__private::with(|t: &mut $ty| {
-                        events
-                            .into_iter()
-                            .map(|event| $crate::__private::transform_one(t, event))
+                        (0..count)
+                            .map(|i| {
+                                let event = $crate::HostEvent::new(i).to_event();
+                                $crate::__private::transform_one(t, event)
+                            })
+                            .collect()
+                    })
+                }
+            }
+
+            $crate::transform::export_transform_world!(PushrailTransform with_types_in $crate::transform);
+        };
+    };
+}
+
+/// Exports an [`EditTransform`] implementation as this component's
+/// `transform` world (in a `wasm32` build only, as [`export_transform!`]).
+#[macro_export]
+macro_rules! export_edit_transform {
+    ($ty:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn(&str) -> Result<$ty, $crate::Error> = <$ty as $crate::EditTransform>::init;
+
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct PushrailTransform;
+
+            impl $crate::transform::Guest for PushrailTransform {
+                fn init(config: String) -> Result<(), $crate::Error> {
+                    $crate::__private::init(<$ty as $crate::EditTransform>::init(&config))
+                }
+
+                fn transform_views(count: u32) -> Vec<$crate::Verdict> {
+                    $crate::__private::with(|t: &mut $ty| {
+                        (0..count)
+                            .map(|i| $crate::__private::edit_one(t, &mut $crate::HostEvent::new(i)))
                             .collect()
                     })
                 }

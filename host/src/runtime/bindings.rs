@@ -27,8 +27,37 @@ macro_rules! transform_bindings {
     };
 }
 
+/// Today's transform world. The views' functions are synchronous: each is
+/// a lookup and a small native edit, called several times per event, where
+/// an async host call's future would cost more than the work.
 pub mod transform {
-    transform_bindings!("../wit");
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "pushrail:plugin/transform",
+        imports: {
+            "pushrail:plugin/views.envelope": trappable,
+            "pushrail:plugin/views.sequence": trappable,
+            "pushrail:plugin/views.get": trappable,
+            "pushrail:plugin/views.set": trappable,
+            "pushrail:plugin/views.replace": trappable,
+            "pushrail:plugin/views.remove": trappable,
+            "pushrail:plugin/views.to-event": trappable,
+            default: async,
+        },
+        exports: { default: async },
+        with: {
+            "pushrail:plugin/types": super::destination::pushrail::plugin::types,
+            "pushrail:plugin/logging": super::destination::pushrail::plugin::logging,
+        },
+    });
+}
+
+/// Transforms built against 0.3.0 to 0.6.0 export `transform-batch` (the
+/// events as records in, `transformed` answers out) instead of
+/// `transform-views`. Generated from the frozen 0.6.0 WIT for that export
+/// only; its types and imports are today's.
+pub mod batch_transform {
+    transform_bindings!("../wit/versions/0.6.0");
 }
 
 /// Transforms built against 0.1.0 or 0.2.0 export `transform`, one event
@@ -58,7 +87,7 @@ pub mod kinesis_before_0_4 {
 }
 
 pub use destination::pushrail::plugin::types::{
-    Error as PluginErrorRecord, Event, Outcome, Transformed,
+    Error as PluginErrorRecord, Event, Outcome, Transformed, Verdict,
 };
 
 #[cfg(test)]

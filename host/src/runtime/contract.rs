@@ -11,16 +11,18 @@
 //! - 0.5.0 added interfaces (`signing`, `delivery`, `aws`) and 0.6.0
 //!   `http`, which older components cannot import, so nothing of theirs
 //!   changed;
-//! - a transform of 0.1.0 or 0.2.0 exports `transform` (one event per call)
-//!   where today's exports `transform-batch`; the host runs those through
-//!   their own bindings (`bindings::per_event_transform`), one call per event.
+//! - a transform of 0.3.0 to 0.6.0 exports `transform-batch` (events as
+//!   records) where today's exports `transform-views` (events lent as
+//!   views), and one of 0.1.0 or 0.2.0 `transform` (one event per call);
+//!   the host runs those through their own bindings
+//!   (`bindings::batch_transform`, `bindings::per_event_transform`).
 //!
 //! The frozen WIT of each older version is in `wit/versions/`.
 
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::destination::pushrail::plugin::{
-    aws, delivery, file, kafka, kinesis, logging, signing,
+    aws, delivery, file, http, kafka, kinesis, logging, signing,
 };
 use super::bindings::kinesis_before_0_4::pushrail::plugin::kinesis as kinesis_0_3;
 use super::host::HostState;
@@ -28,7 +30,7 @@ use super::worlds::World;
 
 /// Every older version the host still links, oldest first (today's is the
 /// package version in `wit/plugin.wit`).
-const OLDER: [&str; 5] = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"];
+const OLDER: [&str; 6] = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0"];
 
 /// Adds the host interfaces of every older version that `world` imported
 /// in it, each bound to today's implementation.
@@ -69,6 +71,10 @@ pub(super) fn link_older(linker: &mut Linker<HostState>, world: World) -> wasmti
                 delivery::add_to_linker_instance::<_, HasSelf<_>>(&mut delivery, |s| s)?;
                 let mut aws = linker.instance(&name("aws"))?;
                 aws::add_to_linker_instance::<_, HasSelf<_>>(&mut aws, |s| s)?;
+            }
+            if version >= "0.6.0" {
+                let mut http = linker.instance(&name("http"))?;
+                http::add_to_linker_instance::<_, HasSelf<_>>(&mut http, |s| s)?;
             }
         }
     }

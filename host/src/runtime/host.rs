@@ -8,10 +8,12 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::PluginErrorRecord;
+use pushrail_event::ParsedEvent;
+
 use super::bindings::destination::pushrail::plugin::{
     aws, delivery, file, kafka, kinesis, logging, signing, types,
 };
+use super::bindings::{Event, PluginErrorRecord};
 use super::network::NetworkHooks;
 use super::outbound::Outbound;
 use super::plugin_log::{self, LogBudget};
@@ -61,6 +63,9 @@ pub struct HostState {
     network: NetworkHooks,
     /// `pushrail:plugin/http`'s requests out.
     pub(super) outbound: Outbound,
+    /// The events of the `transform-views` call in progress; a view's
+    /// handle is its index here.
+    pub(super) views: Vec<ParsedEvent<Event>>,
 }
 
 impl HostState {
@@ -90,6 +95,7 @@ impl HostState {
             sinks,
             log_budget: LogBudget::default(),
             http: WasiHttpCtx::new(),
+            views: Vec::new(),
         }
     }
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::destination::Destination;
-use super::bindings::{Event, Outcome, PluginErrorRecord, Transformed};
+use super::bindings::{Event, Outcome, PluginErrorRecord};
 use super::error::CallError;
 use super::host::HostState;
 use super::registry::Plugin;
 use super::sandbox::Activity;
-use super::worlds::{TransformBindings, WorldBindings};
+use super::worlds::{Answer, TransformBindings, WorldBindings};
 
 /// A plugin instance of one world (`B` is its generated bindings),
 /// initialized with its config.
@@ -180,7 +180,7 @@ impl Instance<TransformBindings> {
     /// Transforms `events`: exactly one answer per event, or an error for
     /// the whole call. A transform built before 0.3.0 is called once per
     /// event, each call on its own time budget.
-    pub async fn transform(&mut self, events: &[Event]) -> Result<Vec<Transformed>, CallError> {
+    pub async fn transform(&mut self, events: &[Event]) -> Result<Vec<Answer>, CallError> {
         let per_call = if self.bindings.takes_batches() {
             events.len().max(1)
         } else {
@@ -191,12 +191,7 @@ impl Instance<TransformBindings> {
             let chunk_answers = self
                 .call(async |bindings, store| bindings.call_transform(store, chunk).await)
                 .await?;
-            one_each(
-                "transform-batch",
-                "answers",
-                chunk_answers.len(),
-                chunk.len(),
-            )?;
+            one_each("transform", "answers", chunk_answers.len(), chunk.len())?;
             answers.extend(chunk_answers);
         }
         Ok(answers)

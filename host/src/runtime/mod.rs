@@ -15,6 +15,7 @@ mod registry;
 mod requests;
 mod sandbox;
 mod versions;
+mod views;
 mod wasi;
 mod watcher;
 mod worlds;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use wasmtime::Engine;
 
 pub use bindings::destination::Destination;
-pub use bindings::{Event, Outcome, PluginErrorRecord, Transformed};
+pub use bindings::{Event, Outcome, PluginErrorRecord};
 pub use error::{CallError, LoadError};
 use host::HostState;
 pub use host::SinkBindings;
@@ -36,6 +37,7 @@ pub use registry::{BUILD_PLUGIN_DIR, BUILTINS, Origin, Plugin, Registry};
 pub use requests::Requests;
 pub use versions::PluginVersions;
 pub use watcher::spawn_watcher;
+pub use worlds::Answer;
 use worlds::Linkers;
 pub use worlds::{TransformBindings, World, WorldBindings};
 

@@ -2,19 +2,22 @@
 //! does per world — link the host functions, recognise a component, start
 //! an instance — written once over [`WorldBindings`]. Adding a world is a
 //! `bindgen!` in bindings.rs, a variant of [`World`] and [`Pre`], and one
-//! `world!` line here. A transform has two sets of bindings (today's batch
-//! export, and the per-event export of contracts before 0.3.0), joined in
-//! [`TransformBindings`].
+//! `world!` line here. A transform has three sets of bindings (today's
+//! views, the batch export of 0.3.0 to 0.6.0, and the per-event export of
+//! contracts before 0.3.0), joined in [`TransformBindings`].
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
+use super::bindings::batch_transform::{
+    Transform as BatchTransform, TransformPre as BatchTransformPre,
+};
 use super::bindings::destination::{Destination, DestinationPre};
 use super::bindings::per_event_transform::{
     Transform as PerEventTransform, TransformPre as PerEventTransformPre,
 };
 use super::bindings::transform::{Transform, TransformPre};
-use super::bindings::{Event, PluginErrorRecord, Transformed};
+use super::bindings::{Event, PluginErrorRecord, Transformed, Verdict};
 use super::contract;
 use super::host::HostState;
 use super::network;
@@ -119,10 +122,37 @@ macro_rules! world {
 
 world!(Destination, Destination, DestinationPre);
 
-/// A transform instance of either contract.
+/// What a transform made of one event, whichever contract it speaks.
+#[derive(Debug)]
+pub enum Answer {
+    /// Passed on as it came: the host keeps its own copy.
+    Unchanged,
+    /// Passed on with edits made through its view: the payload and
+    /// metadata are JSON objects by construction (no check needed).
+    Edited(Event),
+    /// Replaced by these events (none: dropped); to be checked.
+    Replaced(Vec<Event>),
+    /// Failed: the event goes to the dead-letter queue.
+    Failed(PluginErrorRecord),
+}
+
+impl From<Transformed> for Answer {
+    fn from(answer: Transformed) -> Self {
+        match answer {
+            Transformed::Unchanged => Self::Unchanged,
+            Transformed::Replaced(events) => Self::Replaced(events),
+            Transformed::Failed(error) => Self::Failed(error),
+        }
+    }
+}
+
+/// A transform instance of any contract.
 pub enum TransformBindings {
-    /// 0.3.0 and later: `transform-batch`, one call per batch.
-    Batch(Transform),
+    /// 0.7.0 and later: `transform-views`, one call per batch, events read
+    /// and edited in place.
+    Views(Transform),
+    /// 0.3.0 to 0.6.0: `transform-batch`, one call per batch.
+    Batch(BatchTransform),
     /// 0.1.0 and 0.2.0: `transform`, one call per event.
     PerEvent(PerEventTransform),
 }
@@ -130,7 +160,7 @@ pub enum TransformBindings {
 impl TransformBindings {
     /// True when one call takes a whole batch.
     pub(super) fn takes_batches(&self) -> bool {
-        matches!(self, Self::Batch(_))
+        !matches!(self, Self::PerEvent(_))
     }
 
     /// One call into the transform with `events` (a per-event transform is
@@ -139,15 +169,42 @@ impl TransformBindings {
         &self,
         store: &mut Store<HostState>,
         events: &[Event],
-    ) -> wasmtime::Result<Vec<Transformed>> {
+    ) -> wasmtime::Result<Vec<Answer>> {
         match self {
-            Self::Batch(batch) => batch.call_transform_batch(store, events).await,
+            Self::Views(views) => {
+                let count = store.data_mut().lend_views(events);
+                let verdicts = views.call_transform_views(&mut *store, count).await;
+                let lent = store.data_mut().take_views();
+                let verdicts = verdicts?;
+                if verdicts.len() != lent.len() {
+                    // The caller reports the count; the edits do not matter.
+                    return Ok(verdicts.into_iter().map(|_| Answer::Unchanged).collect());
+                }
+                Ok(verdicts
+                    .into_iter()
+                    .zip(lent)
+                    .map(|(verdict, view)| match verdict {
+                        Verdict::Keep => match view.finish() {
+                            (event, true) => Answer::Edited(event),
+                            (_, false) => Answer::Unchanged,
+                        },
+                        Verdict::Replaced(events) => Answer::Replaced(events),
+                        Verdict::Failed(error) => Answer::Failed(error),
+                    })
+                    .collect())
+            }
+            Self::Batch(batch) => Ok(batch
+                .call_transform_batch(store, events)
+                .await?
+                .into_iter()
+                .map(Answer::from)
+                .collect()),
             Self::PerEvent(one) => {
                 let mut answers = Vec::with_capacity(events.len());
                 for event in events {
                     answers.push(match one.call_transform(&mut *store, event).await? {
-                        Ok(events) => Transformed::Replaced(events),
-                        Err(error) => Transformed::Failed(error),
+                        Ok(events) => Answer::Replaced(events),
+                        Err(error) => Answer::Failed(error),
                     });
                 }
                 Ok(answers)
@@ -158,7 +215,8 @@ impl TransformBindings {
 
 /// A transform component linked against the contract it was built for.
 pub enum TransformBindingsPre {
-    Batch(TransformPre<HostState>),
+    Views(TransformPre<HostState>),
+    Batch(BatchTransformPre<HostState>),
     PerEvent(PerEventTransformPre<HostState>),
 }
 
@@ -172,15 +230,18 @@ impl WorldBindings for TransformBindings {
         contract::link_older(linker, World::Transform)
     }
 
-    /// Today's batch export first; a component without it may be an older
-    /// per-event transform.
+    /// Today's export first; a component without it may be an older
+    /// batch or per-event transform.
     fn prepare(linker: &Linker<HostState>, component: &Component) -> wasmtime::Result<Pre> {
         let linked = linker.instantiate_pre(component)?;
         let pre = match TransformPre::new(linked.clone()) {
-            Ok(pre) => TransformBindingsPre::Batch(pre),
-            Err(batch) => match PerEventTransformPre::new(linked) {
-                Ok(pre) => TransformBindingsPre::PerEvent(pre),
-                Err(_) => return Err(batch),
+            Ok(pre) => TransformBindingsPre::Views(pre),
+            Err(today) => match BatchTransformPre::new(linked.clone()) {
+                Ok(pre) => TransformBindingsPre::Batch(pre),
+                Err(_) => match PerEventTransformPre::new(linked) {
+                    Ok(pre) => TransformBindingsPre::PerEvent(pre),
+                    Err(_) => return Err(today),
+                },
             },
         };
         Ok(Pre::Transform(pre))
@@ -195,6 +256,7 @@ impl WorldBindings for TransformBindings {
 
     async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
         Ok(match pre {
+            TransformBindingsPre::Views(pre) => Self::Views(pre.instantiate_async(store).await?),
             TransformBindingsPre::Batch(pre) => Self::Batch(pre.instantiate_async(store).await?),
             TransformBindingsPre::PerEvent(pre) => {
                 Self::PerEvent(pre.instantiate_async(store).await?)
@@ -208,6 +270,7 @@ impl WorldBindings for TransformBindings {
         config: &str,
     ) -> wasmtime::Result<Result<(), PluginErrorRecord>> {
         match self {
+            Self::Views(bindings) => bindings.call_init(store, config).await,
             Self::Batch(bindings) => bindings.call_init(store, config).await,
             Self::PerEvent(bindings) => bindings.call_init(store, config).await,
         }

@@ -12,11 +12,13 @@ mod filter;
 mod glob;
 mod json;
 mod path;
+mod view;
 
 pub use filter::{Filter, FilterError};
 pub use glob::glob_matches;
 pub use json::{CanonicalJsonError, canonical_json, canonical_json_unchecked, check_objects};
 pub use path::FieldPath;
+pub use view::{Envelope, EventPartsMut, ParsedEvent, ViewError};
 
 /// Read access to an event's fields, whichever side holds it (the host's
 /// stored record, or the plugin's WIT `event`).
@@ -43,7 +45,7 @@ pub trait EventFields {
     fn metadata(&self) -> &str;
 }
 
-/// Implements [`EventFields`] for a struct shaped like the WIT `event`
+/// Implements [`EventFields`] and [`EventPartsMut`] for a struct shaped like the WIT `event`
 /// record (the SDK's `Event`, the host's generated binding of it): fields
 /// `id`, `sequence`, `event_type`, `occurred_at`, `source`,
 /// `customer_external_id`, `idempotency_key`, `correlation_id:
@@ -81,6 +83,15 @@ macro_rules! impl_event_fields {
             }
             fn metadata(&self) -> &str {
                 &self.metadata
+            }
+        }
+
+        impl $crate::EventPartsMut for $type {
+            fn payload_mut(&mut self) -> &mut String {
+                &mut self.payload
+            }
+            fn metadata_mut(&mut self) -> &mut String {
+                &mut self.metadata
             }
         }
     };

@@ -10,7 +10,10 @@
 //! Computed fields: `eventFamily` (the eventType up to its first `.`),
 //! `payloadBytes` (size of the payload JSON), `sequence` (log position).
 
-use pushrail_sdk::{Error, Event, Transform, export_transform, parse_config};
+use pushrail_sdk::{
+    EditTransform, Envelope, Error, EventView, Verdict, export_edit_transform, parse_config,
+    pointer_token,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -26,9 +29,16 @@ struct Config {
 const COMPUTED: [&str; 3] = ["eventFamily", "payloadBytes", "sequence"];
 
 /// Public so that benchmarks can run the same logic natively.
-pub struct Enrich(Config);
+pub struct Enrich {
+    /// (`/metadata/<key>` pointer, JSON text) for each static field.
+    set: Vec<(String, String)>,
+    /// (`/metadata/<name>` pointer, name) for each computed field.
+    computed: Vec<(String, String)>,
+}
 
-impl Transform for Enrich {
+/// Sets its fields through the host: the metadata is parsed and printed
+/// once by the host, and the rest of the event never enters the plugin.
+impl EditTransform for Enrich {
     fn init(config: &str) -> Result<Self, Error> {
         let config: Config = parse_config(config)?;
         if let Some(unknown) = config
@@ -44,33 +54,81 @@ impl Transform for Enrich {
                 ),
             ));
         }
-        Ok(Enrich(config))
+        let pointer = |key: &str| format!("/metadata/{}", pointer_token(key));
+        Ok(Enrich {
+            set: config
+                .set
+                .iter()
+                .map(|(key, value)| (pointer(key), value.to_string()))
+                .collect(),
+            computed: config
+                .computed
+                .into_iter()
+                .map(|name| (pointer(&name), name))
+                .collect(),
+        })
     }
 
-    fn transform(&mut self, mut event: Event) -> Result<Vec<Event>, Error> {
-        let mut metadata = event.metadata_value()?;
-        let Some(fields) = metadata.as_object_mut() else {
-            return Err(Error::new("bad_event", "metadata is not an object"));
-        };
-        for (key, value) in &self.0.set {
-            fields.insert(key.clone(), value.clone());
+    fn edit(&mut self, event: &mut impl EventView) -> Result<Verdict, Error> {
+        for (pointer, json) in &self.set {
+            event.set(pointer, json)?;
         }
-        for name in &self.0.computed {
+        for (pointer, name) in &self.computed {
             let value: Value = match name.as_str() {
                 "eventFamily" => event
-                    .event_type
+                    .envelope(Envelope::EventType)
+                    .unwrap_or_default()
                     .split('.')
                     .next()
                     .unwrap_or_default()
                     .into(),
-                "payloadBytes" => event.payload.len().into(),
-                _ => event.sequence.into(),
+                "payloadBytes" => event.get("/payload")?.unwrap_or_default().len().into(),
+                _ => event.sequence().into(),
             };
-            fields.insert(name.clone(), value);
+            event.set(pointer, &value.to_string())?;
         }
-        event.set_metadata_value(&metadata)?;
-        Ok(vec![event])
+        Ok(Verdict::Keep)
     }
 }
 
-export_transform!(Enrich);
+export_edit_transform!(Enrich);
+
+#[cfg(test)]
+mod tests {
+    use pushrail_sdk::{EditTransform, Event, ParsedEvent, Verdict};
+    use serde_json::{Value, json};
+
+    use super::Enrich;
+
+    #[test]
+    fn sets_static_and_computed_fields() {
+        let mut enrich = Enrich::init(
+            r#"{"set": {"pipeline": "pushrail", "a/b": 1}, "computed": ["eventFamily", "payloadBytes", "sequence"]}"#,
+        )
+        .unwrap();
+        let payload = r#"{"amount": 12900}"#;
+        let mut e = ParsedEvent::new(Event {
+            id: "evt_1".into(),
+            sequence: 42,
+            event_type: "order.completed".into(),
+            occurred_at: "2026-05-26T14:21:08.493Z".into(),
+            source: "s".into(),
+            customer_external_id: "c".into(),
+            idempotency_key: "k".into(),
+            correlation_id: None,
+            payload: payload.into(),
+            metadata: r#"{"region": "eu"}"#.into(),
+        });
+        assert_eq!(enrich.edit(&mut e).unwrap(), Verdict::Keep);
+        let (e, changed) = e.finish();
+        assert!(changed);
+        assert_eq!(e.payload, payload, "the payload is not touched");
+        let metadata: Value = serde_json::from_str(&e.metadata).unwrap();
+        assert_eq!(
+            metadata,
+            json!({"region": "eu", "pipeline": "pushrail", "a/b": 1, "eventFamily": "order",
+                   "payloadBytes": payload.len(), "sequence": 42})
+        );
+        assert!(Enrich::init(r#"{"computed": ["nope"]}"#).is_err());
+    }
+}

@@ -9,7 +9,7 @@
 //! Pointers start at the event: `/payload/…` or `/metadata/…`. Without
 //! `replacement` the field is removed. A pointer that matches nothing is ignored.
 
-use pushrail_sdk::{Error, Event, Transform, export_transform, parse_config};
+use pushrail_sdk::{EditTransform, Error, EventView, Verdict, export_edit_transform, parse_config};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -22,122 +22,105 @@ struct Config {
 
 /// Public so that benchmarks can run the same logic natively.
 pub struct Redact {
-    /// (part, pointer inside the part): ("payload", "/card/number").
-    targets: Vec<(Part, String)>,
-    replacement: Option<Value>,
+    pointers: Vec<String>,
+    /// The replacement as JSON text; `None` removes.
+    replacement: Option<String>,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Part {
-    Payload,
-    Metadata,
-}
-
-impl Transform for Redact {
+/// Edits only the fields it names, through the host: the payload is parsed
+/// and printed once by the host, not by the plugin.
+impl EditTransform for Redact {
     fn init(config: &str) -> Result<Self, Error> {
         let config: Config = parse_config(config)?;
-        let mut targets = Vec::new();
-        for pointer in config.pointers {
-            let (part, rest) = if let Some(rest) = pointer.strip_prefix("/payload") {
-                (Part::Payload, rest)
-            } else if let Some(rest) = pointer.strip_prefix("/metadata") {
-                (Part::Metadata, rest)
-            } else {
-                return Err(Error::new(
-                    "bad_config",
-                    format!("pointer {pointer:?} must start with /payload/ or /metadata/"),
-                ));
-            };
+        for pointer in &config.pointers {
+            let rest = pointer
+                .strip_prefix("/payload")
+                .or_else(|| pointer.strip_prefix("/metadata"))
+                .ok_or_else(|| {
+                    Error::new(
+                        "bad_config",
+                        format!("pointer {pointer:?} must start with /payload/ or /metadata/"),
+                    )
+                })?;
             if !rest.starts_with('/') {
                 return Err(Error::new(
                     "bad_config",
                     format!("pointer {pointer:?} names no field"),
                 ));
             }
-            targets.push((part, rest.to_owned()));
         }
         Ok(Redact {
-            targets,
-            replacement: config.replacement,
+            pointers: config.pointers,
+            replacement: config.replacement.as_ref().map(Value::to_string),
         })
     }
 
-    fn transform(&mut self, mut event: Event) -> Result<Vec<Event>, Error> {
-        for part in [Part::Payload, Part::Metadata] {
-            let pointers: Vec<&str> = self
-                .targets
-                .iter()
-                .filter(|(p, _)| *p == part)
-                .map(|(_, pointer)| pointer.as_str())
-                .collect();
-            if pointers.is_empty() {
-                continue;
-            }
-            let mut value = match part {
-                Part::Payload => event.payload_value()?,
-                Part::Metadata => event.metadata_value()?,
-            };
-            for pointer in pointers {
-                redact(&mut value, pointer, self.replacement.as_ref());
-            }
-            match part {
-                Part::Payload => event.set_payload_value(&value)?,
-                Part::Metadata => event.set_metadata_value(&value)?,
+    fn edit(&mut self, event: &mut impl EventView) -> Result<Verdict, Error> {
+        for pointer in &self.pointers {
+            // A pointer that matches nothing (or whose parent is not a
+            // container) is ignored.
+            match &self.replacement {
+                Some(json) => event.replace(pointer, json).map(drop)?,
+                None => event.remove(pointer).map(drop)?,
             }
         }
-        Ok(vec![event])
+        Ok(Verdict::Keep)
     }
 }
 
-/// Replaces (or removes) the value at `pointer`, if there is one.
-fn redact(root: &mut Value, pointer: &str, replacement: Option<&Value>) {
-    let (parent, last) = pointer.rsplit_once('/').unwrap_or(("", pointer));
-    let last = last.replace("~1", "/").replace("~0", "~");
-    let Some(parent) = root.pointer_mut(parent) else {
-        return;
-    };
-    match parent {
-        Value::Object(map) => match replacement {
-            Some(r) if map.contains_key(&last) => {
-                map.insert(last, r.clone());
-            }
-            Some(_) => {}
-            None => {
-                map.remove(&last);
-            }
-        },
-        Value::Array(items) => {
-            if let Ok(index) = last.parse::<usize>()
-                && index < items.len()
-            {
-                match replacement {
-                    Some(r) => items[index] = r.clone(),
-                    None => {
-                        items.remove(index);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-export_transform!(Redact);
+export_edit_transform!(Redact);
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use pushrail_sdk::{EditTransform, Event, ParsedEvent, Verdict};
+    use serde_json::{Value, json};
+
+    use super::Redact;
+
+    fn event(payload: Value, metadata: Value) -> ParsedEvent<Event> {
+        ParsedEvent::new(Event {
+            id: "evt_1".into(),
+            sequence: 1,
+            event_type: "order.completed".into(),
+            occurred_at: "2026-05-26T14:21:08.493Z".into(),
+            source: "s".into(),
+            customer_external_id: "c".into(),
+            idempotency_key: "k".into(),
+            correlation_id: None,
+            payload: payload.to_string(),
+            metadata: metadata.to_string(),
+        })
+    }
 
     #[test]
     fn replaces_removes_and_ignores() {
-        let mut v = json!({"card": {"number": "4242", "brand": "visa"}, "emails": ["a", "b"]});
-        super::redact(&mut v, "/card/number", Some(&json!("[REDACTED]")));
-        super::redact(&mut v, "/card/brand", None);
-        super::redact(&mut v, "/emails/0", Some(&json!("x")));
-        super::redact(&mut v, "/missing/field", None);
-        assert_eq!(
-            v,
-            json!({"card": {"number": "[REDACTED]"}, "emails": ["x", "b"]})
+        let mut redact = Redact::init(
+            r#"{"pointers": ["/payload/card/number", "/payload/emails/0", "/payload/missing/field", "/metadata/email"], "replacement": "[REDACTED]"}"#,
+        )
+        .unwrap();
+        let mut e = event(
+            json!({"card": {"number": "4242", "brand": "visa"}, "emails": ["a", "b"]}),
+            json!({"email": "a@b", "region": "eu"}),
         );
+        assert_eq!(redact.edit(&mut e).unwrap(), Verdict::Keep);
+        let (e, changed) = e.finish();
+        assert!(changed);
+        let payload: Value = serde_json::from_str(&e.payload).unwrap();
+        let metadata: Value = serde_json::from_str(&e.metadata).unwrap();
+        assert_eq!(
+            payload,
+            json!({"card": {"number": "[REDACTED]", "brand": "visa"}, "emails": ["[REDACTED]", "b"]})
+        );
+        assert_eq!(metadata, json!({"email": "[REDACTED]", "region": "eu"}));
+
+        let mut remove = Redact::init(r#"{"pointers": ["/payload/card/brand"]}"#).unwrap();
+        let mut e = event(
+            json!({"card": {"number": "4242", "brand": "visa"}}),
+            json!({}),
+        );
+        remove.edit(&mut e).unwrap();
+        let payload: Value = serde_json::from_str(&e.finish().0.payload).unwrap();
+        assert_eq!(payload, json!({"card": {"number": "4242"}}));
+        assert!(Redact::init(r#"{"pointers": ["/id"]}"#).is_err());
     }
 }

@@ -10,7 +10,9 @@
 //! An event passes when it matches any `include` pattern (all pass when
 //! there is none) and no `exclude` pattern. `*` matches any run of characters.
 
-use pushrail_sdk::{Error, Event, Transform, export_transform, glob_matches, parse_config};
+use pushrail_sdk::{
+    EditTransform, Error, EventView, Verdict, export_edit_transform, glob_matches, parse_config,
+};
 use serde::Deserialize;
 
 /// Public so that benchmarks can run the same logic natively.
@@ -23,37 +25,35 @@ pub struct Route {
     exclude: Vec<String>,
 }
 
-impl Transform for Route {
+/// Reads one field (`eventType`) and edits nothing: the event itself never
+/// crosses into the plugin.
+impl EditTransform for Route {
     fn init(config: &str) -> Result<Self, Error> {
         parse_config(config)
     }
 
-    fn transform(&mut self, event: Event) -> Result<Vec<Event>, Error> {
-        let included = self.include.is_empty()
-            || self
-                .include
-                .iter()
-                .any(|p| glob_matches(p, &event.event_type));
-        let excluded = self
-            .exclude
-            .iter()
-            .any(|p| glob_matches(p, &event.event_type));
+    fn edit(&mut self, event: &mut impl EventView) -> Result<Verdict, Error> {
+        let event_type = event.event_type();
+        let included =
+            self.include.is_empty() || self.include.iter().any(|p| glob_matches(p, &event_type));
+        let excluded = self.exclude.iter().any(|p| glob_matches(p, &event_type));
         Ok(if included && !excluded {
-            vec![event]
+            Verdict::Keep
         } else {
-            Vec::new()
+            Verdict::Replaced(Vec::new())
         })
     }
 }
 
-export_transform!(Route);
+export_edit_transform!(Route);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pushrail_sdk::{Event, ParsedEvent};
 
-    fn event(event_type: &str) -> Event {
-        Event {
+    fn event(event_type: &str) -> ParsedEvent<Event> {
+        ParsedEvent::new(Event {
             id: "evt_1".into(),
             sequence: 1,
             event_type: event_type.into(),
@@ -64,13 +64,13 @@ mod tests {
             correlation_id: None,
             payload: "{}".into(),
             metadata: "{}".into(),
-        }
+        })
     }
 
     #[test]
     fn includes_then_excludes() {
         let mut route = Route::init(r#"{"include": ["order.*"], "exclude": ["*.test"]}"#).unwrap();
-        let kept = |route: &mut Route, t: &str| !route.transform(event(t)).unwrap().is_empty();
+        let kept = |route: &mut Route, t: &str| route.edit(&mut event(t)).unwrap() == Verdict::Keep;
         assert!(kept(&mut route, "order.completed"));
         assert!(!kept(&mut route, "order.test"));
         assert!(!kept(&mut route, "refund.completed"));

@@ -1,6 +1,7 @@
 //! A destination's transform chain: each transform takes the batch in
 //! chunks, a trapping event is isolated by halves, events passed on
-//! `unchanged` are carried without a copy, and what a transform returns is
+//! `unchanged` are carried without a copy, edits made through views need
+//! no check, and what a transform returns is
 //! checked before the next stage (or the destination) sees it.
 
 use std::time::Instant;
@@ -9,7 +10,7 @@ use super::Pipeline;
 use crate::delivery::failure::Failure;
 use crate::delivery::isolate::Isolation;
 use crate::failure_codes;
-use crate::runtime::{CallError, Event, Transformed};
+use crate::runtime::{Answer, CallError, Event};
 
 /// The most events, and bytes of payload and metadata, one transform call
 /// takes: a batch crosses into the plugin in chunks, so a plugin's memory
@@ -42,8 +43,9 @@ impl Pipeline {
             current = Vec::with_capacity(batch.len());
             for ((origin, event), answer) in origins.into_iter().zip(batch).zip(answers) {
                 match answer {
-                    Ok(Transformed::Unchanged) => current.push((origin, event)),
-                    Ok(Transformed::Replaced(events)) => {
+                    Ok(Answer::Unchanged) => current.push((origin, event)),
+                    Ok(Answer::Edited(edited)) => current.push((origin, edited)),
+                    Ok(Answer::Replaced(events)) => {
                         // Plugins render events without parsing them again
                         // (canonical_json_unchecked): what a transform
                         // returns is checked here, once, natively.
@@ -57,9 +59,7 @@ impl Pipeline {
                             }
                         }
                     }
-                    Ok(Transformed::Failed(e)) => {
-                        results[origin] = Err(failure(&e.code, &e.message))
-                    }
+                    Ok(Answer::Failed(e)) => results[origin] = Err(failure(&e.code, &e.message)),
                     Err(e) => results[origin] = Err(failure(e.code(), &e.to_string())),
                 }
             }
@@ -78,7 +78,7 @@ impl Pipeline {
         &mut self,
         index: usize,
         batch: &[Event],
-    ) -> Vec<Result<Transformed, CallError>> {
+    ) -> Vec<Result<Answer, CallError>> {
         let mut answers = Vec::with_capacity(batch.len());
         let mut rest = batch;
         while !rest.is_empty() {
@@ -110,7 +110,7 @@ impl Pipeline {
         &mut self,
         index: usize,
         events: &[Event],
-    ) -> Result<Vec<Transformed>, CallError> {
+    ) -> Result<Vec<Answer>, CallError> {
         let stage = &mut self.stages[index];
         let instance = stage.instance(&self.runtime, &self.destination).await?;
         let started = Instant::now();
