@@ -8,12 +8,14 @@ use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::destination::Destination;
-use super::bindings::{Event, Outcome, PluginErrorRecord};
+use pushrail_event::ParsedEvent;
+
+use super::bindings::{Event, Outcome, PluginErrorRecord, Transformed, Verdict};
 use super::error::CallError;
 use super::host::HostState;
 use super::registry::Plugin;
 use super::sandbox::Activity;
-use super::worlds::{Answer, TransformBindings, WorldBindings};
+use super::worlds::{TransformBindings, WorldBindings};
 
 /// A plugin instance of one world (`B` is its generated bindings),
 /// initialized with its config.
@@ -176,11 +178,61 @@ impl Instance<Destination> {
     }
 }
 
+/// What a transform made of one event, whichever contract it speaks.
+#[derive(Debug)]
+pub enum Answer {
+    /// Passed on: the event as it came, or with the edits made through its
+    /// view (whose payload and metadata are JSON objects by construction).
+    Kept(Event),
+    /// Replaced by these events (none: dropped); to be checked.
+    Replaced(Vec<Event>),
+    /// Failed: the event goes to the dead-letter queue.
+    Failed(PluginErrorRecord),
+}
+
+/// A failed transform call, with the events it was given back (to try
+/// again in halves).
+pub type TransformFailure = (CallError, Vec<Event>);
+
 impl Instance<TransformBindings> {
     /// Transforms `events`: exactly one answer per event, or an error for
-    /// the whole call. A transform built before 0.3.0 is called once per
-    /// event, each call on its own time budget.
-    pub async fn transform(&mut self, events: &[Event]) -> Result<Vec<Answer>, CallError> {
+    /// the whole call and the events back. Today's transforms borrow the
+    /// events for the call (nothing is copied in); a transform built before
+    /// 0.7.0 gets them as records, and one before 0.3.0 one call per event,
+    /// each on its own time budget.
+    pub async fn transform(&mut self, events: Vec<Event>) -> Result<Vec<Answer>, TransformFailure> {
+        if !self.bindings.takes_views() {
+            return self.transform_records(events).await;
+        }
+        let count = self.store.data_mut().lend_views(events);
+        let result = self
+            .call(async |bindings, store| bindings.call_views(store, count).await)
+            .await;
+        // Taken back whatever happened, also from a call cut off mid-way.
+        let lent = self.store.data_mut().take_views();
+        let verdicts = match result {
+            Ok(verdicts) => verdicts,
+            Err(error) => return Err((error, originals(lent))),
+        };
+        if let Err(error) = one_each("transform", "answers", verdicts.len(), lent.len()) {
+            return Err((error, originals(lent)));
+        }
+        Ok(verdicts
+            .into_iter()
+            .zip(lent)
+            .map(|(verdict, view)| match verdict {
+                Verdict::Keep => Answer::Kept(view.finish().0),
+                Verdict::Replaced(events) => Answer::Replaced(events),
+                Verdict::Failed(error) => Answer::Failed(error),
+            })
+            .collect())
+    }
+
+    /// [`Self::transform`] for the contracts before 0.7.0.
+    async fn transform_records(
+        &mut self,
+        events: Vec<Event>,
+    ) -> Result<Vec<Answer>, TransformFailure> {
         let per_call = if self.bindings.takes_batches() {
             events.len().max(1)
         } else {
@@ -188,14 +240,33 @@ impl Instance<TransformBindings> {
         };
         let mut answers = Vec::with_capacity(events.len());
         for chunk in events.chunks(per_call) {
-            let chunk_answers = self
-                .call(async |bindings, store| bindings.call_transform(store, chunk).await)
-                .await?;
-            one_each("transform", "answers", chunk_answers.len(), chunk.len())?;
+            let chunk_answers = match self
+                .call(async |bindings, store| bindings.call_records(store, chunk).await)
+                .await
+            {
+                Ok(answers) => answers,
+                Err(error) => return Err((error, events)),
+            };
+            if let Err(error) = one_each("transform", "answers", chunk_answers.len(), chunk.len()) {
+                return Err((error, events));
+            }
             answers.extend(chunk_answers);
         }
-        Ok(answers)
+        Ok(events
+            .into_iter()
+            .zip(answers)
+            .map(|(event, answer)| match answer {
+                Transformed::Unchanged => Answer::Kept(event),
+                Transformed::Replaced(events) => Answer::Replaced(events),
+                Transformed::Failed(error) => Answer::Failed(error),
+            })
+            .collect())
     }
+}
+
+/// The events as they were lent, edits dropped.
+fn originals(lent: Vec<ParsedEvent<Event>>) -> Vec<Event> {
+    lent.into_iter().map(ParsedEvent::into_original).collect()
 }
 
 /// The contract of every batch call: one answer per event.

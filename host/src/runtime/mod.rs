@@ -31,13 +31,13 @@ pub use bindings::{Event, Outcome, PluginErrorRecord};
 pub use error::{CallError, LoadError};
 use host::HostState;
 pub use host::SinkBindings;
-pub use instance::{DestinationInstance, Instance, TransformInstance};
+pub use instance::{Answer, DestinationInstance, Instance, TransformFailure, TransformInstance};
 use registry::Loader;
 pub use registry::{BUILD_PLUGIN_DIR, BUILTINS, Origin, Plugin, Registry};
 pub use requests::Requests;
 pub use versions::PluginVersions;
 pub use watcher::spawn_watcher;
-pub use worlds::Answer;
+
 use worlds::Linkers;
 pub use worlds::{TransformBindings, World, WorldBindings};
 

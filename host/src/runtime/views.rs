@@ -12,9 +12,10 @@ use super::bindings::{Event, PluginErrorRecord};
 use super::host::HostState;
 
 impl HostState {
-    /// Lends `events` to the call about to start: how many there are.
-    pub(super) fn lend_views(&mut self, events: &[Event]) -> u32 {
-        self.views = events.iter().cloned().map(ParsedEvent::new).collect();
+    /// Lends `events` to the call about to start (moved, not copied): how
+    /// many there are.
+    pub(super) fn lend_views(&mut self, events: Vec<Event>) -> u32 {
+        self.views = events.into_iter().map(ParsedEvent::new).collect();
         self.views.len() as u32
     }
 

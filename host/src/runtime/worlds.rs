@@ -122,89 +122,59 @@ macro_rules! world {
 
 world!(Destination, Destination, DestinationPre);
 
-/// What a transform made of one event, whichever contract it speaks.
-#[derive(Debug)]
-pub enum Answer {
-    /// Passed on as it came: the host keeps its own copy.
-    Unchanged,
-    /// Passed on with edits made through its view: the payload and
-    /// metadata are JSON objects by construction (no check needed).
-    Edited(Event),
-    /// Replaced by these events (none: dropped); to be checked.
-    Replaced(Vec<Event>),
-    /// Failed: the event goes to the dead-letter queue.
-    Failed(PluginErrorRecord),
-}
-
-impl From<Transformed> for Answer {
-    fn from(answer: Transformed) -> Self {
-        match answer {
-            Transformed::Unchanged => Self::Unchanged,
-            Transformed::Replaced(events) => Self::Replaced(events),
-            Transformed::Failed(error) => Self::Failed(error),
-        }
-    }
-}
-
 /// A transform instance of any contract.
 pub enum TransformBindings {
-    /// 0.7.0 and later: `transform-views`, one call per batch, events read
-    /// and edited in place.
+    /// 0.7.0 and later: `transform-views`, one call per batch, the events
+    /// lent to the call and read and edited in place.
     Views(Transform),
-    /// 0.3.0 to 0.6.0: `transform-batch`, one call per batch.
+    /// 0.3.0 to 0.6.0: `transform-batch`, one call per batch of records.
     Batch(BatchTransform),
     /// 0.1.0 and 0.2.0: `transform`, one call per event.
     PerEvent(PerEventTransform),
 }
 
 impl TransformBindings {
-    /// True when one call takes a whole batch.
+    /// One `transform-views` call over the `count` events lent to the
+    /// store (`HostState::lend_views`), if [`Self::takes_views`].
+    pub(super) async fn call_views(
+        &self,
+        store: &mut Store<HostState>,
+        count: u32,
+    ) -> wasmtime::Result<Vec<Verdict>> {
+        match self {
+            Self::Views(views) => views.call_transform_views(store, count).await,
+            Self::Batch(_) | Self::PerEvent(_) => unreachable!("records: call_records"),
+        }
+    }
+
+    /// True when the transform reads the events through views.
+    pub(super) fn takes_views(&self) -> bool {
+        matches!(self, Self::Views(_))
+    }
+
+    /// True when one call takes many events.
     pub(super) fn takes_batches(&self) -> bool {
         !matches!(self, Self::PerEvent(_))
     }
 
-    /// One call into the transform with `events` (a per-event transform is
-    /// called once for each: give it one at a time to keep one call each).
-    pub(super) async fn call_transform(
+    /// One call of an older contract (not [`Self::takes_views`]) with
+    /// `events` as records (a per-event
+    /// transform is called once for each: give it one at a time to keep one
+    /// call each).
+    pub(super) async fn call_records(
         &self,
         store: &mut Store<HostState>,
         events: &[Event],
-    ) -> wasmtime::Result<Vec<Answer>> {
+    ) -> wasmtime::Result<Vec<Transformed>> {
         match self {
-            Self::Views(views) => {
-                let count = store.data_mut().lend_views(events);
-                let verdicts = views.call_transform_views(&mut *store, count).await;
-                let lent = store.data_mut().take_views();
-                let verdicts = verdicts?;
-                if verdicts.len() != lent.len() {
-                    // The caller reports the count; the edits do not matter.
-                    return Ok(verdicts.into_iter().map(|_| Answer::Unchanged).collect());
-                }
-                Ok(verdicts
-                    .into_iter()
-                    .zip(lent)
-                    .map(|(verdict, view)| match verdict {
-                        Verdict::Keep => match view.finish() {
-                            (event, true) => Answer::Edited(event),
-                            (_, false) => Answer::Unchanged,
-                        },
-                        Verdict::Replaced(events) => Answer::Replaced(events),
-                        Verdict::Failed(error) => Answer::Failed(error),
-                    })
-                    .collect())
-            }
-            Self::Batch(batch) => Ok(batch
-                .call_transform_batch(store, events)
-                .await?
-                .into_iter()
-                .map(Answer::from)
-                .collect()),
+            Self::Views(_) => unreachable!("views take no records: call_views"),
+            Self::Batch(batch) => batch.call_transform_batch(store, events).await,
             Self::PerEvent(one) => {
                 let mut answers = Vec::with_capacity(events.len());
                 for event in events {
                     answers.push(match one.call_transform(&mut *store, event).await? {
-                        Ok(events) => Answer::Replaced(events),
-                        Err(error) => Answer::Failed(error),
+                        Ok(events) => Transformed::Replaced(events),
+                        Err(error) => Transformed::Failed(error),
                     });
                 }
                 Ok(answers)

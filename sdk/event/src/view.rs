@@ -100,6 +100,11 @@ impl<E: EventPartsMut> ParsedEvent<E> {
         &self.event
     }
 
+    /// The event as it came in, edits dropped.
+    pub fn into_original(self) -> E {
+        self.event
+    }
+
     /// The envelope field `field`.
     pub fn envelope(&self, field: Envelope) -> Option<&str> {
         let e = &self.event;
@@ -344,7 +349,12 @@ fn split(pointer: &str) -> Result<(Which, &str), ViewError> {
 /// `/a/b~1c` → (`/a`, `b/c`); `None` for the part itself (``).
 fn parent_and_last(inner: &str) -> Option<(&str, String)> {
     let (parent, last) = inner.rsplit_once('/')?;
-    Some((parent, last.replace("~1", "/").replace("~0", "~")))
+    let last = if last.contains('~') {
+        last.replace("~1", "/").replace("~0", "~")
+    } else {
+        last.to_owned()
+    };
+    Some((parent, last))
 }
 
 /// An array index as RFC 6901 writes it (no leading zeros), if in range.

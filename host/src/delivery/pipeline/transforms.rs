@@ -1,8 +1,8 @@
 //! A destination's transform chain: each transform takes the batch in
-//! chunks, a trapping event is isolated by halves, events passed on
-//! `unchanged` are carried without a copy, edits made through views need
-//! no check, and what a transform returns is
-//! checked before the next stage (or the destination) sees it.
+//! chunks, a trapping event is isolated by halves, events move into each
+//! call and back without a copy, edits made through views need no check,
+//! and what a transform returns instead is checked before the next stage
+//! (or the destination) sees it.
 
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use super::Pipeline;
 use crate::delivery::failure::Failure;
 use crate::delivery::isolate::Isolation;
 use crate::failure_codes;
-use crate::runtime::{Answer, CallError, Event};
+use crate::runtime::{Answer, CallError, Event, TransformFailure};
 
 /// The most events, and bytes of payload and metadata, one transform call
 /// takes: a batch crosses into the plugin in chunks, so a plugin's memory
@@ -35,16 +35,15 @@ impl Pipeline {
                 break;
             }
             let (origins, batch): (Vec<usize>, Vec<Event>) = current.into_iter().unzip();
-            let answers = self.transform_stage(index, &batch).await;
+            let answers = self.transform_stage(index, batch).await;
             let stage_name = &self.stages[index].name;
             let failure = |code: &str, message: &str| {
                 Failure::new(code, format!("transform {stage_name}: {message}"))
             };
-            current = Vec::with_capacity(batch.len());
-            for ((origin, event), answer) in origins.into_iter().zip(batch).zip(answers) {
+            current = Vec::with_capacity(origins.len());
+            for (origin, answer) in origins.into_iter().zip(answers) {
                 match answer {
-                    Ok(Answer::Unchanged) => current.push((origin, event)),
-                    Ok(Answer::Edited(edited)) => current.push((origin, edited)),
+                    Ok(Answer::Kept(event)) => current.push((origin, event)),
                     Ok(Answer::Replaced(events)) => {
                         // Plugins render events without parsing them again
                         // (canonical_json_unchecked): what a transform
@@ -73,30 +72,41 @@ impl Pipeline {
     }
 
     /// Transform `index` on `batch`, in chunks; one answer per event, or
-    /// the failure of the call it was in (poison events isolated).
+    /// the failure of the call it was in (poison events isolated). The
+    /// events move into each call and come back in its answers (or with its
+    /// failure, to be tried again in halves): nothing is copied.
     async fn transform_stage(
         &mut self,
         index: usize,
-        batch: &[Event],
+        batch: Vec<Event>,
     ) -> Vec<Result<Answer, CallError>> {
         let mut answers = Vec::with_capacity(batch.len());
-        let mut rest = batch;
-        while !rest.is_empty() {
+        let mut rest = batch.into_iter().peekable();
+        while rest.peek().is_some() {
             let mut bytes = 0;
-            let take = rest
-                .iter()
-                .take(TRANSFORM_CHUNK_EVENTS)
-                .take_while(|e| {
-                    bytes += e.payload.len() + e.metadata.len();
-                    bytes <= TRANSFORM_CHUNK_BYTES
-                })
-                .count()
-                .max(1);
-            let (chunk, later) = rest.split_at(take);
-            rest = later;
+            let mut chunk: Vec<Option<Event>> = Vec::new();
+            while let Some(event) = rest.next_if(|e| {
+                bytes += e.payload.len() + e.metadata.len();
+                chunk.is_empty()
+                    || (chunk.len() < TRANSFORM_CHUNK_EVENTS && bytes <= TRANSFORM_CHUNK_BYTES)
+            }) {
+                chunk.push(Some(event));
+            }
             let mut isolation = Isolation::new(chunk.len());
             while let Some(range) = isolation.next() {
-                let result = self.transform_once(index, &chunk[range]).await;
+                let events = chunk[range.clone()]
+                    .iter_mut()
+                    .map(|slot| slot.take().expect("a failed call gives its events back"))
+                    .collect();
+                let result = match self.transform_once(index, events).await {
+                    Ok(answers) => Ok(answers),
+                    Err((error, events)) => {
+                        for (slot, event) in chunk[range].iter_mut().zip(events) {
+                            *slot = Some(event);
+                        }
+                        Err(error)
+                    }
+                };
                 isolation.record(result, &self.destination, &self.stages[index].name);
             }
             answers.extend(isolation.finish());
@@ -109,10 +119,13 @@ impl Pipeline {
     async fn transform_once(
         &mut self,
         index: usize,
-        events: &[Event],
-    ) -> Result<Vec<Answer>, CallError> {
+        events: Vec<Event>,
+    ) -> Result<Vec<Answer>, TransformFailure> {
         let stage = &mut self.stages[index];
-        let instance = stage.instance(&self.runtime, &self.destination).await?;
+        let instance = match stage.instance(&self.runtime, &self.destination).await {
+            Ok(instance) => instance,
+            Err(error) => return Err((error, events)),
+        };
         let started = Instant::now();
         let result = instance.transform(events).await;
         let plugin = stage.plugin.name.clone();
