@@ -902,11 +902,16 @@ async fn a_0_5_0_destination_still_signs() {
 }
 
 /// Destination plugins render events without parsing their payload again,
-/// so the host checks what a transform returns: an event whose payload is
-/// not JSON, or JSON but not an object, fails with `plugin_contract` and
-/// never reaches the destination; its neighbours are delivered.
+/// so the host checks what a transform returns, and a transform cannot
+/// break an event through the events it is lent either. From the plugin's
+/// side (`spoil`): an event returned whose payload is not JSON, or JSON but
+/// not an object, fails with `plugin_contract`; setting such a payload
+/// through `views` is refused (`bad_edit`, the event unchanged; the plugin
+/// fails it with that error); reading an event past the end of the call
+/// traps the call (the event is isolated and dead-lettered alone). None of
+/// them reaches the destination; their neighbours are delivered as posted.
 #[tokio::test]
-async fn a_transform_cannot_hand_a_destination_a_payload_that_is_not_an_object() {
+async fn a_transform_cannot_hand_a_destination_a_broken_event() {
     let rest = plugins("")
         + r#"
 [[transforms]]
@@ -919,83 +924,15 @@ name = "array"
 plugin = "spoil"
 config = { customer = "acct_array", payload = "[1, 2]" }
 
-[[destinations]]
-name = "local"
-plugin = "file"
-file = { path = "local.jsonl" }
-transforms = ["broken", "array"]
-batch = { linger = "10ms" }
-"#;
-    let server = Server::start_with("", &rest).await;
-    let posted = post_batch(
-        &server,
-        vec![
-            event("acct_ok", "a"),
-            event("acct_broken", "b"),
-            event("acct_array", "c"),
-            event("acct_ok", "d"),
-        ],
-    )
-    .await;
-    let dead = eventually(20, "two dead letters", async || {
-        let dead = dlq(&server, "local").await;
-        (dead.len() >= 2).then_some(dead)
-    })
-    .await;
-    for (letter, (posted, field)) in dead
-        .iter()
-        .zip([(&posted[1], "payload"), (&posted[2], "payload")])
-    {
-        assert_eq!(letter["eventId"], posted["id"], "{letter}");
-        assert_eq!(letter["errorCode"], "plugin_contract", "{letter}");
-        let message = letter["errorMessage"].as_str().unwrap_or_default();
-        assert!(
-            message.contains(&format!("{field} is not a JSON object")),
-            "{letter}"
-        );
-    }
-    let text = eventually(20, "two lines in local.jsonl", async || {
-        let text =
-            std::fs::read_to_string(server.data_dir().join("local.jsonl")).unwrap_or_default();
-        (text.lines().count() >= 2).then_some(text)
-    })
-    .await;
-    let ids: Vec<String> = text
-        .lines()
-        .map(|line| {
-            let record: Value = serde_json::from_str(line).expect("every line is JSON");
-            record["eventId"].as_str().unwrap().to_owned()
-        })
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            posted[0]["id"].as_str().unwrap(),
-            posted[3]["id"].as_str().unwrap()
-        ]
-    );
-}
-
-/// A transform edits events through the batch the host lends it, and
-/// cannot use it to break an event or to reach past it: setting a payload
-/// that is not JSON, or not an object, is refused (`bad_edit`, the event
-/// unchanged; the plugin fails it with that error), and reading an event
-/// past the end of the batch traps the call (the event is isolated and
-/// dead-lettered alone). The other events of the same batches are delivered
-/// as posted.
-#[tokio::test]
-async fn a_transform_cannot_break_an_event_or_reach_past_its_batch_through_views() {
-    let rest = plugins("")
-        + r#"
 [[transforms]]
-name = "oops"
+name = "view-broken"
 plugin = "spoil"
-config = { customer = "acct_oops", payload = "{oops", through = "view" }
+config = { customer = "acct_view_broken", payload = "{oops", through = "view" }
 
 [[transforms]]
-name = "array"
+name = "view-array"
 plugin = "spoil"
-config = { customer = "acct_array", payload = "[1, 2]", through = "view" }
+config = { customer = "acct_view_array", payload = "[1, 2]", through = "view" }
 
 [[transforms]]
 name = "reach"
@@ -1006,7 +943,7 @@ config = { customer = "acct_reach", through = "past-the-end" }
 name = "local"
 plugin = "file"
 file = { path = "local.jsonl" }
-transforms = ["oops", "array", "reach"]
+transforms = ["broken", "array", "view-broken", "view-array", "reach"]
 batch = { linger = "10ms" }
 "#;
     let server = Server::start_with("", &rest).await;
@@ -1014,23 +951,35 @@ batch = { linger = "10ms" }
         &server,
         vec![
             event("acct_ok", "a"),
-            event("acct_oops", "b"),
+            event("acct_broken", "b"),
             event("acct_array", "c"),
-            event("acct_reach", "d"),
-            event("acct_ok", "e"),
+            event("acct_view_broken", "d"),
+            event("acct_view_array", "e"),
+            event("acct_reach", "f"),
+            event("acct_ok", "g"),
         ],
     )
     .await;
-    let dead = eventually(20, "three dead letters", async || {
+    let dead = eventually(20, "five dead letters", async || {
         let dead = dlq(&server, "local").await;
-        (dead.len() >= 3).then_some(dead)
+        (dead.len() >= 5).then_some(dead)
     })
     .await;
-    assert_eq!(dead.len(), 3, "{dead:?}");
+    assert_eq!(dead.len(), 5, "{dead:?}");
     for (posted, code, says) in [
-        (&posted[1], "bad_edit", "is not JSON"),
-        (&posted[2], "bad_edit", "must stay a JSON object"),
-        (&posted[3], "plugin_trap", "is not in this call's batch"),
+        (
+            &posted[1],
+            "plugin_contract",
+            "payload is not a JSON object",
+        ),
+        (
+            &posted[2],
+            "plugin_contract",
+            "payload is not a JSON object",
+        ),
+        (&posted[3], "bad_edit", "is not JSON"),
+        (&posted[4], "bad_edit", "must stay a JSON object"),
+        (&posted[5], "plugin_trap", "is not in this call's batch"),
     ] {
         let letter = dead
             .iter()
@@ -1046,7 +995,7 @@ batch = { linger = "10ms" }
     })
     .await;
     assert_eq!(lines.len(), 2, "{lines:?}");
-    for (line, (posted, key)) in lines.iter().zip([(&posted[0], "a"), (&posted[4], "e")]) {
+    for (line, (posted, key)) in lines.iter().zip([(&posted[0], "a"), (&posted[6], "g")]) {
         assert_eq!(line["eventId"], posted["id"], "{line}");
         assert_eq!(
             line["payload"],

@@ -6,6 +6,24 @@ use serde_json::Value;
 use crate::{Error, Event};
 
 impl Event {
+    /// An `order.completed` event with this payload and metadata (JSON
+    /// object texts) and placeholder envelope fields: for plugins' unit
+    /// tests (`Event { sequence: 42, ..Event::sample("{}", "{}") }`).
+    pub fn sample(payload: &str, metadata: &str) -> Self {
+        Self {
+            id: "evt_1".into(),
+            sequence: 1,
+            event_type: "order.completed".into(),
+            occurred_at: "2026-05-26T14:21:08.493Z".into(),
+            source: "billing".into(),
+            customer_external_id: "acct_1".into(),
+            idempotency_key: "k".into(),
+            correlation_id: None,
+            payload: payload.into(),
+            metadata: metadata.into(),
+        }
+    }
+
     /// The payload as a JSON value.
     pub fn payload_value(&self) -> Result<Value, Error> {
         serde_json::from_str(&self.payload)

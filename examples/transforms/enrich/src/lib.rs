@@ -108,16 +108,8 @@ mod tests {
         .unwrap();
         let payload = r#"{"amount": 12900}"#;
         let mut e = ParsedEvent::new(Event {
-            id: "evt_1".into(),
             sequence: 42,
-            event_type: "order.completed".into(),
-            occurred_at: "2026-05-26T14:21:08.493Z".into(),
-            source: "s".into(),
-            customer_external_id: "c".into(),
-            idempotency_key: "k".into(),
-            correlation_id: None,
-            payload: payload.into(),
-            metadata: r#"{"region": "eu"}"#.into(),
+            ..Event::sample(payload, r#"{"region": "eu"}"#)
         });
         assert_eq!(enrich.edit(&mut e).unwrap(), Verdict::Keep);
         let (e, changed) = e.finish();

@@ -78,18 +78,7 @@ mod tests {
     use super::Redact;
 
     fn event(payload: Value, metadata: Value) -> ParsedEvent<Event> {
-        ParsedEvent::new(Event {
-            id: "evt_1".into(),
-            sequence: 1,
-            event_type: "order.completed".into(),
-            occurred_at: "2026-05-26T14:21:08.493Z".into(),
-            source: "s".into(),
-            customer_external_id: "c".into(),
-            idempotency_key: "k".into(),
-            correlation_id: None,
-            payload: payload.to_string(),
-            metadata: metadata.to_string(),
-        })
+        ParsedEvent::new(Event::sample(&payload.to_string(), &metadata.to_string()))
     }
 
     #[test]

@@ -54,16 +54,8 @@ mod tests {
 
     fn event(event_type: &str) -> ParsedEvent<Event> {
         ParsedEvent::new(Event {
-            id: "evt_1".into(),
-            sequence: 1,
             event_type: event_type.into(),
-            occurred_at: "2026-05-26T14:21:08.493Z".into(),
-            source: "s".into(),
-            customer_external_id: "c".into(),
-            idempotency_key: "k".into(),
-            correlation_id: None,
-            payload: "{}".into(),
-            metadata: "{}".into(),
+            ..Event::sample("{}", "{}")
         })
     }
 
