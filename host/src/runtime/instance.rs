@@ -196,8 +196,8 @@ pub type TransformFailure = (CallError, Vec<Event>);
 
 impl Instance<TransformBindings> {
     /// Transforms `events`: exactly one answer per event, or an error for
-    /// the whole call and the events back. Today's transforms borrow the
-    /// events for the call (nothing is copied in); a transform built before
+    /// the whole call and the events back. Today's transforms are lent the
+    /// events for the call (moved into the store, not copied); a transform built before
     /// 0.7.0 gets them as records, and one before 0.3.0 one call per event,
     /// each on its own time budget.
     pub async fn transform(&mut self, events: Vec<Event>) -> Result<Vec<Answer>, TransformFailure> {
