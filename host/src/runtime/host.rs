@@ -63,8 +63,8 @@ pub struct HostState {
     network: NetworkHooks,
     /// `pushrail:plugin/http`'s requests out.
     pub(super) outbound: Outbound,
-    /// The events of the `transform-views` call in progress; a view's
-    /// handle is its index here.
+    /// The events of the `transform-views` call in progress, in the order
+    /// the guest numbers them (see views.rs).
     pub(super) views: Vec<ParsedEvent<Event>>,
 }
 

@@ -37,7 +37,6 @@ pub use registry::{BUILD_PLUGIN_DIR, BUILTINS, Origin, Plugin, Registry};
 pub use requests::Requests;
 pub use versions::PluginVersions;
 pub use watcher::spawn_watcher;
-
 use worlds::Linkers;
 pub use worlds::{TransformBindings, World, WorldBindings};
 

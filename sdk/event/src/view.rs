@@ -1,5 +1,5 @@
 //! An event read and edited in place through its fields: the host's side
-//! of the WIT `event-view` (0.7.0). The payload and metadata are parsed
+//! of the WIT `views` interface (0.7.0). The payload and metadata are parsed
 //! only when a field inside them is first read or written, and printed
 //! again only if one was written, so a chain of transforms that each touch
 //! a field or two does the JSON work once per edited part, natively,
@@ -78,7 +78,7 @@ pub struct ParsedEvent<E> {
     metadata: Part,
 }
 
-/// Which part a pointer is in, and the pointer inside it.
+/// The part of the event a pointer reaches into.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Which {
     Payload,
@@ -93,11 +93,6 @@ impl<E: EventPartsMut> ParsedEvent<E> {
             payload: Part::Text,
             metadata: Part::Text,
         }
-    }
-
-    /// The event as it came in (edits are not in it until [`Self::finish`]).
-    pub fn original(&self) -> &E {
-        &self.event
     }
 
     /// The event as it came in, edits dropped.
@@ -183,44 +178,19 @@ impl<E: EventPartsMut> ParsedEvent<E> {
         E: Clone,
     {
         let mut event = self.event.clone();
-        if let Part::Parsed {
-            value,
-            edited: true,
-        } = &self.payload
-        {
-            *event.payload_mut() = value.to_string();
-        }
-        if let Part::Parsed {
-            value,
-            edited: true,
-        } = &self.metadata
-        {
-            *event.metadata_mut() = value.to_string();
-        }
+        print_edits(&self.payload, &self.metadata, &mut event);
         event
     }
 
     /// The event with the edits in it, and whether there were any: only an
     /// edited part is printed again.
     pub fn finish(self) -> (E, bool) {
-        let mut event = self.event;
-        let mut changed = false;
-        if let Part::Parsed {
-            value,
-            edited: true,
-        } = self.payload
-        {
-            *event.payload_mut() = value.to_string();
-            changed = true;
-        }
-        if let Part::Parsed {
-            value,
-            edited: true,
-        } = self.metadata
-        {
-            *event.metadata_mut() = value.to_string();
-            changed = true;
-        }
+        let Self {
+            mut event,
+            payload,
+            metadata,
+        } = self;
+        let changed = print_edits(&payload, &metadata, &mut event);
         (event, changed)
     }
 
@@ -323,6 +293,28 @@ impl<E: EventPartsMut> ParsedEvent<E> {
         }
         Ok(written)
     }
+}
+
+/// Prints each edited part into `event`; true when there was one.
+fn print_edits<E: EventPartsMut>(payload: &Part, metadata: &Part, event: &mut E) -> bool {
+    let mut changed = false;
+    if let Part::Parsed {
+        value,
+        edited: true,
+    } = payload
+    {
+        *event.payload_mut() = value.to_string();
+        changed = true;
+    }
+    if let Part::Parsed {
+        value,
+        edited: true,
+    } = metadata
+    {
+        *event.metadata_mut() = value.to_string();
+        changed = true;
+    }
+    changed
 }
 
 fn name(which: Which) -> &'static str {
