@@ -114,19 +114,13 @@ async fn a_customer_has_a_stable_external_id_and_a_trust_policy() {
 
     let (status, _) = put(&server, "%20", json!({})).await;
     assert_eq!(status, 400, "a blank id");
-    let (status, removed) = server_delete(&server, "/v1/customers/acct_b").await;
+    let (status, removed) = server.delete("/v1/customers/acct_b").await;
     assert_eq!(
         (status, &removed["customerExternalId"]),
         (200, &json!("acct_b"))
     );
     let (status, gone) = server.get("/v1/customers/acct_b").await;
     assert_eq!((status, &gone["error"]["code"]), (404, &json!("not_found")));
-}
-
-async fn server_delete(server: &Server, path: &str) -> (u16, Value) {
-    let response = server.http.delete(server.url(path)).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]

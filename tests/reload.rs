@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{PLUGIN_DIR, Server, event, eventually, json_lines, post_batch};
 
 /// `component` with a custom section appended: the same behaviour, another hash.
@@ -286,4 +286,88 @@ async fn a_config_reload_adds_removes_and_restarts_destinations_and_refuses_a_ba
     })
     .await;
     lines_eventually(&server, "d.jsonl", 10).await;
+}
+
+/// A customer's change starts and stops only the destinations it names.
+/// Before, every call also tried again each destination that could not
+/// start, one after another under the reload lock: with dozens of them
+/// (loading credentials, starting plugins each time) one customer's
+/// DELETE waited over 10 s for everybody else's broken destinations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_change_does_not_retry_destinations_that_could_not_start() {
+    let first = file_destination("ok", "5ms");
+    let server = Server::start_with_env(
+        "",
+        &first,
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+        ],
+    )
+    .await;
+    // A Kinesis destination with no region anywhere: a valid config that
+    // cannot start.
+    let second = format!(
+        "{first}[[destinations]]\nname = \"broken\"\nplugin = \"kinesis\"\n[destinations.kinesis]\nstream_name = \"orders\"\nendpoint_url = \"http://127.0.0.1:9\"\n"
+    );
+    rewrite(&server, &first, &second);
+    let (status, report) = server.post("/v1/admin/reload", &Value::Null).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["failed"], json!(["broken"]), "{report}");
+    let tries = || {
+        server
+            .server_log()
+            .matches("could not start after the reload")
+            .count()
+    };
+    assert_eq!(tries(), 1);
+
+    // A customer's destination comes, changes and goes, then the customer.
+    let (status, customer) = server
+        .put("/v1/customers/acct_1", &json!({"name": "one"}))
+        .await;
+    assert_eq!(status, 201, "{customer}");
+    let (status, created) = server
+        .post(
+            "/v1/customers/acct_1/destinations",
+            &json!({"type": "KAFKA", "brokers": ["127.0.0.1:9"], "topic": "t", "auth": {"mode": "NONE"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!(
+        "/v1/customers/acct_1/destinations/{}",
+        created["id"].as_str().unwrap()
+    );
+    let (status, patched) = server.patch(&path, &json!({"topic": "u"})).await;
+    assert_eq!(status, 200, "{patched}");
+    let (status, deleted) = server.delete(&path).await;
+    assert_eq!(status, 200, "{deleted}");
+    let (status, created) = server
+        .post(
+            "/v1/customers/acct_1/destinations",
+            &json!({"type": "KAFKA", "brokers": ["127.0.0.1:9"], "topic": "t", "auth": {"mode": "NONE"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, deleted) = server.delete("/v1/customers/acct_1").await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(
+        tries(),
+        1,
+        "a customer's change tried the operator's broken destination again:\n{}",
+        server.server_log()
+    );
+    // It still shows as failed, with why.
+    let (_, status) = server.get("/v1/destinations/broken").await;
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(
+        status["startError"].as_str().unwrap().contains("region"),
+        "{status}"
+    );
+    // The operator's reload does try it again.
+    let (status, report) = server.post("/v1/admin/reload", &Value::Null).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["failed"], json!(["broken"]), "{report}");
+    assert_eq!(tries(), 2);
+    assert_eq!(running(&server).await, ["ok", "broken"]);
 }

@@ -156,7 +156,17 @@ fn run(server: &Server, known: &Known) -> (bool, String) {
 async fn check(tokens: bool) {
     let (server, known) = server(tokens).await;
     let (passed, output) = tokio::task::block_in_place(|| run(&server, &known));
-    assert!(passed, "schemathesis found problems:\n{output}");
+    // The server's warnings and errors say why a request was slow or failed.
+    let log = server.server_log();
+    let noted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert!(
+        passed,
+        "schemathesis found problems:\n{output}\nthe server's warnings and errors:\n{}",
+        noted.join("\n")
+    );
     // It did run every operation (a broken config would test nothing);
     // schemathesis leaves out the document's own URL.
     let doc: Value = server.get("/openapi.json").await.1;

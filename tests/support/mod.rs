@@ -209,6 +209,16 @@ impl Server {
         read(response).await
     }
 
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
     /// A JSON merge patch (`application/merge-patch+json`).
     pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
         let response = self

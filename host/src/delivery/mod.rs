@@ -138,6 +138,10 @@ pub struct Delivery {
     data_dir: PathBuf,
     /// In config order.
     running: Vec<(String, Running)>,
+    /// Configured destinations that could not start, as configured then:
+    /// a reload that does not name them leaves them as they are (see
+    /// [`Retry`]).
+    failed: Vec<(DestinationConfig, Vec<TransformConfig>)>,
     controls: Arc<SharedControls>,
     config: Config,
 }
@@ -159,6 +163,7 @@ impl Delivery {
             metrics,
             data_dir: config.storage.data_dir.clone(),
             running: Vec::new(),
+            failed: Vec::new(),
             controls: Arc::default(),
             config: config.clone(),
         };

@@ -34,11 +34,33 @@ pub struct ReloadReport {
     pub removed: Vec<String>,
     /// Changed: stopped after their batch in flight and started again from their cursor.
     pub restarted: Vec<String>,
+    /// As before: running, or (when the reload did not retry them) still
+    /// not started.
     pub unchanged: Vec<String>,
     /// Changed but could not start after the old one stopped (see the log).
     pub failed: Vec<String>,
     /// Sections that changed but take effect only at the next start.
     pub needs_restart: Vec<&'static str>,
+}
+
+/// Which destinations that could not start before a reload tries again.
+#[derive(Debug, Clone, Copy)]
+pub enum Retry<'a> {
+    /// Every one (the operator reloads the config file).
+    All,
+    /// Only these (one customer's change): starting a destination can
+    /// take a while (credentials, a plugin's init), and one customer's
+    /// change must not pay for every other customer's broken one.
+    Named(&'a [String]),
+}
+
+impl Retry<'_> {
+    fn covers(&self, name: &str) -> bool {
+        match self {
+            Retry::All => true,
+            Retry::Named(names) => names.iter().any(|n| n == name),
+        }
+    }
 }
 
 impl Delivery {
@@ -47,6 +69,7 @@ impl Delivery {
     pub async fn reload(
         &mut self,
         new: Config,
+        retry: Retry<'_>,
         stop_timeout: std::time::Duration,
     ) -> Result<ReloadReport, ReloadError> {
         let mut report = ReloadReport::default();
@@ -64,12 +87,16 @@ impl Delivery {
         let mut problems = Vec::new();
         let mut starting = Vec::new();
         for destination in &new.destinations {
+            let transforms = transforms_of(&new, destination);
             let unchanged = self.running.iter().any(|(name, r)| {
-                name == &destination.name
-                    && r.config == *destination
-                    && r.transforms == transforms_of(&new, destination)
+                name == &destination.name && r.config == *destination && r.transforms == transforms
             });
-            if unchanged {
+            let still_failed = !retry.covers(&destination.name)
+                && self
+                    .failed
+                    .iter()
+                    .any(|(config, t)| config == destination && *t == transforms);
+            if unchanged || still_failed {
                 report.unchanged.push(destination.name.clone());
                 continue;
             }
@@ -107,7 +134,19 @@ impl Delivery {
         let old_controls = self.controls.current();
         let mut controls = Controls::default();
         let mut running: Vec<(String, Running)> = Vec::new();
+        let mut failed = Vec::new();
         for destination in &new.destinations {
+            let unchanged_failure = report.unchanged.contains(&destination.name)
+                && !kept.iter().any(|(name, _)| name == &destination.name);
+            if unchanged_failure {
+                let error = old_controls
+                    .start_error(&destination.name)
+                    .unwrap_or("could not start")
+                    .to_owned();
+                controls.fail(destination.name.clone(), error);
+                failed.push((destination.clone(), transforms_of(&new, destination)));
+                continue;
+            }
             if let Some(at) = kept.iter().position(|(name, _)| name == &destination.name) {
                 let (name, worker) = kept.remove(at);
                 if let Some(control) = old_controls.get(&name) {
@@ -132,10 +171,12 @@ impl Delivery {
                     tracing::error!(destination = %destination.name, error = %e, "destination could not start after the reload; its events are kept until it runs");
                     controls.fail(destination.name.clone(), e.to_string());
                     report.failed.push(destination.name.clone());
+                    failed.push((destination.clone(), transforms_of(&new, destination)));
                 }
             }
         }
         self.running = running;
+        self.failed = failed;
         self.controls.replace(controls);
         self.config = new;
         tracing::info!(
@@ -232,7 +273,10 @@ impl Reloader {
         let file = Config::load(path)?;
         let mut inner = self.inner.lock().await;
         let effective = with_customers(&file, &inner.customers);
-        let report = inner.delivery.reload(effective, self.stop_timeout).await?;
+        let report = inner
+            .delivery
+            .reload(effective, Retry::All, self.stop_timeout)
+            .await?;
         inner.file = file;
         inner.show_unreadable();
         Ok(report)
@@ -256,7 +300,12 @@ impl Reloader {
         let add_name = add.as_ref().map(|d| d.name.clone());
         customers.extend(add);
         let effective = with_customers(&inner.file, &customers);
-        let report = inner.delivery.reload(effective, self.stop_timeout).await?;
+        let mut named = remove.to_vec();
+        named.extend(add_name.clone());
+        let report = inner
+            .delivery
+            .reload(effective, Retry::Named(&named), self.stop_timeout)
+            .await?;
         inner.customers = customers;
         // Replaced or deleted: no longer the unreadable one.
         inner.unreadable.retain(|(name, _)| {

@@ -37,7 +37,10 @@ const CHECKS: &[(&str, Kind)] = &[
             "is not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)",
         ),
     ),
-    ("region", Kind::NonBlank),
+    (
+        "region",
+        Kind::Check(is_region, "is not an AWS region (e.g. eu-west-1)"),
+    ),
     ("endpointUrl", Kind::NonBlank),
     ("ordering", Kind::String),
     ("aggregation", Kind::Boolean),
@@ -170,12 +173,24 @@ pub(super) fn is_token(text: &str) -> bool {
     !text.trim().is_empty() && !text.chars().any(char::is_control)
 }
 
-/// `arn:<partition>:kinesis:<region>:<account>:stream/<name>`.
+/// `arn:<partition>:kinesis:<region>:<account>:stream/<name>`. The region
+/// is required: it is where the stream is (a destination without one
+/// could not start).
 fn is_stream_arn(text: &str) -> bool {
     let parts: Vec<&str> = text.splitn(6, ':').collect();
-    matches!(parts.as_slice(), ["arn", _, "kinesis", _, _, resource]
-        if resource.len() > "stream/".len() && resource.starts_with("stream/"))
+    matches!(parts.as_slice(), ["arn", _, "kinesis", region, _, resource]
+        if is_region(region)
+            && resource.len() > "stream/".len()
+            && resource.starts_with("stream/"))
         && !text.chars().any(char::is_control)
+}
+
+/// An AWS region's name, e.g. `eu-west-1`: it becomes part of a host name.
+fn is_region(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn is_role_arn(text: &str) -> bool {

@@ -122,6 +122,14 @@ fn problems_name_the_json_field() {
         spec
     };
     assert_eq!(field(with("aggregation", json!("yes"))), "aggregation");
+    // Without a region (or with one that cannot be a host name) the
+    // stream cannot be reached: refused here, not failed at start.
+    for arn in [
+        "arn:aws:kinesis::123456789012:stream/s",
+        "arn:aws:kinesis:US East:123456789012:stream/s",
+    ] {
+        assert_eq!(field(with("streamArn", json!(arn))), "streamArn", "{arn}");
+    }
     assert_eq!(
         field(with("aggregationMaxBytes", json!(2 << 20))),
         "aggregationMaxBytes"
