@@ -394,3 +394,94 @@ async fn rotating_access_keys_with_a_patch_while_events_flow_loses_and_reorders_
         "no old signature after the switch: {keys:?}"
     );
 }
+
+/// One customer's far-away stream holds up no change, its own or another
+/// customer's: a change tells the old worker to stop and is answered at
+/// once; the new worker delivers only when the old one has finished its
+/// call, never beside it, and goes on from the cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_stream_holds_up_no_change_and_never_has_two_workers() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("far", 1).await;
+    kinesis.create_stream("near", 1).await;
+    // Every PutRecords call is held 10 s: under the SDK's 20 s attempt
+    // timeout and the 30 s the old worker gets to stop.
+    let far = Proxy::start_delayed(
+        &kinesis.url(),
+        Box::new(|_, _, _| false),
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let server = operator_server(&[]).await;
+    create_customer(&server, "acct_far").await;
+    let id = add(
+        &server,
+        "acct_far",
+        &access_key_page("far", &far.url(), "AKIAOLDKEY", "old-secret"),
+    )
+    .await;
+    // The pages' partition key is `payload.account`.
+    let keyed = |customer: &str, key: &str| {
+        let mut e = event(customer, key);
+        e["payload"]["account"] = json!("a1");
+        vec![e]
+    };
+    post_batch(&server, keyed("acct_far", "before")).await;
+    eventually(30, "the first call held by the proxy", async || {
+        (far.concurrent_calls() == 1).then_some(())
+    })
+    .await;
+
+    // While that call is held: the key rotates (the worker restarts), and
+    // another customer sets up its own stream.
+    let (status, body) = server
+        .patch(
+            &format!("/v1/customers/acct_far/destinations/{id}"),
+            &json!({"auth": {"accessKeyId": "AKIANEWKEY", "secretAccessKey": "new-secret"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    create_customer(&server, "acct_near").await;
+    add(
+        &server,
+        "acct_near",
+        &access_key_page("near", &kinesis.url(), "AKIANEAR", "near-secret"),
+    )
+    .await;
+    assert_eq!(
+        far.concurrent_calls(),
+        1,
+        "a change waited for another worker's call in flight"
+    );
+    post_batch(&server, keyed("acct_far", "after")).await;
+    post_batch(&server, keyed("acct_near", "near")).await;
+
+    let records = wait_for_records(&kinesis, "far", 2).await;
+    let sequences: Vec<u64> = delivered(&records).iter().map(|(_, s)| *s).collect();
+    assert_eq!(sequences, [1, 2], "each event once, in order");
+    assert_eq!(
+        delivered(&wait_for_records(&kinesis, "near", 1).await).len(),
+        1
+    );
+    assert_eq!(
+        far.most_concurrent_calls(),
+        1,
+        "the new worker delivered beside the old one"
+    );
+    // The held call was the old worker's, the next one the new worker's.
+    let keys: Vec<bool> = far
+        .headers()
+        .iter()
+        .filter(|h| {
+            h.get("x-amz-target")
+                .is_some_and(|t| t.to_str().unwrap().ends_with(".PutRecords"))
+        })
+        .map(|h| {
+            h["authorization"]
+                .to_str()
+                .unwrap()
+                .contains("Credential=AKIANEWKEY/")
+        })
+        .collect();
+    assert_eq!(keys, [false, true], "old key, then new key");
+}

@@ -8,6 +8,7 @@ mod controls;
 mod failure;
 mod fill;
 mod flights;
+mod handoff;
 mod isolate;
 mod lanes;
 mod partition_key;
@@ -44,6 +45,7 @@ use crate::sinks::network::NetworkSink;
 use crate::sinks::signing::Signer;
 pub use controls::{Control, Controls, SharedControls};
 pub use failure::Failure;
+use handoff::Leaving;
 use pipeline::Pipeline;
 use plugin_requests::PluginRequests;
 pub use probe::{
@@ -142,6 +144,9 @@ pub struct Delivery {
     /// a reload that does not name them leaves them as they are (see
     /// [`Retry`]).
     failed: Vec<(DestinationConfig, Vec<TransformConfig>)>,
+    /// Workers told to stop and not finished yet: one under a name that
+    /// starts again is waited for by its successor.
+    leaving: Vec<Leaving>,
     controls: Arc<SharedControls>,
     config: Config,
 }
@@ -164,6 +169,7 @@ impl Delivery {
             data_dir: config.storage.data_dir.clone(),
             running: Vec::new(),
             failed: Vec::new(),
+            leaving: Vec::new(),
             controls: Arc::default(),
             config: config.clone(),
         };
@@ -238,12 +244,23 @@ impl Delivery {
         })
     }
 
-    fn spawn(&self, config: &Config, destination: &DestinationConfig, ready: Prepared) -> Running {
+    /// Starts the worker; it delivers once any earlier worker under its
+    /// name has stopped.
+    fn spawn(
+        &mut self,
+        config: &Config,
+        destination: &DestinationConfig,
+        ready: Prepared,
+    ) -> Running {
+        let before: Vec<Leaving> = self
+            .leaving
+            .extract_if(.., |l| l.name == destination.name)
+            .collect();
         Running {
             config: destination.clone(),
             transforms: transforms_of(config, destination),
             stop: ready.stop,
-            handle: tokio::spawn(ready.worker.run()),
+            handle: tokio::spawn(handoff::after(before, ready.worker.run())),
         }
     }
 
@@ -262,32 +279,24 @@ impl Delivery {
         self.controls.clone()
     }
 
-    /// Asks every worker to stop after its batch in flight and waits up to
-    /// `timeout`; a batch still running then is abandoned (its events are
-    /// delivered again after the restart: the cursor never passed them).
+    /// Asks every worker to stop after its batches in flight and waits up
+    /// to `timeout`; a batch still running then is abandoned (its events
+    /// are delivered again after the restart: the cursor never passed them).
     pub async fn stop(&mut self, timeout: std::time::Duration) {
-        let running: Vec<Running> = self.running.drain(..).map(|(_, r)| r).collect();
-        stop_all(running, timeout).await;
+        let mut leaving: Vec<Leaving> = self
+            .running
+            .drain(..)
+            .map(|(name, running)| Leaving::start(name, running, timeout))
+            .collect();
+        leaving.append(&mut self.leaving);
+        futures_util::future::join_all(leaving.into_iter().map(Leaving::stopped)).await;
     }
-}
 
-/// Stops `workers` after their batches in flight, waiting up to `timeout`.
-async fn stop_all(workers: Vec<Running>, timeout: std::time::Duration) {
-    let mut handles = Vec::new();
-    for worker in workers {
-        let _ = worker.stop.send(true);
-        handles.push(worker.handle);
-    }
-    let aborts: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
-    let drained = tokio::time::timeout(timeout, futures_util::future::join_all(handles)).await;
-    if drained.is_err() {
-        tracing::warn!(
-            ?timeout,
-            "delivery did not stop in time; abandoning the batches in flight"
-        );
-        for abort in aborts {
-            abort.abort();
-        }
+    /// Tells `running` to stop; a worker that starts under its name waits
+    /// for it.
+    fn leave(&mut self, name: String, running: Running, timeout: std::time::Duration) {
+        self.leaving.retain(|l| !l.is_finished());
+        self.leaving.push(Leaving::start(name, running, timeout));
     }
 }
 

@@ -1,14 +1,12 @@
 //! Applying a new config to running delivery (SIGHUP, `POST
 //! /v1/admin/reload`): added destinations start, removed ones stop after
-//! their batch in flight, changed ones restart from their cursor, the rest
+//! their batches in flight, changed ones restart from their cursor, the rest
 //! run on untouched. A config with any problem is refused whole and the
 //! running one stays.
 
 use serde::Serialize;
 
-use super::{
-    Controls, Delivery, DeliveryError, Running, stop_all, transforms_of, validate_destination,
-};
+use super::{Controls, Delivery, DeliveryError, Running, transforms_of, validate_destination};
 use crate::config::{Config, DestinationConfig};
 
 /// Why a reload changed nothing.
@@ -32,7 +30,8 @@ fn list(problems: &[DeliveryError]) -> String {
 pub struct ReloadReport {
     pub added: Vec<String>,
     pub removed: Vec<String>,
-    /// Changed: stopped after their batch in flight and started again from their cursor.
+    /// Changed: the old worker finishes its batches in flight, then the
+    /// new one goes on from the cursor.
     pub restarted: Vec<String>,
     /// As before: running, or (when the reload did not retry them) still
     /// not started.
@@ -64,8 +63,9 @@ impl Retry<'_> {
 }
 
 impl Delivery {
-    /// Moves delivery to `new`; waits up to `stop_timeout` for stopping
-    /// destinations to finish their batch in flight.
+    /// Moves delivery to `new`; stopping destinations get `stop_timeout`
+    /// to finish their batches in flight, and the reload does not wait
+    /// for them.
     pub async fn reload(
         &mut self,
         new: Config,
@@ -109,26 +109,22 @@ impl Delivery {
             return Err(ReloadError::Destinations(problems));
         }
 
-        // Stop what goes away or changes, after its batch in flight.
+        // Stop what goes away or changes, after its batches in flight,
+        // without waiting here: a successor under the same name waits for
+        // its predecessor (see `handoff`), nobody else does.
         let mut kept = Vec::new();
-        let mut stopping = Vec::new();
-        let mut removed = Vec::new();
-        for (name, running) in self.running.drain(..) {
+        for (name, running) in std::mem::take(&mut self.running) {
             if report.unchanged.contains(&name) {
                 kept.push((name, running));
-            } else if new.destinations.iter().any(|d| d.name == name) {
+                continue;
+            }
+            if new.destinations.iter().any(|d| d.name == name) {
                 report.restarted.push(name.clone());
-                stopping.push(running);
             } else {
                 report.removed.push(name.clone());
-                removed.push(running);
             }
+            self.leave(name, running, stop_timeout);
         }
-        // A removed destination is told to stop now and finishes its batch
-        // in flight on its own; one that restarts is waited for, so that
-        // two workers never deliver for one name.
-        tokio::spawn(stop_all(removed, stop_timeout));
-        stop_all(stopping, stop_timeout).await;
 
         // Start the new and changed ones, in config order.
         let old_controls = self.controls.current();
