@@ -28,6 +28,10 @@ use report::Report;
 use scale::Scale;
 use scenarios::{Context, Scenario};
 
+// The engine's allocator and settings: the WASM scenario runs the plugin
+// runtime in this process and must pay per event what the engine pays.
+pushrail::engine_allocator!();
+
 #[derive(Parser)]
 #[command(name = "pushrail-bench", about, version)]
 struct Args {

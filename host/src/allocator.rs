@@ -22,6 +22,34 @@ const SETTINGS: [(c_int, &str, c_long); 2] = [
     (15, "MIMALLOC_PURGE_DELAY", 10),
 ];
 
+pub use mimalloc::MiMalloc;
+
+/// Makes the binary it is used in allocate as the engine does: mimalloc,
+/// with [`SETTINGS`] applied right after mimalloc's own start-up
+/// (constructor priority 101), before other constructors and Rust's
+/// runtime, so that its first arena is reserved with them too (`main` is
+/// too late for that). The engine uses it, and so does the benchmark,
+/// which runs the plugin runtime in its own process: per-event WASM costs
+/// are mostly allocations, and are measured as the engine pays them.
+#[macro_export]
+macro_rules! engine_allocator {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::allocator::MiMalloc = $crate::allocator::MiMalloc;
+
+        #[cfg(target_os = "linux")]
+        #[allow(unsafe_code, reason = "a constructor in .init_array")]
+        #[used]
+        #[unsafe(link_section = ".init_array.00102")]
+        static TUNE_ALLOCATOR: extern "C" fn() = {
+            extern "C" fn tune() {
+                $crate::allocator::tune();
+            }
+            tune
+        };
+    };
+}
+
 /// Applies [`SETTINGS`]: before the first allocation (a constructor in
 /// main.rs on Linux), or first thing in `main`.
 pub fn tune() {

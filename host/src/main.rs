@@ -8,23 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pushrail::cli;
 use pushrail::config::{Config, ConfigError};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Applies the allocator settings before anything allocates: right after
-/// mimalloc's own start-up (constructor priority 101), before other
-/// constructors and Rust's runtime. Its first arena is then reserved with
-/// them too, which `main` is too late for.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code, reason = "a constructor in .init_array")]
-#[used]
-#[unsafe(link_section = ".init_array.00102")]
-static TUNE_ALLOCATOR: extern "C" fn() = {
-    extern "C" fn tune() {
-        pushrail::allocator::tune();
-    }
-    tune
-};
+pushrail::engine_allocator!();
 
 #[derive(Parser)]
 #[command(name = "pushrail", version, about = "Durable, ordered event delivery")]
