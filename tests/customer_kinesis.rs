@@ -80,6 +80,29 @@ fn access_key_page(stream: &str, endpoint: &str, key_id: &str, secret: &str) -> 
            "auth": {"mode": "ACCESS_KEY", "accessKeyId": key_id, "secretAccessKey": secret}})
 }
 
+/// Which of the two keys the pages use signed each PutRecords call the
+/// proxy saw, in order: "old" (AKIAOLDKEY) or "new" (AKIANEWKEY).
+fn put_records_keys(proxy: &Proxy) -> Vec<&'static str> {
+    proxy
+        .headers()
+        .iter()
+        .filter(|h| {
+            h.get("x-amz-target")
+                .is_some_and(|t| t.to_str().unwrap().ends_with(".PutRecords"))
+        })
+        .map(|h| {
+            let auth = h["authorization"].to_str().unwrap();
+            if auth.contains("Credential=AKIANEWKEY/") {
+                "new"
+            } else if auth.contains("Credential=AKIAOLDKEY/") {
+                "old"
+            } else {
+                panic!("unexpected signature {auth}")
+            }
+        })
+        .collect()
+}
+
 async fn probe(server: &Server, customer: &str, id: &str) -> Value {
     let (status, report) = server
         .post(
@@ -366,24 +389,7 @@ async fn rotating_access_keys_with_a_patch_while_events_flow_loses_and_reorders_
         );
     }
     // Signed with the old key, then only with the new one.
-    let keys: Vec<&str> = proxy
-        .headers()
-        .iter()
-        .filter(|h| {
-            h.get("x-amz-target")
-                .is_some_and(|t| t.to_str().unwrap().ends_with(".PutRecords"))
-        })
-        .map(|h| {
-            let auth = h["authorization"].to_str().unwrap();
-            if auth.contains("Credential=AKIANEWKEY/") {
-                "new"
-            } else if auth.contains("Credential=AKIAOLDKEY/") {
-                "old"
-            } else {
-                panic!("unexpected signature {auth}")
-            }
-        })
-        .collect();
+    let keys = put_records_keys(&proxy);
     let first_new = keys
         .iter()
         .position(|k| *k == "new")
@@ -469,19 +475,9 @@ async fn a_slow_stream_holds_up_no_change_and_never_has_two_workers() {
         "the new worker delivered beside the old one"
     );
     // The held call was the old worker's, the next one the new worker's.
-    let keys: Vec<bool> = far
-        .headers()
-        .iter()
-        .filter(|h| {
-            h.get("x-amz-target")
-                .is_some_and(|t| t.to_str().unwrap().ends_with(".PutRecords"))
-        })
-        .map(|h| {
-            h["authorization"]
-                .to_str()
-                .unwrap()
-                .contains("Credential=AKIANEWKEY/")
-        })
-        .collect();
-    assert_eq!(keys, [false, true], "old key, then new key");
+    assert_eq!(
+        put_records_keys(&far),
+        ["old", "new"],
+        "old key, then new key"
+    );
 }
