@@ -190,7 +190,7 @@ pub async fn mint_token(
     body: OperatorBody,
 ) -> Result<Json<TokenIssued>, ApiError> {
     let request: TokenRequest = body.parse("a token body is {} or {\"expiresIn\": seconds}")?;
-    let Some(secret) = state.token_secret.clone() else {
+    let Some(secret) = &state.token_secret else {
         return Err(ApiError::new(FieldError::whole(
             ErrorCode::NotConfigured,
             "customer tokens need security.token_secret",

@@ -69,11 +69,11 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub log: Log,
     pub limits: Limits,
-    pub tokens: Arc<Vec<Secret>>,
+    pub tokens: Vec<Secret>,
     /// Signs and checks customer tokens (`security.token_secret`).
-    pub token_secret: Option<Arc<Secret>>,
+    pub token_secret: Option<Secret>,
     /// What customers' trust policies trust (`security.aws_principal`).
-    pub aws_principal: Option<Arc<str>>,
+    pub aws_principal: Option<String>,
     pub metrics: Arc<Metrics>,
     /// Pause, resume, redrive and replay, per running destination.
     pub controls: Arc<SharedControls>,
@@ -90,9 +90,9 @@ pub struct Shared {
     /// Seals customers' secrets before they are stored.
     pub keyring: Arc<crate::secrets::Keyring>,
     /// The plugins customers may choose (`plugins.customer_plugins`).
-    pub customer_plugins: Arc<[String]>,
+    pub customer_plugins: Vec<String>,
     /// Their plugin destinations' network (`plugins.customer_network`).
-    pub customer_network: Arc<crate::sinks::network::NetworkConfig>,
+    pub customer_network: crate::sinks::network::NetworkConfig,
 }
 
 impl AppState {
@@ -111,9 +111,9 @@ impl AppState {
                 max_batch_events: config.server.max_batch_events,
                 body_limit: config.server.body_limit,
             },
-            tokens: Arc::new(config.server.api_tokens.clone()),
-            token_secret: config.security.token_secret.clone().map(Arc::new),
-            aws_principal: config.security.aws_principal.as_deref().map(Arc::from),
+            tokens: config.server.api_tokens.clone(),
+            token_secret: config.security.token_secret.clone(),
+            aws_principal: config.security.aws_principal.clone(),
             metrics,
             replays: Arc::default(),
             plugin_versions,
@@ -126,8 +126,8 @@ impl AppState {
                 &config.plugins.customer_plugins,
             ),
             keyring,
-            customer_plugins: config.plugins.customer_plugins.clone().into(),
-            customer_network: Arc::new(config.plugins.customer_network.clone()),
+            customer_plugins: config.plugins.customer_plugins.clone(),
+            customer_network: config.plugins.customer_network.clone(),
         }))
     }
 }
