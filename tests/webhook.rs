@@ -472,3 +472,65 @@ async fn a_customer_adds_a_signed_webhook_and_rotates_its_secret() {
         "the private address saw nothing"
     );
 }
+
+/// A destination waiting for room for its plugin instance holds none of
+/// its events: it reads them only once admitted (thousands of customers'
+/// destinations waiting their turn would otherwise hold every unfinished
+/// event in memory, and a copy converted for the plugin). With room for
+/// one instance, a webhook held 3 s per request keeps it; meanwhile a
+/// second customer's destination has events to deliver and none in
+/// flight, and delivers them all, in order, once the webhook answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_waiting_for_an_instance_holds_no_events() {
+    let receiver = WebhookReceiver::start(&[("current", NEW)], 3_000);
+    let url = receiver.url("/in");
+    let config = format!(
+        "[plugins]\nmax_instances = 1\n{}[destinations.secrets]\nsigning_secret = \"{NEW}\"\n\
+         [[destinations]]\nname = \"waiting\"\nplugin = \"file\"\ncustomers = [\"acct_wait\"]\nbatch = {{ linger = \"10ms\" }}\n",
+        destination(
+            "slow",
+            &url,
+            &format!("customers = [\"acct_slow\"]\nconfig = {{ url = \"{url}\" }}"),
+        )
+    );
+    let server = Server::start_with("", &config).await;
+    post_batch(&server, vec![event("acct_slow", "s-0")]).await;
+    eventually(20, "the webhook's request under way", async || {
+        let (_, slow) = server.get("/v1/destinations/slow").await;
+        (slow["inFlight"] == 1).then_some(())
+    })
+    .await;
+    post_batch(
+        &server,
+        (0..5)
+            .map(|i| event("acct_wait", &format!("w-{i}")))
+            .collect(),
+    )
+    .await;
+    // Time for the waiting destination to wake and (before) read and
+    // launch its batch, well within the webhook's 3 s.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, waiting) = server.get("/v1/destinations/waiting").await;
+    let (_, slow) = server.get("/v1/destinations/slow").await;
+    assert_eq!(slow["inFlight"], 1, "still held by the webhook: {slow}");
+    assert_eq!(waiting["lagEvents"], 5, "{waiting}");
+    assert_eq!(
+        waiting["inFlight"], 0,
+        "waiting for the one instance, it holds no batch: {waiting}"
+    );
+    let lines = eventually(30, "5 events in waiting.jsonl", async || {
+        let lines = support::json_lines(&server, "waiting.jsonl");
+        (lines.len() >= 5).then_some(lines)
+    })
+    .await;
+    let keys: Vec<&str> = lines
+        .iter()
+        .map(|l| l["idempotencyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["w-0", "w-1", "w-2", "w-3", "w-4"], "once, in order");
+    assert_eq!(
+        receiver.accepted().await.len(),
+        1,
+        "the webhook's event, once"
+    );
+}

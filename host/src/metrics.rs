@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::log::LogStats;
 
@@ -118,6 +118,8 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     destinations: Mutex<BTreeMap<String, DestinationMetrics>>,
+    /// Bytes of the last page rendered.
+    last_page: AtomicUsize,
 }
 
 impl Metrics {
@@ -139,7 +141,10 @@ impl Metrics {
     /// The Prometheus text exposition. `lag` gives (destination, events
     /// behind); `log` the writer's counters.
     pub fn render(&self, lag: &[(String, u64)], log: &LogStats) -> String {
-        let mut out = String::new();
+        // Sized like the last page: with thousands of destinations it is
+        // megabytes, and growing it by doubling copies it over and again.
+        let last = self.last_page.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(last + last / 8);
         let counter = |out: &mut String, name: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         };
@@ -337,7 +342,10 @@ impl Metrics {
             ),
         ] {
             let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} histogram");
-            for (name, d) in &destinations {
+            // A destination's series appears with its first observation: a
+            // file destination has no HTTP times, and ten thousand idle
+            // customers' empty buckets would be most of the page.
+            for (name, d) in destinations.iter().filter(|(_, d)| pick(d).count > 0) {
                 pick(d).render(
                     &mut out,
                     metric,
@@ -345,6 +353,7 @@ impl Metrics {
                 );
             }
         }
+        self.last_page.store(out.len(), Ordering::Relaxed);
         out
     }
 }
@@ -354,4 +363,42 @@ fn escape(label: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+    use crate::log::LogStats;
+
+    /// A destination's histogram series appear with their first
+    /// observation: ten thousand customers' file destinations have no HTTP
+    /// times, and their empty buckets were most of the page.
+    #[test]
+    fn a_histogram_appears_once_it_has_observed_something() {
+        let metrics = Metrics::default();
+        metrics.destination("files", |d| d.latency.observe(0.2));
+        metrics.destination("hooks", |d| d.http_seconds.observe(0.03));
+        let lag = [("files".to_owned(), 0), ("hooks".to_owned(), 0)];
+        let page = metrics.render(&lag, &LogStats::default());
+        let series = |metric: &str, destination: &str| {
+            page.lines()
+                .filter(|l| {
+                    l.starts_with(metric) && l.contains(&format!("destination=\"{destination}\""))
+                })
+                .count()
+        };
+        assert_eq!(series("pushrail_delivery_latency_seconds", "files"), 17);
+        assert_eq!(
+            series("pushrail_http_request_seconds", "files"),
+            0,
+            "{page}"
+        );
+        assert_eq!(series("pushrail_http_request_seconds", "hooks"), 17);
+        assert_eq!(series("pushrail_delivery_latency_seconds", "hooks"), 0);
+        assert!(page.contains("pushrail_http_request_seconds_count{destination=\"hooks\"} 1"));
+        // Lag is a gauge of every destination, observed or not.
+        assert_eq!(series("pushrail_destination_lag_events", "hooks"), 1);
+        let again = metrics.render(&lag, &LogStats::default());
+        assert_eq!(again, page, "rendering twice gives the same page");
+    }
 }

@@ -144,6 +144,9 @@ pub async fn attempt_on(
     items: &[Item<'_>],
     run: Run<'_>,
 ) -> (Settled, Duration) {
+    // Room for the instances first: a batch waiting for it holds only the
+    // window's records, not the plugin's copy of every event.
+    lane.admit().await;
     let started = Instant::now();
     let started_at = format_time(SystemTime::now());
     let events = items.iter().map(|i| to_plugin_event(i.record)).collect();

@@ -81,9 +81,24 @@ impl Lanes {
         }
     }
 
-    /// True while an idle lane holds a plugin instance.
-    pub fn holds_instances(&self) -> bool {
-        self.idle.iter().any(Pipeline::holds_instances)
+    /// True while an idle lane holds room for its plugin instances
+    /// (started or not): what the destination gives back when idle.
+    pub fn admitted(&self) -> bool {
+        self.idle.iter().any(Pipeline::admitted)
+    }
+
+    /// Gives back room taken for instances that were never started (a
+    /// read that found nothing to send): a caught-up destination holds none.
+    pub fn release_unstarted(&mut self) {
+        for lane in self.idle.iter_mut().filter(|l| !l.holds_instances()) {
+            lane.release();
+        }
+    }
+
+    /// Waits until an idle lane has room for its instances (see
+    /// [`Pipeline::admit`]); the next batch goes out on it.
+    pub async fn admit(&mut self) {
+        self.home().admit().await;
     }
 
     /// [`Lanes::release`] when instances are scarce over all destinations

@@ -175,8 +175,22 @@ impl Worker {
             }
             Box::pin(self.replay_next(&mut queued.replays)).await?;
 
-            let now = Instant::now();
-            let room = plan::room(window, &limits, now);
+            let mut now = Instant::now();
+            let mut room = plan::room(window, &limits, now);
+            // A destination with nothing read, out or admitted reads only
+            // once it has room for its plugin instances: thousands of
+            // customers' destinations waiting their turn then hold no
+            // events, only their cursor. (The room is given back idle.)
+            if window.len() == 0 && flights.is_empty() && !room.is_empty() && !self.lanes.admitted()
+            {
+                tokio::select! {
+                    () = self.lanes.admit() => {}
+                    _ = self.stop.changed() => continue,
+                    _ = self.paused.changed() => continue,
+                }
+                now = Instant::now();
+                room = plan::room(window, &limits, now);
+            }
             let read = read_next(
                 self.log.clone(),
                 window.read_through(),
@@ -184,7 +198,13 @@ impl Worker {
                 customer.clone(),
             );
             let caught_up = match Box::pin(read).await {
-                Ok(read) => self.push(window, read),
+                Ok(read) => {
+                    let caught_up = self.push(window, read);
+                    if window.len() == 0 && flights.is_empty() {
+                        self.lanes.release_unstarted();
+                    }
+                    caught_up
+                }
                 Err(LogError::Closed) => break Ok(()),
                 Err(e) => {
                     tracing::error!(destination = %self.config.name, error = %e, "cannot read the log; retrying");
@@ -259,7 +279,7 @@ impl Worker {
         // Waiting while others need instances: give ours back now. Idle
         // with nothing scheduled: after a while (see `Pipeline::release`).
         self.lanes.release_if_scarce();
-        let idle = until.is_none() && flights.is_empty() && self.lanes.holds_instances();
+        let idle = until.is_none() && flights.is_empty() && self.lanes.admitted();
         let until = until.or_else(|| idle.then(|| Instant::now() + IDLE_RELEASE));
         let sleep = async {
             match until {

@@ -149,7 +149,7 @@ impl Pipeline {
     }
 
     /// Waits for room for this pipeline's instances, unless it has it.
-    async fn admit(&mut self) {
+    pub async fn admit(&mut self) {
         if self.admitted.is_none() {
             let count = 1 + self.stages.len();
             self.admitted = Some(self.runtime.admit(count).await);
@@ -160,6 +160,11 @@ impl Pipeline {
     /// waits should give its own back now rather than after a while.
     pub fn instances_scarce(&self) -> bool {
         self.runtime.instances_scarce()
+    }
+
+    /// True while it has room for its instances, started or not.
+    pub fn admitted(&self) -> bool {
+        self.admitted.is_some()
     }
 
     /// True while any plugin instance is live.
