@@ -17,11 +17,17 @@ const SECONDS: [f64; 14] = [
 /// Bucket bounds for batch sizes (events).
 const SIZES: [f64; 9] = [1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
 
-/// A fixed-bucket histogram.
+/// Buckets of the widest histogram.
+const MAX_BUCKETS: usize = SECONDS.len();
+const _: () = assert!(SIZES.len() <= MAX_BUCKETS);
+
+/// A fixed-bucket histogram. Its counts are inline (no allocation of their
+/// own): a scrape copies every destination's, ten thousand of them.
 #[derive(Debug, Clone)]
 pub struct Histogram {
     bounds: &'static [f64],
-    counts: Vec<u64>,
+    /// Per bound of `bounds`, in order; the rest unused.
+    counts: [u64; MAX_BUCKETS],
     sum: f64,
     count: u64,
 }
@@ -30,7 +36,7 @@ impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
         Self {
             bounds,
-            counts: vec![0; bounds.len()],
+            counts: [0; MAX_BUCKETS],
             sum: 0.0,
             count: 0,
         }

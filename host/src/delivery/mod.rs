@@ -260,7 +260,13 @@ impl Delivery {
             config: destination.clone(),
             transforms: transforms_of(config, destination),
             stop: ready.stop,
-            handle: tokio::spawn(handoff::after(before, ready.worker.run())),
+            // Boxed: `after` holds the worker's future and then awaits it,
+            // and an async fn keeps room for both (each of 10,000 idle
+            // customers' tasks took 10.6 KiB instead of 5).
+            handle: tokio::spawn(handoff::after(
+                before,
+                Box::pin(Box::new(ready.worker).run()),
+            )),
         }
     }
 
