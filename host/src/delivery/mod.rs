@@ -116,7 +116,8 @@ pub enum DeliveryError {
 
 /// One running destination.
 struct Running {
-    config: DestinationConfig,
+    /// Shared with its worker: one copy per destination, not one each.
+    config: Arc<DestinationConfig>,
     /// The named transforms it uses, as configured: a changed one restarts it.
     transforms: Vec<TransformConfig>,
     stop: watch::Sender<bool>,
@@ -229,7 +230,7 @@ impl Delivery {
                     requests: asked,
                     pause: paused,
                 },
-                config: destination.clone(),
+                config: Arc::new(destination.clone()),
                 log: self.log.clone(),
                 lanes,
                 writer: ProgressWriter::new(
@@ -257,7 +258,7 @@ impl Delivery {
             .extract_if(.., |l| l.name == destination.name)
             .collect();
         Running {
-            config: destination.clone(),
+            config: ready.worker.config.clone(),
             transforms: transforms_of(config, destination),
             stop: ready.stop,
             // Boxed: `after` holds the worker's future and then awaits it,

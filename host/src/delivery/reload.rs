@@ -89,7 +89,7 @@ impl Delivery {
         for destination in &new.destinations {
             let transforms = transforms_of(&new, destination);
             let unchanged = self.running.iter().any(|(name, r)| {
-                name == &destination.name && r.config == *destination && r.transforms == transforms
+                name == &destination.name && *r.config == *destination && r.transforms == transforms
             });
             let still_failed = !retry.covers(&destination.name)
                 && self

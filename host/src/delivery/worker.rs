@@ -39,7 +39,7 @@ use crate::metrics::Metrics;
 const IDLE_RELEASE: Duration = Duration::from_secs(5);
 
 pub struct Worker {
-    pub config: DestinationConfig,
+    pub config: Arc<DestinationConfig>,
     pub log: Log,
     /// Copies of the destination's pipeline, one per batch in flight.
     pub lanes: Lanes,
