@@ -175,22 +175,19 @@ impl Worker {
             }
             Box::pin(self.replay_next(&mut queued.replays)).await?;
 
-            let mut now = Instant::now();
-            let mut room = plan::room(window, &limits, now);
             // A destination with nothing read, out or admitted reads only
             // once it has room for its plugin instances: thousands of
             // customers' destinations waiting their turn then hold no
             // events, only their cursor. (The room is given back idle.)
-            if window.len() == 0 && flights.is_empty() && !room.is_empty() && !self.lanes.admitted()
-            {
+            if holds_nothing(window, flights) && !self.lanes.admitted() {
                 tokio::select! {
                     () = self.lanes.admit() => {}
                     _ = self.stop.changed() => continue,
                     _ = self.paused.changed() => continue,
                 }
-                now = Instant::now();
-                room = plan::room(window, &limits, now);
             }
+            let now = Instant::now();
+            let room = plan::room(window, &limits, now);
             let read = read_next(
                 self.log.clone(),
                 window.read_through(),
@@ -200,7 +197,7 @@ impl Worker {
             let caught_up = match Box::pin(read).await {
                 Ok(read) => {
                     let caught_up = self.push(window, read);
-                    if window.len() == 0 && flights.is_empty() {
+                    if holds_nothing(window, flights) {
                         self.lanes.release_unstarted();
                     }
                     caught_up
@@ -503,6 +500,11 @@ enum Woke {
 }
 
 /// The earlier of two optional instants.
+/// No event read and unfinished, none out with the plugins.
+fn holds_nothing(window: &Window, flights: &Flights) -> bool {
+    window.len() == 0 && flights.is_empty()
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
