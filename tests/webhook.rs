@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use support::webhook_receiver::WebhookReceiver;
-use support::{BIN, Server, event, eventually, post_batch};
+use support::{BIN, PLUGIN_DIR, Server, event, eventually, post_batch};
 
 /// Two signing secrets in the spec's notation (24 random-looking bytes each).
 const NEW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -480,6 +480,65 @@ async fn a_customer_adds_a_signed_webhook_and_rotates_its_secret() {
 /// one instance, a webhook held 3 s per request keeps it; meanwhile a
 /// second customer's destination has events to deliver and none in
 /// flight, and delivers them all, in order, once the webhook answers.
+/// A destination with a batch out sends its next batch only on a lane
+/// that has room for its instances: one that would have to wait for room
+/// stays in the window, not in a batch holding a copy of its events. Here
+/// a pipeline needs 2 of 3 instances, so a second lane cannot get room
+/// while the first batch is out — though instances do not count as
+/// scarce (one of three is free).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waits_for_room_in_the_window_not_in_flight() {
+    let receiver = WebhookReceiver::start(&[("current", NEW)], 3_000);
+    let url = receiver.url("/in");
+    let config = format!(
+        "[plugins]\ndir = \"{PLUGIN_DIR}\"\nmax_instances = 3\n\
+         [[transforms]]\nname = \"enrich\"\nplugin = \"enrich\"\nconfig = {{ set = {{ pipeline = \"pushrail\" }} }}\n{}\
+         [destinations.secrets]\nsigning_secret = \"{NEW}\"\n",
+        destination(
+            "slow",
+            &url,
+            &format!(
+                "transforms = [\"enrich\"]\npartition_key = \"idempotencyKey\"\n\
+                 batch = {{ max_events = 1, in_flight = 4, linger = \"10ms\" }}\nconfig = {{ url = \"{url}\" }}"
+            ),
+        )
+        .replace("partition_key = \"customerExternalId\"\nbatch = { linger = \"10ms\" }\n", "")
+    );
+    let server = Server::start_with("", &config).await;
+    post_batch(&server, vec![event("acct_slow", "s-0")]).await;
+    eventually(20, "the first batch under way", async || {
+        let (_, slow) = server.get("/v1/destinations/slow").await;
+        (slow["inFlight"] == 1).then_some(())
+    })
+    .await;
+    post_batch(&server, vec![event("acct_slow", "s-1")]).await;
+    // Time to read the second event and choose its batch, well within
+    // the webhook's 3 s.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, slow) = server.get("/v1/destinations/slow").await;
+    assert_eq!(slow["lagEvents"], 2, "{slow}");
+    assert_eq!(
+        slow["inFlight"], 1,
+        "the second batch waits for room unsent: {slow}"
+    );
+    let delivered = eventually(30, "both events at the webhook", async || {
+        let accepted = receiver.accepted().await;
+        (accepted.len() >= 2).then_some(accepted)
+    })
+    .await;
+    let keys: Vec<&str> = delivered
+        .iter()
+        .map(|e| e["idempotencyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["s-0", "s-1"], "once each");
+    assert!(
+        delivered
+            .iter()
+            .all(|e| e["metadata"]["pipeline"] == "pushrail"),
+        "through the transform: {delivered:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_waiting_for_an_instance_holds_no_events() {
     let receiver = WebhookReceiver::start(&[("current", NEW)], 3_000);

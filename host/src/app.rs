@@ -146,7 +146,7 @@ fn customer_destinations(
     log: &Log,
     keyring: &Keyring,
     plugins: &crate::config::PluginsConfig,
-) -> (Vec<DestinationConfig>, Vec<(String, String)>) {
+) -> (Vec<Arc<DestinationConfig>>, Vec<(String, String)>) {
     let offer = CustomerOffer {
         plugins: &plugins.customer_plugins,
         network: &plugins.customer_network,
@@ -173,7 +173,7 @@ fn customer_destinations(
             keyring,
             offer,
         ) {
-            Ok(config) => out.push(config),
+            Ok(config) => out.push(Arc::new(config)),
             Err(problems) => {
                 let reason = problems
                     .iter()

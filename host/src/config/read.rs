@@ -69,7 +69,10 @@ fn read_config(table: &toml::Table, ctx: &Context<'_>) -> Config {
     let plugins = read_plugins(root.table("plugins"));
     let security = read_security(root.table("security"));
     let transforms = read_transforms(root.tables("transforms"));
-    let destinations = read_destinations(root.tables("destinations"));
+    let destinations = read_destinations(root.tables("destinations"))
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     root.finish();
     Config {
         server,

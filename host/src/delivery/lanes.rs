@@ -27,19 +27,28 @@ impl Lanes {
         }
     }
 
-    /// A lane for one more batch: an idle one (it may hold its instances
-    /// already), or a new one — `None` when `batch.in_flight` are out, or
-    /// when a new lane would need instances while they are scarce over all
-    /// destinations and one is out already: then each destination keeps
-    /// one batch in flight rather than a few holding every instance.
+    /// A lane with room for its instances, for one more batch: an idle one
+    /// that has it, or one that gets it now without waiting — `None` when
+    /// `batch.in_flight` are out, when no room is free, or when instances
+    /// are scarce over all destinations and one is out already (then each
+    /// destination keeps one batch in flight rather than a few holding
+    /// every instance). A batch never waits for room holding its events:
+    /// with none out, the worker waits for it first ([`Lanes::admit`]).
     pub fn take(&mut self) -> Option<Pipeline> {
         if self.out >= self.max {
             return None;
         }
-        let lane = match self.idle.pop() {
-            Some(lane) => lane,
+        let lane = match self.idle.iter().rposition(Pipeline::admitted) {
+            Some(at) => self.idle.swap_remove(at),
             None if self.out > 0 && self.template.instances_scarce() => return None,
-            None => self.template.spare(),
+            None => {
+                let mut lane = self.idle.pop().unwrap_or_else(|| self.template.spare());
+                if !lane.try_admit() {
+                    self.idle.push(lane);
+                    return None;
+                }
+                lane
+            }
         };
         self.out += 1;
         Some(lane)
@@ -101,11 +110,16 @@ impl Lanes {
         self.home().admit().await;
     }
 
+    /// See [`Pipeline::instances_scarce`].
+    pub fn instances_scarce(&self) -> bool {
+        self.template.instances_scarce()
+    }
+
     /// [`Lanes::release`] when instances are scarce over all destinations
     /// (see [`Pipeline::instances_scarce`]): a destination that waits gives
     /// its idle ones back at once, for others (or its own batches out) to use.
     pub fn release_if_scarce(&mut self) {
-        if self.template.instances_scarce() {
+        if self.instances_scarce() {
             self.release();
         }
     }

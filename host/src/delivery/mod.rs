@@ -144,7 +144,7 @@ pub struct Delivery {
     /// Configured destinations that could not start, as configured then:
     /// a reload that does not name them leaves them as they are (see
     /// [`Retry`]).
-    failed: Vec<(DestinationConfig, Vec<TransformConfig>)>,
+    failed: Vec<(Arc<DestinationConfig>, Vec<TransformConfig>)>,
     /// Workers told to stop and not finished yet: one under a name that
     /// starts again is waited for by its successor.
     leaving: Vec<Leaving>,
@@ -192,7 +192,7 @@ impl Delivery {
     async fn prepare(
         &self,
         config: &Config,
-        destination: &DestinationConfig,
+        destination: &Arc<DestinationConfig>,
     ) -> Result<Prepared, DeliveryError> {
         let mut pipeline = self.starter().start(config, destination).await?;
         pipeline.follow(self.plugin_versions.clone());
@@ -230,7 +230,7 @@ impl Delivery {
                     requests: asked,
                     pause: paused,
                 },
-                config: Arc::new(destination.clone()),
+                config: destination.clone(),
                 log: self.log.clone(),
                 lanes,
                 writer: ProgressWriter::new(

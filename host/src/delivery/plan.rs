@@ -91,13 +91,35 @@ pub enum Step {
     },
 }
 
-/// The next step: a full batch goes at once, a partial one only when the
-/// log has nothing more and its oldest fresh event lingered long enough.
+/// Whether a partial batch may wait for more events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linger {
+    /// The log has nothing more: a partial batch waits up to `batch.linger`.
+    CaughtUp,
+    /// More is in the log, or plugin instances are scarce over all
+    /// destinations (this one waited its turn for them, and events gathered
+    /// meanwhile): a partial batch goes now rather than holding its events
+    /// and its turn for more.
+    No,
+}
+
+impl Linger {
+    pub fn when(caught_up: bool, instances_scarce: bool) -> Self {
+        if caught_up && !instances_scarce {
+            Self::CaughtUp
+        } else {
+            Self::No
+        }
+    }
+}
+
+/// The next step: a full batch goes at once, a partial one only when it
+/// may linger (see [`Linger`]) and its oldest fresh event lingered long enough.
 pub fn next_step(
     window: &Window,
     batch: &BatchConfig,
     keys: KeyPolicy,
-    caught_up: bool,
+    linger: Linger,
     now: Instant,
 ) -> Step {
     let selection = window.select(now, batch.max_events, batch.max_bytes, keys);
@@ -113,7 +135,7 @@ pub fn next_step(
             reload: Vec::new(),
         };
     }
-    let linger_until = (selection.batch.len() < batch.max_events && caught_up)
+    let linger_until = (selection.batch.len() < batch.max_events && linger == Linger::CaughtUp)
         .then(|| window.oldest_fresh(&selection.batch))
         .flatten()
         .map(|arrived| arrived + batch.linger)
@@ -166,7 +188,8 @@ mod tests {
             let room = room(&w, &limits, now);
             assert!(room.events >= 500, "room for a batch: {room:?}");
             push(&mut w, next, next + 499, "other", now);
-            let Step::Send(sent) = next_step(&w, &batch(500), ONE_BATCH_PER_KEY, false, now) else {
+            let Step::Send(sent) = next_step(&w, &batch(500), ONE_BATCH_PER_KEY, Linger::No, now)
+            else {
                 panic!("a full batch of other keys goes at once");
             };
             assert_eq!(sent.len(), 500);
@@ -209,26 +232,37 @@ mod tests {
         let mut w = Window::new(1);
         push(&mut w, 1, 3, "a", now);
         assert_eq!(
-            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, true, now),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, Linger::CaughtUp, now),
             Step::Wait {
                 until: Some(now + Duration::from_millis(100)),
                 reload: vec![]
             }
         );
         assert_eq!(
-            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, false, now),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, Linger::No, now),
             Step::Send(vec![1, 2, 3]),
             "more is in the log: no point waiting"
         );
         let later = now + Duration::from_millis(100);
         assert_eq!(
-            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, true, later),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, Linger::CaughtUp, later),
             Step::Send(vec![1, 2, 3])
         );
         assert_eq!(
-            next_step(&w, &batch(3), ONE_BATCH_PER_KEY, true, now),
+            next_step(&w, &batch(3), ONE_BATCH_PER_KEY, Linger::CaughtUp, now),
             Step::Send(vec![1, 2, 3]),
             "a full batch goes at once"
+        );
+        assert_eq!(
+            next_step(
+                &w,
+                &batch(500),
+                ONE_BATCH_PER_KEY,
+                Linger::when(true, true),
+                now
+            ),
+            Step::Send(vec![1, 2, 3]),
+            "instances are scarce: what was read goes now"
         );
     }
 
@@ -241,7 +275,7 @@ mod tests {
         w.retry(1, 1, now + Duration::from_secs(2));
         w.retry(2, 0, now);
         assert_eq!(
-            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, true, now),
+            next_step(&w, &batch(500), ONE_BATCH_PER_KEY, Linger::CaughtUp, now),
             Step::Wait {
                 until: Some(now + Duration::from_secs(2)),
                 reload: vec![]

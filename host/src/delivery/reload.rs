@@ -4,6 +4,8 @@
 //! run on untouched. A config with any problem is refused whole and the
 //! running one stays.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::{Controls, Delivery, DeliveryError, Running, transforms_of, validate_destination};
@@ -89,7 +91,7 @@ impl Delivery {
         for destination in &new.destinations {
             let transforms = transforms_of(&new, destination);
             let unchanged = self.running.iter().any(|(name, r)| {
-                name == &destination.name && *r.config == *destination && r.transforms == transforms
+                name == &destination.name && r.config == *destination && r.transforms == transforms
             });
             let still_failed = !retry.covers(&destination.name)
                 && self
@@ -211,7 +213,7 @@ struct Inner {
     delivery: Delivery,
     /// The operator's config as read (without customers' destinations).
     file: Config,
-    customers: Vec<DestinationConfig>,
+    customers: Vec<Arc<DestinationConfig>>,
     /// Customer destinations that could not be read at start (a secret
     /// under a missing key), with why: shown as failed after every change,
     /// until replaced or deleted.
@@ -233,7 +235,7 @@ impl Inner {
 }
 
 /// The operator's config with the customers' destinations after its own.
-pub fn with_customers(file: &Config, customers: &[DestinationConfig]) -> Config {
+pub fn with_customers(file: &Config, customers: &[Arc<DestinationConfig>]) -> Config {
     let mut config = file.clone();
     config.destinations.extend(customers.iter().cloned());
     config
@@ -246,7 +248,7 @@ impl Reloader {
         path: Option<std::path::PathBuf>,
         delivery: Delivery,
         file: Config,
-        customers: Vec<DestinationConfig>,
+        customers: Vec<Arc<DestinationConfig>>,
         unreadable: Vec<(String, String)>,
         stop_timeout: std::time::Duration,
     ) -> Self {
@@ -287,14 +289,14 @@ impl Reloader {
         add: Option<DestinationConfig>,
     ) -> Result<ReloadReport, ReloadError> {
         let mut inner = self.inner.lock().await;
-        let mut customers: Vec<DestinationConfig> = inner
+        let mut customers: Vec<Arc<DestinationConfig>> = inner
             .customers
             .iter()
             .filter(|d| !remove.contains(&d.name))
             .cloned()
             .collect();
         let add_name = add.as_ref().map(|d| d.name.clone());
-        customers.extend(add);
+        customers.extend(add.map(Arc::new));
         let effective = with_customers(&inner.file, &customers);
         let mut named = remove.to_vec();
         named.extend(add_name.clone());

@@ -260,6 +260,11 @@ impl Window {
         {
             self.loaded_bytes -= entry.bytes;
         }
+        if self.open.is_empty() {
+            // An emptied map keeps its root node (~900 bytes): 9 MiB over
+            // 10,000 idle customers' destinations.
+            self.open = BTreeMap::new();
+        }
     }
 
     /// The event goes again at `due` with `failures` failures counted.

@@ -20,7 +20,7 @@ use super::fill::KeyPolicy;
 use super::flights::{Cargo, Flight, Flights, Landed, attempt_on, fly};
 use super::lanes::Lanes;
 use super::pipeline::Pipeline;
-use super::plan::{self, Limits, STORAGE_RETRY, Step};
+use super::plan::{self, Limits, Linger, STORAGE_RETRY, Step};
 use super::plugin_requests::PluginRequests;
 use super::progress::ProgressWriter;
 use super::reading::{blocking, read_next};
@@ -214,7 +214,7 @@ impl Worker {
                 window,
                 &self.config.batch,
                 KeyPolicy::of(&self.config),
-                caught_up,
+                Linger::when(caught_up, self.lanes.instances_scarce()),
                 now,
             ) {
                 Step::Wait { reload, .. } if !reload.is_empty() => {
@@ -247,9 +247,15 @@ impl Worker {
                 }
                 Step::Send(batch) => match self.lanes.take() {
                     Some(lane) => self.launch(window, lane, batch, flights),
+                    // No room and nothing out (it was given back while the
+                    // events waited): wait for it; the batch is chosen again.
+                    None if flights.is_empty() => tokio::select! {
+                        () = self.lanes.admit() => {}
+                        _ = self.stop.changed() => {}
+                        _ = self.paused.changed() => {}
+                    },
                     // No lane: the batch is chosen again once one is back.
-                    // Waiting, it holds no idle instances others need (a
-                    // batch out may be waiting for room for its own).
+                    // Waiting, it holds no idle instances others need.
                     None => {
                         self.lanes.release_if_scarce();
                         landed.extend(flights.next().await);

@@ -115,6 +115,13 @@ impl Runtime {
             .expect("the instance semaphore is never closed")
     }
 
+    /// [`Runtime::admit`] if there is room now, without waiting.
+    pub fn try_admit(&self, count: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let count = count.min(self.limits.max_instances);
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        self.instances.clone().try_acquire_many_owned(count).ok()
+    }
+
     /// True when fewer than a tenth of the instance permits are free:
     /// waiting destinations then give theirs back at once.
     pub fn instances_scarce(&self) -> bool {

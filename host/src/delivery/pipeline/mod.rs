@@ -151,9 +151,22 @@ impl Pipeline {
     /// Waits for room for this pipeline's instances, unless it has it.
     pub async fn admit(&mut self) {
         if self.admitted.is_none() {
-            let count = 1 + self.stages.len();
-            self.admitted = Some(self.runtime.admit(count).await);
+            self.admitted = Some(self.runtime.admit(self.instance_count()).await);
         }
+    }
+
+    /// Takes room for this pipeline's instances if there is some now;
+    /// true when it has room.
+    pub fn try_admit(&mut self) -> bool {
+        if self.admitted.is_none() {
+            self.admitted = self.runtime.try_admit(self.instance_count());
+        }
+        self.admitted.is_some()
+    }
+
+    /// Its plugins: the destination plugin and one per transform.
+    fn instance_count(&self) -> usize {
+        1 + self.stages.len()
     }
 
     /// True when instances are scarce over all destinations: one that
