@@ -11,7 +11,7 @@ use super::AppState;
 use super::body::OperatorBody;
 use super::error::{ApiError, with_worker};
 use super::listing::{ListQuery, PageBody, bad_cursor, cursor_number, query_rejection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::delivery::Operator;
 use crate::log::{DeadLetter, ListFilter, Log, LogError};
@@ -101,7 +101,10 @@ pub async fn discard(
 }
 
 /// The queue of operator requests of the running destination `name`.
-fn operator_of(state: &AppState, name: &str) -> Result<mpsc::Sender<Operator>, ApiError> {
+fn operator_of(
+    state: &AppState,
+    name: &str,
+) -> Result<crate::delivery::inbox::Sender<Operator>, ApiError> {
     state
         .controls
         .current()

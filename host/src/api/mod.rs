@@ -266,13 +266,16 @@ async fn prometheus(
     })
     .await
     .map_err(|_| LogError::Closed)??;
-    let text = state.metrics.render(&lag, state.log.stats());
+    // Rendered as it is sent: with thousands of destinations the page is
+    // tens of megabytes.
+    let page = state.metrics.page(lag, state.log.stats());
+    let chunks = futures_util::stream::iter(page.map(Ok::<_, std::convert::Infallible>));
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        text,
+        axum::body::Body::from_stream(chunks),
     ))
 }
 

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
+
+use super::inbox;
 
 use super::redrive::Operator;
 use super::replay::ReplayCommand;
@@ -15,13 +17,13 @@ use super::status::LiveStatus;
 pub struct Control {
     /// Redrive and discard of dead letters, carried out by the worker in
     /// the order they arrive.
-    pub operator: mpsc::Sender<Operator>,
+    pub operator: inbox::Sender<Operator>,
     /// True while paused: the worker finishes its batch in flight, then waits.
     pub paused: watch::Sender<bool>,
     /// Plugins, events in flight and the last failure, as the worker sees them.
     pub live: Arc<LiveStatus>,
     /// Replays and dry runs for the worker.
-    pub replay: mpsc::Sender<ReplayCommand>,
+    pub replay: inbox::Sender<ReplayCommand>,
     /// The one customer it delivers for, if one: it reads only that
     /// customer's events and its stored cursor lags while others' flow
     /// (see `Log::customer_cursor`).

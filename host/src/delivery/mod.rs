@@ -9,6 +9,7 @@ mod failure;
 mod fill;
 mod flights;
 mod handoff;
+pub(crate) mod inbox;
 mod isolate;
 mod lanes;
 mod partition_key;
@@ -30,7 +31,7 @@ mod worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, DestinationConfig, TransformConfig};
@@ -205,9 +206,9 @@ impl Delivery {
         if was_paused {
             tracing::info!(destination = %destination.name, "paused by an operator; resume it to deliver");
         }
-        let (operator, requests) = mpsc::channel(16);
+        let (operator, requests) = inbox::inbox(16);
         let (paused, pause) = watch::channel(was_paused);
-        let (replay, replays) = mpsc::channel(16);
+        let (replay, replays) = inbox::inbox(16);
         let (stop, stopped) = watch::channel(false);
         let live = Arc::new(LiveStatus::default());
         live.set_plugins(pipeline.plugin_ids());

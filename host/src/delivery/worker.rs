@@ -13,11 +13,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::backoff;
 use super::fill::KeyPolicy;
 use super::flights::{Cargo, Flight, Flights, Landed, attempt_on, fly};
+use super::inbox;
 use super::lanes::Lanes;
 use super::pipeline::Pipeline;
 use super::plan::{self, Limits, Linger, STORAGE_RETRY, Step};
@@ -46,7 +47,7 @@ pub struct Worker {
     pub stop: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
     /// Redrive and discard requests.
-    pub operator: mpsc::Receiver<Operator>,
+    pub operator: inbox::Receiver<Operator>,
     /// True while an operator (or the plugin) has paused the destination.
     pub paused: watch::Receiver<bool>,
     /// Waits and pauses the destination plugin asked for.
@@ -54,7 +55,7 @@ pub struct Worker {
     /// What the API shows about this destination while it runs.
     pub live: Arc<LiveStatus>,
     /// Replays and dry runs an operator asked for.
-    pub replays: mpsc::Receiver<ReplayCommand>,
+    pub replays: inbox::Receiver<ReplayCommand>,
     pub writer: ProgressWriter,
 }
 
@@ -153,15 +154,15 @@ impl Worker {
                     _ = self.paused.changed() => {}
                     _ = self.stop.changed() => {}
                     Some(flight) = flights.next(), if !flights.is_empty() => landed.push(flight),
-                    Some(command) = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
-                    Some(request) = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
+                    command = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
+                    request = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
                 }
                 continue;
             }
-            while let Ok(request) = self.operator.try_recv() {
+            while let Some(request) = self.operator.try_recv() {
                 Box::pin(self.operate(request, &mut queued.redrives)).await;
             }
-            while let Ok(command) = self.replays.try_recv() {
+            while let Some(command) = self.replays.try_recv() {
                 Box::pin(self.accept(command, &mut queued.replays)).await;
             }
             // One chunk of redrive and of the oldest replay, then live
@@ -304,8 +305,8 @@ impl Worker {
             }
             _ = self.stop.changed() => {}
             _ = self.paused.changed() => {}
-            Some(request) = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
-            Some(command) = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
+            request = self.operator.recv() => Box::pin(self.operate(request, &mut queued.redrives)).await,
+            command = self.replays.recv() => Box::pin(self.accept(command, &mut queued.replays)).await,
         }
         Woke::Other
     }

@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::log::LogStats;
+
+mod page;
+pub use page::Page;
 
 /// Bucket bounds in seconds for latencies and call times.
 const SECONDS: [f64; 14] = [
@@ -124,8 +127,6 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     destinations: Mutex<BTreeMap<String, DestinationMetrics>>,
-    /// Bytes of the last page rendered.
-    last_page: AtomicUsize,
 }
 
 impl Metrics {
@@ -144,13 +145,29 @@ impl Metrics {
         f(all.entry(name.to_owned()).or_default());
     }
 
-    /// The Prometheus text exposition. `lag` gives (destination, events
-    /// behind); `log` the writer's counters.
+    /// The Prometheus text exposition, rendered a chunk at a time as it
+    /// is sent (see [`Page`]). `lag` gives (destination, events behind);
+    /// `log` the writer's counters.
+    pub fn page(&self, lag: Vec<(String, u64)>, log: &LogStats) -> Page {
+        let mut head = String::new();
+        self.render_process(&mut head, log);
+        let destinations = self
+            .destinations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(name, d)| (escape(name), d.clone()))
+            .collect();
+        Page::new(head, lag, destinations)
+    }
+
+    /// The whole page as one string (tests, small deployments).
     pub fn render(&self, lag: &[(String, u64)], log: &LogStats) -> String {
-        // Sized like the last page: with thousands of destinations it is
-        // megabytes, and growing it by doubling copies it over and again.
-        let last = self.last_page.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(last + last / 8);
+        self.page(lag.to_vec(), log).collect()
+    }
+
+    /// The series that are not per destination.
+    fn render_process(&self, out: &mut String, log: &LogStats) {
         let counter = |out: &mut String, name: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         };
@@ -160,19 +177,19 @@ impl Metrics {
         };
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed).to_string();
         total(
-            &mut out,
+            out,
             "pushrail_events_ingested_total",
             "Events stored in the log.",
             load(&self.ingested),
         );
         total(
-            &mut out,
+            out,
             "pushrail_events_duplicate_total",
             "Posted events answered as duplicates of a stored one.",
             load(&self.duplicates),
         );
         counter(
-            &mut out,
+            out,
             "pushrail_requests_rejected_total",
             "Requests rejected, by error code.",
         );
@@ -188,7 +205,7 @@ impl Metrics {
             );
         }
         total(
-            &mut out,
+            out,
             "pushrail_log_commits_total",
             "Durable group commits of ingested events.",
             load(&log.commits),
@@ -218,149 +235,6 @@ impl Metrics {
             micros as f64 / 1e6
         );
         let _ = writeln!(out, "pushrail_log_commit_seconds_count {commits}");
-        let _ = writeln!(
-            out,
-            "# HELP pushrail_destination_lag_events Stored events a destination has not finished.\n# TYPE pushrail_destination_lag_events gauge"
-        );
-        for (name, events) in lag {
-            let _ = writeln!(
-                out,
-                "pushrail_destination_lag_events{{destination=\"{}\"}} {events}",
-                escape(name)
-            );
-        }
-        let destinations = self
-            .destinations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        // Counters per destination and one more label.
-        for (metric, help, label, counts) in [
-            (
-                "pushrail_delivery_events_total",
-                "Delivery attempts per event, by outcome.",
-                "outcome",
-                (|d: &DestinationMetrics| &d.outcomes)
-                    as fn(&DestinationMetrics) -> &BTreeMap<&'static str, u64>,
-            ),
-            (
-                "pushrail_http_requests_total",
-                "Outbound HTTP requests of destination plugins, by answer (2xx to 5xx) or failed (refused, no connection, timeout).",
-                "answer",
-                |d| &d.http_requests,
-            ),
-        ] {
-            counter(&mut out, metric, help);
-            for (name, d) in &destinations {
-                for (value, n) in counts(d) {
-                    let _ = writeln!(
-                        out,
-                        "{metric}{{destination=\"{}\",{label}=\"{value}\"}} {n}",
-                        escape(name)
-                    );
-                }
-            }
-        }
-        counter(
-            &mut out,
-            "pushrail_sink_restarts_total",
-            "Sink clients recreated after a fatal error (a Kafka producer).",
-        );
-        for (name, d) in &destinations {
-            let _ = writeln!(
-                out,
-                "pushrail_sink_restarts_total{{destination=\"{}\"}} {}",
-                escape(name),
-                d.sink_restarts
-            );
-        }
-        for (metric, help, pick) in [
-            (
-                "pushrail_kinesis_records_total",
-                "Kinesis records that landed; an aggregated record counts once, however many events it carries.",
-                (|d: &DestinationMetrics| d.kinesis_records) as fn(&DestinationMetrics) -> u64,
-            ),
-            (
-                "pushrail_kinesis_put_payload_units_total",
-                "PUT payload units (25 KiB, rounded up per record) of the Kinesis records that landed.",
-                |d| d.kinesis_put_payload_units,
-            ),
-        ] {
-            counter(&mut out, metric, help);
-            for (name, d) in destinations.iter().filter(|(_, d)| d.kinesis_records > 0) {
-                let _ = writeln!(
-                    out,
-                    "{metric}{{destination=\"{}\"}} {}",
-                    escape(name),
-                    pick(d)
-                );
-            }
-        }
-        for (metric, help, index) in [
-            (
-                "pushrail_plugin_calls_total",
-                "Calls into each plugin (one per event for transforms, one per batch for destinations).",
-                1,
-            ),
-            (
-                "pushrail_plugin_call_seconds_total",
-                "Time spent in each plugin's calls, WASM and the host functions it called.",
-                0,
-            ),
-        ] {
-            counter(&mut out, metric, help);
-            for (name, d) in &destinations {
-                for (plugin, (seconds, calls)) in &d.plugin_calls {
-                    let value = if index == 0 {
-                        seconds.to_string()
-                    } else {
-                        calls.to_string()
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{metric}{{destination=\"{}\",plugin=\"{}\"}} {value}",
-                        escape(name),
-                        escape(plugin)
-                    );
-                }
-            }
-        }
-        for (metric, help, pick) in [
-            (
-                "pushrail_delivery_latency_seconds",
-                "From receipt to delivery, per delivered event.",
-                (|d: &DestinationMetrics| &d.latency) as fn(&DestinationMetrics) -> &Histogram,
-            ),
-            (
-                "pushrail_delivery_batch_events",
-                "Events per delivered batch.",
-                |d| &d.batch_events,
-            ),
-            (
-                "pushrail_plugin_call_seconds",
-                "Time in plugin calls per batch.",
-                |d| &d.plugin_seconds,
-            ),
-            (
-                "pushrail_http_request_seconds",
-                "Outbound HTTP requests of destination plugins that were answered, from sending to the whole response.",
-                |d| &d.http_seconds,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} histogram");
-            // A destination's series appears with its first observation: a
-            // file destination has no HTTP times, and ten thousand idle
-            // customers' empty buckets would be most of the page.
-            for (name, d) in destinations.iter().filter(|(_, d)| pick(d).count > 0) {
-                pick(d).render(
-                    &mut out,
-                    metric,
-                    &format!("destination=\"{}\"", escape(name)),
-                );
-            }
-        }
-        self.last_page.store(out.len(), Ordering::Relaxed);
-        out
     }
 }
 
