@@ -180,12 +180,11 @@ impl Worker {
             // once it has room for its plugin instances: thousands of
             // customers' destinations waiting their turn then hold no
             // events, only their cursor. (The room is given back idle.)
-            if holds_nothing(window, flights) && !self.lanes.admitted() {
-                tokio::select! {
-                    () = self.lanes.admit() => {}
-                    _ = self.stop.changed() => continue,
-                    _ = self.paused.changed() => continue,
-                }
+            if holds_nothing(window, flights)
+                && !self.lanes.admitted()
+                && !self.wait_for_room().await
+            {
+                continue;
             }
             let now = Instant::now();
             let room = plan::room(window, &limits, now);
@@ -250,11 +249,9 @@ impl Worker {
                     Some(lane) => self.launch(window, lane, batch, flights),
                     // No room and nothing out (it was given back while the
                     // events waited): wait for it; the batch is chosen again.
-                    None if flights.is_empty() => tokio::select! {
-                        () = self.lanes.admit() => {}
-                        _ = self.stop.changed() => {}
-                        _ = self.paused.changed() => {}
-                    },
+                    None if flights.is_empty() => {
+                        self.wait_for_room().await;
+                    }
                     // No lane: the batch is chosen again once one is back.
                     // Waiting, it holds no idle instances others need.
                     None => {
@@ -268,6 +265,16 @@ impl Worker {
             job.interrupt();
         }
         result
+    }
+
+    /// Waits for room for the next batch's plugin instances (see
+    /// [`Lanes::admit`]); false when a stop or a pause came first.
+    async fn wait_for_room(&mut self) -> bool {
+        tokio::select! {
+            () = self.lanes.admit() => true,
+            _ = self.stop.changed() => false,
+            _ = self.paused.changed() => false,
+        }
     }
 
     /// Sleeps until `until`, new events (when caught up), a batch back, or
@@ -506,12 +513,12 @@ enum Woke {
     Other,
 }
 
-/// The earlier of two optional instants.
 /// No event read and unfinished, none out with the plugins.
 fn holds_nothing(window: &Window, flights: &Flights) -> bool {
     window.len() == 0 && flights.is_empty()
 }
 
+/// The earlier of two optional instants.
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),

@@ -106,20 +106,24 @@ impl Runtime {
     /// destinations share `plugins.max_instances`, and idle ones give
     /// theirs back. More than the cap is let in alone rather than never.
     pub async fn admit(&self, count: usize) -> tokio::sync::OwnedSemaphorePermit {
-        let count = count.min(self.limits.max_instances);
-        let count = u32::try_from(count).unwrap_or(u32::MAX);
         self.instances
             .clone()
-            .acquire_many_owned(count)
+            .acquire_many_owned(self.permits(count))
             .await
             .expect("the instance semaphore is never closed")
     }
 
     /// [`Runtime::admit`] if there is room now, without waiting.
     pub fn try_admit(&self, count: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let count = count.min(self.limits.max_instances);
-        let count = u32::try_from(count).unwrap_or(u32::MAX);
-        self.instances.clone().try_acquire_many_owned(count).ok()
+        self.instances
+            .clone()
+            .try_acquire_many_owned(self.permits(count))
+            .ok()
+    }
+
+    /// The permits `count` instances take: at most the cap.
+    fn permits(&self, count: usize) -> u32 {
+        u32::try_from(count.min(self.limits.max_instances)).unwrap_or(u32::MAX)
     }
 
     /// True when fewer than a tenth of the instance permits are free:
