@@ -460,6 +460,7 @@ async fn a_full_disk_turns_readiness_off_and_errors_name_no_paths() {
 
 /// Defect 13: no header-read timeout, no request deadline: clients that
 /// need no token could hold connections (and file descriptors) forever.
+/// HTTP/2 connections, which have no header timer, are closed once idle.
 #[tokio::test]
 async fn idle_and_slow_clients_are_cut_off_and_never_block_a_normal_client() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -474,6 +475,16 @@ async fn idle_and_slow_clients_are_cut_off_and_never_block_a_normal_client() {
     let mut idle = Vec::new();
     for _ in 0..1_000 {
         idle.push(TcpStream::connect(&address).await.unwrap());
+    }
+    // HTTP/2 (#15): 500 connections that send the preface and their
+    // settings, then nothing; the server has no header timer for them.
+    let mut idle_h2 = Vec::new();
+    for _ in 0..500 {
+        let mut h2 = TcpStream::connect(&address).await.unwrap();
+        h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await
+            .unwrap();
+        idle_h2.push(h2);
     }
     // Half a header, then nothing.
     let mut slow_header = TcpStream::connect(&address).await.unwrap();
@@ -513,6 +524,11 @@ async fn idle_and_slow_clients_are_cut_off_and_never_block_a_normal_client() {
     assert!(
         done,
         "an idle connection is closed after header_read_timeout"
+    );
+    let (done, _) = closed(idle_h2.pop().unwrap()).await;
+    assert!(
+        done,
+        "an idle HTTP/2 connection is closed after header_read_timeout"
     );
     let (done, _) = closed(slow_header).await;
     assert!(done, "a slow header is cut off");

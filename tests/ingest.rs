@@ -406,3 +406,143 @@ async fn keys_and_types_with_quotes_and_backslashes_work_everywhere() {
     })
     .await;
 }
+
+/// A client that keeps its connection gets cheaper requests (#15): the same
+/// port serves HTTP/2 without TLS (h2c, prior knowledge) with many requests
+/// at once on one connection, and HTTP/1.1 requests sent back to back.
+#[tokio::test]
+async fn http2_and_pipelined_http1_share_the_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = Server::start("").await;
+
+    // HTTP/2: 100 events posted at once by one client (one connection).
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let posts = (0..100).map(|i| {
+        let (h2, url) = (h2.clone(), server.url("/v1/events"));
+        async move {
+            let response = h2
+                .post(url)
+                .json(&event("acct_h2", &format!("h2-{i}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.version(), reqwest::Version::HTTP_2);
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(status, 202, "{body}");
+            body["id"].as_str().unwrap().to_owned()
+        }
+    });
+    let ids = futures_util::future::join_all(posts).await;
+    for (i, id) in ids.iter().enumerate() {
+        let response = h2
+            .get(server.url(&format!("/v1/events/{id}")))
+            .send()
+            .await
+            .unwrap();
+        let stored: Value = response.json().await.unwrap();
+        assert_eq!(stored["idempotencyKey"], format!("h2-{i}"), "{stored}");
+    }
+
+    // HTTP/1.1: three requests in one write, answered in the order sent.
+    let mut tcp = tokio::net::TcpStream::connect(format!("127.0.0.1:{}", server.port))
+        .await
+        .unwrap();
+    let mut requests = Vec::new();
+    for i in 0..3 {
+        let body = event("acct_h1", &format!("pipelined-{i}")).to_string();
+        let close = if i == 2 { "Connection: close\r\n" } else { "" };
+        requests.extend_from_slice(
+            format!(
+                "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{close}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    tcp.write_all(&requests).await.unwrap();
+    let mut answers = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tcp.read_to_string(&mut answers),
+    )
+    .await
+    .expect("answered and closed")
+    .unwrap();
+    let statuses: Vec<&str> = answers
+        .match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &answers[at..at + answers[at..].find("\r\n").unwrap()])
+        .collect();
+    assert_eq!(statuses, ["HTTP/1.1 202 Accepted"; 3], "{answers}");
+    let sequences: Vec<u64> = answers
+        .match_indices("\"sequence\":")
+        .map(|(at, key)| {
+            let rest = &answers[at + key.len()..];
+            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap();
+            rest[..end].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(sequences.len(), 3, "{answers}");
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "stored in the order sent: {sequences:?}"
+    );
+}
+
+/// The HTTP/2 settings a client sees follow the config: requests at once per
+/// connection, and flow-control windows sized to each connection's share of
+/// `max_body_memory`; `http2 = false` serves HTTP/1.1 only.
+#[tokio::test]
+async fn http2_follows_the_server_limits_and_can_be_turned_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = Server::start(
+        "max_connections = 16\nmax_body_memory = \"16MiB\"\nmax_streams_per_connection = 7",
+    )
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(format!("127.0.0.1:{}", server.port))
+        .await
+        .unwrap();
+    // The client preface and an empty SETTINGS frame.
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut header = [0u8; 9];
+    tcp.read_exact(&mut header).await.unwrap();
+    let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+    assert_eq!(
+        (header[3], header[4]),
+        (4, 0),
+        "the server's SETTINGS first"
+    );
+    let mut payload = vec![0u8; length];
+    tcp.read_exact(&mut payload).await.unwrap();
+    let settings: std::collections::HashMap<u16, u32> = payload
+        .chunks(6)
+        .map(|s| {
+            (
+                u16::from_be_bytes([s[0], s[1]]),
+                u32::from_be_bytes([s[2], s[3], s[4], s[5]]),
+            )
+        })
+        .collect();
+    // SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE: 16 MiB / 16.
+    assert_eq!(settings.get(&3), Some(&7), "{settings:?}");
+    assert_eq!(settings.get(&4), Some(&(1 << 20)), "{settings:?}");
+
+    let http1_only = Server::start("http2 = false").await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    assert!(
+        h2.get(http1_only.url("/healthz")).send().await.is_err(),
+        "no HTTP/2 when it is off"
+    );
+    let (status, _) = http1_only.get("/healthz").await;
+    assert_eq!(status, 200);
+}

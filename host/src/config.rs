@@ -118,6 +118,11 @@ pub struct ServerConfig {
     pub max_body_memory: usize,
     /// Threads of the async runtime (HTTP, delivery, plugin calls).
     pub worker_threads: usize,
+    /// Whether HTTP/2 without TLS (h2c, prior knowledge) is served on the
+    /// same port as HTTP/1.1.
+    pub http2: bool,
+    /// Most HTTP/2 requests at once on one connection.
+    pub max_streams_per_connection: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

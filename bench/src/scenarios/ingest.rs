@@ -24,6 +24,9 @@ struct Shape {
     clients: usize,
     /// Events per request (1: POST /v1/events).
     per_request: usize,
+    /// HTTP/2 (h2c): every client's requests share one connection;
+    /// otherwise each client has its own HTTP/1.1 connection.
+    http2: bool,
 }
 
 /// One timed run of ours.
@@ -63,6 +66,17 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
                 path: "/v1/events",
                 clients: 64,
                 per_request: 1,
+                http2: false,
+            },
+            Arc::new(singles.clone()),
+        ),
+        (
+            Shape {
+                name: "POST /v1/events over HTTP/2, 64 requests at once on one connection".into(),
+                path: "/v1/events",
+                clients: 64,
+                per_request: 1,
+                http2: true,
             },
             Arc::new(singles),
         ),
@@ -72,6 +86,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Vec<Measurement>> {
                 path: "/v1/events/batch",
                 clients: 16,
                 per_request: 100,
+                http2: false,
             },
             Arc::new(batch_bodies),
         ),
@@ -140,11 +155,16 @@ async fn http_run(
     let url = server.url(shape.path);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let shared = reqwest::Client::builder().http2_prior_knowledge().build()?;
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..shape.clients {
         let (url, bodies, next) = (url.clone(), bodies.clone(), next.clone());
+        let http = if shape.http2 {
+            shared.clone()
+        } else {
+            reqwest::Client::new()
+        };
         clients.spawn(async move {
-            let http = reqwest::Client::new();
             let mut latencies = Vec::new();
             while let Some(body) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let sent = Instant::now();

@@ -10,6 +10,7 @@ mod destinations;
 mod dlq;
 mod error;
 mod events;
+mod idle;
 mod keys;
 mod listing;
 mod merge_patch;

@@ -1,10 +1,16 @@
-//! Serving the API over HTTP/1 with limits, so that clients that need no
+//! Serving the API over HTTP/1.1 and, on the same port, HTTP/2 without TLS
+//! (h2c with prior knowledge), with limits, so that clients that need no
 //! token cannot hold the server's connections, file descriptors or memory:
 //! at most `max_connections` open connections (more wait in the listen
-//! backlog), headers within `header_read_timeout` (which also closes
-//! kept-alive connections that sit idle), whole requests within
+//! backlog), headers within `header_read_timeout`, a connection with nothing
+//! under way closed after the same time, whole requests within
 //! `request_timeout`, and at most `max_body_memory` bytes of bodies being
-//! read at once.
+//! read at once (HTTP/2's flow-control windows are sized to the same bound).
+//!
+//! A client that keeps its connection gets cheaper requests: HTTP/1.1
+//! requests sent back to back (pipelined) are answered with one write where
+//! they can be, and HTTP/2 carries many requests at once on one connection,
+//! so one read and one write of the socket serve many of them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +21,8 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -24,6 +30,7 @@ use tokio::task::JoinSet;
 
 use super::codes::ErrorCode;
 use super::error::{ApiError, FieldError};
+use super::idle::{Activity, Tracked};
 use crate::config::ServerConfig;
 
 /// How long a failed `accept` (e.g. out of file descriptors) waits.
@@ -39,11 +46,8 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .keep_alive(true);
+    let builder = protocols(config);
+    let idle_timeout = config.header_read_timeout;
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("never closed"),
@@ -64,13 +68,22 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let connection =
-            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+        let activity = Activity::new();
+        let service = Tracked::new(TowerToHyperService::new(app.clone()), activity.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(tcp), service)
+            .into_owned();
         let mut stop = stopping.clone();
         connections.spawn(async move {
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
+                () = activity.idle_for(idle_timeout) => {
+                    connection.as_mut().graceful_shutdown();
+                    // Nothing is under way: closing takes a moment, unless the
+                    // client holds a half-sent request open.
+                    let _ = tokio::time::timeout(idle_timeout, connection).await;
+                }
                 () = stopped(&mut stop) => {
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
@@ -83,6 +96,41 @@ pub async fn serve(
     }
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     while connections.join_next().await.is_some() {}
+}
+
+/// HTTP/1.1, and HTTP/2 unless `server.http2 = false`: the first bytes of a
+/// connection say which (HTTP/2's preface).
+fn protocols(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true)
+        .pipeline_flush(true);
+    let window = http2_window(config);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.max_streams_per_connection)
+        .initial_connection_window_size(window)
+        .initial_stream_window_size(window);
+    if config.http2 {
+        builder
+    } else {
+        builder.http1_only()
+    }
+}
+
+/// Request-body bytes an HTTP/2 connection may have sent ahead of what the
+/// server read: its share of `max_body_memory`, so that every connection
+/// together buffers no more than that (64 KiB with the defaults), and at
+/// least HTTP/2's own initial window.
+fn http2_window(config: &ServerConfig) -> u32 {
+    const SPEC_INITIAL: usize = 65_535;
+    const MOST: usize = 16 << 20;
+    let share = config.max_body_memory / config.max_connections.max(1);
+    share.clamp(SPEC_INITIAL, MOST) as u32
 }
 
 /// Resolves once `stopping` is true (or its sender is gone).

@@ -158,6 +158,9 @@ fn read_server(fields: Option<Fields<'_, '_, '_>>) -> ServerConfig {
         if max_body_memory < body_limit {
             f.report("max_body_memory", "must be at least body_limit");
         }
+        let http2 = f.boolean("http2", true);
+        let max_streams_per_connection =
+            f.integer("max_streams_per_connection", 128, 1..=1000) as u32;
         ServerConfig {
             listen,
             body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
@@ -169,6 +172,8 @@ fn read_server(fields: Option<Fields<'_, '_, '_>>) -> ServerConfig {
             request_timeout,
             max_body_memory: usize::try_from(max_body_memory).unwrap_or(usize::MAX),
             worker_threads,
+            http2,
+            max_streams_per_connection,
         }
     })
 }
