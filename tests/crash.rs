@@ -1,6 +1,8 @@
 //! Crash safety: `kill -9` the real binary under concurrent load; after a
 //! restart every event that got a 202 is there with its id and sequence,
-//! and the log holds no half-written event.
+//! and the log holds no half-written event. Half the clients post over
+//! HTTP/2 (all on one connection), half over HTTP/1.1: a 202 means durable
+//! either way.
 
 mod support;
 
@@ -28,11 +30,21 @@ async fn every_acknowledged_event_survives_kill_9() {
     let acked: Arc<Mutex<Acked>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
     let url = server.url("/v1/events");
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let h2_acked = Arc::new(AtomicUsize::new(0));
 
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
             let (acked, count, url) = (acked.clone(), count.clone(), url.clone());
-            let http = reqwest::Client::new();
+            let h2_acked = h2_acked.clone();
+            let http = if client % 2 == 0 {
+                h2.clone()
+            } else {
+                reqwest::Client::new()
+            };
             tokio::spawn(async move {
                 for i in (client..EVENTS).step_by(CLIENTS) {
                     let key = format!("crash-{i}");
@@ -43,6 +55,7 @@ async fn every_acknowledged_event_survives_kill_9() {
                     if response.status().as_u16() != 202 {
                         return;
                     }
+                    let over_h2 = response.version() == reqwest::Version::HTTP_2;
                     let Ok(answer) = response.json::<serde_json::Value>().await else {
                         return;
                     };
@@ -50,6 +63,9 @@ async fn every_acknowledged_event_survives_kill_9() {
                     let sequence = answer["sequence"].as_u64().unwrap();
                     acked.lock().await.insert(key, (id, sequence));
                     count.fetch_add(1, Ordering::Relaxed);
+                    if over_h2 {
+                        h2_acked.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             })
         })
@@ -63,6 +79,12 @@ async fn every_acknowledged_event_survives_kill_9() {
         client.await.unwrap();
     }
     let acked = acked.lock().await.clone();
+    let over_h2 = h2_acked.load(Ordering::Relaxed);
+    assert!(
+        over_h2 > 0 && over_h2 < acked.len(),
+        "{over_h2} of {} acked over HTTP/2",
+        acked.len()
+    );
     assert!(
         acked.len() >= KILL_AFTER && acked.len() < EVENTS,
         "killed mid-load: {} acked",
