@@ -1,6 +1,7 @@
 //! The log by customer: a destination of one customer (every customer
 //! destination) reads only that customer's events, in log order, through
-//! the [`EVENTS_BY_CUSTOMER`] index, and is woken only when that customer's
+//! the [`EVENTS_BY_CUSTOMER`] index and the events not yet in it
+//! ([`super::recent_customers`]), and is woken only when that customer's
 //! events are committed. Thousands of idle customer destinations then cost
 //! no reads and no wake-ups while other customers' events flow.
 
@@ -11,6 +12,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use tokio::sync::watch;
 
 use super::error::LogError;
+use super::recent_customers::{Recent, customer_sequences};
 use super::tables::{EVENTS, EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED};
 use super::{CursorScope, EventRecord, Log, decode, next_sequence_in, stored_cursor};
 use crate::log::record::RecordKeys;
@@ -36,14 +38,14 @@ impl Log {
         max_events: usize,
         max_bytes: usize,
     ) -> Result<CustomerRead, LogError> {
+        let recent = self.inner.recent_customers.view(customer, from);
         let txn = self.inner.db.begin_read()?;
         let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
         let events = txn.open_table(EVENTS)?;
         let mut records = Vec::new();
         let mut bytes = 0;
-        for entry in index.range((customer, from)..=(customer, u64::MAX))? {
-            let (key, _) = entry?;
-            let sequence = key.value().1;
+        for sequence in customer_sequences(&index, customer, from, &recent)? {
+            let sequence = sequence?;
             if records.len() == max_events || (bytes >= max_bytes && !records.is_empty()) {
                 return Ok(CustomerRead {
                     // Up to the event before the next one of the customer.
@@ -60,10 +62,9 @@ impl Log {
             bytes += size;
             records.push((decode(stored.value(), sequence)?, size));
         }
-        let next = next_sequence_in(&txn)?;
         Ok(CustomerRead {
             records,
-            through: next - 1,
+            through: recent.upto - 1,
             caught_up: true,
         })
     }
@@ -74,25 +75,33 @@ impl Log {
     /// events arrive (it is not woken for them), so retention and lag
     /// figures ask this instead. Blocking.
     pub fn customer_cursor(&self, customer: &str, cursor: u64) -> Result<u64, LogError> {
+        let recent = self.inner.recent_customers.view(customer, cursor);
         let txn = self.inner.db.begin_read()?;
-        customer_cursor(&txn, customer, cursor)
+        customer_cursor(&txn, &recent, customer, cursor)
     }
 
     /// Where a destination stands: its cursor and how many of its events
     /// wait (only its customer's, for a destination of one customer), as of
     /// one read transaction. Blocking.
     pub fn position(&self, scope: &CursorScope) -> Result<(u64, u64), LogError> {
+        let recent = scope
+            .customer
+            .as_ref()
+            .map(|customer| self.inner.recent_customers.view(customer, 0));
         let txn = self.inner.db.begin_read()?;
         let stored = stored_cursor(&txn, &scope.destination)?;
-        match &scope.customer {
-            Some(customer) => {
-                let cursor = customer_cursor(&txn, customer, stored)?;
+        match (&scope.customer, recent) {
+            (Some(customer), Some(recent)) => {
+                let cursor = customer_cursor(&txn, &recent, customer, stored)?;
                 let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
-                let waiting =
-                    index.range((customer.as_ref(), cursor)..=(customer.as_ref(), u64::MAX))?;
-                Ok((cursor, waiting.count() as u64))
+                let mut waiting = 0;
+                for sequence in customer_sequences(&index, customer, cursor, &recent)? {
+                    sequence?;
+                    waiting += 1;
+                }
+                Ok((cursor, waiting))
             }
-            None => Ok((stored, next_sequence_in(&txn)?.saturating_sub(stored))),
+            _ => Ok((stored, next_sequence_in(&txn)?.saturating_sub(stored))),
         }
     }
 
@@ -103,20 +112,19 @@ impl Log {
     }
 }
 
-/// [`Log::customer_cursor`] inside a read transaction.
+/// [`Log::customer_cursor`] inside a read transaction opened after `recent`
+/// was taken.
 pub(crate) fn customer_cursor(
     txn: &redb::ReadTransaction,
+    recent: &Recent,
     customer: &str,
     cursor: u64,
 ) -> Result<u64, LogError> {
     let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
-    if let Some(entry) = index
-        .range((customer, cursor)..=(customer, u64::MAX))?
-        .next()
-    {
-        return Ok(entry?.0.value().1);
+    if let Some(first) = customer_sequences(&index, customer, cursor, recent)?.next() {
+        return first;
     }
-    Ok(next_sequence_in(txn)?.max(cursor))
+    Ok(recent.upto.max(cursor))
 }
 
 /// One watch per customer someone waits on; the writer wakes the

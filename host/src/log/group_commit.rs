@@ -13,12 +13,14 @@ use tokio::sync::oneshot;
 
 use super::delivery_records::DeliveryProgress;
 use super::error::LogError;
+use super::idempotency::{Original, RecentKeys, scope_key};
 use super::listing::{AttemptKey, remove_attempts};
+use super::recent_customers::RecentCustomers;
 use super::record::{NewEvent, RecordKeys, encode};
 use super::retention::{PruneOutcome, prune_batch, received_ms};
 use super::tables::{
-    ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, EVENTS_BY_CUSTOMER,
-    IDEMPOTENCY, META, META_NEXT_SEQUENCE,
+    ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META,
+    META_NEXT_SEQUENCE,
 };
 use super::{Appended, LogStats};
 use crate::config::GroupCommitConfig;
@@ -52,6 +54,10 @@ pub(crate) struct Writer {
     pub commands: flume::Receiver<Command>,
     pub config: GroupCommitConfig,
     pub idempotency_window: Duration,
+    /// Idempotency entries of recent events, not yet in the index.
+    pub recent_keys: RecentKeys,
+    /// Recent events by customer, not yet in the index; shared with readers.
+    pub recent_customers: Arc<RecentCustomers>,
     pub next_sequence: u64,
     pub stats: Arc<LogStats>,
     /// Publishes the next sequence after every commit, for delivery workers.
@@ -114,20 +120,53 @@ impl Writer {
         }
     }
 
-    /// Makes every commit so far durable: delivery progress may have been
-    /// committed without fsync.
+    /// Makes every commit so far durable (delivery progress may have been
+    /// committed without fsync) and writes the recent idempotency entries.
     fn flush(&mut self) {
         let result = self
             .db
             .begin_write()
             .map_err(LogError::from)
             .and_then(|txn| {
+                self.write_recent(&txn)?;
                 txn.commit()?;
                 Ok(())
             });
-        if let Err(e) = result {
-            tracing::error!(error = %e, "cannot make the last delivery progress durable");
+        match result {
+            Ok(()) => self.clear_recent(),
+            Err(e) => tracing::error!(
+                error = %e,
+                "cannot make the last delivery progress durable; the next start indexes the recent events again"
+            ),
         }
+    }
+
+    /// Merges the recent idempotency entries and events by customer into
+    /// their indexes, in a commit without fsync: the next durable commit
+    /// (any ingest) persists it, and a crash before that only makes the
+    /// next start index them again.
+    fn merge_recent(&mut self) -> Result<(), LogError> {
+        if self.recent_keys.is_empty() && self.recent_customers.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| LogError::Storage(e.into()))?;
+        self.write_recent(&txn)?;
+        txn.commit()?;
+        self.clear_recent();
+        Ok(())
+    }
+
+    fn write_recent(&self, txn: &redb::WriteTransaction) -> Result<(), LogError> {
+        self.recent_keys.write(txn, self.next_sequence)?;
+        self.recent_customers.write(txn)
+    }
+
+    /// Forgets what [`Writer::write_recent`] wrote, after its commit.
+    fn clear_recent(&mut self) {
+        self.recent_keys.clear();
+        self.recent_customers.clear();
     }
 
     /// Takes more queued appends until the group is full or `max_wait` passed.
@@ -164,7 +203,18 @@ impl Writer {
         let started = Instant::now();
         let first_sequence = self.next_sequence;
         match self.write_group(group) {
-            Ok(results) => {
+            Ok((results, staged)) => {
+                self.recent_keys.extend(staged);
+                // Before the wake-ups: a woken reader finds its events.
+                self.recent_customers.publish(
+                    group
+                        .iter()
+                        .zip(&results)
+                        .flat_map(|(pending, appended)| pending.events.iter().zip(appended))
+                        .filter(|(_, appended)| !appended.duplicate)
+                        .map(|(event, appended)| (event.customer.as_str(), appended.sequence)),
+                    self.next_sequence,
+                );
                 let events: u64 = results.iter().map(|r| r.len() as u64).sum();
                 let duplicates: u64 =
                     results.iter().flatten().filter(|a| a.duplicate).count() as u64;
@@ -189,6 +239,13 @@ impl Writer {
                     let _ = pending.reply.send(Ok(result));
                 }
                 self.last_durable = Instant::now();
+                if (self.recent_keys.is_full() || self.recent_customers.is_full())
+                    && let Err(e) = self.merge_recent()
+                {
+                    // Kept in memory and tried again after the next group.
+                    tracing::error!(error = %e, "cannot merge the recent events into the indexes");
+                    self.health.observe(&e);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = group.len(), "log commit failed; requests answered with an error");
@@ -205,24 +262,42 @@ impl Writer {
         }
     }
 
-    fn write_group(&mut self, group: &[PendingAppend]) -> Result<Vec<Vec<Appended>>, LogError> {
+    /// Writes one group's events in one durable commit. Returns what each
+    /// request appended, and the idempotency entries of the new events for
+    /// [`RecentKeys`] (added only once the commit succeeded).
+    #[allow(clippy::type_complexity)]
+    fn write_group(
+        &mut self,
+        group: &[PendingAppend],
+    ) -> Result<(Vec<Vec<Appended>>, HashMap<Vec<u8>, Original>), LogError> {
         let received = now();
         let received_at = format_time(received);
         let received_ms = unix_ms(received);
         let window_ms = self.idempotency_window.as_millis() as u64;
         let txn = self.db.begin_write()?;
         let mut results = Vec::with_capacity(group.len());
+        let mut staged: HashMap<Vec<u8>, Original> = HashMap::new();
+        let mut scope_bytes = Vec::new();
         {
             let mut events = txn.open_table(EVENTS)?;
             let mut ids = txn.open_table(EVENT_IDS)?;
-            let mut keys = txn.open_table(IDEMPOTENCY)?;
+            let keys = txn.open_table(IDEMPOTENCY)?;
             let mut meta = txn.open_table(META)?;
-            let mut by_customer = txn.open_table(EVENTS_BY_CUSTOMER)?;
             for pending in group {
                 let mut appended = Vec::with_capacity(pending.events.len());
                 for event in &pending.events {
-                    let scope = (event.source.as_str(), event.idempotency_key.as_str());
-                    let original = keys.get(scope)?.map(|g| g.value());
+                    scope_key(&event.source, &event.idempotency_key, &mut scope_bytes);
+                    let original = match staged
+                        .get(scope_bytes.as_slice())
+                        .copied()
+                        .or_else(|| self.recent_keys.get(&scope_bytes))
+                    {
+                        Some(original) => Some(original),
+                        None => {
+                            let scope = (event.source.as_str(), event.idempotency_key.as_str());
+                            keys.get(scope)?.map(|g| g.value())
+                        }
+                    };
                     if let Some((sequence, first_ms)) = original
                         && received_ms.saturating_sub(first_ms) < window_ms
                     {
@@ -240,8 +315,7 @@ impl Writer {
                     let record = encode(&id, sequence, &received_at, &event.body);
                     events.insert(sequence, record.as_slice())?;
                     ids.insert(id.as_str(), sequence)?;
-                    keys.insert(scope, (sequence, received_ms))?;
-                    by_customer.insert((event.customer.as_str(), sequence), ())?;
+                    staged.insert(scope_bytes.clone(), (sequence, received_ms));
                     appended.push(Appended {
                         id,
                         sequence,
@@ -253,7 +327,7 @@ impl Writer {
             meta.insert(META_NEXT_SEQUENCE, self.next_sequence)?;
         }
         txn.commit()?;
-        Ok(results)
+        Ok((results, staged))
     }
 
     /// Runs a command that is not an append, in its own transaction;
@@ -266,6 +340,12 @@ impl Writer {
                 max_events,
                 reply,
             } => {
+                // The sweep removes index entries with their events: every
+                // entry must be in the index first.
+                if let Err(e) = self.merge_recent() {
+                    let _ = reply.send(Err(e));
+                    return None;
+                }
                 let _ = reply.send(prune_batch(
                     &self.db,
                     received_before_ms,

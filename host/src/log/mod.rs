@@ -10,12 +10,15 @@ mod delivery_records;
 mod error;
 mod group_commit;
 mod health;
+mod idempotency;
 mod listing;
+mod recent_customers;
 pub mod record;
 mod resume;
 mod retention;
 mod selection;
 mod tables;
+mod unindexed;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,6 +116,8 @@ struct Inner {
     committed: tokio::sync::watch::Receiver<u64>,
     /// Per-customer wake-ups (see [`by_customer`]).
     wakers: Arc<by_customer::Wakers>,
+    /// Events not yet in the index by customer.
+    recent_customers: Arc<recent_customers::RecentCustomers>,
     health: Arc<Health>,
 }
 
@@ -144,7 +149,9 @@ impl Log {
         let health = Arc::new(Health::default());
         let (committed_tx, committed) = tokio::sync::watch::channel(next_sequence);
         let wakers = Arc::new(by_customer::Wakers::default());
+        let recent_customers = Arc::new(recent_customers::RecentCustomers::new(next_sequence));
         let writer = Writer {
+            recent_customers: recent_customers.clone(),
             committed: committed_tx,
             wakers: wakers.clone(),
             last_durable: std::time::Instant::now(),
@@ -152,6 +159,7 @@ impl Log {
             commands: receiver,
             config: config.group_commit,
             idempotency_window: config.idempotency_window,
+            recent_keys: idempotency::RecentKeys::default(),
             next_sequence,
             stats: stats.clone(),
             health: health.clone(),
@@ -172,6 +180,7 @@ impl Log {
                 stats,
                 committed,
                 wakers,
+                recent_customers,
                 health,
             }),
         })
@@ -467,6 +476,9 @@ fn initialize(db: &Database) -> Result<u64, LogError> {
         let mut meta = txn.open_table(META)?;
         let next = meta.get(META_NEXT_SEQUENCE)?.map_or(1, |g| g.value());
         meta.insert(META_NEXT_SEQUENCE, next)?;
+        drop(meta);
+        idempotency::index_tail(&txn, next)?;
+        recent_customers::index_tail(&txn, next)?;
         next
     };
     txn.commit()?;

@@ -10,6 +10,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use super::Log;
 use super::error::LogError;
 use super::group_commit::unix_ms;
+use super::recent_customers::RecentCustomers;
 use super::record::RecordKeys;
 use super::tables::{CURSORS, EVENT_IDS, EVENTS, EVENTS_BY_CUSTOMER, IDEMPOTENCY};
 
@@ -98,18 +99,29 @@ pub struct CursorScope {
 
 /// The lowest cursor among `destinations`; a destination that has never
 /// delivered holds everything back. With no destinations nothing holds back.
-pub(crate) fn min_cursor(db: &Database, destinations: &[CursorScope]) -> Result<u64, LogError> {
+pub(crate) fn min_cursor(
+    db: &Database,
+    recent: &RecentCustomers,
+    destinations: &[CursorScope],
+) -> Result<u64, LogError> {
+    // Every view before the transaction (see `recent_customers`).
+    let views: Vec<_> = destinations
+        .iter()
+        .map(|scope| scope.customer.as_ref().map(|c| recent.view(c, 0)))
+        .collect();
     let txn = db.begin_read()?;
     // Created by `Log::open`, like every table.
     let cursors = txn.open_table(CURSORS)?;
     let mut lowest = u64::MAX;
-    for scope in destinations {
+    for (scope, view) in destinations.iter().zip(&views) {
         let stored = cursors
             .get(scope.destination.as_str())?
             .map_or(0, |g| g.value());
-        let cursor = match &scope.customer {
-            Some(customer) => super::by_customer::customer_cursor(&txn, customer, stored)?,
-            None => stored,
+        let cursor = match (&scope.customer, view) {
+            (Some(customer), Some(view)) => {
+                super::by_customer::customer_cursor(&txn, view, customer, stored)?
+            }
+            _ => stored,
         };
         lowest = lowest.min(cursor);
     }
@@ -158,8 +170,9 @@ impl Log {
     ) -> Result<usize, LogError> {
         let cutoff = unix_ms(SystemTime::now()).saturating_sub(retention.as_millis() as u64);
         let db = self.inner.db.clone();
+        let recent = self.inner.recent_customers.clone();
         let names = destinations.to_vec();
-        let below = tokio::task::spawn_blocking(move || min_cursor(&db, &names))
+        let below = tokio::task::spawn_blocking(move || min_cursor(&db, &recent, &names))
             .await
             .map_err(|_| LogError::Closed)??;
         let mut total = 0;

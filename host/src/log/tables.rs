@@ -11,9 +11,14 @@ pub const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_id
 
 /// (source, idempotencyKey) → (sequence of the first event, its receipt in unix ms).
 /// An entry older than the idempotency window no longer counts; entries are
-/// removed together with their event by the retention sweep.
+/// removed together with their event by the retention sweep. Written late,
+/// many at a time (see [`super::idempotency`]).
 pub const IDEMPOTENCY: TableDefinition<(&str, &str), (u64, u64)> =
     TableDefinition::new("idempotency");
+
+/// `META` key: every event below this sequence is in [`IDEMPOTENCY`]; the
+/// writer holds the entries of later ones in memory.
+pub const META_IDEMPOTENCY_INDEXED: &str = "idempotency_indexed";
 
 /// Counters that must survive the deletion of every event, such as the next sequence.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -51,6 +56,10 @@ pub const EVENTS_BY_CUSTOMER: TableDefinition<(&str, u64), ()> =
 /// `META` key set once every event is in [`EVENTS_BY_CUSTOMER`] (logs
 /// written before the index existed are indexed once, when opened).
 pub const META_CUSTOMERS_INDEXED: &str = "customers_indexed";
+
+/// `META` key: every event below this sequence is in [`EVENTS_BY_CUSTOMER`];
+/// the writer holds later ones in memory (see [`super::recent_customers`]).
+pub const META_CUSTOMERS_INDEXED_UPTO: &str = "customers_indexed_upto";
 
 /// customerExternalId → [`super::Customer`] as JSON.
 pub const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");

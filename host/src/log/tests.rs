@@ -1,5 +1,7 @@
+use std::collections::HashMap;
 use std::time::Duration;
 
+use redb::ReadableTableMetadata;
 use serde_json::value::RawValue;
 
 use super::*;
@@ -236,6 +238,133 @@ async fn retention_deletes_only_old_events_behind_every_cursor() {
     );
     let fresh = log.append(vec![event("s", "k0")]).await.unwrap().remove(0);
     assert_eq!((fresh.sequence, fresh.duplicate), (11, false));
+    log.close();
+}
+
+/// Waits (at most 10 s) until `done`: the writer merges after it answered.
+async fn wait_for(done: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not done in 10 s");
+}
+
+/// Entries on disk in the idempotency index, and where it says it is complete.
+fn idempotency_on_disk(log: &Log) -> (usize, Option<u64>) {
+    let txn = log.inner.db.begin_read().unwrap();
+    let entries = txn.open_table(IDEMPOTENCY).unwrap().len().unwrap() as usize;
+    let mark = txn
+        .open_table(META)
+        .unwrap()
+        .get(tables::META_IDEMPOTENCY_INDEXED)
+        .unwrap()
+        .map(|g| g.value());
+    (entries, mark)
+}
+
+/// What a crash leaves: the idempotency entries the writer held in memory
+/// never reached the index, which is complete only below `mark`.
+fn forget_recent_idempotency_keys(log: &Log, mark: u64) {
+    let txn = log.inner.db.begin_write().unwrap();
+    {
+        let events = txn.open_table(EVENTS).unwrap();
+        let mut keys = txn.open_table(IDEMPOTENCY).unwrap();
+        for entry in events.range(mark..).unwrap() {
+            let (_, stored) = entry.unwrap();
+            let record: EventRecord = serde_json::from_slice(stored.value()).unwrap();
+            keys.remove((record.source.as_str(), record.idempotency_key.as_str()))
+                .unwrap();
+        }
+        txn.open_table(META)
+            .unwrap()
+            .insert(tables::META_IDEMPOTENCY_INDEXED, mark)
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn the_sweep_leaves_no_idempotency_entry_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_millis(1))).unwrap();
+    log.append((0..10).map(|i| event("s", &format!("k{i}"))).collect())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(log.sweep(Duration::from_millis(10), &[]).await.unwrap(), 10);
+    log.close();
+    // Entries still in memory at the sweep would have been written after
+    // it, pointing at deleted events.
+    assert_eq!(idempotency_on_disk(&log), (0, Some(11)));
+}
+
+#[tokio::test]
+async fn recent_idempotency_keys_are_merged_into_the_index_many_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    log.append(vec![event("s", "first")]).await.unwrap();
+    assert_eq!(
+        idempotency_on_disk(&log),
+        (0, Some(1)),
+        "held in memory until a merge"
+    );
+    for chunk in 0..17 {
+        log.append(
+            (0..1000)
+                .map(|i| event("s", &format!("k{chunk}-{i}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    }
+    // The merge runs after the group's answers.
+    let merged = || idempotency_on_disk(&log).0 > 0;
+    wait_for(merged).await;
+    let (entries, mark) = idempotency_on_disk(&log);
+    assert!(entries >= 16_384, "{entries} entries merged");
+    assert_eq!(Some(entries as u64 + 1), mark, "complete up to its mark");
+    let again = log
+        .append(vec![event("s", "first"), event("s", "k16-999")])
+        .await
+        .unwrap();
+    assert!(again.iter().all(|a| a.duplicate), "{again:?}");
+    assert_eq!(again[0].sequence, 1);
+    log.close();
+}
+
+#[tokio::test]
+async fn a_restart_after_a_crash_indexes_the_keys_held_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = storage(dir.path(), Duration::from_millis(50));
+    let log = Log::open(&short).unwrap();
+    let old = log.append(vec![event("s", "k")]).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let new = log
+        .append(vec![event("s", "k"), event("t", "k")])
+        .await
+        .unwrap();
+    assert!(!new[0].duplicate && new[0].sequence == old.sequence + 1);
+    log.close();
+    forget_recent_idempotency_keys(&log, 1);
+    drop(log);
+
+    let log = Log::open(&storage(dir.path(), Duration::from_secs(60))).unwrap();
+    assert_eq!(idempotency_on_disk(&log), (2, Some(4)));
+    let again = log
+        .append(vec![event("s", "k"), event("t", "k")])
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|a| (a.sequence, a.duplicate))
+            .collect::<Vec<_>>(),
+        [(2, true), (3, true)],
+        "the later event of a scope is the one remembered"
+    );
     log.close();
 }
 
@@ -634,6 +763,118 @@ async fn a_customer_reads_and_is_woken_for_only_its_own_events() {
         .read_customer_bounded("acct_b", 1, 100, usize::MAX)
         .unwrap();
     assert_eq!(sequences(&b), [3, 5, 6]);
+}
+
+/// Every sequence of `customer` from 1 on, read in pages of `page` events.
+fn read_all(log: &Log, customer: &str, page: usize) -> Vec<u64> {
+    let mut from = 1;
+    let mut all = Vec::new();
+    loop {
+        let read = log
+            .read_customer_bounded(customer, from, page, usize::MAX)
+            .unwrap();
+        all.extend(sequences(&read));
+        from = read.through + 1;
+        if read.caught_up {
+            return all;
+        }
+    }
+}
+
+#[tokio::test]
+async fn customers_read_the_same_events_from_memory_the_index_and_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = storage(dir.path(), Duration::from_secs(60));
+    let log = Log::open(&config).unwrap();
+    let mut expected: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut append = async |chunk: usize, n: usize| {
+        let customers: Vec<String> = (0..n)
+            .map(|i| format!("acct_{}", (i * 7 + chunk) % 5))
+            .collect();
+        let batch = customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| customer_event(c, &format!("k{chunk}-{i}")))
+            .collect();
+        for (customer, appended) in customers.iter().zip(log.append(batch).await.unwrap()) {
+            expected
+                .entry(customer.clone())
+                .or_default()
+                .push(appended.sequence);
+        }
+    };
+    // 17,000 events: the last batch fills the memory and merges it.
+    for chunk in 0..17 {
+        append(chunk, 1000).await;
+    }
+    let on_disk = |log: &Log| {
+        let txn = log.inner.db.begin_read().unwrap();
+        let entries = txn
+            .open_table(tables::EVENTS_BY_CUSTOMER)
+            .unwrap()
+            .len()
+            .unwrap();
+        let mark = txn
+            .open_table(META)
+            .unwrap()
+            .get(tables::META_CUSTOMERS_INDEXED_UPTO)
+            .unwrap()
+            .map(|g| g.value());
+        (entries, mark)
+    };
+    wait_for(|| on_disk(&log).0 > 0).await;
+    assert_eq!(on_disk(&log), (17_000, Some(17_001)));
+    append(17, 10).await; // held in memory
+    assert_eq!(on_disk(&log), (17_000, Some(17_001)));
+    let check = |log: &Log| {
+        for (customer, sequences) in &expected {
+            assert_eq!(
+                &read_all(log, customer, usize::MAX),
+                sequences,
+                "{customer}"
+            );
+            assert_eq!(
+                &read_all(log, customer, 333),
+                sequences,
+                "{customer} in pages"
+            );
+            let scope = CursorScope {
+                destination: customer.clone(),
+                customer: Some(Arc::from(customer.as_str())),
+            };
+            assert_eq!(
+                log.position(&scope).unwrap(),
+                (sequences[0], sequences.len() as u64)
+            );
+            let last = *sequences.last().unwrap();
+            assert_eq!(log.customer_cursor(customer, last).unwrap(), last);
+            assert_eq!(log.customer_cursor(customer, last + 1).unwrap(), 17_011);
+        }
+    };
+    check(&log);
+    log.close();
+    // What a crash leaves: the last 10 never reached the index.
+    {
+        let txn = log.inner.db.begin_write().unwrap();
+        {
+            let mut index = txn.open_table(tables::EVENTS_BY_CUSTOMER).unwrap();
+            for (customer, sequences) in &expected {
+                for sequence in sequences.iter().filter(|s| **s >= 17_001) {
+                    index.remove((customer.as_str(), *sequence)).unwrap();
+                }
+            }
+            txn.open_table(META)
+                .unwrap()
+                .insert(tables::META_CUSTOMERS_INDEXED_UPTO, 17_001)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    drop(log);
+    let log = Log::open(&config).unwrap();
+    assert_eq!(on_disk(&log), (17_010, Some(17_011)), "indexed when opened");
+    check(&log);
+    log.close();
 }
 
 #[tokio::test]

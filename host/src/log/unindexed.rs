@@ -1,0 +1,49 @@
+//! The events a crash left out of the indexes written late (the idempotency
+//! keys and the events by customer): each index marks in `META` the sequence
+//! below which it is complete; what follows was only in the writer's memory.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::error::LogError;
+use super::record::RecordKeys;
+use super::tables::{EVENTS, META};
+
+/// Applies `each` to the keys of every event at or after `mark`'s sequence,
+/// and moves the mark to `next_sequence` (the caller indexes what it got in
+/// the same transaction). `None` when there is nothing to index: a log
+/// without the mark was written before the index was written late, and
+/// had every event indexed when it was stored. Blocking; part of opening
+/// the log.
+pub(crate) fn unindexed<T>(
+    txn: &WriteTransaction,
+    mark: &str,
+    next_sequence: u64,
+    mut each: impl FnMut(u64, RecordKeys<'_>) -> T,
+) -> Result<Option<Vec<T>>, LogError> {
+    let mut meta = txn.open_table(META)?;
+    let from = meta.get(mark)?.map(|g| g.value());
+    meta.insert(mark, next_sequence)?;
+    let Some(from) = from.filter(|from| *from < next_sequence) else {
+        return Ok(None);
+    };
+    let events = txn.open_table(EVENTS)?;
+    let mut out = Vec::new();
+    for entry in events.range(from..)? {
+        let (sequence, stored) = entry?;
+        let sequence = sequence.value();
+        let keys: RecordKeys<'_> =
+            serde_json::from_slice(stored.value()).map_err(|e| LogError::Unreadable {
+                sequence,
+                source: e,
+            })?;
+        out.push(each(sequence, keys));
+    }
+    if !out.is_empty() {
+        tracing::info!(
+            events = out.len(),
+            index = mark,
+            "indexing the events stored since the last merge (unclean stop)"
+        );
+    }
+    Ok(Some(out))
+}
