@@ -172,11 +172,7 @@ pub(crate) fn index_customers_once(txn: &redb::WriteTransaction) -> Result<(), L
     for entry in events.iter()? {
         let (sequence, stored) = entry?;
         let sequence = sequence.value();
-        let keys: RecordKeys<'_> =
-            serde_json::from_slice(stored.value()).map_err(|e| LogError::Unreadable {
-                sequence,
-                source: e,
-            })?;
+        let keys: RecordKeys<'_> = decode(stored.value(), sequence)?;
         index.insert((keys.customer_external_id.as_ref(), sequence), ())?;
         indexed += 1;
     }

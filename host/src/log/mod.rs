@@ -446,7 +446,11 @@ impl Log {
     }
 }
 
-fn decode(bytes: &[u8], sequence: u64) -> Result<EventRecord, LogError> {
+/// A stored record, or the part of it a caller needs (e.g. [`record::RecordKeys`]).
+pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
+    bytes: &'a [u8],
+    sequence: u64,
+) -> Result<T, LogError> {
     serde_json::from_slice(bytes).map_err(|e| LogError::Unreadable {
         sequence,
         source: e,

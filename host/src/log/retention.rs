@@ -45,11 +45,7 @@ pub(crate) fn prune_batch(
         for entry in events.range(..below_sequence)? {
             let (sequence, bytes) = entry?;
             let sequence = sequence.value();
-            let record: RecordKeys<'_> =
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
-                    sequence,
-                    source: e,
-                })?;
+            let record: RecordKeys<'_> = super::decode(bytes.value(), sequence)?;
             if received_ms(&record.received_at) >= received_before_ms {
                 break;
             }

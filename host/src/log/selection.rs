@@ -84,11 +84,7 @@ impl Log {
         for entry in events.range(from..=to)? {
             let (sequence, bytes) = entry?;
             let sequence = sequence.value();
-            let keys: SelectionKeys<'_> =
-                serde_json::from_slice(bytes.value()).map_err(|e| LogError::Unreadable {
-                    sequence,
-                    source: e,
-                })?;
+            let keys: SelectionKeys<'_> = super::decode(bytes.value(), sequence)?;
             let at = received_ms(&keys.received_at);
             if selection.until_ms.is_some_and(|u| at >= u) {
                 // Receipt times follow sequences: nothing later can match.

@@ -4,6 +4,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::decode;
 use super::error::LogError;
 use super::record::RecordKeys;
 use super::tables::{EVENTS, META};
@@ -31,12 +32,7 @@ pub(crate) fn unindexed<T>(
     for entry in events.range(from..)? {
         let (sequence, stored) = entry?;
         let sequence = sequence.value();
-        let keys: RecordKeys<'_> =
-            serde_json::from_slice(stored.value()).map_err(|e| LogError::Unreadable {
-                sequence,
-                source: e,
-            })?;
-        out.push(each(sequence, keys));
+        out.push(each(sequence, decode(stored.value(), sequence)?));
     }
     if !out.is_empty() {
         tracing::info!(
