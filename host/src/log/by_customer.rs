@@ -84,14 +84,15 @@ impl Log {
     /// wait (only its customer's, for a destination of one customer), as of
     /// one read transaction. Blocking.
     pub fn position(&self, scope: &CursorScope) -> Result<(u64, u64), LogError> {
-        let recent = scope
+        // The view before the transaction (see `recent_customers`).
+        let customer = scope
             .customer
             .as_ref()
-            .map(|customer| self.inner.recent_customers.view(customer, 0));
+            .map(|customer| (customer, self.inner.recent_customers.view(customer, 0)));
         let txn = self.inner.db.begin_read()?;
         let stored = stored_cursor(&txn, &scope.destination)?;
-        match (&scope.customer, recent) {
-            (Some(customer), Some(recent)) => {
+        match customer {
+            Some((customer, recent)) => {
                 let cursor = customer_cursor(&txn, &recent, customer, stored)?;
                 let index = txn.open_table(EVENTS_BY_CUSTOMER)?;
                 let mut waiting = 0;
@@ -101,7 +102,7 @@ impl Log {
                 }
                 Ok((cursor, waiting))
             }
-            _ => Ok((stored, next_sequence_in(&txn)?.saturating_sub(stored))),
+            None => Ok((stored, next_sequence_in(&txn)?.saturating_sub(stored))),
         }
     }
 

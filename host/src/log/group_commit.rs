@@ -11,17 +11,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redb::{Database, ReadableTable};
 use tokio::sync::oneshot;
 
-use super::delivery_records::DeliveryProgress;
+use super::delivery_records::{DeliveryProgress, record_progress};
 use super::error::LogError;
 use super::idempotency::{Original, RecentKeys, scope_key};
 use super::listing::{AttemptKey, remove_attempts};
 use super::recent_customers::RecentCustomers;
 use super::record::{NewEvent, RecordKeys, encode};
-use super::retention::{PruneOutcome, prune_batch, received_ms};
-use super::tables::{
-    ATTEMPTS, ATTEMPTS_BY_START, CURSORS, DEAD_LETTERS, EVENT_IDS, EVENTS, IDEMPOTENCY, META,
-    META_NEXT_SEQUENCE,
-};
+use super::retention::{PruneOutcome, prune_batch};
+use super::tables::{EVENT_IDS, EVENTS, IDEMPOTENCY, META, META_NEXT_SEQUENCE};
 use super::{Appended, LogStats};
 use crate::config::GroupCommitConfig;
 
@@ -416,76 +413,6 @@ const MAX_PROGRESS_PER_COMMIT: usize = 512;
 
 /// How often delivery progress is made durable when no ingest commit does it.
 const DURABLE_PROGRESS_EVERY: Duration = Duration::from_secs(1);
-
-/// Writes attempts, dead letters and the cursor of delivered batches.
-/// The cursor only moves forward.
-///
-/// Progress may skip the fsync: the cursor, the attempts and the dead
-/// letters of a batch are one transaction, so a crash loses them together
-/// and the batch is delivered again (at-least-once holds). The next
-/// durable commit — any ingest, or this one within a second — persists them.
-fn record_progress(
-    db: &Database,
-    progresses: &mut [DeliveryProgress],
-    durable: bool,
-) -> Result<(), LogError> {
-    let mut txn = db.begin_write()?;
-    if !durable {
-        txn.set_durability(redb::Durability::None)
-            .map_err(|e| LogError::Storage(e.into()))?;
-    }
-    {
-        let mut attempts = txn.open_table(ATTEMPTS)?;
-        let mut by_start = txn.open_table(ATTEMPTS_BY_START)?;
-        let mut dead = txn.open_table(DEAD_LETTERS)?;
-        let mut cursors = txn.open_table(CURSORS)?;
-        for progress in progresses {
-            let destination = progress.destination.as_str();
-            // Every attempt gets the next free number of its event here, so no
-            // attempt ever overwrites another (restarts, redrives and replays
-            // included); a dead letter counts the attempt that put it there.
-            let mut numbers: HashMap<u64, u32> = HashMap::new();
-            for attempt in &mut progress.attempts {
-                let sequence = attempt.sequence;
-                let last = attempts
-                    .range((destination, sequence, 0)..=(destination, sequence, u32::MAX))?
-                    .next_back()
-                    .transpose()?
-                    .map_or(0, |(key, _)| key.value().2);
-                let number = last.saturating_add(1);
-                numbers.insert(sequence, number);
-                attempt.attempt = number;
-                let json = serde_json::to_vec(&*attempt).expect("attempt records serialize");
-                attempts.insert((destination, sequence, number), json.as_slice())?;
-                by_start.insert(
-                    (
-                        received_ms(&attempt.started_at),
-                        destination,
-                        sequence,
-                        number,
-                    ),
-                    (),
-                )?;
-            }
-            for letter in &mut progress.dead_letters {
-                if let Some(&number) = numbers.get(&letter.sequence) {
-                    letter.attempts = number;
-                }
-                let json = serde_json::to_vec(&*letter).expect("dead letters serialize");
-                dead.insert((destination, letter.sequence), json.as_slice())?;
-            }
-            for &sequence in &progress.leave_dlq {
-                dead.remove((destination, sequence))?;
-            }
-            let current = cursors.get(destination)?.map_or(0, |g| g.value());
-            if progress.cursor > current {
-                cursors.insert(destination, progress.cursor)?;
-            }
-        }
-    }
-    txn.commit()?;
-    Ok(())
-}
 
 /// The id of the event stored at `sequence` (for answering a duplicate).
 fn read_id(

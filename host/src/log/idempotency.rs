@@ -14,12 +14,7 @@ use redb::WriteTransaction;
 use super::error::LogError;
 use super::retention::received_ms;
 use super::tables::{IDEMPOTENCY, META, META_IDEMPOTENCY_INDEXED};
-use super::unindexed::unindexed;
-
-/// Most entries held before a merge. A merge dirties at most this many
-/// leaves, so it also bounds how long one holds the writer (tens of ms),
-/// and how many events a restart after a crash reads again.
-const MAX_ENTRIES: usize = 16_384;
+use super::unindexed::{MAX_HELD_EVENTS, unindexed};
 
 /// Most bytes of scopes held before a merge (keys may be 256 characters).
 const MAX_BYTES: usize = 4 << 20;
@@ -52,7 +47,7 @@ impl RecentKeys {
     }
 
     pub fn is_full(&self) -> bool {
-        self.entries.len() >= MAX_ENTRIES || self.bytes >= MAX_BYTES
+        self.entries.len() >= MAX_HELD_EVENTS || self.bytes >= MAX_BYTES
     }
 
     pub fn is_empty(&self) -> bool {
@@ -162,10 +157,10 @@ mod tests {
     #[test]
     fn full_by_count() {
         let mut recent = RecentKeys::default();
-        recent.extend(staged(MAX_ENTRIES - 1, 16));
+        recent.extend(staged(MAX_HELD_EVENTS - 1, 16));
         assert!(!recent.is_full());
-        recent.extend(staged(MAX_ENTRIES, 16));
-        assert_eq!(recent.entries.len(), MAX_ENTRIES, "a scope counts once");
+        recent.extend(staged(MAX_HELD_EVENTS, 16));
+        assert_eq!(recent.entries.len(), MAX_HELD_EVENTS, "a scope counts once");
         assert!(recent.is_full());
         recent.clear();
         assert!(!recent.is_full() && recent.is_empty());
@@ -178,6 +173,6 @@ mod tests {
         assert!(!recent.is_full());
         recent.extend(staged(MAX_BYTES / 1024, 1024));
         assert!(recent.is_full());
-        assert!(recent.entries.len() < MAX_ENTRIES);
+        assert!(recent.entries.len() < MAX_HELD_EVENTS);
     }
 }

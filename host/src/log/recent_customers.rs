@@ -19,10 +19,7 @@ use redb::WriteTransaction;
 
 use super::error::LogError;
 use super::tables::{EVENTS_BY_CUSTOMER, META, META_CUSTOMERS_INDEXED_UPTO};
-use super::unindexed::unindexed;
-
-/// Most events held before a merge (as many as the idempotency index's).
-const MAX_EVENTS: usize = 16_384;
+use super::unindexed::{MAX_HELD_EVENTS, unindexed};
 
 /// Events published but not yet merged into [`EVENTS_BY_CUSTOMER`].
 pub(crate) struct RecentCustomers(RwLock<Published>);
@@ -89,7 +86,7 @@ impl RecentCustomers {
     }
 
     pub fn is_full(&self) -> bool {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).events >= MAX_EVENTS
+        self.0.read().unwrap_or_else(|p| p.into_inner()).events >= MAX_HELD_EVENTS
     }
 
     pub fn is_empty(&self) -> bool {

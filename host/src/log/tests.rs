@@ -252,17 +252,25 @@ async fn wait_for(done: impl Fn() -> bool) {
     panic!("not done in 10 s");
 }
 
-/// Entries on disk in the idempotency index, and where it says it is complete.
-fn idempotency_on_disk(log: &Log) -> (usize, Option<u64>) {
+/// Entries on disk in an index written late, and where its `mark` says it is complete.
+fn on_disk<K: redb::Key + 'static, V: redb::Value + 'static>(
+    log: &Log,
+    index: redb::TableDefinition<K, V>,
+    mark: &str,
+) -> (u64, Option<u64>) {
     let txn = log.inner.db.begin_read().unwrap();
-    let entries = txn.open_table(IDEMPOTENCY).unwrap().len().unwrap() as usize;
+    let entries = txn.open_table(index).unwrap().len().unwrap();
     let mark = txn
         .open_table(META)
         .unwrap()
-        .get(tables::META_IDEMPOTENCY_INDEXED)
+        .get(mark)
         .unwrap()
         .map(|g| g.value());
     (entries, mark)
+}
+
+fn idempotency_on_disk(log: &Log) -> (u64, Option<u64>) {
+    on_disk(log, IDEMPOTENCY, tables::META_IDEMPOTENCY_INDEXED)
 }
 
 /// What a crash leaves: the idempotency entries the writer held in memory
@@ -325,7 +333,7 @@ async fn recent_idempotency_keys_are_merged_into_the_index_many_at_a_time() {
     wait_for(merged).await;
     let (entries, mark) = idempotency_on_disk(&log);
     assert!(entries >= 16_384, "{entries} entries merged");
-    assert_eq!(Some(entries as u64 + 1), mark, "complete up to its mark");
+    assert_eq!(Some(entries + 1), mark, "complete up to its mark");
     let again = log
         .append(vec![event("s", "first"), event("s", "k16-999")])
         .await
@@ -808,19 +816,11 @@ async fn customers_read_the_same_events_from_memory_the_index_and_after_a_crash(
         append(chunk, 1000).await;
     }
     let on_disk = |log: &Log| {
-        let txn = log.inner.db.begin_read().unwrap();
-        let entries = txn
-            .open_table(tables::EVENTS_BY_CUSTOMER)
-            .unwrap()
-            .len()
-            .unwrap();
-        let mark = txn
-            .open_table(META)
-            .unwrap()
-            .get(tables::META_CUSTOMERS_INDEXED_UPTO)
-            .unwrap()
-            .map(|g| g.value());
-        (entries, mark)
+        on_disk(
+            log,
+            tables::EVENTS_BY_CUSTOMER,
+            tables::META_CUSTOMERS_INDEXED_UPTO,
+        )
     };
     wait_for(|| on_disk(&log).0 > 0).await;
     assert_eq!(on_disk(&log), (17_000, Some(17_001)));

@@ -9,6 +9,12 @@ use super::error::LogError;
 use super::record::RecordKeys;
 use super::tables::{EVENTS, META};
 
+/// Most events the writer holds before it merges them into the indexes
+/// written late: a merge then dirties at most this many leaves of each (tens
+/// of ms of the writer), and a restart after a crash reads at most about
+/// this many events again.
+pub(crate) const MAX_HELD_EVENTS: usize = 16_384;
+
 /// Applies `each` to the keys of every event at or after `mark`'s sequence,
 /// and moves the mark to `next_sequence` (the caller indexes what it got in
 /// the same transaction). `None` when there is nothing to index: a log
